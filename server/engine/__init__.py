@@ -1,0 +1,23 @@
+"""The engine interface. `local` (vLLM in-process) is imported only by the code that starts it."""
+
+from server.engine.protocol import (
+    AdapterInfo,
+    Choice,
+    Engine,
+    EngineDeadError,
+    GenerationOutput,
+    InvalidEngineRequest,
+    SamplingParams,
+    TokenLogprob,
+)
+
+__all__ = [
+    "AdapterInfo",
+    "Choice",
+    "Engine",
+    "EngineDeadError",
+    "GenerationOutput",
+    "InvalidEngineRequest",
+    "SamplingParams",
+    "TokenLogprob",
+]

@@ -1,0 +1,59 @@
+"""Fixes for two LoRA bugs of vLLM's CPU path, applied only on the version they were tested on.
+
+Loaded in every vLLM process (the engine core runs in a subprocess) through the
+`vllm.general_plugins` entry point declared in pyproject.toml.
+
+1. Mixed batches: the torch `bgmv_shrink` indexes the stacked LoRA weights with the per-row adapter
+   index, and base-model rows carry index -1, so they silently get the adapter in the last slot.
+   Fix: shrink with the index clamped to 0, then zero the rows whose index is negative; expand then
+   adds B @ 0 = 0 to them, which is exactly "no adapter".
+2. `prompt_logprobs` with LoRA enabled kills the engine: `add_lora_logits` uses one index per
+   sequence while prompt logprobs bring one logits row per prompt token. We skip the lm_head LoRA
+   path, which is exact because the adapter registry refuses adapters that target lm_head or the
+   embeddings (their stacked lm_head weights are then all zeros).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+logger = logging.getLogger(__name__)
+
+TESTED_VLLM_VERSIONS = ("0.32.0",)
+
+
+def apply() -> None:
+    import vllm
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return
+    if vllm.__version__ not in TESTED_VLLM_VERSIONS:
+        logger.warning("CPU LoRA fixes not applied: tested on vLLM %s, found %s",
+                       TESTED_VLLM_VERSIONS, vllm.__version__)
+        return
+    from vllm.lora.ops.torch_ops import lora_ops
+    from vllm.lora.punica_wrapper import punica_cpu
+
+    if getattr(lora_ops.bgmv_shrink, "_deliberate_fixed", False):
+        return
+    fixed = _base_rows_get_no_lora(lora_ops.bgmv_shrink)
+    lora_ops.bgmv_shrink = fixed  # sgmv_shrink looks it up here
+    punica_cpu.bgmv_shrink = fixed  # the wrapper imported the name
+    punica_cpu.PunicaWrapperCPU.add_lora_logits = _skip_lm_head_lora
+
+
+def _base_rows_get_no_lora(original):
+    @functools.wraps(original)  # keeps __wrapped__, so tests can reach the original
+    def bgmv_shrink(inputs, lora_weights, output_tensor, lora_indices_tensor, scaling=1.0):
+        # inputs: [T, in]; output_tensor: [T, r]; lora_indices_tensor: [T], -1 = base model
+        original(inputs, lora_weights, output_tensor, lora_indices_tensor.clamp(min=0), scaling)
+        output_tensor[lora_indices_tensor < 0] = 0
+
+    bgmv_shrink._deliberate_fixed = True
+    return bgmv_shrink
+
+
+def _skip_lm_head_lora(self, y, x, lora_a_stacked, lora_b_stacked, scale, *, buffer=None, **kwargs):
+    return None

@@ -1,0 +1,103 @@
+"""What the server and search need from an inference engine, independent of vLLM.
+
+Outputs stream as deltas: each `GenerationOutput` carries only the tokens produced since the
+previous one, for the choices that advanced. Closing the generator early (`aclose()`, or
+cancelling the task iterating it) aborts the request in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class EngineDeadError(RuntimeError):
+    """The engine stopped and cannot serve any more requests."""
+
+
+class InvalidEngineRequest(ValueError):
+    """The engine refused a request because of its content (the caller's fault)."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    logprobs: int | None = None  # top-k alternatives per generated token; 0 = the sampled one only
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: dict[str, float] = field(default_factory=dict)  # the top-k alternatives at this position
+
+
+@dataclass(frozen=True)
+class Choice:
+    """New output of one of the n samples since the previous `GenerationOutput`."""
+
+    index: int
+    text: str
+    token_ids: Sequence[int]
+    logprobs: Sequence[TokenLogprob] | None = None
+    finish_reason: str | None = None  # "stop" | "length" | "abort" once finished
+
+
+@dataclass(frozen=True)
+class GenerationOutput:
+    request_id: str
+    prompt_token_ids: Sequence[int]
+    choices: Sequence[Choice]
+    finished: bool
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    path: str
+
+
+class Engine(Protocol):
+    model_name: str
+    max_model_len: int
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]: ...
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        """The chat template applied to `messages`, ending where the assistant's reply starts."""
+        ...
+
+    def generate(
+        self,
+        prompt: str | Sequence[int],
+        params: SamplingParams,
+        request_id: str,
+        adapter: str | None = None,
+    ) -> AsyncGenerator[GenerationOutput, None]: ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    async def next_token_logprobs(
+        self, prompt: str | Sequence[int], k: int, adapter: str | None = None
+    ) -> dict[str, float]:
+        """Log-probabilities of the k most likely tokens after `prompt` (for reward models)."""
+        ...
+
+    async def add_adapter(self, name: str, path: str) -> None: ...
+
+    async def remove_adapter(self, name: str) -> None: ...
+
+    async def list_adapters(self) -> list[AdapterInfo]: ...
+
+    async def check_health(self) -> None:
+        """Returns if the engine can serve; raises `EngineDeadError` otherwise."""
+        ...
+
+    async def shutdown(self) -> None: ...

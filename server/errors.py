@@ -1,0 +1,105 @@
+"""The one error mapper: every failure leaves the server in the OpenAI error shape
+`{"error": {"message", "type", "param", "code"}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.engine.protocol import EngineDeadError, InvalidEngineRequest
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type or _type_for(status)
+
+
+def bad_request(message: str, param: str | None = None) -> APIError:
+    return APIError(400, message, param=param)
+
+
+def error_body(error: APIError) -> dict:
+    return {"error": {"message": error.message, "type": error.type, "param": error.param,
+                      "code": error.code}}
+
+
+def error_response(error: APIError) -> JSONResponse:
+    return JSONResponse(error_body(error), status_code=error.status)
+
+
+def to_api_error(exc: Exception) -> APIError:
+    """Maps anything raised while serving a request to what the client should see."""
+    match exc:
+        case APIError():
+            return exc
+        case InvalidEngineRequest():
+            return bad_request(str(exc))
+        case EngineDeadError():
+            return APIError(503, f"the engine is not running: {exc}", code="engine_dead")
+        case NotImplementedError():
+            return APIError(501, str(exc) or "not implemented")
+        case _:
+            log.exception("unhandled error", exc_info=exc)
+            return APIError(500, "internal server error; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(_from_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        message = f"{exc.detail}: {request.method} {request.url.path}"
+        return error_response(APIError(exc.status_code, message, code=code))
+
+    async def mapped(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(to_api_error(exc))
+
+    for known in (APIError, InvalidEngineRequest, EngineDeadError, NotImplementedError):
+        app.add_exception_handler(known, mapped)
+    # Anything else is a bug: Starlette answers with this handler, then re-raises to the server log.
+    app.add_exception_handler(Exception, mapped)
+
+
+def _from_validation(exc: RequestValidationError) -> APIError:
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return bad_request(f"request body is not valid JSON: {first.get('ctx', {}).get('error')}")
+    # loc is ("body", field, ...); a missing body is just ("body",).
+    path = [str(part) for part in first["loc"][1:]]
+    # Union members add their type name to loc (e.g. "str"); keep only the request's own keys.
+    path = [p for p in path if p not in _TYPE_TAGS]
+    param = ".".join(path) or None
+    where = f"{param}: " if param else "request body: "
+    return bad_request(where + first["msg"], param=param)
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "list[int]", "list[str]", "list[TextPart]"}
+
+
+def _type_for(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status < 500:
+        return "invalid_request_error"
+    return {501: "not_implemented_error", 503: "service_unavailable_error"}.get(status, "server_error")

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible API: request/response types, routers and the generation service."""

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from server.auth import require_api_key
+from server.openai.completions.service import CompletionService
+from server.openai.protocol import CompletionRequest, CompletionResponse
+from server.openai.streaming import event_stream, with_cancellation
+
+router = APIRouter(dependencies=[Depends(require_api_key)])
+
+
+def get_service(request: Request) -> CompletionService:
+    return request.app.state.completion_service
+
+
+@router.post("/v1/completions", response_model=None)
+@with_cancellation
+async def create_completion(
+    body: CompletionRequest, raw_request: Request,
+    service: CompletionService = Depends(get_service),
+):
+    job = service.prepare(body)
+    if body.stream:
+        return event_stream(await service.stream(body, job))
+    return await service.complete(body, job)

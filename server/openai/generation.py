@@ -1,0 +1,157 @@
+"""Turns a validated OpenAI request into an engine request and runs it; shared by chat and
+completions, which differ only in how the prompt is built and the response is shaped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+
+from server.engine.protocol import (
+    Choice,
+    Engine,
+    GenerationOutput,
+    SamplingParams,
+    TokenLogprob,
+)
+from server.errors import APIError, bad_request
+from server.metrics import GENERATED_TOKENS
+from server.openai.protocol import SamplingRequest
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_n: int
+    max_logprobs: int
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    request_id: str
+    prompt_token_ids: list[int]
+    params: SamplingParams
+
+
+@dataclass
+class ChoiceResult:
+    text: str = ""
+    token_count: int = 0
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None
+
+
+@dataclass
+class Result:
+    prompt_tokens: int
+    choices: list[ChoiceResult]
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(choice.token_count for choice in self.choices)
+
+
+class GenerationService:
+    def __init__(self, engine: Engine, limits: Limits) -> None:
+        self.engine = engine
+        self.limits = limits
+
+    def check_model(self, model: str) -> None:
+        if model != self.engine.model_name:
+            raise APIError(404, f"The model `{model}` does not exist. Available models: "
+                                f"{self.engine.model_name}", param="model", code="model_not_found")
+
+    def build(
+        self,
+        request: SamplingRequest,
+        prompt_token_ids: list[int],
+        *,
+        prompt_param: str,
+        max_tokens: int | None,
+        max_tokens_param: str,
+        logprobs: int | None,
+        logprobs_param: str,
+        id_prefix: str,
+    ) -> EngineRequest:
+        """Checks the request against the model and the server's limits; 400 names the field."""
+        context = self.engine.max_model_len
+        prompt_len = len(prompt_token_ids)
+        if prompt_len == 0:
+            raise bad_request("the prompt is empty", param=prompt_param)
+        if prompt_len >= context:
+            raise bad_request(
+                f"This model's maximum context length is {context} tokens, but the prompt has "
+                f"{prompt_len} tokens; shorten the prompt.", param=prompt_param)
+        room = context - prompt_len
+        if max_tokens is not None and max_tokens > room:
+            raise bad_request(
+                f"{max_tokens_param}={max_tokens} is too large: the prompt has {prompt_len} tokens "
+                f"and the context length is {context}, so at most {room} can be generated.",
+                param=max_tokens_param)
+        if request.n > self.limits.max_n:
+            raise bad_request(f"n={request.n} is above this server's limit of "
+                              f"{self.limits.max_n}", param="n")
+        if request.n > 1 and request.temperature == 0:
+            raise bad_request("n > 1 needs temperature > 0: greedy sampling would return the same "
+                              "text n times", param="n")
+        if logprobs is not None and logprobs > self.limits.max_logprobs:
+            raise bad_request(f"{logprobs_param}={logprobs} is above this server's limit of "
+                              f"{self.limits.max_logprobs}", param=logprobs_param)
+        params = SamplingParams(
+            max_tokens=room if max_tokens is None else max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            n=request.n,
+            stop=request.stop_strings(),
+            seed=request.seed,
+            logprobs=logprobs,
+            ignore_eos=request.ignore_eos,
+        )
+        return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params)
+
+    async def stream(self, request: EngineRequest) -> AsyncGenerator[GenerationOutput, None]:
+        """The engine's deltas. Closing this iterator (client gone) aborts the engine request."""
+        outputs = self.engine.generate(request.prompt_token_ids, request.params,
+                                       request.request_id)
+        try:
+            async for out in outputs:
+                GENERATED_TOKENS.inc(sum(len(choice.token_ids) for choice in out.choices))
+                yield out
+        finally:
+            await outputs.aclose()
+
+    async def start(self, request: EngineRequest) -> AsyncGenerator[GenerationOutput, None]:
+        """`stream`, once the engine has answered: a refusal (or a dead engine) still gets its
+        status code instead of an error event inside a 200 stream."""
+        outputs = self.stream(request)
+        try:
+            first = await anext(outputs)
+        except BaseException:
+            await outputs.aclose()
+            raise
+
+        async def resumed() -> AsyncGenerator[GenerationOutput, None]:
+            try:
+                yield first
+                async for out in outputs:
+                    yield out
+            finally:
+                await outputs.aclose()
+
+        return resumed()
+
+    async def run(self, request: EngineRequest) -> Result:
+        result = Result(len(request.prompt_token_ids),
+                        [ChoiceResult() for _ in range(request.params.n)])
+        async for out in self.stream(request):
+            _accumulate(result.choices, out.choices)
+            result.prompt_tokens = len(out.prompt_token_ids)
+        return result
+
+
+def _accumulate(results: Sequence[ChoiceResult], deltas: Sequence[Choice]) -> None:
+    for delta in deltas:
+        choice = results[delta.index]
+        choice.text += delta.text
+        choice.token_count += len(delta.token_ids)
+        choice.logprobs.extend(delta.logprobs or ())
+        choice.finish_reason = delta.finish_reason or choice.finish_reason

@@ -1,0 +1,47 @@
+"""All server settings: `DELIBERATE_*` environment variables, overridden by `python -m server` flags.
+
+The environment is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DELIBERATE_", extra="forbid")
+
+    model: str = Field("models/demo/base", description="HF model directory to serve")
+    served_model_name: str = Field("demo", description="name clients pass as `model`")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = Field(None, description="require `Authorization: Bearer <key>` on /v1")
+    max_model_len: int | None = Field(None, description="context length (default: the model's)")
+    kv_cache_bytes: int = Field(256 * 2**20, description="KV cache size in bytes")
+    enforce_eager: bool = Field(True, description="skip torch.compile (faster start-up on CPU)")
+    dtype: str = "auto"
+    seed: int = Field(0, description="engine seed for requests without one")
+    max_body_bytes: int = Field(1 * 2**20, description="larger request bodies get 413")
+    max_n: int = Field(16, description="largest `n` a request may ask for")
+    max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
+    log_level: str = "info"
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> Settings:
+    """Settings from the environment, with any command-line flag taking precedence."""
+    parser = argparse.ArgumentParser(prog="python -m server", description="Deliberate server")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_ = f"{field.description or ''} (env DELIBERATE_{name.upper()}, default {field.default})"
+        if field.annotation is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_)
+        else:
+            parser.add_argument(flag, default=None, help=help_)
+    given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    # Validating flags and environment together makes pydantic convert the flags' strings too.
+    return Settings(**given)

@@ -1,0 +1,106 @@
+"""A scripted engine implementing the `Engine` protocol, for fast tests without vLLM.
+
+One token per character (token id = code point), like the demo model's tokenizer. Each choice
+replies with `reply` (choice i gets `reply` with `i` appended when n > 1), one token per delta.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+
+from server.engine.protocol import (
+    AdapterInfo,
+    Choice,
+    EngineDeadError,
+    GenerationOutput,
+    SamplingParams,
+    TokenLogprob,
+)
+
+
+@dataclass
+class FakeEngine:
+    model_name: str = "demo"
+    max_model_len: int = 64
+    reply: str = "1+1=2\nAnswer: 2"
+    dead: bool = False
+    # When set, generation stops after the first token until the event is set (disconnect tests).
+    hold: asyncio.Event | None = None
+    requests: list[tuple[str, list[int], SamplingParams]] = field(default_factory=list)
+    aborted: list[str] = field(default_factory=list)
+    running: set[str] = field(default_factory=set)
+    fail_with: Exception | None = None  # raised before the first token
+    fail_midway: Exception | None = None  # raised after the first token
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return [ord(c) for c in text]
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return "".join(m["content"] + "\n" for m in messages if m["role"] == "user")
+
+    def reply_for(self, index: int, n: int) -> str:
+        return self.reply + (str(index) if n > 1 else "")
+
+    async def generate(
+        self, prompt: str | Sequence[int], params: SamplingParams, request_id: str,
+        adapter: str | None = None,
+    ) -> AsyncGenerator[GenerationOutput, None]:
+        if self.dead:
+            raise EngineDeadError("fake engine is dead")
+        if self.fail_with is not None:
+            raise self.fail_with
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        self.requests.append((request_id, ids, params))
+        self.running.add(request_id)
+        texts = [self.reply_for(i, params.n)[: params.max_tokens] for i in range(params.n)]
+        finished = False
+        try:
+            for step in range(max(map(len, texts))):
+                if step == 1 and self.hold is not None:
+                    await self.hold.wait()
+                if step == 1 and self.fail_midway is not None:
+                    raise self.fail_midway
+                choices = [self._choice(i, text, step, params) for i, text in enumerate(texts)
+                           if step < len(text)]
+                finished = step == max(map(len, texts)) - 1
+                yield GenerationOutput(request_id, ids, choices, finished)
+        finally:
+            self.running.discard(request_id)
+            if not finished:  # closed or cancelled early: what vLLM's abort-on-close does
+                self.aborted.append(request_id)
+
+    def _choice(self, index: int, text: str, step: int, params: SamplingParams) -> Choice:
+        char = text[step]
+        last = step == len(text) - 1
+        reason = None
+        if last:
+            reason = "length" if len(text) == params.max_tokens else "stop"
+        logprobs = None
+        if params.logprobs is not None:
+            top = dict(list({char: -0.25, "?": -1.5, "!": -2.5}.items())[: params.logprobs])
+            logprobs = [TokenLogprob(token=char, logprob=-0.25, top=top)]
+        return Choice(index, char, [ord(char)], logprobs, reason)
+
+    async def abort(self, request_id: str) -> None:
+        self.aborted.append(request_id)
+
+    async def next_token_logprobs(self, prompt, k, adapter=None) -> dict[str, float]:
+        return dict(list({self.reply[0]: -0.25, "?": -1.5}.items())[:k])
+
+    async def add_adapter(self, name: str, path: str) -> None:
+        raise NotImplementedError
+
+    async def remove_adapter(self, name: str) -> None:
+        raise NotImplementedError
+
+    async def list_adapters(self) -> list[AdapterInfo]:
+        return []
+
+    async def check_health(self) -> None:
+        if self.dead:
+            raise EngineDeadError("fake engine is dead")
+
+    async def shutdown(self) -> None:
+        self.dead = True

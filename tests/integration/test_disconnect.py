@@ -1,0 +1,56 @@
+"""A client that leaves mid-request leaves nothing running in the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# 4 requests x 16 samples x 480 tokens take ~10 s on 2 CPU cores: far longer than the 3 s
+# the engine gets to be idle again after the clients leave.
+LONG = {"model": "demo", "prompt": "Compute: 1+1\n", "max_tokens": 480, "n": 16,
+        "temperature": 1.0, "ignore_eos": True}
+CLIENTS = 4
+
+
+def engine_busy(server) -> float:
+    return (server.metric("vllm:num_requests_running")
+            + server.metric("vllm:num_requests_waiting"))
+
+
+async def wait_until(predicate, timeout_s: float) -> float:
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout_s, "timed out"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
+async def test_streaming_clients_that_leave_are_aborted(server):
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        async with contextlib.AsyncExitStack() as connections:
+            streams = [await connections.enter_async_context(
+                http.stream("POST", "/v1/completions", json={**LONG, "stream": True}))
+                for _ in range(CLIENTS)]
+            for stream in streams:
+                assert stream.status_code == 200
+                await anext(aiter(stream.aiter_lines()))  # generation has started
+            assert server.metric("vllm:num_requests_running") > 0
+        # Leaving the block closed every connection mid-stream.
+        await wait_until(lambda: engine_busy(server) == 0, timeout_s=3)
+
+
+async def test_non_streaming_clients_that_leave_are_aborted(server):
+    async with httpx.AsyncClient(base_url=server.url, timeout=1.5) as http:
+        requests = [asyncio.create_task(http.post("/v1/completions", json=LONG))
+                    for _ in range(CLIENTS)]
+        await wait_until(lambda: server.metric("vllm:num_requests_running") > 0, timeout_s=5)
+        for request in requests:
+            with pytest.raises(httpx.ReadTimeout):  # the client gives up and disconnects
+                await request
+    await wait_until(lambda: engine_busy(server) == 0, timeout_s=3)

@@ -1,0 +1,79 @@
+"""`LocalEngine` used directly, as search and verifiers will: the protocol over real vLLM."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import psutil
+import pytest
+
+from server.engine.local import LocalEngineConfig, open_local_engine
+from server.engine.protocol import EngineDeadError, SamplingParams
+from tests.integration.conftest import MODEL
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+async def engine():
+    async with open_local_engine(LocalEngineConfig(model=str(MODEL), served_model_name="demo",
+                                                   kv_cache_bytes=64 * 2**20)) as engine:
+        yield engine
+
+
+async def test_tokenizer_access(engine):
+    assert engine.model_name == "demo" and engine.max_model_len == 512
+    text = engine.render_chat([{"role": "user", "content": "Compute: 2+3"}])
+    assert text == "Compute: 2+3\n"
+    assert len(engine.encode(text, add_special_tokens=False)) == len(text)
+
+
+async def test_generate_streams_deltas(engine):
+    params = SamplingParams(max_tokens=8, temperature=0.0)
+    outputs = [out async for out in engine.generate("Compute: 2+3\n", params, "delta-test")]
+    assert outputs[-1].finished and not any(out.finished for out in outputs[:-1])
+    tokens = [t for out in outputs for c in out.choices for t in c.token_ids]
+    assert len(tokens) == 8  # each delta holds only new tokens
+    assert len(outputs[0].prompt_token_ids) == len("Compute: 2+3\n")
+
+
+async def test_next_token_logprobs(engine):
+    top = await engine.next_token_logprobs("Compute: 2+3\n2+3=", k=3)
+    assert len(top) == 3
+    assert max(top, key=top.get) == "5"  # the demo model knows this one
+    assert all(lp <= 0 for lp in top.values()) and sum(map(math.exp, top.values())) <= 1 + 1e-6
+
+
+async def test_closing_the_generator_aborts(engine):
+    params = SamplingParams(max_tokens=400, temperature=1.0, n=4, ignore_eos=True)
+    stream = engine.generate("Compute: 1+1\n", params, "abort-test")
+    await anext(stream)
+    unfinished = engine._llm.output_processor.get_num_unfinished_requests  # vLLM's own count
+    assert unfinished() > 0
+    await stream.aclose()
+    assert unfinished() == 0  # aborted right away, ~1600 tokens before it would have finished
+
+
+async def test_adapters_are_not_supported_yet(engine):
+    assert await engine.list_adapters() == []
+    with pytest.raises(NotImplementedError):
+        await engine.add_adapter("prm", "/nowhere")
+
+
+async def test_engine_death_is_reported(engine):
+    # Last in this module: it kills the engine core process (our direct child named EngineCore).
+    await engine.check_health()
+    (core,) = [p for p in psutil.Process().children() if "EngineCore" in p.name()]
+    core.kill()
+    for _ in range(50):
+        try:
+            await engine.check_health()
+        except EngineDeadError:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("check_health did not notice the dead engine core")
+    with pytest.raises(EngineDeadError):
+        async for _ in engine.generate("x", SamplingParams(max_tokens=2), "after-death"):
+            pass

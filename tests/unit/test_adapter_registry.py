@@ -1,0 +1,111 @@
+"""Adapter registry against a fake engine: duplicates, on-demand resolution, LRU with pinning,
+unloading with requests in flight."""
+
+import asyncio
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from adapters import metrics
+from adapters.errors import AdapterConflict, AdapterNotFound
+from adapters.registry import AdapterRegistry
+from adapters.validation import AdapterLimits, read_base_model_info
+from tests.unit.test_adapter_validation import make_adapter
+
+
+class FakeSlots:
+    def __init__(self):
+        self.resident: list[str] = []
+        self.calls: list[tuple[str, str]] = []
+
+    async def add_adapter(self, name, path):
+        self.calls.append(("add", name))
+        self.resident.append(name)
+
+    async def remove_adapter(self, name):
+        self.calls.append(("remove", name))
+        self.resident.remove(name)
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "adapters"
+    for name in "abcd":
+        make_adapter(root / name)
+    return root
+
+
+@pytest.fixture
+def engine():
+    return FakeSlots()
+
+
+@pytest.fixture
+def registry(tmp_path, root, engine):
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((8, 6), np.float32)},
+              str(base_dir / "model.safetensors"))
+    return AdapterRegistry(engine, "demo", read_base_model_info(base_dir, None),
+                           AdapterLimits((root,), max_rank=8, max_bytes=1 << 20), capacity=2,
+                           resolver_root=root, unload_wait_s=0.2)
+
+
+async def test_load_registers_and_duplicates_are_refused(registry, root, engine):
+    before = metrics.ADAPTER_LOADS.labels(result="ok")._value.get()
+    await registry.load("a", str(root / "a"))
+    assert registry.names() == ["a"] and engine.resident == ["a"]
+    assert metrics.ADAPTER_LOADS.labels(result="ok")._value.get() == before + 1
+    with pytest.raises(AdapterConflict):
+        await registry.load("a", str(root / "b"))
+    with pytest.raises(AdapterConflict):
+        await registry.load("demo", str(root / "b"))
+
+
+async def test_base_model_acquires_no_adapter(registry):
+    async with registry.acquire("demo") as adapter:
+        assert adapter is None
+
+
+async def test_unknown_model_is_404_and_resolver_loads_on_demand(registry, engine):
+    with pytest.raises(AdapterNotFound):
+        async with registry.acquire("nope"):
+            pass
+    async with registry.acquire("c") as adapter:
+        assert adapter == "c" and engine.resident == ["c"]
+    for sneaky in ("../c", "/etc", ".hidden"):
+        assert not registry.is_known(sneaky)
+
+
+async def test_lru_eviction_spares_pinned_and_busy_adapters(registry, root, engine):
+    await registry.load("a", str(root / "a"), pinned=True)
+    await registry.load("b", str(root / "b"))
+    async with registry.acquire("c"):  # full: evicts b (a is pinned)
+        assert engine.resident == ["a", "c"]
+        with pytest.raises(AdapterConflict, match="pinned or busy"):
+            async with registry.acquire("d"):  # a pinned, c busy: no slot
+                pass
+    async with registry.acquire("b"):  # b comes back, evicting c (least recently used)
+        assert sorted(engine.resident) == ["a", "b"]
+    assert ("remove", "c") in engine.calls
+
+
+async def test_unload_waits_for_in_flight_then_409(registry, root, engine):
+    await registry.load("a", str(root / "a"))
+    async with registry.acquire("a"):
+        with pytest.raises(AdapterConflict, match="in flight"):
+            await registry.unload("a")
+    assert registry.names() == ["a"]
+
+    async def finish_soon():
+        async with registry.acquire("a"):
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(finish_soon())
+    await asyncio.sleep(0.01)
+    await registry.unload("a")  # waits for the request, then unloads
+    await task
+    assert registry.names() == [] and engine.resident == []
+    with pytest.raises(AdapterNotFound):
+        await registry.unload("a")

@@ -1,0 +1,151 @@
+"""Adapter validation: every bad adapter gets a clear AdapterError before reaching the engine."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from adapters.errors import AdapterError, AdapterNotFound
+from adapters.manifest import model_fingerprint, write_manifest
+from adapters.validation import (
+    AdapterLimits,
+    read_base_model_info,
+    validate_adapter,
+)
+
+PREFIX = "base_model.model.model.layers.0.self_attn"
+
+
+@pytest.fixture
+def base(tmp_path):
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((8, 6), np.float32),
+               "model.layers.0.self_attn.o_proj.weight": np.zeros((6, 8), np.float32)},
+              str(base_dir / "model.safetensors"))
+    return read_base_model_info(base_dir, model_fingerprint(base_dir))
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / "adapters").mkdir()
+    return tmp_path / "adapters"
+
+
+@pytest.fixture
+def limits(root):
+    return AdapterLimits(allowed_roots=(root,), max_rank=8, max_bytes=1 << 20)
+
+
+def make_adapter(directory: Path, rank=4, config=None, tensors=None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = {"peft_type": "LORA", "r": rank, "lora_alpha": 8, "bias": "none",
+           "target_modules": ["q_proj"], "base_model_name_or_path": "base"}
+    cfg.update(config or {})
+    (directory / "adapter_config.json").write_text(json.dumps(cfg))
+    if tensors is None:
+        tensors = {f"{PREFIX}.q_proj.lora_A.weight": np.zeros((rank, 6), np.float32),
+                   f"{PREFIX}.q_proj.lora_B.weight": np.zeros((8, rank), np.float32)}
+    save_file(tensors, str(directory / "adapter_model.safetensors"))
+    return directory
+
+
+def rejected(name, path, base, limits, error=AdapterError) -> AdapterError:
+    with pytest.raises(error) as info:
+        validate_adapter(name, str(path), base, limits)
+    assert info.value.message
+    return info.value
+
+
+def test_a_good_adapter_is_accepted(root, base, limits):
+    adapter = validate_adapter("good", str(make_adapter(root / "good")), base, limits)
+    assert adapter.rank == 4 and adapter.target_modules == ("q_proj",)
+    assert adapter.path == (root / "good").resolve()
+
+
+def test_missing_path_is_404(root, base, limits):
+    err = rejected("x", root / "nope", base, limits, AdapterNotFound)
+    assert err.status_code == 404 and err.param == "lora_path"
+
+
+def test_path_outside_root_and_dotdot_and_symlink_out_are_refused(tmp_path, root, base, limits):
+    outside = make_adapter(tmp_path / "outside")
+    assert "outside the allowed adapter roots" in rejected("x", outside, base, limits).message
+    assert "outside" in rejected("x", f"{root}/../outside", base, limits).message
+    (root / "link").symlink_to(outside)
+    assert "outside the allowed" in rejected("x", root / "link", base, limits).message
+
+
+def test_symlink_inside_root_is_fine(root, base, limits):
+    target = make_adapter(root / "real")
+    (root / "alias").symlink_to(target)
+    assert validate_adapter("alias", str(root / "alias"), base, limits).path == target.resolve()
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a b", "x" * 65, "-lead"])
+def test_bad_names_are_refused(root, base, limits, name):
+    err = rejected(name, make_adapter(root / "ok"), base, limits)
+    assert err.param == "lora_name"
+
+
+def test_corrupt_safetensors_is_refused(root, base, limits):
+    path = make_adapter(root / "corrupt")
+    (path / "adapter_model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    assert "not a readable safetensors" in rejected("x", path, base, limits).message
+
+
+def test_pickle_only_adapter_is_refused_without_unpickling(root, base, limits):
+    path = make_adapter(root / "pickle")
+    (path / "adapter_model.safetensors").unlink()
+    (path / "adapter_model.bin").write_bytes(b"not even a pickle; must never be opened")
+    assert "pickle" in rejected("x", path, base, limits).message
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"peft_type": "IA3"}, "only LORA"),
+    ({"bias": "all"}, "bias"),
+    ({"modules_to_save": ["lm_head"]}, "modules_to_save"),
+    ({"target_modules": ["q_proj", "lm_head"]}, "lm_head"),
+    ({"use_dora": True}, "DoRA"),
+    ({"r": 16}, "max LoRA rank"),
+    ({"rank_pattern": {"q_proj": 32}}, "max LoRA rank"),
+])
+def test_unservable_configs_are_refused(root, base, limits, config, words):
+    assert words in rejected("x", make_adapter(root / "a", config=config), base, limits).message
+
+
+def test_rank_in_weights_above_limit_is_refused(root, base, limits):
+    tensors = {f"{PREFIX}.q_proj.lora_A.weight": np.zeros((16, 6), np.float32),
+               f"{PREFIX}.q_proj.lora_B.weight": np.zeros((8, 16), np.float32)}
+    path = make_adapter(root / "a", rank=4, tensors=tensors)
+    assert "rank 16" in rejected("x", path, base, limits).message
+
+
+def test_wrong_base_model_is_refused_by_shape_and_by_module(root, base, limits):
+    wrong_shape = {f"{PREFIX}.q_proj.lora_A.weight": np.zeros((4, 7), np.float32),
+                   f"{PREFIX}.q_proj.lora_B.weight": np.zeros((8, 4), np.float32)}
+    err = rejected("x", make_adapter(root / "a", tensors=wrong_shape), base, limits)
+    assert "another base model" in err.message
+    unknown = {f"{PREFIX}.k_proj.lora_A.weight": np.zeros((4, 6), np.float32)}
+    err = rejected("x", make_adapter(root / "b", tensors=unknown), base, limits)
+    assert "another base model" in err.message
+
+
+def test_manifest_fingerprint_mismatch_is_refused(root, base, limits):
+    path = make_adapter(root / "a")
+    write_manifest(path, {"base_model_sha256": "0" * 64})
+    assert "re-train it on this base model" in rejected("x", path, base, limits).message
+    write_manifest(path, {"base_model_sha256": base.fingerprint})
+    assert validate_adapter("x", str(path), base, limits).rank == 4
+
+
+def test_oversize_weights_are_refused(root, base):
+    tiny = AdapterLimits(allowed_roots=(root,), max_rank=8, max_bytes=64)
+    assert "above the limit" in rejected("x", make_adapter(root / "a"), base, tiny).message
+
+
+def test_non_lora_tensor_is_refused(root, base, limits):
+    tensors = {"base_model.model.model.embed_tokens.weight": np.zeros((4, 6), np.float32)}
+    assert "not a LoRA" in rejected("x", make_adapter(root / "a", tensors=tensors), base, limits).message

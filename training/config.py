@@ -1,0 +1,41 @@
+"""Recipe configuration: a YAML file (its first line the command that runs it) plus flag overrides."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None = None
+                      ) -> argparse.Namespace:
+    """Parse flags over the values of `--config file.yaml`; flags given on the command line win."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path)
+    known, _ = pre.parse_known_args(argv)
+    if known.config:
+        parser.set_defaults(**_load_yaml(known.config, parser))
+    parser.add_argument("--config", type=Path, help="YAML file of defaults; flags override it")
+    return parser.parse_args(argv)
+
+
+def _load_yaml(path: Path, parser: argparse.ArgumentParser) -> dict:
+    if not path.is_file():
+        parser.error(f"--config {path} does not exist")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        parser.error(f"--config {path} must be a mapping of option names to values")
+    known = {action.dest for action in parser._actions}
+    values = {key.replace("-", "_"): value for key, value in values.items()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        parser.error(f"--config {path} has unknown keys {unknown}; see --help for the options")
+    return values
+
+
+def resolved(args: argparse.Namespace) -> str:
+    """The effective configuration as JSON (what --dry-run prints)."""
+    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                      indent=2, sort_keys=True)

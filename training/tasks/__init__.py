@@ -1,0 +1,51 @@
+"""Demo reasoning tasks: seeded generators, worked solutions, exact and per-step checkers.
+
+Each task is a module with the same functions (see `Task`); `TASKS` maps names to them.
+The completion prompt is the problem's message followed by a newline.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from training.tasks import arithmetic, countdown
+from training.tasks.base import Problem, completion_prompt, extract_answer, read_jsonl, write_jsonl
+
+__all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "completion_prompt",
+           "extract_answer", "read_jsonl", "write_jsonl"]
+
+
+class Task(Protocol):
+    """What a task module provides."""
+
+    NAME: str
+    LEVELS: range
+
+    def generate(self, seed: int, count: int, difficulty: int | None = None) -> list[Problem]: ...
+    def generate_worked(self, seed: int, count: int, difficulty: int | None = None
+                        ) -> list[tuple[Problem, str]]: ...
+    def solution(self, problem: Problem) -> str: ...
+    def check(self, problem: Problem, completion: str) -> bool: ...
+    def check_step(self, problem: Problem, previous_steps: list[str], step: str) -> bool: ...
+    def extract_answer(self, text: str) -> str | None: ...
+    def from_prompt(self, prompt: str, id: str = "") -> Problem | None: ...
+
+
+# Modules satisfy the protocol structurally.
+TASKS: dict[str, Task] = {"arithmetic": arithmetic, "countdown": countdown}  # type: ignore
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}") from None
+
+
+def from_prompt(prompt: str) -> Problem | None:
+    """The problem a prompt states, for whichever task's format it matches (None if none)."""
+    for task in TASKS.values():
+        problem = task.from_prompt(prompt)
+        if problem is not None:
+            return problem
+    return None

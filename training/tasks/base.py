@@ -1,0 +1,72 @@
+"""What the demo tasks share: the `Problem` record, step splitting, answer extraction, JSONL."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Seeds from here up make training data (`training.pretrain`); evaluation uses seeds below it,
+# so evaluation problems never come from a training stream.
+TRAIN_SEED_BASE = 1_000_000
+
+_ANSWER = re.compile(r"^\s*Answer:\s*(-?\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    task: str  # "arithmetic" | "countdown"
+    prompt: str  # the user message; a completion prompt is `prompt + "\n"`
+    answer: str  # the value a correct completion ends with, as text
+    difficulty: int
+
+
+def completion_prompt(problem: Problem) -> str:
+    """The raw completion prompt the demo model is trained on: the message and a newline."""
+    return problem.prompt + "\n"
+
+
+def split_steps(completion: str) -> list[str]:
+    """Non-empty lines of a completion, stripped, up to and including the first `Answer:` line."""
+    steps: list[str] = []
+    for line in completion.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        steps.append(line)
+        if _ANSWER.match(line):
+            break
+    return steps
+
+
+def answer_of_step(step: str) -> int | None:
+    """The number on an `Answer: N` line, or None when the line is not one."""
+    match = _ANSWER.match(step)
+    return int(match.group(1)) if match else None
+
+
+def extract_answer(text: str) -> str | None:
+    """The value on the first `Answer: N` line of a completion (what the model committed to)."""
+    for line in text.split("\n"):
+        value = answer_of_step(line)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def write_jsonl(problems: Iterable[Problem], path: str | Path) -> int:
+    """Write one JSON object per line with fields id, task, prompt, answer, difficulty."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for problem in problems:
+            f.write(json.dumps(asdict(problem)) + "\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: str | Path) -> list[Problem]:
+    with open(path, encoding="utf-8") as f:
+        return [Problem(**json.loads(line)) for line in f if line.strip()]

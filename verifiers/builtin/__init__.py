@@ -1,0 +1,1 @@
+"""Built-in verifiers, registered through the same entry-point group as third-party plugins."""

@@ -1,0 +1,37 @@
+"""The Verifier protocol: a name and an async batch method scoring steps in [0, 1]."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class StepItem:
+    """One step to score: the problem, the path so far (the last step is the one scored)."""
+
+    problem: str
+    steps: tuple[str, ...]
+    is_final: bool = False
+
+    @property
+    def step(self) -> str:
+        return self.steps[-1] if self.steps else ""
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a request brings beyond the steps: evidence for `factual`, the caller for `safety`."""
+
+    evidence: tuple[str, ...] = ()
+    api_key_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Verifier(Protocol):
+    name: str
+
+    async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
+        """One score in [0, 1] per item, in order; 0 means the step is certainly wrong."""
+        ...
