@@ -5,15 +5,20 @@ The checks read only JSON and safetensors headers: nothing is unpickled and no t
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from safetensors import safe_open
 
 from adapters.errors import AdapterError, AdapterNotFound
-from adapters.manifest import read_manifest
+from adapters.manifest import model_fingerprint, read_manifest
+
+logger = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -33,10 +38,18 @@ class AdapterLimits:
 
 @dataclass(frozen=True)
 class BaseModelInfo:
-    """What an adapter must match: the served base's weight shapes and fingerprint."""
+    """What an adapter must match: the served base's weight shapes and fingerprint.
+
+    Empty shapes (a base that is not a local directory) skip the shape check. The fingerprint
+    hashes every weight file, so it is computed only when an adapter's manifest asks for it.
+    """
 
     weight_shapes: dict[str, tuple[int, ...]]  # "model.layers.0.self_attn.q_proj.weight" -> [out, in]
-    fingerprint: str | None
+    compute_fingerprint: Callable[[], str | None] = field(default=lambda: None, repr=False)
+
+    @functools.cached_property
+    def fingerprint(self) -> str | None:
+        return self.compute_fingerprint()
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,9 @@ def _check_weights(weights: Path, base: BaseModelInfo, limits: AdapterLimits) ->
         if kind is None:
             raise AdapterError(f"{weights.name} holds {key!r}, which is not a LoRA A/B weight; "
                                "only LoRA matrices are served.")
+        if not base.weight_shapes:
+            rank = max(rank, min(shape))
+            continue
         base_shape = base.weight_shapes.get(base_key)
         if base_shape is None or len(shape) != 2 or len(base_shape) != 2:
             raise AdapterError(f"{key!r} adapts {base_key!r}, which the served base model does "
@@ -195,9 +211,17 @@ def _check_manifest(path: Path, base: BaseModelInfo) -> None:
                            f"{base.fingerprint[:12]}...: re-train it on this base model.")
 
 
-def read_base_model_info(model_dir: str | Path, fingerprint: str | None) -> BaseModelInfo:
+def read_base_model_info(model_dir: str | Path) -> BaseModelInfo:
+    """Weight shapes from the safetensors headers of a local model directory (no tensor read)."""
+    model_dir = Path(model_dir)
+    files = sorted(model_dir.glob("*.safetensors")) if model_dir.is_dir() else []
+    if not files:
+        logger.warning("base model %s is not a local safetensors directory: adapter shapes and "
+                       "fingerprints cannot be checked", model_dir)
+        return BaseModelInfo(weight_shapes={})
     shapes: dict[str, tuple[int, ...]] = {}
-    for path in sorted(Path(model_dir).glob("*.safetensors")):
+    for path in files:
         with safe_open(str(path), framework="numpy") as fh:
             shapes.update({key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()})
-    return BaseModelInfo(weight_shapes=shapes, fingerprint=fingerprint)
+    return BaseModelInfo(weight_shapes=shapes,
+                         compute_fingerprint=lambda: model_fingerprint(model_dir))

@@ -11,6 +11,8 @@ from server import health, metrics
 from server.body_limit import BodyLimitMiddleware
 from server.engine.protocol import Engine
 from server.errors import install_error_handlers
+from server.lora.router import router as lora_router
+from server.lora.setup import build_registry
 from server.openai.chat.router import router as chat_router
 from server.openai.chat.service import ChatService
 from server.openai.completions.router import router as completions_router
@@ -26,15 +28,19 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with _engine(settings, engine) as running:
-            generation = GenerationService(running, Limits(settings.max_n, settings.max_logprobs))
+            adapters = await build_registry(settings, running)
+            generation = GenerationService(running, Limits(settings.max_n, settings.max_logprobs),
+                                           adapters)
             app.state.engine = running
+            app.state.adapters = adapters
             app.state.completion_service = CompletionService(generation)
             app.state.chat_service = ChatService(generation)
             yield
 
     app = FastAPI(title="Deliberate", lifespan=lifespan)
     app.state.settings = settings
-    for router in (health.router, metrics.router, models_router, completions_router, chat_router):
+    for router in (health.router, metrics.router, models_router, completions_router, chat_router,
+                   lora_router):
         app.include_router(router)
     install_error_handlers(app)
     # Outermost first: body limit before anything reads the body; metrics see every response.
@@ -55,7 +61,9 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
         model=settings.model, served_model_name=settings.served_model_name,
         max_model_len=settings.max_model_len, kv_cache_bytes=settings.kv_cache_bytes,
         enforce_eager=settings.enforce_eager, max_logprobs=settings.max_logprobs,
-        dtype=settings.dtype, seed=settings.seed,
+        dtype=settings.dtype, seed=settings.seed, enable_lora=settings.enable_lora,
+        max_loras=settings.max_loras, max_lora_rank=settings.max_lora_rank,
+        max_cpu_loras=settings.max_adapters,
     )
     async with open_local_engine(config) as local:
         yield local

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.errors import AdapterError
 from server.engine.protocol import EngineDeadError, InvalidEngineRequest
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ def to_api_error(exc: Exception) -> APIError:
     match exc:
         case APIError():
             return exc
+        case AdapterError():
+            return APIError(exc.status_code, exc.message, param=exc.param, code=exc.code)
         case InvalidEngineRequest():
             return bad_request(str(exc))
         case EngineDeadError():
@@ -75,7 +78,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def mapped(_: Request, exc: Exception) -> JSONResponse:
         return error_response(to_api_error(exc))
 
-    for known in (APIError, InvalidEngineRequest, EngineDeadError, NotImplementedError):
+    for known in (APIError, AdapterError, InvalidEngineRequest, EngineDeadError,
+                  NotImplementedError):
         app.add_exception_handler(known, mapped)
     # Anything else is a bug: Starlette answers with this handler, then re-raises to the server log.
     app.add_exception_handler(Exception, mapped)

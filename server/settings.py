@@ -29,6 +29,22 @@ class Settings(BaseSettings):
     max_n: int = Field(16, description="largest `n` a request may ask for")
     max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
     log_level: str = "info"
+    # LoRA adapters (adapters/): served by the same engine as the base model.
+    enable_lora: bool = Field(True, description="serve LoRA adapters (and reward models)")
+    max_loras: int = Field(4, description="adapters the engine runs in one batch")
+    max_lora_rank: int = Field(16, description="largest adapter rank (vLLM: 1, 8, 16, 32, ...)")
+    max_adapters: int = Field(8, description="adapters kept loaded; LRU eviction above it")
+    lora_modules: list[str] = Field(
+        default_factory=list, description="adapters loaded (and pinned) at start: NAME=PATH ...")
+    adapter_roots: list[str] = Field(
+        default_factory=lambda: ["models"],
+        description="directories adapters may be loaded from (symlinks resolved)")
+    adapter_resolver_root: str | None = Field(
+        "models/demo/adapters",
+        description="a request for an unknown model NAME loads ROOT/NAME on demand, if present")
+    max_adapter_bytes: int = Field(256 * 2**20, description="largest adapter weights file")
+    admin_api_key: str | None = Field(
+        None, description="key for adapter load/unload (default: the API key)")
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
@@ -40,6 +56,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         if field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_)
+        elif field.annotation == list[str]:
+            parser.add_argument(flag, nargs="*", default=None, help=help_)
         else:
             parser.add_argument(flag, default=None, help=help_)
     given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}

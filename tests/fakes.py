@@ -33,6 +33,8 @@ class FakeEngine:
     running: set[str] = field(default_factory=set)
     fail_with: Exception | None = None  # raised before the first token
     fail_midway: Exception | None = None  # raised after the first token
+    adapters: dict[str, str] = field(default_factory=dict)  # resident: name -> path
+    adapter_of: dict[str, str | None] = field(default_factory=dict)  # request id -> adapter
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return [ord(c) for c in text]
@@ -52,7 +54,9 @@ class FakeEngine:
         if self.fail_with is not None:
             raise self.fail_with
         ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        assert adapter is None or adapter in self.adapters, f"adapter {adapter} not resident"
         self.requests.append((request_id, ids, params))
+        self.adapter_of[request_id] = adapter
         self.running.add(request_id)
         texts = [self.reply_for(i, params.n)[: params.max_tokens] for i in range(params.n)]
         finished = False
@@ -90,13 +94,13 @@ class FakeEngine:
         return dict(list({self.reply[0]: -0.25, "?": -1.5}.items())[:k])
 
     async def add_adapter(self, name: str, path: str) -> None:
-        raise NotImplementedError
+        self.adapters[name] = path
 
     async def remove_adapter(self, name: str) -> None:
-        raise NotImplementedError
+        del self.adapters[name]
 
     async def list_adapters(self) -> list[AdapterInfo]:
-        return []
+        return [AdapterInfo(name, path) for name, path in self.adapters.items()]
 
     async def check_health(self) -> None:
         if self.dead:

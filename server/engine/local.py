@@ -16,6 +16,7 @@ from vllm import SamplingParams as VllmSamplingParams
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.exceptions import VLLMClientError
 from vllm.inputs import TokensPrompt
+from vllm.lora.request import LoRARequest
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDeadError
@@ -43,6 +44,11 @@ class LocalEngineConfig:
     max_logprobs: int = 20
     dtype: str = "auto"
     seed: int = 0
+    enable_lora: bool = True
+    max_loras: int = 4  # adapters in one batch
+    max_lora_rank: int = 16
+    # Adapters kept loaded; the registry evicts above it, so vLLM never evicts on its own.
+    max_cpu_loras: int = 8
 
 
 class LocalEngine:
@@ -50,6 +56,8 @@ class LocalEngine:
         self._llm = llm
         self.model_name = model_name
         self.max_model_len: int = llm.model_config.max_model_len
+        self._adapters: dict[str, LoRARequest] = {}
+        self._next_adapter_id = 1  # vLLM's LoRA ids are positive and never reused here
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(self._llm.tokenizer.encode(text, add_special_tokens=add_special_tokens))
@@ -71,12 +79,15 @@ class LocalEngine:
         request_id: str,
         adapter: str | None = None,
     ) -> AsyncGenerator[GenerationOutput, None]:
+        lora = None
         if adapter is not None:
-            raise NotImplementedError("LoRA adapters are not supported yet")
+            lora = self._adapters.get(adapter)
+            if lora is None:
+                raise InvalidEngineRequest(f"adapter {adapter!r} is not loaded")
         engine_prompt = (
             TokensPrompt(prompt_token_ids=list(prompt)) if not isinstance(prompt, str) else prompt
         )
-        stream = self._llm.generate(engine_prompt, _to_vllm(params), request_id)
+        stream = self._llm.generate(engine_prompt, _to_vllm(params), request_id, lora_request=lora)
         try:
             # Closing or cancelling this generator propagates into vLLM's, which aborts the request.
             async for out in stream:
@@ -85,6 +96,7 @@ class LocalEngine:
                     prompt_token_ids=out.prompt_token_ids or [],
                     choices=[_choice(c, params.logprobs) for c in out.outputs],
                     finished=out.finished,
+                    prompt_logprobs=_prompt_logprobs(out.prompt_logprobs, params.prompt_logprobs),
                 )
         except VllmEngineDeadError as error:
             raise EngineDeadError(str(error)) from error
@@ -108,13 +120,27 @@ class LocalEngine:
         return top
 
     async def add_adapter(self, name: str, path: str) -> None:
-        raise NotImplementedError("LoRA adapters are not supported yet")
+        if not self._llm.vllm_config.lora_config:
+            raise InvalidEngineRequest("this server runs without LoRA support; start it with "
+                                       "--enable-lora to serve adapters")
+        lora = LoRARequest(lora_name=name, lora_int_id=self._next_adapter_id, lora_path=path)
+        self._next_adapter_id += 1
+        try:
+            await self._llm.add_lora(lora)
+        except VllmEngineDeadError as error:
+            raise EngineDeadError(str(error)) from error
+        except (ValueError, RuntimeError) as error:  # vLLM's loader refused the files
+            raise InvalidEngineRequest(f"the engine could not load adapter {name!r}: {error}") \
+                from error
+        self._adapters[name] = lora
 
     async def remove_adapter(self, name: str) -> None:
-        raise NotImplementedError("LoRA adapters are not supported yet")
+        lora = self._adapters.pop(name, None)
+        if lora is not None:
+            await self._llm.remove_lora(lora.lora_int_id)
 
     async def list_adapters(self) -> list[AdapterInfo]:
-        return []
+        return [AdapterInfo(name, lora.lora_path) for name, lora in self._adapters.items()]
 
     async def check_health(self) -> None:
         try:
@@ -141,6 +167,10 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
         max_logprobs=config.max_logprobs,
         dtype=config.dtype,
         seed=config.seed,
+        enable_lora=config.enable_lora,
+        max_loras=config.max_loras,
+        max_lora_rank=config.max_lora_rank,
+        max_cpu_loras=config.max_cpu_loras,
     )
     engine = LocalEngine(AsyncLLM.from_engine_args(args), config.served_model_name)
     try:
@@ -158,6 +188,7 @@ def _to_vllm(params: SamplingParams) -> VllmSamplingParams:
         stop=list(params.stop),
         seed=params.seed,
         logprobs=params.logprobs,
+        prompt_logprobs=params.prompt_logprobs,
         ignore_eos=params.ignore_eos,
         output_kind=RequestOutputKind.DELTA,
     )
@@ -177,6 +208,14 @@ def _choice(output, k: int | None) -> Choice:  # output: vllm.outputs.Completion
         logprobs=logprobs,
         finish_reason=output.finish_reason,
     )
+
+
+def _prompt_logprobs(positions, k: int | None) -> list[dict[str, float] | None] | None:
+    """vLLM's prompt logprobs (None for the first token) as {token: logprob} per position."""
+    if k is None or positions is None:
+        return None
+    return [None if position is None else
+            {lp.decoded_token: lp.logprob for lp in position.values()} for position in positions]
 
 
 def _position(token_id: int, position: dict, k: int) -> TokenLogprob:

@@ -29,6 +29,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     logprobs: int | None = None  # top-k alternatives per generated token; 0 = the sampled one only
+    prompt_logprobs: int | None = None  # top-k per prompt position (scoring a whole path at once)
     ignore_eos: bool = False
 
 
@@ -56,6 +57,9 @@ class GenerationOutput:
     prompt_token_ids: Sequence[int]
     choices: Sequence[Choice]
     finished: bool
+    # Set on the first output when prompt logprobs were asked for: one entry per prompt token,
+    # None for the first (nothing precedes it), else {token: logprob} (the actual token + top-k).
+    prompt_logprobs: Sequence[dict[str, float] | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
+from adapters.registry import AdapterRegistry
 from server.engine.protocol import (
     Choice,
     Engine,
@@ -30,6 +31,7 @@ class EngineRequest:
     request_id: str
     prompt_token_ids: list[int]
     params: SamplingParams
+    model: str  # the base model's name or an adapter's
 
 
 @dataclass
@@ -44,6 +46,7 @@ class ChoiceResult:
 class Result:
     prompt_tokens: int
     choices: list[ChoiceResult]
+    prompt_logprobs: Sequence[dict[str, float] | None] | None = None
 
     @property
     def completion_tokens(self) -> int:
@@ -51,14 +54,16 @@ class Result:
 
 
 class GenerationService:
-    def __init__(self, engine: Engine, limits: Limits) -> None:
+    def __init__(self, engine: Engine, limits: Limits, adapters: AdapterRegistry) -> None:
         self.engine = engine
         self.limits = limits
+        self.adapters = adapters
 
     def check_model(self, model: str) -> None:
-        if model != self.engine.model_name:
+        if not self.adapters.is_known(model):
+            available = ", ".join([self.engine.model_name, *self.adapters.names()])
             raise APIError(404, f"The model `{model}` does not exist. Available models: "
-                                f"{self.engine.model_name}", param="model", code="model_not_found")
+                                f"{available}", param="model", code="model_not_found")
 
     def build(
         self,
@@ -71,6 +76,7 @@ class GenerationService:
         logprobs: int | None,
         logprobs_param: str,
         id_prefix: str,
+        prompt_logprobs: int | None = None,
     ) -> EngineRequest:
         """Checks the request against the model and the server's limits; 400 names the field."""
         context = self.engine.max_model_len
@@ -93,9 +99,10 @@ class GenerationService:
         if request.n > 1 and request.temperature == 0:
             raise bad_request("n > 1 needs temperature > 0: greedy sampling would return the same "
                               "text n times", param="n")
-        if logprobs is not None and logprobs > self.limits.max_logprobs:
-            raise bad_request(f"{logprobs_param}={logprobs} is above this server's limit of "
-                              f"{self.limits.max_logprobs}", param=logprobs_param)
+        for value, param in ((logprobs, logprobs_param), (prompt_logprobs, "prompt_logprobs")):
+            if value is not None and value > self.limits.max_logprobs:
+                raise bad_request(f"{param}={value} is above this server's limit of "
+                                  f"{self.limits.max_logprobs}", param=param)
         params = SamplingParams(
             max_tokens=room if max_tokens is None else max_tokens,
             temperature=request.temperature,
@@ -104,20 +111,24 @@ class GenerationService:
             stop=request.stop_strings(),
             seed=request.seed,
             logprobs=logprobs,
+            prompt_logprobs=prompt_logprobs,
             ignore_eos=request.ignore_eos,
         )
-        return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params)
+        return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params,
+                             model=request.model)
 
     async def stream(self, request: EngineRequest) -> AsyncGenerator[GenerationOutput, None]:
-        """The engine's deltas. Closing this iterator (client gone) aborts the engine request."""
-        outputs = self.engine.generate(request.prompt_token_ids, request.params,
-                                       request.request_id)
-        try:
-            async for out in outputs:
-                GENERATED_TOKENS.inc(sum(len(choice.token_ids) for choice in out.choices))
-                yield out
-        finally:
-            await outputs.aclose()
+        """The engine's deltas. Closing this iterator (client gone) aborts the engine request.
+        An adapter stays resident (not evicted or unloaded) until the request ends."""
+        async with self.adapters.acquire(request.model) as adapter:
+            outputs = self.engine.generate(request.prompt_token_ids, request.params,
+                                           request.request_id, adapter)
+            try:
+                async for out in outputs:
+                    GENERATED_TOKENS.inc(sum(len(choice.token_ids) for choice in out.choices))
+                    yield out
+            finally:
+                await outputs.aclose()
 
     async def start(self, request: EngineRequest) -> AsyncGenerator[GenerationOutput, None]:
         """`stream`, once the engine has answered: a refusal (or a dead engine) still gets its
@@ -145,6 +156,7 @@ class GenerationService:
         async for out in self.stream(request):
             _accumulate(result.choices, out.choices)
             result.prompt_tokens = len(out.prompt_token_ids)
+            result.prompt_logprobs = out.prompt_logprobs or result.prompt_logprobs
         return result
 
 

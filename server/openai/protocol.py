@@ -58,6 +58,8 @@ class SamplingRequest(OpenAIModel):
 class CompletionRequest(SamplingRequest):
     prompt: str | list[int]
     logprobs: int | None = Field(None, ge=0)
+    # vLLM's extension: top-k logprobs of every prompt token (how a reward model scores a path).
+    prompt_logprobs: int | None = Field(None, ge=0)
     echo: Literal[False] = False
 
 
@@ -118,6 +120,7 @@ class CompletionChoice(BaseModel):
     text: str
     logprobs: CompletionLogprobs | None = None
     finish_reason: str | None = None
+    prompt_logprobs: list[dict[str, float] | None] | None = None
 
 
 class CompletionResponse(BaseModel):

@@ -29,6 +29,7 @@ STARTUP_TIMEOUT_S = 180
 class Server:
     url: str
     trained_demo_model: bool  # known answers can be asserted
+    adapter_root: Path  # tests may load adapters from here (an allowed root)
 
     def metric(self, name: str) -> float:
         """A `vllm:` gauge from /metrics (one engine, so one series)."""
@@ -48,15 +49,18 @@ def _free_port() -> int:
 def server(tmp_path_factory) -> Iterator[Server]:
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
+    adapter_root = tmp_path_factory.mktemp("adapters")
     command = [sys.executable, "-m", "server", "--model", str(MODEL), "--port", str(port),
-               "--served-model-name", SERVED_NAME, "--max-n", "16"]
+               "--served-model-name", SERVED_NAME, "--max-n", "16",
+               "--adapter-roots", str(ROOT / "models"), str(adapter_root)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(proc, url, log_path)
-        yield Server(url, trained_demo_model=MODEL.resolve() == DEMO_MODEL.resolve())
+        yield Server(url, trained_demo_model=MODEL.resolve() == DEMO_MODEL.resolve(),
+                     adapter_root=adapter_root)
     finally:
         proc.terminate()
         try:

@@ -47,7 +47,7 @@ def registry(tmp_path, root, engine):
     base_dir.mkdir()
     save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((8, 6), np.float32)},
               str(base_dir / "model.safetensors"))
-    return AdapterRegistry(engine, "demo", read_base_model_info(base_dir, None),
+    return AdapterRegistry(engine, "demo", read_base_model_info(base_dir),
                            AdapterLimits((root,), max_rank=8, max_bytes=1 << 20), capacity=2,
                            resolver_root=root, unload_wait_s=0.2)
 

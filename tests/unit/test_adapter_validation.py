@@ -8,7 +8,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from adapters.errors import AdapterError, AdapterNotFound
-from adapters.manifest import model_fingerprint, write_manifest
+from adapters.manifest import write_manifest
 from adapters.validation import (
     AdapterLimits,
     read_base_model_info,
@@ -25,7 +25,7 @@ def base(tmp_path):
     save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((8, 6), np.float32),
                "model.layers.0.self_attn.o_proj.weight": np.zeros((6, 8), np.float32)},
               str(base_dir / "model.safetensors"))
-    return read_base_model_info(base_dir, model_fingerprint(base_dir))
+    return read_base_model_info(base_dir)
 
 
 @pytest.fixture
@@ -149,3 +149,9 @@ def test_oversize_weights_are_refused(root, base):
 def test_non_lora_tensor_is_refused(root, base, limits):
     tensors = {"base_model.model.model.embed_tokens.weight": np.zeros((4, 6), np.float32)}
     assert "not a LoRA" in rejected("x", make_adapter(root / "a", tensors=tensors), base, limits).message
+
+
+def test_base_that_is_not_a_local_directory_skips_shape_checks(root, limits, tmp_path):
+    remote = read_base_model_info(tmp_path / "not-a-local-model")
+    assert remote.weight_shapes == {} and remote.fingerprint is None
+    assert validate_adapter("x", str(make_adapter(root / "a")), remote, limits).rank == 4

@@ -13,7 +13,7 @@ async def test_completion_text_and_usage(client, engine):
     assert body["object"] == "text_completion" and body["model"] == "demo"
     assert body["id"].startswith("cmpl-")
     assert body["choices"] == [{"index": 0, "text": REPLY, "logprobs": None,
-                                "finish_reason": "stop"}]
+                                "finish_reason": "stop", "prompt_logprobs": None}]
     assert body["usage"] == {"prompt_tokens": 13, "completion_tokens": len(REPLY),
                              "total_tokens": 13 + len(REPLY)}
 
@@ -45,7 +45,7 @@ async def test_length_finish_reason(client):
     r = await client.post("/v1/completions", json={"model": "demo", "prompt": "x",
                                                     "max_tokens": 3})
     assert r.json()["choices"][0] == {"index": 0, "text": REPLY[:3], "logprobs": None,
-                                      "finish_reason": "length"}
+                                      "finish_reason": "length", "prompt_logprobs": None}
 
 
 async def test_logprobs_shape(client):

@@ -27,14 +27,15 @@ class CompletionService:
         return self.generation.build(
             request, ids, prompt_param="prompt", max_tokens=request.max_tokens,
             max_tokens_param="max_tokens", logprobs=request.logprobs, logprobs_param="logprobs",
-            id_prefix="cmpl",
+            id_prefix="cmpl", prompt_logprobs=request.prompt_logprobs,
         )
 
     async def complete(self, request: CompletionRequest, job: EngineRequest) -> CompletionResponse:
         result = await self.generation.run(job)
         choices = [
             CompletionChoice(index=i, text=c.text, finish_reason=c.finish_reason,
-                             logprobs=_logprobs(c.logprobs) if request.logprobs is not None else None)
+                             logprobs=_logprobs(c.logprobs) if request.logprobs is not None else None,
+                             prompt_logprobs=result.prompt_logprobs)
             for i, c in enumerate(result.choices)
         ]
         return CompletionResponse(id=job.request_id, model=request.model, choices=choices,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
+from adapters.registry import AdapterRegistry
 from server.auth import require_api_key
 from server.engine.protocol import Engine
 from server.openai.protocol import ModelCard, ModelList
@@ -13,9 +14,16 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+def get_registry(request: Request) -> AdapterRegistry:
+    return request.app.state.adapters
+
+
 @router.get("/v1/models")
-async def list_models(engine: Engine = Depends(get_engine)) -> ModelList:
+async def list_models(engine: Engine = Depends(get_engine),
+                      registry: AdapterRegistry = Depends(get_registry)) -> ModelList:
     base = engine.model_name
     cards = [ModelCard(id=base, root=base)]
-    cards += [ModelCard(id=a.name, root=a.path, parent=base) for a in await engine.list_adapters()]
+    cards += [ModelCard(id=name, root=str(record.adapter.path), parent=base,
+                        created=record.created)
+              for name, record in registry.records().items()]
     return ModelList(data=cards)

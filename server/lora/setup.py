@@ -1,0 +1,33 @@
+"""Builds the adapter registry from the settings and preloads `--lora-modules`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.errors import AdapterError
+from adapters.registry import AdapterEngine, AdapterRegistry
+from adapters.validation import AdapterLimits, read_base_model_info
+from server.settings import Settings
+
+
+async def build_registry(settings: Settings, engine: AdapterEngine) -> AdapterRegistry:
+    registry = AdapterRegistry(
+        engine,
+        base_name=settings.served_model_name,
+        base=read_base_model_info(settings.model),
+        limits=AdapterLimits(allowed_roots=tuple(Path(r) for r in settings.adapter_roots),
+                             max_rank=settings.max_lora_rank,
+                             max_bytes=settings.max_adapter_bytes),
+        capacity=settings.max_adapters,
+        resolver_root=Path(settings.adapter_resolver_root)
+        if settings.enable_lora and settings.adapter_resolver_root else None,
+    )
+    for module in settings.lora_modules:
+        name, sep, path = module.partition("=")
+        if not sep:
+            raise ValueError(f"--lora-modules entries are NAME=PATH; got {module!r}")
+        try:
+            await registry.load(name, path, pinned=True)
+        except AdapterError as exc:
+            raise ValueError(f"--lora-modules {module!r}: {exc.message}") from exc
+    return registry
