@@ -1,7 +1,10 @@
 """Greedy accuracy of a model on fresh demo problems, per difficulty bucket, with vLLM offline.
 
     VLLM_CPU_KVCACHE_SPACE=1 python -m training.evaluate --model models/demo/base --count 500 \\
-        --seed 7 [--json results.json]
+        --seed 7 [--json results.json] [--adapter NAME=PATH ...]
+
+With adapters, the same problems are also solved by each adapter, and a comparison table
+(bucket x model) follows the base model's tables.
 
 Buckets: arithmetic with 1-2, 3-5 and 6-8 operations, and countdown (levels 1-5); each bucket's
 `count` problems are split evenly over its levels. Seeds must stay below
@@ -60,6 +63,15 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def comparison(by_model: dict[str, dict]) -> str:
+    names = list(by_model)
+    lines = ["| bucket | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for bucket in next(iter(by_model.values()))["buckets"]:
+        cells = [f"{100 * by_model[n]['buckets'][bucket]['accuracy']:.1f}%" for n in names]
+        lines.append(f"| {bucket} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--samples", type=int, default=0,
                         help="print this many completions per bucket, for a look")
+    parser.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                        help="also evaluate this LoRA adapter on the same problems")
     args = parser.parse_args(argv)
     if args.seed >= TRAIN_SEED_BASE:
         parser.error(f"--seed must be below {TRAIN_SEED_BASE}: higher seeds make training data")
@@ -77,12 +91,21 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from vllm import LLM, SamplingParams  # slow import, after argument errors
+    from vllm.lora.request import LoRARequest
 
     problems = bucket_problems(args.count, args.seed)
-    llm = LLM(model=args.model, dtype="float32", max_model_len=512, seed=0)
+    lora = {"enable_lora": True, "max_lora_rank": 16, "max_loras": 1} if args.adapter else {}
+    llm = LLM(model=args.model, dtype="float32", max_model_len=512, seed=0, **lora)
     params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
-    start = time.time()
     flat = [p for items in problems.values() for p in items]
+    by_model = {}
+    for i, spec in enumerate(args.adapter, start=1):
+        name, _, path = spec.partition("=")
+        outputs = llm.generate([completion_prompt(p) for p in flat], params,
+                               lora_request=LoRARequest(name, i, path))
+        texts = iter(o.outputs[0].text for o in outputs)
+        by_model[name] = score(problems, {b: [next(texts) for _ in v] for b, v in problems.items()})
+    start = time.time()
     outputs = llm.generate([completion_prompt(p) for p in flat], params)
     texts = iter(o.outputs[0].text for o in outputs)
     completions = {b: [next(texts) for _ in items] for b, items in problems.items()}
@@ -96,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"--- {p.prompt} (answer {p.answer})\n{c}")
     print(markdown(results))
     print(f"\n{len(flat)} problems, greedy, generated in {seconds:.0f} s")
+    if by_model:
+        results["adapters"] = by_model
+        print("\n" + comparison({"base": results, **by_model}))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)

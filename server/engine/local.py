@@ -190,7 +190,7 @@ def _to_vllm(params: SamplingParams) -> VllmSamplingParams:
         logprobs=params.logprobs,
         prompt_logprobs=params.prompt_logprobs,
         ignore_eos=params.ignore_eos,
-        output_kind=RequestOutputKind.DELTA,
+        output_kind=RequestOutputKind.FINAL_ONLY if params.final_only else RequestOutputKind.DELTA,
     )
 
 

@@ -3,6 +3,7 @@ completions, which differ only in how the prompt is built and the response is sh
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
@@ -151,6 +152,9 @@ class GenerationService:
         return resumed()
 
     async def run(self, request: EngineRequest) -> Result:
+        """The whole result at once (non-streaming): the engine sends only the final output."""
+        request = dataclasses.replace(
+            request, params=dataclasses.replace(request.params, final_only=True))
         result = Result(len(request.prompt_token_ids),
                         [ChoiceResult() for _ in range(request.params.n)])
         async for out in self.stream(request):

@@ -85,3 +85,10 @@ async def test_reasoning_extensions_and_unknown_fields_are_accepted(client):
         "model": "demo", "prompt": "x", "max_tokens": 2, "reasoning_effort": "low",
         "reasoning": {"strategy": "greedy"}, "some_vendor_field": 1})
     assert r.status_code == 200, r.text
+
+
+async def test_only_streaming_requests_ask_the_engine_for_per_token_deltas(client, engine):
+    body = {"model": "demo", "prompt": "Compute: 1+1\n", "max_tokens": 5, "temperature": 0}
+    assert (await client.post("/v1/completions", json=body)).status_code == 200
+    assert (await client.post("/v1/completions", json={**body, "stream": True})).status_code == 200
+    assert [params.final_only for _, _, params in engine.requests] == [True, False]
