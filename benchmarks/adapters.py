@@ -23,7 +23,7 @@ import httpx
 
 from benchmarks.load import run_load
 from benchmarks.processes import free_port, running_server
-from benchmarks.serving import SERVED_NAME, prompts
+from benchmarks.serving import ENGINE_ENV, SERVED_NAME, median_and_best, prompts
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_ADAPTERS = ("models/demo/adapters/countdown", "models/demo/adapters/arithmetic")
@@ -37,12 +37,12 @@ def server_commands(args: argparse.Namespace, port: int, preload: dict[str, str]
     modules = [f"{name}={path}" for name, path in preload.items()]
     return {
         "deliberate": (["-m", "server", *common, "--kv-cache-bytes", str(args.kv_cache_bytes),
-                        "--adapter-root", str(Path(args.adapters[0]).resolve().parent.parent),
-                        "--lora-modules", *modules], {}),
+                        "--log-level", "warning", "--lora-modules", *modules], ENGINE_ENV),
         "vllm": (["-m", "vllm.entrypoints.openai.api_server", *common, "--enable-lora",
-                  "--kv-cache-memory-bytes", str(args.kv_cache_bytes), "--max-cpu-loras",
-                  str(SLOTS + 1), "--uvicorn-log-level", "warning", "--lora-modules", *modules],
-                 {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}),
+                  "--enforce-eager", "--kv-cache-memory-bytes", str(args.kv_cache_bytes),
+                  "--max-cpu-loras", str(SLOTS + 1), "--uvicorn-log-level", "warning",
+                  "--no-enable-log-requests", "--lora-modules", *modules],
+                 {**ENGINE_ENV, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}),
     }
 
 
@@ -75,7 +75,12 @@ def measure(name: str, command: tuple, port: int, args, adapter_names: list[str]
         base = bodies([SERVED_NAME], args.requests, args.max_tokens)
         mixed = bodies(adapter_names, args.requests, args.max_tokens)
         run(base[: args.concurrency] + mixed[: args.concurrency])  # warm-up, adapters resident
-        results = {"base": run(base), "mixed": run(mixed)}
+        # interleaved passes, so drift in the machine's speed hits both modes alike
+        passes = {"base": [], "mixed": []}
+        for _ in range(args.passes):
+            for mode, load in (("base", base), ("mixed", mixed)):
+                passes[mode].append(run(load))
+        results = {mode: median_and_best(runs)[0] for mode, runs in passes.items()}
     out = {"load_median_ms": statistics.median(loads) * 1e3, **results}
     print(f"{name}: load {out['load_median_ms']:.0f} ms, base {results['base'].tokens_per_s:.0f}"
           f" tok/s, mixed {results['mixed'].tokens_per_s:.0f} tok/s")
@@ -95,10 +100,12 @@ def report(results: dict, args) -> str:
         "# Multi-LoRA serving: Deliberate vs vLLM's OpenAI server",
         "",
         f"Command: `python -m benchmarks.adapters --model {args.model} --requests {args.requests}"
-        f" --concurrency {args.concurrency}`  ",
+        f" --concurrency {args.concurrency} --passes {args.passes}`  ",
         f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} cores; {SLOTS} adapters ({', '.join(args.adapters)}, registered under"
-        f" {SLOTS} names), greedy, max_tokens {args.max_tokens}, each server alone.",
+        f" {SLOTS} names), greedy, max_tokens {args.max_tokens}, each server alone with the same"
+        " engine settings (eager, one engine-core process); throughput is the median of "
+        f"{args.passes} interleaved passes per mode.",
         "",
         "| | Deliberate | vLLM | Deliberate / vLLM |",
         "|---|---:|---:|---:|",
@@ -121,6 +128,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--loads", type=int, default=20)
+    parser.add_argument("--passes", type=int, default=3, help="median of this many per mode")
     parser.add_argument("--kv-cache-bytes", type=int, default=256 * 2**20)
     args = parser.parse_args()
     args.adapters = args.adapters or list(DEFAULT_ADAPTERS)
