@@ -69,7 +69,8 @@ def bodies(models: list[str], count: int, max_tokens: int) -> list[dict]:
 
 def measure(name: str, command: tuple, port: int, args, adapter_names: list[str]) -> dict:
     argv, env = command
-    with running_server(argv, port, RESULTS / "logs" / f"adapters-{name}.log", env=env) as url:
+    log = RESULTS / "logs" / f"adapters-{name}.log"
+    with running_server(argv, port, log, env={**os.environ, **env}) as url:
         loads = hot_load_latency(url, str(Path(args.adapters[0]).resolve()), args.loads)
         run = lambda b: asyncio.run(run_load(url, "/v1/completions", b, args.concurrency))  # noqa: E731
         base = bodies([SERVED_NAME], args.requests, args.max_tokens)

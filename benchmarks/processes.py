@@ -23,14 +23,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(
     args: list[str], port: int, log_path: Path, env: dict[str, str] | None = None,
-    timeout_s: float = 300.0,
+    timeout_s: float = 300.0, cwd: Path | None = None,
 ) -> Iterator[str]:
-    """Run `python <args>` and yield its base URL once GET /health answers 200."""
+    """Run `python <args>` and yield its base URL once GET /health answers 200.
+
+    `env` is the child's whole environment (default: this process's)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            env=os.environ.copy() if env is None else env, cwd=cwd, start_new_session=True,
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
@@ -49,9 +51,9 @@ def _wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float, log_p
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
                 return
         time.sleep(0.5)
-    raise TimeoutError(f"server not healthy after {timeout_s:.0f} s; see {log_path}")
+    raise TimeoutError(f"server not healthy after {timeout_s:.0f} s:\n{log_path.read_text()}")

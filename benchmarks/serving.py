@@ -55,7 +55,7 @@ def server_commands(model: str, port: int, max_model_len: int, kv_bytes: int) ->
 def measure(name: str, args: list[str], port: int, bodies: list[dict], concurrency: int,
             passes: int) -> list[LoadResult]:
     log = RESULTS / "logs" / f"serving-{name}.log"
-    with running_server(args, port, log, env=ENGINE_ENV) as base_url:
+    with running_server(args, port, log, env={**os.environ, **ENGINE_ENV}) as base_url:
         asyncio.run(run_load(base_url, "/v1/completions", bodies[:concurrency], concurrency))
         results = [asyncio.run(run_load(base_url, "/v1/completions", bodies, concurrency))
                    for _ in range(passes)]

@@ -129,7 +129,7 @@ class LocalEngine:
             await self._llm.add_lora(lora)
         except VllmEngineDeadError as error:
             raise EngineDeadError(str(error)) from error
-        except (ValueError, RuntimeError) as error:  # vLLM's loader refused the files
+        except Exception as error:  # vLLM's loader raises bare Exceptions for bad files
             raise InvalidEngineRequest(f"the engine could not load adapter {name!r}: {error}") \
                 from error
         self._adapters[name] = lora

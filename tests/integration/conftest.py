@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from benchmarks.processes import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL = ROOT / "models" / "demo" / "base"
@@ -39,46 +37,16 @@ class Server:
         return float(match.group(1))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     adapter_root = tmp_path_factory.mktemp("adapters")
-    command = [sys.executable, "-m", "server", "--model", str(MODEL), "--port", str(port),
+    command = ["-m", "server", "--model", str(MODEL), "--port", str(port),
                "--served-model-name", SERVED_NAME, "--max-n", "16",
                "--adapter-roots", str(ROOT / "models"), str(adapter_root)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(proc, url, log_path)
+    with running_server(command, port, log_path, env=env, timeout_s=STARTUP_TIMEOUT_S,
+                        cwd=ROOT) as url:
         yield Server(url, trained_demo_model=MODEL.resolve() == DEMO_MODEL.resolve(),
                      adapter_root=adapter_root)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"server not healthy after {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()}")

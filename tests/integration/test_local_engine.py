@@ -9,8 +9,10 @@ import psutil
 import pytest
 
 from server.engine.local import LocalEngineConfig, open_local_engine
-from server.engine.protocol import EngineDeadError, SamplingParams
-from tests.integration.conftest import MODEL
+from server.engine.protocol import EngineDeadError, InvalidEngineRequest, SamplingParams
+from tests.integration.conftest import MODEL, ROOT
+
+DEMO_ADAPTERS = ROOT / "models" / "demo" / "adapters"
 
 pytestmark = pytest.mark.slow
 
@@ -55,10 +57,27 @@ async def test_closing_the_generator_aborts(engine):
     assert unfinished() == 0  # aborted right away, ~1600 tokens before it would have finished
 
 
-async def test_adapters_are_not_supported_yet(engine):
+async def test_adapters_load_generate_and_unload(engine):
+    params = SamplingParams(max_tokens=24, temperature=0.0, logprobs=0)
+    prompt = "Compute: 61-19*2+7*3+88*9\n"
+
+    async def text(adapter):  # the greedy text and its tokens' logprobs
+        outputs = [out async for out in engine.generate(prompt, params, f"a-{adapter}", adapter)]
+        choices = [c for out in outputs for c in out.choices]
+        return "".join(c.text for c in choices), [lp.logprob for c in choices for lp in c.logprobs]
+
+    await engine.add_adapter("arith", str(DEMO_ADAPTERS / "arithmetic"))
+    assert [(a.name, a.path) for a in await engine.list_adapters()] == \
+        [("arith", str(DEMO_ADAPTERS / "arithmetic"))]
+    base, tuned = await text(None), await text("arith")
+    assert base != tuned  # the adapter is applied (and only where asked for)
+    assert await text(None) == base
+    await engine.remove_adapter("arith")
     assert await engine.list_adapters() == []
-    with pytest.raises(NotImplementedError):
-        await engine.add_adapter("prm", "/nowhere")
+    with pytest.raises(InvalidEngineRequest, match="not loaded"):
+        await text("arith")
+    with pytest.raises(InvalidEngineRequest, match="could not load"):
+        await engine.add_adapter("broken", "/nowhere")
 
 
 async def test_engine_death_is_reported(engine):
