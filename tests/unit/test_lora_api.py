@@ -108,3 +108,13 @@ async def test_unknown_model_naming_an_adapter_directory_loads_on_demand(client,
 async def test_prompt_logprobs_is_capped(client):
     assert_error(await client.post("/v1/completions", json=complete("demo", prompt_logprobs=3)),
                  400, "prompt_logprobs", "limit of 2")
+
+
+async def test_adapter_metrics_are_exported(client, root):
+    await client.post("/v1/completions", json=complete("a"))
+    await client.post("/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": "/etc"})
+    text = (await client.get("/metrics")).text
+    assert 'deliberate_adapter_requests_total{adapter="a"}' in text
+    assert 'deliberate_adapter_loads_total{result="ok"}' in text
+    assert 'deliberate_adapter_loads_total{result="invalid_adapter"}' in text
+    assert "deliberate_adapters_loaded 1.0" in text
