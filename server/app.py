@@ -20,6 +20,9 @@ from server.openai.completions.service import CompletionService
 from server.openai.generation import GenerationService, Limits
 from server.openai.models.router import router as models_router
 from server.settings import Settings
+from server.verify.router import router as verify_router
+from server.verify.service import VerifyService
+from verifiers.registry import VerifierDeps, discover
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -33,6 +36,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                                            adapters)
             app.state.engine = running
             app.state.adapters = adapters
+            allowlist = settings.verifier_allowlist
+            verifiers = discover(VerifierDeps(engine=running, config=settings.verifier_config),
+                                 allowlist=None if allowlist is None else set(allowlist))
+            app.state.verify_service = VerifyService(verifiers, settings.default_verifiers,
+                                                     settings.verifier_timeout_s)
             app.state.completion_service = CompletionService(generation)
             app.state.chat_service = ChatService(generation)
             yield
@@ -40,7 +48,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app = FastAPI(title="Deliberate", lifespan=lifespan)
     app.state.settings = settings
     for router in (health.router, metrics.router, models_router, completions_router, chat_router,
-                   lora_router):
+                   lora_router, verify_router):
         app.include_router(router)
     install_error_handlers(app)
     # Outermost first: body limit before anything reads the body; metrics see every response.

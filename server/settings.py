@@ -6,6 +6,7 @@ The environment is read here and nowhere else.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 
 from pydantic import Field
@@ -45,6 +46,15 @@ class Settings(BaseSettings):
     max_adapter_bytes: int = Field(256 * 2**20, description="largest adapter weights file")
     admin_api_key: str | None = Field(
         None, description="key for adapter load/unload (default: the API key)")
+    # Verifiers (verifiers/): plugins from the `deliberate.verifiers` entry-point group.
+    verifier_allowlist: list[str] | None = Field(
+        None, description="load only these verifier plugins (default: all installed)")
+    default_verifiers: dict[str, float] = Field(
+        default_factory=lambda: {"syntax": 1.0, "logic": 1.0},
+        description="verifier -> weight when a request names none (JSON)")
+    verifier_config: dict[str, dict] = Field(
+        default_factory=dict, description="per-verifier settings, e.g. safety's patterns (JSON)")
+    verifier_timeout_s: float = Field(10.0, description="a verifier slower than this is dropped")
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
@@ -56,8 +66,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         if field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_)
-        elif field.annotation == list[str]:
+        elif field.annotation in (list[str], list[str] | None):
             parser.add_argument(flag, nargs="*", default=None, help=help_)
+        elif field.annotation in (dict[str, float], dict[str, dict]):
+            parser.add_argument(flag, type=json.loads, default=None, help=help_ + " (JSON)")
         else:
             parser.add_argument(flag, default=None, help=help_)
     given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}

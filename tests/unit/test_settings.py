@@ -36,3 +36,12 @@ def test_building_the_app_does_not_import_vllm():
     # Search and verifiers import server.engine; the web app must stay importable without vLLM.
     code = "import sys, server.app, server.engine; assert 'vllm' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_list_and_json_flags():
+    from server.settings import parse_settings
+
+    settings = parse_settings(["--adapter-roots", "a", "b", "--default-verifiers", '{"logic": 2}',
+                               "--verifier-allowlist", "logic", "syntax"])
+    assert settings.adapter_roots == ["a", "b"] and settings.default_verifiers == {"logic": 2.0}
+    assert settings.verifier_allowlist == ["logic", "syntax"]

@@ -1,0 +1,34 @@
+"""Request and response of POST /v1/verify."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from server.openai.protocol import OpenAIModel
+
+
+class VerifyRequest(OpenAIModel):
+    prompt: str = Field(min_length=1, description="the problem, as the user stated it")
+    completion: str = Field(min_length=1, description="the solution to score")
+    verifiers: dict[str, float] | None = Field(
+        None, description="verifier name -> weight (an exponent); default: the server's")
+    aggregation: Literal["product", "min", "last", "mean"] = "product"
+    step_delimiter: str = Field("\n", min_length=1)
+    evidence: list[str] = Field(default_factory=list, description="facts for `factual`")
+
+
+class StepScore(BaseModel):
+    text: str
+    scores: dict[str, float]  # per verifier
+    score: float  # the weighted product over verifiers
+
+
+class VerifyResponse(BaseModel):
+    object: Literal["verification"] = "verification"
+    steps: list[StepScore]
+    verifier_scores: dict[str, float]  # each verifier's scores aggregated along the path
+    score: float  # the combined step scores aggregated along the path
+    aggregation: str
+    verifier_errors: dict[str, str] = Field(default_factory=dict)

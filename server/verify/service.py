@@ -1,0 +1,59 @@
+"""Scores every step of a solution in one batch per verifier, then aggregates."""
+
+from __future__ import annotations
+
+from server.errors import bad_request
+from server.verify.protocol import StepScore, VerifyRequest, VerifyResponse
+from verifiers.aggregation import aggregate_path
+from verifiers.protocol import ScoringContext, StepItem
+from verifiers.registry import VerifierRegistry
+from verifiers.scorer import Scorer
+
+
+class VerifyService:
+    def __init__(self, registry: VerifierRegistry, default_weights: dict[str, float],
+                 timeout_s: float) -> None:
+        self.registry = registry
+        self.default_weights = default_weights
+        self.timeout_s = timeout_s
+
+    def weights_for(self, requested: dict[str, float] | None) -> dict[str, float]:
+        weights = self.default_weights if requested is None else requested
+        if not weights:
+            raise bad_request("verifiers is empty: name at least one, e.g. {\"logic\": 1}",
+                              param="verifiers")
+        unknown = sorted(set(weights) - set(self.registry.names()))
+        if unknown:
+            raise bad_request(f"unknown verifier(s) {unknown}; available: "
+                              f"{self.registry.names()}", param="verifiers")
+        negative = sorted(name for name, w in weights.items() if w < 0)
+        if negative:
+            raise bad_request(f"verifier weights must be >= 0 (they are exponents); "
+                              f"{negative} are negative", param="verifiers")
+        return dict(weights)
+
+    async def verify(self, request: VerifyRequest) -> VerifyResponse:
+        weights = self.weights_for(request.verifiers)
+        steps = [s.strip() for s in request.completion.split(request.step_delimiter)]
+        steps = [s for s in steps if s]
+        if not steps:
+            raise bad_request("the completion has no steps (only delimiters and spaces)",
+                              param="completion")
+        items = [StepItem(problem=request.prompt, steps=tuple(steps[: i + 1]),
+                          is_final=i == len(steps) - 1) for i in range(len(steps))]
+        scorer = Scorer({name: self.registry.get(name) for name in weights}, weights,
+                        self.timeout_s)
+        batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence)))
+        step_scores = [
+            StepScore(text=step, scores={n: s[i] for n, s in batch.per_verifier.items()},
+                      score=batch.combined[i])
+            for i, step in enumerate(steps)
+        ]
+        return VerifyResponse(
+            steps=step_scores,
+            verifier_scores={n: aggregate_path(s, request.aggregation)
+                             for n, s in batch.per_verifier.items()},
+            score=aggregate_path(batch.combined, request.aggregation),
+            aggregation=request.aggregation,
+            verifier_errors=scorer.errors,
+        )

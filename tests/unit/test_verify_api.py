@@ -1,0 +1,85 @@
+"""POST /v1/verify with the built-in verifiers (no engine needed for them)."""
+
+import pytest
+
+from server.verify.router import get_service
+from server.verify.service import VerifyService
+from verifiers.registry import VerifierRegistry
+
+GOOD = "17*3=51\n29*2=58\n48+51=99\n99-58=41\n41+11=52\nAnswer: 52"
+BAD = "17*3=51\n29*2=56\n48+51=99\n99-56=43\n43+11=54\nAnswer: 54"  # one wrong product
+PROBLEM = "Compute: 48+17*3-29*2+11"
+
+
+async def verify(client, **body):
+    return await client.post("/v1/verify", json={"prompt": PROBLEM, **body})
+
+
+async def test_correct_solution_outscores_corrupted_one_step_by_step(client):
+    good = (await verify(client, completion=GOOD)).json()
+    bad = (await verify(client, completion=BAD)).json()
+    assert good["object"] == "verification" and good["score"] == 1.0
+    assert [s["text"] for s in good["steps"]] == GOOD.split("\n")
+    assert set(good["steps"][0]["scores"]) == {"syntax", "logic"}
+    assert bad["score"] == 0.0 and good["score"] > bad["score"]
+    assert [s["scores"]["logic"] for s in bad["steps"]] == [1, 0, 1, 1, 1, 1]
+    assert bad["verifier_scores"] == {"syntax": 1.0, "logic": 0.0}
+
+
+async def test_aggregations_and_weights(client):
+    r = (await verify(client, completion=BAD, aggregation="mean",
+                      verifiers={"logic": 1.0, "syntax": 0.5})).json()
+    assert r["score"] == pytest.approx(5 / 6) and r["aggregation"] == "mean"
+    unfinished = (await verify(client, completion="17*3=51\n29*2=58", aggregation="last")).json()
+    assert unfinished["steps"][-1]["scores"]["syntax"] == 0.0  # a final path needs its Answer line
+
+
+async def test_factual_uses_the_evidence_in_the_request(client):
+    r = (await verify(client, prompt="Where is the Louvre?", completion="The Louvre is in Paris",
+                      verifiers={"factual": 1}, evidence=["the louvre: in Paris"])).json()
+    assert r["score"] == 1.0
+    r = (await verify(client, prompt="Where is the Louvre?", completion="The Louvre is in Rome",
+                      verifiers={"factual": 1}, evidence=["the louvre: in Paris"])).json()
+    assert r["score"] == 0.0
+
+
+@pytest.mark.parametrize("body, param, words", [
+    ({"completion": GOOD, "verifiers": {"nope": 1}}, "verifiers", "unknown verifier"),
+    ({"completion": GOOD, "verifiers": {"logic": -1}}, "verifiers", "must be >= 0"),
+    ({"completion": GOOD, "verifiers": {}}, "verifiers", "name at least one"),
+    ({"completion": "\n \n"}, "completion", "no steps"),
+    ({"completion": ""}, "completion", ""),
+    ({"completion": GOOD, "aggregation": "median"}, "aggregation", ""),
+])
+async def test_bad_requests_name_the_field(client, body, param, words):
+    r = await verify(client, **body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param and words in r.json()["error"]["message"]
+
+
+class Raising:
+    name = "raising"
+
+    async def score(self, items, context):
+        raise RuntimeError("plugin bug")
+
+
+class Fixed:
+    name = "fixed"
+
+    async def score(self, items, context):
+        return [0.5] * len(items)
+
+
+async def test_a_raising_plugin_degrades_only_its_own_scores(app, client):
+    registry = VerifierRegistry({"raising": Raising(), "fixed": Fixed()}, skipped={})
+    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0)
+    try:
+        r = await verify(client, completion="a\nb", verifiers={"raising": 1, "fixed": 1},
+                         aggregation="product")
+    finally:
+        app.dependency_overrides.clear()
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["score"] == pytest.approx(0.25) and "plugin bug" in body["verifier_errors"]["raising"]
+    assert body["verifier_scores"] == {"fixed": 0.25}
