@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.load import run_load
+from benchmarks.plots import adapters_figure
 from benchmarks.processes import free_port, running_server
 from benchmarks.serving import ENGINE_ENV, SERVED_NAME, median_and_best, prompts
 
@@ -140,7 +141,9 @@ def main() -> None:
     results = {name: measure(name, cmd, port, args, names)
                for name, cmd in server_commands(args, port, preload).items()}
     out = RESULTS / "adapters.md"
-    out.write_text(report(results, args))
+    figure = adapters_figure({n: {m: r[m] for m in ("base", "mixed")} for n, r in results.items()},
+                             out.with_suffix(".png"))
+    out.write_text(report(results, args) + f"\n![throughput]({figure.name})\n")
     print(out.read_text())
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.load import LoadResult, run_load
+from benchmarks.plots import serving_figure
 from benchmarks.processes import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
@@ -130,7 +131,8 @@ def main() -> None:
         passes[name] += measure(name, commands[name], port, bodies, args.concurrency, args.passes)
     results = passes
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(results, args))
+    figure = serving_figure(results, args.out.with_suffix(".png"))
+    args.out.write_text(report(results, args) + f"\n![throughput and latency]({figure.name})\n")
     print(args.out.read_text())
 
 
