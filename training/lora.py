@@ -95,6 +95,50 @@ def resolve_targets(model, targets: list[str]) -> list[str]:
     return sorted(names - {"lm_head"})
 
 
+def lora_config(model, args: argparse.Namespace):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=args.r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+        target_modules=resolve_targets(model, args.target_modules),
+        use_rslora=args.use_rslora, layers_to_transform=args.layers_to_transform,
+        bias="none", task_type="CAUSAL_LM",
+    )
+
+
+def training_arguments(args: argparse.Namespace, **overrides):
+    from transformers import TrainingArguments
+
+    values = dict(
+        output_dir=tempfile.mkdtemp(prefix="lora-"), per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
+        learning_rate=args.lr, num_train_epochs=args.epochs, max_steps=args.max_steps,
+        lr_scheduler_type="cosine", warmup_steps=0.05, seed=args.seed, logging_steps=20,
+        eval_strategy="no", save_strategy="no", report_to=[], disable_tqdm=False,
+        dataloader_num_workers=0,
+    )
+    return TrainingArguments(**{**values, **overrides})
+
+
+def save_adapter(model, args: argparse.Namespace, datasets: list[str], train: dict,
+                 metrics: dict, recipe: str) -> dict:
+    """The PEFT directory vLLM loads, plus the manifest the adapter registry checks."""
+    model.save_pretrained(str(args.out), safe_serialization=True)
+    manifest = {
+        "base_model": str(args.model),
+        "base_model_sha256": model_fingerprint(args.model),
+        "rank": args.r, "lora_alpha": args.lora_alpha, "use_rslora": args.use_rslora,
+        "target_modules": sorted(model.peft_config["default"].target_modules),
+        "layers_to_transform": args.layers_to_transform,
+        "datasets": datasets,
+        "train": {**train, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed},
+        "metrics": metrics,
+        "command": f"python -m {recipe} " + " ".join(sys.argv[1:]),
+    }
+    write_manifest(args.out, manifest)
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_with_config(parser, argv)
@@ -111,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 def train(args: argparse.Namespace) -> dict:
     # Heavy imports here so --help and --dry-run stay fast.
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq,
-                              Trainer, TrainingArguments)
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer
 
     from training.sft import DatasetSpec, load_mixture, tokenize_dataset
 
@@ -130,21 +173,8 @@ def train(args: argparse.Namespace) -> dict:
 
         metrics["accuracy_base"] = greedy_accuracy(model, tokenizer, args.eval_task,
                                                    args.eval_count, args.eval_seed)
-    lora = LoraConfig(
-        r=args.r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        target_modules=resolve_targets(model, args.target_modules),
-        use_rslora=args.use_rslora, layers_to_transform=args.layers_to_transform,
-        bias="none", task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
-    training_args = TrainingArguments(
-        output_dir=tempfile.mkdtemp(prefix="lora-"), per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
-        learning_rate=args.lr, num_train_epochs=args.epochs, max_steps=args.max_steps,
-        lr_scheduler_type="cosine", warmup_steps=0.05, seed=args.seed, logging_steps=20,
-        eval_strategy="no", save_strategy="no", report_to=[], disable_tqdm=False,
-        dataloader_num_workers=0,
-    )
+    model = get_peft_model(model, lora_config(model, args))
+    training_args = training_arguments(args)
     trainer = Trainer(model=model, args=training_args, train_dataset=split["train"],
                       eval_dataset=split["test"],
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))
@@ -155,21 +185,9 @@ def train(args: argparse.Namespace) -> dict:
     if args.eval_task:
         metrics["accuracy_adapter"] = greedy_accuracy(model, tokenizer, args.eval_task,
                                                       args.eval_count, args.eval_seed)
-    model.save_pretrained(str(args.out), safe_serialization=True)
-    manifest = {
-        "base_model": str(args.model),
-        "base_model_sha256": model_fingerprint(args.model),
-        "rank": args.r, "lora_alpha": args.lora_alpha, "use_rslora": args.use_rslora,
-        "target_modules": sorted(model.peft_config["default"].target_modules),
-        "layers_to_transform": args.layers_to_transform,
-        "datasets": [str(spec) for spec in specs],
-        "train": {"rows": len(split["train"]), "steps": trainer.state.global_step,
-                  "seconds": round(seconds, 1), "lr": args.lr, "batch_size": args.batch_size,
-                  "seed": args.seed},
-        "metrics": metrics,
-        "command": "python -m training.lora " + " ".join(sys.argv[1:]),
-    }
-    write_manifest(args.out, manifest)
+    manifest = save_adapter(model, args, [str(spec) for spec in specs], {
+        "rows": len(split["train"]), "steps": trainer.state.global_step,
+        "seconds": round(seconds, 1)}, metrics, "training.lora")
     print(f"adapter written to {args.out}: {metrics}")
     return manifest
 

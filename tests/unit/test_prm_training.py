@@ -1,0 +1,69 @@
+"""The PRM recipe's pieces: tag positions and targets, batching, the loss readout, AUROC; and
+the reward format the serving side shares."""
+
+import math
+
+import pytest
+import torch
+
+from training.prm import auroc, collate, encode_row, tag_log_odds
+from training.tokenizer import build_tokenizer
+from verifiers.reward_format import GOOD, good_probability, step_query, tagged_path
+
+ROW = {"prompt": "Compute: 2+3*4", "completions": ["3*4=12", "2+12=15", "Answer: 15"],
+       "labels": [1, 0, 0], "soft_labels": [1.0, 0.25, 0.0]}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer()
+
+
+def test_tagged_path_and_step_query_agree():
+    assert tagged_path("Q", ["a", "b"]) == "Q\na #\nb #\n"
+    assert step_query("Q", ["a", "b"]) == "Q\na #\nb #"
+    assert tagged_path("Q", ["a", "b"]).startswith(step_query("Q", ["a"]))
+
+
+def test_encode_row_finds_one_tag_per_step(tokenizer):
+    row = encode_row(ROW, tokenizer, 256, soft=False)
+    text = tokenizer.decode(row["input_ids"])
+    assert [text[p] for p in row["tag_positions"]] == ["#"] * 3
+    # the prefix up to each tag is exactly what the serving side asks the PRM about
+    for i, p in enumerate(row["tag_positions"]):
+        assert text[: p + 1] == step_query(ROW["prompt"], ROW["completions"][: i + 1])
+    assert row["tag_targets"] == [1.0, 0.0, 0.0]
+    assert encode_row(ROW, tokenizer, 256, soft=True)["tag_targets"] == [1.0, 0.25, 0.0]
+    with pytest.raises(ValueError, match="3 steps but 2 labels"):
+        encode_row({**ROW, "labels": [1, 0]}, tokenizer, 256, soft=False)
+
+
+def test_truncation_keeps_only_the_tags_that_fit(tokenizer):
+    row = encode_row(ROW, tokenizer, len("Compute: 2+3*4\n3*4=12 #") + 2, soft=False)
+    assert len(row["tag_positions"]) == 1 and row["tag_targets"] == [1.0]
+
+
+def test_collate_and_log_odds_readout(tokenizer):
+    rows = [encode_row(ROW, tokenizer, 256, soft=False),
+            encode_row({**ROW, "completions": ["3*4=12"], "labels": [1]}, tokenizer, 256, False)]
+    batch = collate(rows, tokenizer.pad_token_id)
+    assert batch["input_ids"].shape[0] == 2 and batch["tag_targets"].tolist() == [1, 0, 0, 1]
+    logits = torch.zeros(*batch["input_ids"].shape, 100)
+    good, bad = tokenizer.convert_tokens_to_ids(["+", "-"])
+    logits[batch["tag_rows"], batch["tag_cols"], good] = 2.0
+    odds = tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"], good, bad)
+    assert odds.tolist() == [2.0] * 4
+
+
+def test_auroc():
+    assert auroc([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == 1.0
+    assert auroc([0.1, 0.9], [1, 0]) == 0.0
+    assert auroc([0.5, 0.5], [1, 0]) == 0.5
+    assert math.isnan(auroc([0.5], [1]))
+
+
+def test_good_probability_renormalises_over_the_two_labels():
+    assert good_probability({GOOD: math.log(0.6), "-": math.log(0.2), "x": -0.1}) == \
+        pytest.approx(0.75)
+    assert good_probability({GOOD: -1.0}) == 1.0
+    assert good_probability({"x": -0.1}) == 0.5

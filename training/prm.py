@@ -1,0 +1,152 @@
+"""Train the process reward model: a LoRA adapter that says, after each step's tag, whether the
+step is good (Math-Shepherd labels from `training.rollouts`; hard or soft).
+
+    python -m training.prm --dataset steps.jsonl --out models/demo/adapters/prm [LoRA flags]
+
+Rows: {"prompt", "completions": [step, ...], "labels": [0|1, ...]} (and optionally
+"soft_labels": [0..1, ...], used with --soft). The loss is the binary cross-entropy of
+P(GOOD) renormalised over {GOOD, BAD} at every tag (verifiers/reward_format.py), nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from training.config import parse_with_config, resolved
+from training.lora import build_parser as lora_parser
+from training.lora import check_servable, lora_config, save_adapter, training_arguments
+from verifiers.reward_format import BAD, GOOD, STEP_TAG, tagged_path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = lora_parser()
+    parser.prog = "python -m training.prm"
+    parser.description = __doc__.splitlines()[0]
+    parser.add_argument("--soft", action="store_true", help="train on soft_labels")
+    return parser
+
+
+def encode_row(row: dict, tokenizer, max_length: int, soft: bool) -> dict:
+    """Token ids of the tagged path, the positions of the tags' last token, and their targets."""
+    steps = row["completions"]
+    targets = row["soft_labels"] if soft else row["labels"]
+    if len(targets) != len(steps):
+        raise ValueError(f"{len(steps)} steps but {len(targets)} labels in a row")
+    text = tagged_path(row["prompt"], steps)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_length]
+    tag_id = tokenizer.convert_tokens_to_ids(STEP_TAG[-1])
+    positions = [i for i, token in enumerate(ids) if token == tag_id]
+    # A tag character inside a step would shift the mapping; the demo steps have none.
+    positions = positions[-len(steps):] if len(positions) >= len(steps) else positions
+    return {"input_ids": ids, "tag_positions": positions,
+            "tag_targets": [float(t) for t in targets[: len(positions)]]}
+
+
+def collate(rows: list[dict], pad_id: int):
+    import torch
+
+    width = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), width), pad_id)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    rows_idx, cols, targets = [], [], []
+    for b, row in enumerate(rows):
+        ids[b, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
+        mask[b, : len(row["input_ids"])] = 1
+        rows_idx += [b] * len(row["tag_positions"])
+        cols += row["tag_positions"]
+        targets += row["tag_targets"]
+    return {"input_ids": ids, "attention_mask": mask, "tag_rows": torch.tensor(rows_idx),
+            "tag_cols": torch.tensor(cols), "tag_targets": torch.tensor(targets)}
+
+
+def tag_log_odds(logits, tag_rows, tag_cols, good_id: int, bad_id: int):
+    """logit(GOOD) - logit(BAD) at each tag: the log-odds of P(GOOD) over {GOOD, BAD}."""
+    at_tags = logits[tag_rows, tag_cols]  # [n_tags, vocab]
+    return at_tags[:, good_id] - at_tags[:, bad_id]
+
+
+def auroc(scores: list[float], labels: list[int]) -> float:
+    """Probability that a random good step outscores a random bad one (ties count half)."""
+    good = [s for s, y in zip(scores, labels) if y]
+    bad = [s for s, y in zip(scores, labels) if not y]
+    if not good or not bad:
+        return float("nan")
+    wins = sum((g > b) + 0.5 * (g == b) for g in good for b in bad)
+    return wins / (len(good) * len(bad))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_with_config(parser, argv)
+    problems = check_servable(args)
+    if problems:
+        parser.error("; ".join(problems))
+    if args.dry_run:
+        print(resolved(args))
+        return 0
+    train(args)
+    return 0
+
+
+def train(args: argparse.Namespace) -> dict:
+    import torch
+    from datasets import load_dataset
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
+
+    torch.manual_seed(args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
+    rows = load_dataset("json", data_files=args.dataset, split="train")
+    data = rows.map(lambda r: encode_row(r, tokenizer, args.max_length, args.soft),
+                    remove_columns=rows.column_names)
+    split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    model = get_peft_model(model, lora_config(model, args))
+
+    class PRMTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+            logits = model(input_ids=inputs["input_ids"],
+                           attention_mask=inputs["attention_mask"]).logits
+            odds = tag_log_odds(logits, inputs["tag_rows"], inputs["tag_cols"], good_id, bad_id)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                odds, inputs["tag_targets"])
+            return (loss, {"odds": odds}) if return_outputs else loss
+
+    trainer = PRMTrainer(model=model, args=training_arguments(args, remove_unused_columns=False),
+                         train_dataset=split["train"],
+                         data_collator=lambda batch: collate(batch, tokenizer.pad_token_id))
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    metrics = evaluate(model, split["test"], tokenizer.pad_token_id, good_id, bad_id)
+    manifest = save_adapter(model, args, list(args.dataset), {
+        "rows": len(split["train"]), "steps": trainer.state.global_step,
+        "seconds": round(seconds, 1), "soft_labels": args.soft}, metrics, "training.prm")
+    print(f"PRM written to {args.out}: {json.dumps(metrics)}")
+    return manifest
+
+
+def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
+    """Step-level AUROC of P(GOOD) against the (hard-thresholded) held-out labels."""
+    import torch
+
+    scores, labels = [], []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), 64):
+            batch = collate([rows[i] for i in range(start, min(start + 64, len(rows)))], pad_id)
+            logits = model(input_ids=batch["input_ids"],
+                           attention_mask=batch["attention_mask"]).logits
+            odds = tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"], good_id, bad_id)
+            scores += odds.tolist()
+            labels += [int(t >= 0.5) for t in batch["tag_targets"].tolist()]
+    return {"step_auroc": auroc(scores, labels), "eval_steps": len(labels),
+            "eval_good_fraction": sum(labels) / max(len(labels), 1)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
