@@ -37,8 +37,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             app.state.engine = running
             app.state.adapters = adapters
             allowlist = settings.verifier_allowlist
-            verifiers = discover(VerifierDeps(engine=running, config=settings.verifier_config),
-                                 allowlist=None if allowlist is None else set(allowlist))
+            deps = VerifierDeps(engine=running, config=settings.verifier_config,
+                                adapter_scope=adapters.acquire)
+            verifiers = discover(deps, allowlist=None if allowlist is None else set(allowlist))
             app.state.verify_service = VerifyService(verifiers, settings.default_verifiers,
                                                      settings.verifier_timeout_s)
             app.state.completion_service = CompletionService(generation)

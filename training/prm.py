@@ -4,8 +4,10 @@ step is good (Math-Shepherd labels from `training.rollouts`; hard or soft).
     python -m training.prm --dataset steps.jsonl --out models/demo/adapters/prm [LoRA flags]
 
 Rows: {"prompt", "completions": [step, ...], "labels": [0|1, ...]} (and optionally
-"soft_labels": [0..1, ...], used with --soft). The loss is the binary cross-entropy of
-P(GOOD) renormalised over {GOOD, BAD} at every tag (verifiers/reward_format.py), nothing else.
+"soft_labels": [0..1, ...], used with --soft). At every tag the loss is the cross-entropy of the
+next-token distribution against the target y: -(y log P(GOOD) + (1-y) log P(BAD)) over the whole
+vocabulary, so the labels also take the mass (the server reads them from the top-k logprobs).
+Scores are P(GOOD) renormalised over {GOOD, BAD} (verifiers/reward_format.py).
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ def tag_log_odds(logits, tag_rows, tag_cols, good_id: int, bad_id: int):
     return at_tags[:, good_id] - at_tags[:, bad_id]
 
 
+def tag_loss(logits, tag_rows, tag_cols, targets, good_id: int, bad_id: int):
+    """Mean over tags of -(y log P(GOOD) + (1 - y) log P(BAD)), full-vocabulary softmax."""
+    import torch
+
+    logp = torch.log_softmax(logits[tag_rows, tag_cols].float(), dim=-1)  # [n_tags, vocab]
+    return -(targets * logp[:, good_id] + (1 - targets) * logp[:, bad_id]).mean()
+
+
 def auroc(scores: list[float], labels: list[int]) -> float:
     """Probability that a random good step outscores a random bad one (ties count half)."""
     good = [s for s, y in zip(scores, labels) if y]
@@ -111,10 +121,9 @@ def train(args: argparse.Namespace) -> dict:
         def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
             logits = model(input_ids=inputs["input_ids"],
                            attention_mask=inputs["attention_mask"]).logits
-            odds = tag_log_odds(logits, inputs["tag_rows"], inputs["tag_cols"], good_id, bad_id)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                odds, inputs["tag_targets"])
-            return (loss, {"odds": odds}) if return_outputs else loss
+            loss = tag_loss(logits, inputs["tag_rows"], inputs["tag_cols"],
+                            inputs["tag_targets"], good_id, bad_id)
+            return (loss, {"logits": logits}) if return_outputs else loss
 
     trainer = PRMTrainer(model=model, args=training_arguments(args, remove_unused_columns=False),
                          train_dataset=split["train"],

@@ -20,10 +20,13 @@ ENTRY_POINT_GROUP = "deliberate.verifiers"
 
 @dataclass(frozen=True)
 class VerifierDeps:
-    """What factories may use: the engine (for model-based verifiers) and per-verifier config."""
+    """What factories may use: the engine (for model-based verifiers), per-verifier config, and
+    `adapter_scope(name)`, an async context manager that keeps a reward-model adapter loaded
+    while it scores (the server's adapter registry provides it)."""
 
     engine: Any = None
     config: dict[str, dict] = field(default_factory=dict)
+    adapter_scope: Any = None
 
     def config_for(self, name: str) -> dict:
         return self.config.get(name, {})

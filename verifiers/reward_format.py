@@ -31,10 +31,12 @@ def step_query(problem: str, steps: Sequence[str]) -> str:
 
 
 def good_probability(logprobs: Mapping[str, float]) -> float:
-    """P(GOOD) over {GOOD, BAD} from next-token logprobs; a label missing from the top-k counts
-    as impossible (both missing: 0.5, the model has no opinion)."""
-    good, bad = logprobs.get(GOOD, -math.inf), logprobs.get(BAD, -math.inf)
-    if good == bad == -math.inf:
+    """P(GOOD) over {GOOD, BAD} from the top-k next-token logprobs. A label missing from the
+    top-k is at most as likely as the least likely token listed, so it gets that logprob (an
+    estimate that never turns "unlisted" into a hard 0 or 1); both missing: 0.5."""
+    if GOOD not in logprobs and BAD not in logprobs:
         return 0.5
+    floor = min(logprobs.values())
+    good, bad = logprobs.get(GOOD, floor), logprobs.get(BAD, floor)
     top = max(good, bad)
     return math.exp(good - top) / (math.exp(good - top) + math.exp(bad - top))

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from training.prm import auroc, collate, encode_row, tag_log_odds
+from training.prm import auroc, collate, encode_row, tag_log_odds, tag_loss
 from training.tokenizer import build_tokenizer
 from verifiers.reward_format import GOOD, good_probability, step_query, tagged_path
 
@@ -53,6 +53,12 @@ def test_collate_and_log_odds_readout(tokenizer):
     logits[batch["tag_rows"], batch["tag_cols"], good] = 2.0
     odds = tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"], good, bad)
     assert odds.tolist() == [2.0] * 4
+    # the loss rewards mass on the target label: lower when the logits agree with the targets
+    agree = logits.clone()
+    agree[batch["tag_rows"], batch["tag_cols"], bad] = 2.0 * (1 - batch["tag_targets"])
+    agree[batch["tag_rows"], batch["tag_cols"], good] = 2.0 * batch["tag_targets"]
+    args = (batch["tag_rows"], batch["tag_cols"], batch["tag_targets"], good, bad)
+    assert tag_loss(agree, *args) < tag_loss(torch.zeros_like(logits), *args)
 
 
 def test_auroc():
@@ -65,5 +71,6 @@ def test_auroc():
 def test_good_probability_renormalises_over_the_two_labels():
     assert good_probability({GOOD: math.log(0.6), "-": math.log(0.2), "x": -0.1}) == \
         pytest.approx(0.75)
-    assert good_probability({GOOD: -1.0}) == 1.0
+    # a label outside the top-k gets the smallest listed logprob, never a hard 0 or 1
+    assert good_probability({GOOD: math.log(0.5), "x": math.log(0.1)}) == pytest.approx(5 / 6)
     assert good_probability({"x": -0.1}) == 0.5

@@ -1,0 +1,62 @@
+"""A PRM trained by `training.prm` in the test, served as an adapter, scores through /v1/verify."""
+
+import asyncio
+import json
+import random
+
+import httpx
+import pytest
+
+from tests.integration.conftest import DEMO_MODEL
+from training.tasks import get_task
+from training.tasks.base import split_steps
+
+pytestmark = pytest.mark.slow
+
+PROBLEM = "Compute: 48+17*3-29*2+11"
+GOOD = "17*3=51\n29*2=58\n48+51=99\n99-58=41\n41+11=52\nAnswer: 52"
+
+
+def synthetic_step_labels(path, count: int) -> None:
+    """Worked solutions, half with one corrupted result; labels from the exact step checker."""
+    rng, task, rows = random.Random(0), get_task("arithmetic"), []
+    for problem, worked in task.generate_worked(seed=5_000_000, count=count):
+        steps = split_steps(worked)
+        if rng.random() < 0.5 and len(steps) > 1:
+            i = rng.randrange(len(steps) - 1)
+            lhs, rhs = steps[i].split("=")
+            steps[i] = f"{lhs}={int(rhs) + rng.choice([-10, -1, 1, 10])}"
+        labels = [int(task.check_step(problem, steps[:k], s)) for k, s in enumerate(steps)]
+        rows.append({"prompt": problem.prompt, "completions": steps, "labels": labels})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+async def verify(server, verifiers):
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        r = await http.post("/v1/verify", json={"prompt": PROBLEM, "completion": GOOD,
+                                                "verifiers": verifiers})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_prm_adapter_scores_steps_and_its_absence_degrades_gracefully(server):
+    missing = await verify(server, {"prm": 1, "logic": 1})
+    assert "prm" in missing["verifier_errors"] and missing["score"] == 1.0  # logic alone
+
+    from training import prm
+
+    data, out = server.adapter_root / "steps.jsonl", server.adapter_root / "prm-small"
+    synthetic_step_labels(data, 200)
+    await asyncio.to_thread(prm.main, [
+        "--model", str(DEMO_MODEL), "--dataset", str(data), "--out", str(out), "--r", "8",
+        "--max-steps", "8", "--batch-size", "16", "--lr", "0.003", "--eval-fraction", "0.2"])
+    manifest = json.loads((out / "deliberate_manifest.json").read_text())
+    assert 0.0 <= manifest["metrics"]["step_auroc"] <= 1.0
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        r = await http.post("/v1/load_lora_adapter", json={"lora_name": "prm", "lora_path": str(out)})
+        assert r.status_code == 200, r.text
+    scored = await verify(server, {"prm": 1})
+    assert scored["verifier_errors"] == {}
+    scores = [step["scores"]["prm"] for step in scored["steps"]]
+    assert len(scores) == 6 and all(0.0 < s < 1.0 for s in scores)
