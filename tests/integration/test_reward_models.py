@@ -1,4 +1,5 @@
-"""A PRM trained by `training.prm` in the test, served as an adapter, scores through /v1/verify."""
+"""Reward models trained in the test (`training.prm`, `training.reward`), served as adapters,
+score through /v1/verify; without their adapters they degrade into `verifier_errors`."""
 
 import asyncio
 import json
@@ -60,3 +61,35 @@ async def test_prm_adapter_scores_steps_and_its_absence_degrades_gracefully(serv
     assert scored["verifier_errors"] == {}
     scores = [step["scores"]["prm"] for step in scored["steps"]]
     assert len(scores) == 6 and all(0.0 < s < 1.0 for s in scores)
+
+
+def synthetic_pairs(path, count: int) -> None:
+    """Right worked solutions (chosen) against ones with a wrong final answer (rejected)."""
+    task, rows = get_task("arithmetic"), []
+    for problem, worked in task.generate_worked(seed=5_100_000, count=count):
+        steps = split_steps(worked)
+        wrong = int(problem.answer) + 1
+        rows.append({"prompt": problem.prompt, "chosen": worked,
+                     "rejected": "\n".join(steps[:-2] + [f"{steps[-2].split('=')[0]}={wrong}",
+                                                          f"Answer: {wrong}"])})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+async def test_orm_adapter_scores_the_finished_solution(server):
+    from training import reward
+
+    data, out = server.adapter_root / "pairs.jsonl", server.adapter_root / "orm-small"
+    synthetic_pairs(data, 120)
+    await asyncio.to_thread(reward.main, [
+        "--model", str(DEMO_MODEL), "--dataset", str(data), "--out", str(out), "--r", "8",
+        "--max-steps", "8", "--batch-size", "8", "--lr", "0.003", "--eval-fraction", "0.2"])
+    manifest = json.loads((out / "deliberate_manifest.json").read_text())
+    assert 0.0 <= manifest["metrics"]["pairwise_accuracy"] <= 1.0
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        r = await http.post("/v1/load_lora_adapter", json={"lora_name": "orm", "lora_path": str(out)})
+        assert r.status_code == 200, r.text
+    scored = await verify(server, {"orm": 1})
+    assert scored["verifier_errors"] == {}
+    scores = [step["scores"]["orm"] for step in scored["steps"]]
+    assert scores[:-1] == [1.0] * 5 and 0.0 < scores[-1] < 1.0  # only the finished path is judged

@@ -1,0 +1,43 @@
+"""`orm`: the Bradley-Terry outcome reward model, a LoRA adapter of the base (`training.reward`).
+
+It judges finished solutions only: a final item scores P(GOOD) over {GOOD, BAD} after the tag
+that follows the whole solution (verifiers/reward_format.py); an unfinished path scores 1.0 (no
+opinion, so the product is unchanged). Config (`verifier_config.orm`): {"adapter": "orm",
+"top_k": 20}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from verifiers.protocol import ScoringContext, StepItem
+from verifiers.reward_format import good_probability, step_query
+
+
+class ORMVerifier:
+    name = "orm"
+
+    def __init__(self, deps) -> None:
+        if deps is None or deps.engine is None or deps.adapter_scope is None:
+            raise ValueError("the orm verifier needs an engine and an adapter registry")
+        config = deps.config_for(self.name)
+        self._engine = deps.engine
+        self._adapter_scope = deps.adapter_scope
+        self._adapter = config.get("adapter", "orm")
+        self._top_k = int(config.get("top_k", 20))
+
+    async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
+        final = [i for i, item in enumerate(items) if item.is_final]
+        scores = [1.0] * len(items)
+        if not final:
+            return scores
+        async with self._adapter_scope(self._adapter) as adapter:
+            tops = await asyncio.gather(*(
+                self._engine.next_token_logprobs(
+                    step_query(items[i].problem, ["\n".join(items[i].steps)]), self._top_k,
+                    adapter)
+                for i in final))
+        for i, top in zip(final, tops):
+            scores[i] = good_probability(top)
+        return scores
