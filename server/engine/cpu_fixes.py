@@ -1,4 +1,4 @@
-"""Fixes for two LoRA bugs of vLLM's CPU path, applied only on the version they were tested on.
+"""Fixes for three bugs of vLLM's CPU path, applied only on the version they were tested on.
 
 Loaded in every vLLM process (the engine core runs in a subprocess) through the
 `vllm.general_plugins` entry point declared in pyproject.toml.
@@ -11,6 +11,10 @@ Loaded in every vLLM process (the engine core runs in a subprocess) through the
    sequence while prompt logprobs bring one logits row per prompt token. We skip the lm_head LoRA
    path, which is exact because the adapter registry refuses adapters that target lm_head or the
    embeddings (their stacked lm_head weights are then all zeros).
+3. Seeded requests kill the engine under load: when a seeded request's prefill is chunked, the
+   runner rewinds its torch generator with `set_offset`, which CPU generators do not have
+   ("CPU Generator does not use offset"). We skip that rewind on CPU: seeded sampling stays
+   reproducible for the same schedule, but, unlike on GPU, can differ when a prefill is split.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ def apply() -> None:
         return
     from vllm.lora.ops.torch_ops import lora_ops
     from vllm.lora.punica_wrapper import punica_cpu
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
 
     if getattr(lora_ops.bgmv_shrink, "_deliberate_fixed", False):
         return
@@ -42,6 +47,7 @@ def apply() -> None:
     lora_ops.bgmv_shrink = fixed  # sgmv_shrink looks it up here
     punica_cpu.bgmv_shrink = fixed  # the wrapper imported the name
     punica_cpu.PunicaWrapperCPU.add_lora_logits = _skip_lm_head_lora
+    GPUModelRunner._bookkeeping_sync = _no_generator_rewind(GPUModelRunner._bookkeeping_sync)
 
 
 def _base_rows_get_no_lora(original):
@@ -57,3 +63,21 @@ def _base_rows_get_no_lora(original):
 
 def _skip_lm_head_lora(self, y, x, lora_a_stacked, lora_b_stacked, scale, *, buffer=None, **kwargs):
     return None
+
+
+def _no_generator_rewind(original):
+    import numpy as np
+
+    @functools.wraps(original)
+    def _bookkeeping_sync(self, *args, **kwargs):
+        # Hide the generators of the requests whose sampled token is discarded (partial
+        # prefills), so the original skips their rewind; put them back afterwards.
+        generators = self.input_batch.generators
+        discarded = np.nonzero(self.discard_request_mask.np[: self.input_batch.num_reqs])[0]
+        hidden = {int(i): generators.pop(int(i)) for i in discarded if int(i) in generators}
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            generators.update(hidden)
+
+    return _bookkeeping_sync
