@@ -1,0 +1,41 @@
+"""Reward-model evaluation: reading tag scores from prompt logprobs, picking, summarising."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from training.evaluate_rewards import Sample, majority_pick, summarise, tag_scores
+from training.tasks import Problem
+from training.tokenizer import build_tokenizer
+from verifiers.reward_format import tagged_path
+
+PROBLEM = Problem("p", "arithmetic", "Compute: 2+3", "5", 1)
+
+
+def sample(text, correct, prm=(), orm=0.5, labels=()):
+    return Sample(PROBLEM, text, text.split("\n"), correct, list(labels), list(prm), orm)
+
+
+def test_tag_scores_reads_the_distribution_after_each_tag():
+    tokenizer = build_tokenizer()
+    text = tagged_path("Compute: 2+3", ["2+3=5", "Answer: 5"])
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    lp = lambda token, p: SimpleNamespace(decoded_token=token, logprob=math.log(p))  # noqa: E731
+    positions = [None] + [{1: lp("\n", 0.5)} for _ in ids[1:]]
+    tags = [i for i, c in enumerate(text) if c == "#"]
+    positions[tags[0] + 1] = {1: lp("+", 0.8), 2: lp("-", 0.2)}
+    positions[tags[1] + 1] = {1: lp("+", 0.1), 2: lp("-", 0.3)}
+    assert tag_scores(positions, text, tokenizer) == [pytest.approx(0.8), pytest.approx(0.25)]
+
+
+def test_majority_pick_and_summary():
+    group = [sample("Answer: 5", True, prm=[0.9], orm=0.2, labels=[1]),
+             sample("Answer: 6", False, prm=[0.3], orm=0.9, labels=[0]),
+             sample("Answer: 6", False, prm=[0.4], orm=0.1, labels=[0])]
+    assert majority_pick(group).text == "Answer: 6"
+    result = summarise({"p": group})
+    assert result["best_of_n_prm"] == 1.0 and result["best_of_n_orm"] == 0.0
+    assert result["best_of_n_majority"] == 0.0 and result["oracle"] == 1.0
+    assert result["prm_step_auroc"] == 1.0 and result["orm_pairwise_accuracy"] == 0.5
+    assert result["sample_accuracy"] == pytest.approx(1 / 3)
