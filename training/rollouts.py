@@ -19,9 +19,9 @@ The K samples of a problem are one request (n=K); every (problem, step prefix) c
 request goes to the engine in a single `generate` call (n=M each); identical prefixes of a
 problem's solutions share one request.
 
-Sampling is seeded through the engine (`LLM(seed=--seed)`), not per request: vLLM's CPU backend
-fails on per-request `SamplingParams(seed=...)` once a long prompt batch is prefilled in chunks
-("CPU Generator does not use offset"), so a run is reproducible for the same arguments only.
+Every request has its own sampling seed (`request_seed`). On CPU this relies on the fix in
+server/engine/cpu_fixes.py (loaded as a vLLM plugin): without it a seeded request whose prefill is
+split kills the engine; with it, seeded samples are reproducible for the same batch schedule.
 """
 
 from __future__ import annotations
@@ -100,12 +100,18 @@ def load_problems(selectors: list[str], seed: int, count: int) -> list[Problem]:
     return list(problems.values())
 
 
+def request_seed(seed: int, phase: int, index: int) -> int:
+    """The sampling seed of one request: distinct per run seed, phase (0 solutions,
+    1 continuations) and request."""
+    return (seed * 2 + phase) * 10_000_000 + index
+
+
 def sample_solutions(llm, problems: list[Problem], args) -> list[list[str]]:
     """K sampled completions per problem, one n=K request each, all in one `generate` call."""
     from vllm import SamplingParams
 
     params = [SamplingParams(n=args.samples, temperature=args.temperature,
-                             max_tokens=args.max_tokens)
+                             max_tokens=args.max_tokens, seed=request_seed(args.seed, 0, i))
               for i in range(len(problems))]
     outputs = llm.generate([completion_prompt(p) for p in problems], params, use_tqdm=True)
     return [[c.text for c in out.outputs] for out in outputs]
@@ -131,11 +137,11 @@ def sample_continuations(llm, problems: list[Problem], keys, args
         return {}
     prompts = [ms.prefix_prompt(completion_prompt(problems[i]), prefix) for i, prefix in keys]
     params = [SamplingParams(n=args.continuations, temperature=args.temperature,
-                             max_tokens=args.max_tokens)
+                             max_tokens=args.max_tokens, seed=request_seed(args.seed, 1, j))
               for j in range(len(keys))]
     outputs = llm.generate(prompts, params, use_tqdm=True)
     outcomes = {}
-    for (i, prefix), prompt, out in zip(keys, prompts, outputs):
+    for (i, prefix), out in zip(keys, outputs):
         task = get_task(problems[i].task)
         head = "\n".join(prefix) + "\n"
         outcomes[(i, prefix)] = [task.check(problems[i], head + c.text) for c in out.outputs]
@@ -148,11 +154,16 @@ def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_
     pairs, rows = [], []
     n_samples = n_correct = n_unique = 0
     hard_all, soft_all, exact_all = [], [], []
+    per_task: dict[str, dict] = {}
     for index, (problem, completions) in enumerate(zip(problems, samples)):
         task = get_task(problem.task)
         judged = [(ms.solution_text(c), task.check(problem, c)) for c in completions]
         n_samples += len(judged)
         n_correct += sum(ok for _, ok in judged)
+        tally = per_task.setdefault(problem.task, {"solutions": 0, "correct": 0, "steps": 0,
+                                                   "good": 0, "exact_good": 0, "agree": 0})
+        tally["solutions"] += len(judged)
+        tally["correct"] += sum(ok for _, ok in judged)
         pairs += ms.preference_pairs(problem.prompt, judged, max_pairs or None)
         for text, ok in {t: ok for t, ok in judged if t}.items():
             steps = text.split("\n")
@@ -162,7 +173,12 @@ def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_
             rows.append(ms.step_row(problem.prompt, steps, hard, soft))
             hard_all += hard
             soft_all += soft
-            exact_all += [task.check_step(problem, steps[:i], s) for i, s in enumerate(steps)]
+            exact = [task.check_step(problem, steps[:i], s) for i, s in enumerate(steps)]
+            exact_all += exact
+            tally["steps"] += len(steps)
+            tally["good"] += sum(hard)
+            tally["exact_good"] += sum(exact)
+            tally["agree"] += sum(h == int(e) for h, e in zip(hard, exact))
     counts = {
         "problems": len(problems), "solutions": n_samples, "unique_solutions": n_unique,
         "sample_accuracy": round(n_correct / n_samples, 4) if n_samples else None,
@@ -173,8 +189,19 @@ def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_
             round(sum(exact_all) / len(exact_all), 4) if exact_all else None,
         "hard_label_agreement_with_check_step":
             round(ms.agreement(hard_all, exact_all), 4) if hard_all else None,
+        "by_task": {name: _task_summary(t) for name, t in per_task.items()},
     }
     return pairs, rows, counts
+
+
+def _task_summary(t: dict) -> dict:
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    return {"solutions": t["solutions"], "sample_accuracy": ratio(t["correct"], t["solutions"]),
+            "steps": t["steps"], "good_step_fraction": ratio(t["good"], t["steps"]),
+            "exact_good_step_fraction": ratio(t["exact_good"], t["steps"]),
+            "hard_label_agreement_with_check_step": ratio(t["agree"], t["steps"])}
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:

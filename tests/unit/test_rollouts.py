@@ -131,6 +131,8 @@ def test_build_rows_from_scripted_samples_and_continuations():
     # check_step: right path all valid; 2+6=9 and its Answer invalid; the junk line invalid
     assert counts["exact_good_step_fraction"] == pytest.approx(4 / 7, abs=1e-4)
     assert counts["hard_label_agreement_with_check_step"] == 1.0
+    assert counts["by_task"]["arithmetic"]["steps"] == 7
+    assert counts["by_task"]["arithmetic"]["sample_accuracy"] == 0.4
 
 
 def test_cli_checks_arguments(tmp_path):
@@ -153,3 +155,9 @@ def test_config_file_sets_defaults_and_flags_win(tmp_path):
     args = parse_with_config(rollouts.build_parser(), ["--config", str(config), "--samples", "5"])
     assert args.task == ["countdown"] and args.samples == 5 and args.continuations == 2
     assert args.max_pairs_per_problem == 4
+
+
+def test_request_seeds_are_distinct_per_run_phase_and_request():
+    seeds = {rollouts.request_seed(run, phase, i)
+             for run in (0, 1) for phase in (0, 1) for i in (0, 1, 9_999_999)}
+    assert len(seeds) == 12
