@@ -139,8 +139,8 @@ def save_adapter(model, args: argparse.Namespace, datasets: list[str], train: di
     return manifest
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def run_recipe(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None) -> int:
+    """What every adapter recipe does: config + flags, refuse unservable settings, train."""
     args = parse_with_config(parser, argv)
     problems = check_servable(args)
     if problems:
@@ -148,8 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print(resolved(args))
         return 0
-    train(args)
+    train_fn(args)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_recipe(build_parser(), train, argv)
 
 
 def train(args: argparse.Namespace) -> dict:

@@ -17,9 +17,8 @@ import json
 import sys
 import time
 
-from training.config import parse_with_config, resolved
 from training.lora import build_parser as lora_parser
-from training.lora import check_servable, lora_config, save_adapter, training_arguments
+from training.lora import lora_config, run_recipe, save_adapter, training_arguments
 from verifiers.reward_format import BAD, GOOD, STEP_TAG, tagged_path
 
 
@@ -89,16 +88,7 @@ def auroc(scores: list[float], labels: list[int]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parse_with_config(parser, argv)
-    problems = check_servable(args)
-    if problems:
-        parser.error("; ".join(problems))
-    if args.dry_run:
-        print(resolved(args))
-        return 0
-    train(args)
-    return 0
+    return run_recipe(build_parser(), train, argv)
 
 
 def train(args: argparse.Namespace) -> dict:
