@@ -38,7 +38,8 @@ def server_commands(args: argparse.Namespace, port: int, preload: dict[str, str]
     modules = [f"{name}={path}" for name, path in preload.items()]
     return {
         "deliberate": (["-m", "server", *common, "--kv-cache-bytes", str(args.kv_cache_bytes),
-                        "--log-level", "warning", "--lora-modules", *modules], ENGINE_ENV),
+                        "--log-level", "warning", "--default-strategy", "greedy",
+                        "--lora-modules", *modules], ENGINE_ENV),
         "vllm": (["-m", "vllm.entrypoints.openai.api_server", *common, "--enable-lora",
                   "--enforce-eager", "--kv-cache-memory-bytes", str(args.kv_cache_bytes),
                   "--max-cpu-loras", str(SLOTS + 1), "--uvicorn-log-level", "warning",

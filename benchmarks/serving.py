@@ -46,7 +46,9 @@ def server_commands(model: str, port: int, max_model_len: int, kv_bytes: int) ->
               "--served-model-name", SERVED_NAME]
     return {
         "deliberate": ["-m", "server", *common, "--kv-cache-bytes", str(kv_bytes),
-                       "--no-enable-lora", "--log-level", "warning"],
+                       "--no-enable-lora", "--log-level", "warning",
+                       # plain serving, as vLLM does it: no difficulty routing
+                       "--default-strategy", "greedy"],
         "vllm": ["-m", "vllm.entrypoints.openai.api_server", *common, "--enforce-eager",
                  "--kv-cache-memory-bytes", str(kv_bytes), "--uvicorn-log-level", "warning",
                  "--no-enable-log-requests"],

@@ -19,9 +19,11 @@ from server.openai.completions.router import router as completions_router
 from server.openai.completions.service import CompletionService
 from server.openai.generation import GenerationService, Limits
 from server.openai.models.router import router as models_router
+from server.reasoning.service import ReasoningService
 from server.settings import Settings
 from server.verify.router import router as verify_router
 from server.verify.service import VerifyService
+from search.difficulty.registry import discover_estimators
 from verifiers.registry import VerifierDeps, discover
 
 
@@ -40,10 +42,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             deps = VerifierDeps(engine=running, config=settings.verifier_config,
                                 adapter_scope=adapters.acquire)
             verifiers = discover(deps, allowlist=None if allowlist is None else set(allowlist))
-            app.state.verify_service = VerifyService(verifiers, settings.default_verifiers,
-                                                     settings.verifier_timeout_s)
-            app.state.completion_service = CompletionService(generation)
-            app.state.chat_service = ChatService(generation)
+            verify = VerifyService(verifiers, settings.default_verifiers,
+                                   settings.verifier_timeout_s)
+            app.state.verify_service = verify
+            estimator_deps = VerifierDeps(engine=running, config=settings.difficulty_config,
+                                          adapter_scope=adapters.acquire)
+            reasoning = ReasoningService(settings, running, adapters, verify,
+                                         discover_estimators(estimator_deps))
+            app.state.completion_service = CompletionService(generation, reasoning)
+            app.state.chat_service = ChatService(generation, reasoning)
             yield
 
     app = FastAPI(title="Deliberate", lifespan=lifespan)

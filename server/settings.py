@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.reasoning.options import StrategyName
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DELIBERATE_", extra="forbid")
@@ -55,6 +57,29 @@ class Settings(BaseSettings):
     verifier_config: dict[str, dict] = Field(
         default_factory=dict, description="per-verifier settings, e.g. safety's patterns (JSON)")
     verifier_timeout_s: float = Field(10.0, description="a verifier slower than this is dropped")
+    # Reasoning (search/): routing, strategies' defaults, and the caps a request may not exceed.
+    default_strategy: StrategyName = Field(
+        "auto", description="strategy for requests that name none (auto: route by difficulty)")
+    search_verifiers: dict[str, float] = Field(
+        default_factory=lambda: {"prm": 1.0},
+        description="verifier -> weight scoring search branches when a request names none")
+    difficulty_estimators: list[str] = Field(
+        default_factory=lambda: ["learned", "probe"],
+        description="difficulty estimators to try in order (the first that answers is used)")
+    difficulty_config: dict[str, dict] = Field(
+        default_factory=dict, description="per-estimator settings, e.g. probe's samples (JSON)")
+    router_low: float = Field(0.3, description="difficulty below this: greedy")
+    router_high: float = Field(0.7, description="difficulty at or above this: mcts (else beam)")
+    beam_width: int = Field(3, description="beam width when a request names none")
+    mcts_depth: int = Field(5, description="MCTS depth (steps) when a request names none")
+    mcts_simulations: int = Field(12, description="MCTS simulations when a request names none")
+    n_candidates: int = Field(8, description="best_of_n / self_consistency samples by default")
+    max_beam_width: int = Field(8, description="largest beam_width (and tot breadth) allowed")
+    max_depth: int = Field(12, description="largest max_depth allowed")
+    max_simulations: int = Field(64, description="largest simulations allowed")
+    max_candidates: int = Field(32, description="largest n_candidates allowed")
+    max_search_tokens: int = Field(16384, description="largest budget_tokens, and the default")
+    max_search_timeout_s: float = Field(120.0, description="largest timeout_s, and the default")
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:

@@ -207,6 +207,7 @@ def _choice(output, k: int | None) -> Choice:  # output: vllm.outputs.Completion
         token_ids=list(output.token_ids),
         logprobs=logprobs,
         finish_reason=output.finish_reason,
+        stop_reason=output.stop_reason,
     )
 
 

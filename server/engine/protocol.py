@@ -52,6 +52,9 @@ class Choice:
     token_ids: Sequence[int]
     logprobs: Sequence[TokenLogprob] | None = None
     finish_reason: str | None = None  # "stop" | "length" | "abort" once finished
+    # With finish_reason "stop": the stop string (or token id) that ended it; None for end of
+    # sequence. Search tells "end of a step" from "end of the solution" by it.
+    stop_reason: str | int | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from server.reasoning.options import ReasoningOptions
+
 log = logging.getLogger(__name__)
 
 
@@ -41,9 +43,9 @@ class SamplingRequest(OpenAIModel):
     user: str | None = None
     # vLLM's extension, used by load generators: generate max_tokens whatever the model says.
     ignore_eos: bool = False
-    # Reasoning extensions (design.md "Compute selection"); accepted, not acted on yet.
+    # Reasoning extensions (design.md "Compute selection"; server/reasoning/).
     reasoning_effort: Literal["low", "medium", "high"] | None = None
-    reasoning: dict[str, Any] | None = None
+    reasoning: ReasoningOptions | None = None
 
     def stop_strings(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -90,15 +92,24 @@ class ChatCompletionRequest(SamplingRequest):
         return self.max_completion_tokens or self.max_tokens
 
 
+class CompletionTokensDetails(BaseModel):
+    reasoning_tokens: int = 0  # generated but not in the returned answers (search, probes)
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    completion_tokens_details: CompletionTokensDetails | None = None
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+def usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int | None = None
+          ) -> Usage:
+    details = None if reasoning_tokens is None else CompletionTokensDetails(
+        reasoning_tokens=reasoning_tokens)
     return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                 total_tokens=prompt_tokens + completion_tokens)
+                 total_tokens=prompt_tokens + completion_tokens,
+                 completion_tokens_details=details)
 
 
 def now() -> int:
@@ -130,6 +141,7 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage | None = None
+    reasoning: dict[str, Any] | None = None  # how the answer was reached (server/reasoning/)
 
 
 # /v1/chat/completions responses
@@ -168,11 +180,13 @@ class ChatCompletionResponse(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
+    reasoning: dict[str, Any] | None = None  # how the answer was reached (server/reasoning/)
 
 
 class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None  # a search's progress: its best path so far
 
 
 class ChatChunkChoice(BaseModel):
@@ -189,6 +203,7 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
+    reasoning: dict[str, Any] | None = None
 
 
 # /v1/models

@@ -21,7 +21,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def event_stream(chunks: AsyncIterator[BaseModel | dict]) -> StreamingResponse:
+def event_stream(chunks: AsyncIterator[BaseModel | dict],
+                 headers: dict[str, str] | None = None) -> StreamingResponse:
     """`data: <json>` per chunk, then `data: [DONE]`. An error after the headers are sent can only
     be reported in-band, as one more event in the OpenAI error shape."""
 
@@ -35,7 +36,7 @@ def event_stream(chunks: AsyncIterator[BaseModel | dict]) -> StreamingResponse:
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+                             headers={"Cache-Control": "no-cache", **(headers or {})})
 
 
 def with_cancellation(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | None]]:

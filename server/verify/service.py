@@ -17,20 +17,26 @@ class VerifyService:
         self.default_weights = default_weights
         self.timeout_s = timeout_s
 
-    def weights_for(self, requested: dict[str, float] | None) -> dict[str, float]:
+    def weights_for(self, requested: dict[str, float] | None,
+                    param: str = "verifiers") -> dict[str, float]:
         weights = self.default_weights if requested is None else requested
         if not weights:
-            raise bad_request("verifiers is empty: name at least one, e.g. {\"logic\": 1}",
-                              param="verifiers")
+            raise bad_request(f"{param} is empty: name at least one, e.g. {{\"logic\": 1}}",
+                              param=param)
         unknown = sorted(set(weights) - set(self.registry.names()))
         if unknown:
-            raise bad_request(f"unknown verifier(s) {unknown}; available: "
-                              f"{self.registry.names()}", param="verifiers")
+            raise bad_request(f"unknown verifier(s) {unknown} in {param}; available: "
+                              f"{self.registry.names()}", param=param)
         negative = sorted(name for name, w in weights.items() if w < 0)
         if negative:
             raise bad_request(f"verifier weights must be >= 0 (they are exponents); "
-                              f"{negative} are negative", param="verifiers")
+                              f"{negative} are negative", param=param)
         return dict(weights)
+
+    def scorer(self, weights: dict[str, float]) -> Scorer:
+        """A scorer over `weights`' verifiers (validated by `weights_for`); one per request."""
+        return Scorer({name: self.registry.get(name) for name in weights}, weights,
+                      self.timeout_s)
 
     async def verify(self, request: VerifyRequest) -> VerifyResponse:
         weights = self.weights_for(request.verifiers)
@@ -41,8 +47,7 @@ class VerifyService:
                               param="completion")
         items = [StepItem(problem=request.prompt, steps=tuple(steps[: i + 1]),
                           is_final=i == len(steps) - 1) for i in range(len(steps))]
-        scorer = Scorer({name: self.registry.get(name) for name in weights}, weights,
-                        self.timeout_s)
+        scorer = self.scorer(weights)
         batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence)))
         step_scores = [
             StepScore(text=step, scores={n: s[i] for n, s in batch.per_verifier.items()},

@@ -43,7 +43,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     adapter_root = tmp_path_factory.mktemp("adapters")
     command = ["-m", "server", "--model", str(MODEL), "--port", str(port),
-               "--served-model-name", SERVED_NAME, "--max-n", "16",
+               "--served-model-name", SERVED_NAME, "--max-n", "16", "--default-strategy", "greedy",
                "--adapter-roots", str(ROOT / "models"), str(adapter_root)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
     with running_server(command, port, log_path, env=env, timeout_s=STARTUP_TIMEOUT_S,

@@ -18,7 +18,8 @@ def engine() -> FakeEngine:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(max_n=4, max_logprobs=2, max_body_bytes=4096)
+    # Plain single-pass serving unless a test asks for routing (tests/unit/test_reasoning_api.py).
+    return Settings(max_n=4, max_logprobs=2, max_body_bytes=4096, default_strategy="greedy")
 
 
 @pytest.fixture

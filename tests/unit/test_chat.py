@@ -18,7 +18,8 @@ async def test_chat_completion(client, engine):
     # The fake's template keeps user turns: "Compute: 1+1\n" is 13 tokens.
     assert engine.requests[-1][1] == [ord(c) for c in "Compute: 1+1\n"]
     assert body["usage"] == {"prompt_tokens": 13, "completion_tokens": len(REPLY),
-                             "total_tokens": 13 + len(REPLY)}
+                             "total_tokens": 13 + len(REPLY),
+                             "completion_tokens_details": {"reasoning_tokens": 0}}
 
 
 async def test_content_parts_are_joined(client, engine):

@@ -15,7 +15,8 @@ async def test_completion_text_and_usage(client, engine):
     assert body["choices"] == [{"index": 0, "text": REPLY, "logprobs": None,
                                 "finish_reason": "stop", "prompt_logprobs": None}]
     assert body["usage"] == {"prompt_tokens": 13, "completion_tokens": len(REPLY),
-                             "total_tokens": 13 + len(REPLY)}
+                             "total_tokens": 13 + len(REPLY),
+                             "completion_tokens_details": {"reasoning_tokens": 0}}
 
 
 async def test_usage_counts_every_choice(client, engine):
@@ -70,14 +71,18 @@ async def test_stream_chunks_and_usage(client):
     assert [c["choices"][0]["finish_reason"] for c in deltas][-2:] == [None, "stop"]
     assert last["choices"] == []
     assert last["usage"] == {"prompt_tokens": 13, "completion_tokens": len(REPLY),
-                             "total_tokens": 13 + len(REPLY)}
+                             "total_tokens": 13 + len(REPLY),
+                             "completion_tokens_details": {"reasoning_tokens": 0}}
 
 
 async def test_stream_without_usage_has_no_usage_field(client):
     r = await client.post("/v1/completions", json={"model": "demo", "prompt": "x",
                                                     "max_tokens": 2, "stream": True})
     chunks = parse_events(r.text)
-    assert len(chunks) == 2 and all("usage" not in c for c in chunks)
+    assert all("usage" not in c for c in chunks)
+    # two tokens, then the closing chunk with the reasoning object only
+    assert [c["choices"] for c in chunks][-1] == [] and len(chunks) == 3
+    assert chunks[-1]["reasoning"]["strategy"] == "greedy"
 
 
 async def test_reasoning_extensions_and_unknown_fields_are_accepted(client):

@@ -26,7 +26,7 @@ def settings(tmp_path, root):
               str(base / "model.safetensors"))
     return Settings(model=str(base), adapter_roots=[str(root)], adapter_resolver_root=str(root),
                     max_lora_rank=8, max_logprobs=2, admin_api_key="admin",
-                    lora_modules=[f"a={root / 'a'}"])
+                    lora_modules=[f"a={root / 'a'}"], default_strategy="greedy")
 
 
 @pytest.fixture

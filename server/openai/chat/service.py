@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+from search.problem import SearchProblem, SearchResult
 from server.engine.protocol import GenerationOutput, TokenLogprob
 from server.errors import bad_request
 from server.openai.generation import EngineRequest, GenerationService
@@ -18,13 +19,16 @@ from server.openai.protocol import (
     DeltaMessage,
     TokenLogprobEntry,
     TopLogprob,
-    usage,
 )
+from server.reasoning.progress import with_progress
+from server.reasoning.response import plain_usage, reasoning_object, search_usage
+from server.reasoning.service import Decision, ReasoningService
 
 
 class ChatService:
-    def __init__(self, generation: GenerationService) -> None:
+    def __init__(self, generation: GenerationService, reasoning: ReasoningService) -> None:
         self.generation = generation
+        self.reasoning = reasoning
 
     def prepare(self, request: ChatCompletionRequest) -> EngineRequest:
         self.generation.check_model(request.model)
@@ -43,8 +47,23 @@ class ChatService:
             logprobs_param="top_logprobs", id_prefix="chatcmpl",
         )
 
-    async def complete(self, request: ChatCompletionRequest,
-                       job: EngineRequest) -> ChatCompletionResponse:
+    def problem(self, request: ChatCompletionRequest) -> SearchProblem:
+        messages = [{"role": m.role, "content": m.text()} for m in request.messages]
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"),
+                        messages[-1]["content"])
+        delimiter = request.reasoning.step_delimiter if request.reasoning else "\n"
+        return SearchProblem(prompt=self.generation.engine.render_chat(messages),
+                             question=question.strip(), delimiter=delimiter,
+                             add_special_tokens=False)
+
+    async def decide(self, request: ChatCompletionRequest) -> Decision:
+        single_pass = self.reasoning.single_pass_feature(request, logprobs=request.logprobs)
+        return await self.reasoning.decide(request, self.problem(request), single_pass)
+
+    async def complete(self, request: ChatCompletionRequest, job: EngineRequest,
+                       decision: Decision) -> ChatCompletionResponse:
+        if decision.strategy != "greedy":
+            return await self._search(request, job, decision)
         result = await self.generation.run(job)
         choices = [
             ChatChoice(index=i, message=AssistantMessage(content=c.text),
@@ -52,15 +71,56 @@ class ChatService:
                        logprobs=_logprobs(c.logprobs) if request.logprobs else None)
             for i, c in enumerate(result.choices)
         ]
-        return ChatCompletionResponse(id=job.request_id, model=request.model, choices=choices,
-                                      usage=usage(result.prompt_tokens, result.completion_tokens))
+        return ChatCompletionResponse(
+            id=job.request_id, model=request.model, choices=choices,
+            usage=plain_usage(result.prompt_tokens, result.completion_tokens, decision),
+            reasoning=reasoning_object(decision))
 
-    async def stream(self, request: ChatCompletionRequest,
-                     job: EngineRequest) -> AsyncIterator[dict]:
-        return self._chunks(request, job, await self.generation.start(job))
+    async def _search(self, request: ChatCompletionRequest, job: EngineRequest,
+                      decision: Decision) -> ChatCompletionResponse:
+        result = await self.reasoning.search(
+            decision, self.problem(request), request.model,
+            self.reasoning.params(decision, request, job.params.max_tokens))
+        choices = [ChatChoice(index=i, message=AssistantMessage(content=a.text),
+                              finish_reason=a.finish_reason)
+                   for i, a in enumerate(result.answers)]
+        return ChatCompletionResponse(
+            id=job.request_id, model=request.model, choices=choices,
+            usage=search_usage(len(job.prompt_token_ids), decision, result),
+            reasoning=reasoning_object(decision, result))
+
+    async def stream(self, request: ChatCompletionRequest, job: EngineRequest,
+                     decision: Decision) -> AsyncIterator[dict]:
+        if decision.strategy != "greedy":
+            return self._search_chunks(request, job, decision)
+        return self._chunks(request, job, decision, await self.generation.start(job))
+
+    async def _search_chunks(self, request: ChatCompletionRequest, job: EngineRequest,
+                             decision: Decision) -> AsyncIterator[dict]:
+        """Progress as reasoning_content (each new best path), then the answers as content."""
+        yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
+            role="assistant", content=""))])
+        problem = self.problem(request)
+        params = self.reasoning.params(decision, request, job.params.max_tokens)
+
+        async def run(p: SearchProblem) -> SearchResult:
+            return await self.reasoning.search(decision, p, request.model, params)
+
+        async for item in with_progress(run, problem):
+            if isinstance(item, tuple):
+                yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
+                    reasoning_content=problem.delimiter.join(item) + "\n\n"))])
+                continue
+            for i, answer in enumerate(item.answers):
+                yield _chunk(job, request, [ChatChunkChoice(
+                    index=i, delta=DeltaMessage(content=answer.text),
+                    finish_reason=answer.finish_reason)])
+            yield _chunk(job, request, [], search_usage(len(job.prompt_token_ids), decision, item),
+                         reasoning=reasoning_object(decision, item))
 
     async def _chunks(self, request: ChatCompletionRequest, job: EngineRequest,
-                      outputs: AsyncIterator[GenerationOutput]) -> AsyncIterator[dict]:
+                      decision: Decision, outputs: AsyncIterator[GenerationOutput]
+                      ) -> AsyncIterator[dict]:
         # As OpenAI does: the role comes first, alone, once per choice.
         yield _chunk(job, request, [ChatChunkChoice(
             index=i, delta=DeltaMessage(role="assistant", content="")) for i in range(job.params.n)])
@@ -73,15 +133,23 @@ class ChatService:
                     index=delta.index, delta=DeltaMessage(content=delta.text),
                     finish_reason=delta.finish_reason,
                     logprobs=_logprobs(delta.logprobs or ()) if request.logprobs else None)])
-        if request.include_usage:
-            yield _chunk(job, request, [], usage(prompt_tokens, completion_tokens))
+        yield _chunk(job, request, [], plain_usage(prompt_tokens, completion_tokens, decision),
+                     reasoning=reasoning_object(decision))
 
 
-def _chunk(job: EngineRequest, request: ChatCompletionRequest, choices, usage_=None) -> dict:
+def _chunk(job: EngineRequest, request: ChatCompletionRequest, choices, usage_=None,
+           reasoning: dict | None = None) -> dict:
+    """One SSE chunk. The closing one (no choices) carries the reasoning object, and the usage
+    when the client asked for it (then every chunk has a `usage` key, null until the last)."""
     body = ChatCompletionChunk(id=job.request_id, model=request.model, choices=choices,
-                               usage=usage_).model_dump(mode="json")
+                               usage=usage_, reasoning=reasoning).model_dump(mode="json")
     if not request.include_usage:
         del body["usage"]
+    if reasoning is None:
+        del body["reasoning"]
+    for choice in body["choices"]:
+        if choice["delta"]["reasoning_content"] is None:
+            del choice["delta"]["reasoning_content"]
     return body
 
 

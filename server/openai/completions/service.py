@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+from search.problem import SearchProblem
 from server.engine.protocol import GenerationOutput, TokenLogprob
+from server.errors import bad_request
 from server.openai.generation import EngineRequest, GenerationService
 from server.openai.protocol import (
     CompletionChoice,
     CompletionLogprobs,
     CompletionRequest,
     CompletionResponse,
-    usage,
 )
+from server.reasoning.response import plain_usage, reasoning_object, search_usage
+from server.reasoning.service import Decision, ReasoningService
 
 
 class CompletionService:
-    def __init__(self, generation: GenerationService) -> None:
+    def __init__(self, generation: GenerationService, reasoning: ReasoningService) -> None:
         self.generation = generation
+        self.reasoning = reasoning
 
     def prepare(self, request: CompletionRequest) -> EngineRequest:
         self.generation.check_model(request.model)
@@ -30,7 +34,26 @@ class CompletionService:
             id_prefix="cmpl", prompt_logprobs=request.prompt_logprobs,
         )
 
-    async def complete(self, request: CompletionRequest, job: EngineRequest) -> CompletionResponse:
+    def problem(self, request: CompletionRequest) -> SearchProblem:
+        if not isinstance(request.prompt, str):
+            raise bad_request("a search needs a text prompt, not token ids; send the text or "
+                              "ask for reasoning_effort \"low\"", param="prompt")
+        delimiter = request.reasoning.step_delimiter if request.reasoning else "\n"
+        return SearchProblem(prompt=request.prompt, question=request.prompt.strip(),
+                             delimiter=delimiter)
+
+    async def decide(self, request: CompletionRequest) -> Decision:
+        single_pass = self.reasoning.single_pass_feature(
+            request, logprobs=request.logprobs is not None,
+            prompt_logprobs=request.prompt_logprobs is not None,
+            prompt=not isinstance(request.prompt, str))
+        problem = self.problem(request) if single_pass is None else None
+        return await self.reasoning.decide(request, problem, single_pass)
+
+    async def complete(self, request: CompletionRequest, job: EngineRequest,
+                       decision: Decision) -> CompletionResponse:
+        if decision.strategy != "greedy":
+            return await self._search(request, job, decision)
         result = await self.generation.run(job)
         choices = [
             CompletionChoice(index=i, text=c.text, finish_reason=c.finish_reason,
@@ -38,14 +61,38 @@ class CompletionService:
                              prompt_logprobs=result.prompt_logprobs)
             for i, c in enumerate(result.choices)
         ]
-        return CompletionResponse(id=job.request_id, model=request.model, choices=choices,
-                                  usage=usage(result.prompt_tokens, result.completion_tokens))
+        return CompletionResponse(
+            id=job.request_id, model=request.model, choices=choices,
+            usage=plain_usage(result.prompt_tokens, result.completion_tokens, decision),
+            reasoning=reasoning_object(decision))
 
-    async def stream(self, request: CompletionRequest,
-                     job: EngineRequest) -> AsyncIterator[dict]:
-        return self._chunks(request, job, await self.generation.start(job))
+    async def _search(self, request: CompletionRequest, job: EngineRequest,
+                      decision: Decision) -> CompletionResponse:
+        result = await self.reasoning.search(
+            decision, self.problem(request), request.model,
+            self.reasoning.params(decision, request, job.params.max_tokens))
+        choices = [CompletionChoice(index=i, text=a.text, finish_reason=a.finish_reason)
+                   for i, a in enumerate(result.answers)]
+        return CompletionResponse(
+            id=job.request_id, model=request.model, choices=choices,
+            usage=search_usage(len(job.prompt_token_ids), decision, result),
+            reasoning=reasoning_object(decision, result))
 
-    async def _chunks(self, request: CompletionRequest, job: EngineRequest,
+    async def stream(self, request: CompletionRequest, job: EngineRequest,
+                     decision: Decision) -> AsyncIterator[dict]:
+        if decision.strategy != "greedy":
+            return self._search_chunks(request, job, decision)
+        return self._chunks(request, job, decision, await self.generation.start(job))
+
+    async def _search_chunks(self, request: CompletionRequest, job: EngineRequest,
+                             decision: Decision) -> AsyncIterator[dict]:
+        """Completions have no reasoning channel: the answers come once the search ends."""
+        response = await self._search(request, job, decision)
+        for choice in response.choices:
+            yield _chunk(job, request, [choice])
+        yield _chunk(job, request, [], response.usage, reasoning=response.reasoning)
+
+    async def _chunks(self, request: CompletionRequest, job: EngineRequest, decision: Decision,
                       outputs: AsyncIterator[GenerationOutput]) -> AsyncIterator[dict]:
         prompt_tokens, completion_tokens = len(job.prompt_token_ids), 0
         offsets = [0] * job.params.n
@@ -60,15 +107,20 @@ class CompletionService:
                 yield _chunk(job, request, [CompletionChoice(
                     index=delta.index, text=delta.text, logprobs=logprobs,
                     finish_reason=delta.finish_reason)])
-        if request.include_usage:
-            yield _chunk(job, request, [], usage(prompt_tokens, completion_tokens))
+        yield _chunk(job, request, [], plain_usage(prompt_tokens, completion_tokens, decision),
+                     reasoning=reasoning_object(decision))
 
 
-def _chunk(job: EngineRequest, request: CompletionRequest, choices, usage_=None) -> dict:
+def _chunk(job: EngineRequest, request: CompletionRequest, choices, usage_=None,
+           reasoning: dict | None = None) -> dict:
+    """One SSE chunk. The closing one (no choices) carries the reasoning object, and the usage
+    when the client asked for it (then every chunk has a `usage` key, null until the last)."""
     body = CompletionResponse(id=job.request_id, model=request.model, choices=choices,
-                              usage=usage_).model_dump(mode="json")
+                              usage=usage_, reasoning=reasoning).model_dump(mode="json")
     if not request.include_usage:
         del body["usage"]
+    if reasoning is None:
+        del body["reasoning"]
     return body
 
 

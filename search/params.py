@@ -1,0 +1,23 @@
+"""Parameters every strategy shares (budgets, sampling, seed); each strategy extends them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from verifiers.aggregation import PathAggregation
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    budget_tokens: int | None = None  # generated tokens, all branches together
+    max_nodes: int | None = None  # steps generated
+    timeout_s: float | None = None
+    seed: int | None = None  # makes the sampled branches reproducible
+    temperature: float = 1.0  # for sampled branches; final completions are greedy
+    top_p: float = 1.0
+    max_step_tokens: int = 64  # a step longer than this is cut (and ends its branch)
+    max_tokens: int = 256  # of the returned answer
+    max_steps: int = 16  # a path this long is finished
+    aggregation: PathAggregation = "min"  # path score from step scores
+    return_trace: bool = False
+    n_answers: int = 1  # distinct answers to return (the request's n)

@@ -1,0 +1,191 @@
+"""One search's working state, shared by every strategy: the tree, the sampler, the scorer,
+the budget; expanding and finishing nodes (scored as they are made); the result."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+
+from search.answers import extract_answer
+from search.budget import Budget
+from search.params import SearchParams
+from search.problem import Answer, SearchProblem, SearchResult, SearchStats
+from search.sampler import Sample, Sampler
+from search.tree import Node, Tree
+from server.engine.protocol import Engine
+from verifiers.aggregation import aggregate_path
+from verifiers.protocol import StepItem
+from verifiers.scorer import Scorer
+
+
+class SearchRun:
+    def __init__(self, problem: SearchProblem, engine: Engine, scorer: Scorer,
+                 params: SearchParams) -> None:
+        self.problem = problem
+        self.params = params
+        self.scorer = scorer
+        self.stats = SearchStats()
+        self.budget = Budget(params, self.stats)
+        self.sampler = Sampler(engine, problem, params, self.stats, self.budget)
+        self.tree = Tree()
+        self._best_reported: tuple[str, ...] | None = None
+        self._started = time.monotonic()
+
+    # --- growing the tree -------------------------------------------------------------------
+
+    async def expand(self, node: Node, k: int) -> list[Node]:
+        """k sampled next steps of `node` (one engine request), scored; duplicates merged."""
+        samples = await self.sampler.sample_steps(node.steps(), k)
+        return await self._add_scored(node, samples)
+
+    async def expand_many(self, nodes: Sequence[Node], k: int) -> list[list[Node]]:
+        """`expand` for several nodes: their requests run together (the engine batches them),
+        then all the new steps are scored in one batch."""
+        sampled = await asyncio.gather(*(self.sampler.sample_steps(n.steps(), k) for n in nodes))
+        children = [self._add(node, samples) for node, samples in zip(nodes, sampled)]
+        await self.score([c for group in children for c in group])
+        self.report()
+        return children
+
+    async def finish(self, node: Node) -> Node:
+        """The path through `node`, completed greedily and scored; `node` itself if it is final
+        already or the token budget is spent."""
+        if node.final or node.truncated or self.budget.tokens_left() == 0:
+            return node
+        (sample,) = await self.sampler.finish(node.steps())
+        if not sample.steps:  # the model ended right there
+            node.final = True
+            return node
+        end = self.tree.add_path(node, sample.steps, final=sample.final,
+                                 truncated=sample.truncated, tokens=sample.tokens)
+        self.stats.nodes += len(sample.steps)
+        await self.score(end.lineage()[len(node.lineage()):])
+        self.report()
+        return end
+
+    async def complete_many(self, node: Node, n: int) -> list[Node]:
+        """n sampled completions of `node` in one request (best-of-n, self-consistency)."""
+        samples = await self.sampler.finish(node.steps(), n=n,
+                                            temperature=self.params.temperature)
+        ends = []
+        for sample in samples:
+            if sample.steps:
+                ends.append(self.tree.add_path(node, sample.steps, final=sample.final,
+                                               truncated=sample.truncated, tokens=sample.tokens))
+                self.stats.nodes += len(sample.steps)
+        new = [n_ for end in ends for n_ in end.lineage() if n_.score is None]
+        await self.score(new)
+        self.report()
+        return ends
+
+    async def _add_scored(self, node: Node, samples: list[Sample]) -> list[Node]:
+        children = self._add(node, samples)
+        await self.score(children)
+        self.report()
+        return children
+
+    def _add(self, node: Node, samples: list[Sample]) -> list[Node]:
+        """New children for the distinct sampled steps; a repeat adds nothing."""
+        existing = {c.step: c for c in node.children}
+        new: list[Node] = []
+        for sample in samples:
+            step = sample.steps[0] if sample.steps else ""
+            self.stats.nodes += 1
+            if not step:
+                # Nothing but the end of the solution: the path ends at `node`; nothing but a
+                # delimiter: a blank step, which adds nothing.
+                node.final = node.final or (sample.final and node.parent is not None)
+                continue
+            if step in existing:
+                continue
+            child = self.tree.add(node, step, final=sample.final,
+                                  truncated=sample.truncated, tokens=sample.tokens)
+            existing[step] = child
+            new.append(child)
+        return new
+
+    async def score(self, nodes: Sequence[Node]) -> None:
+        """Scores the last step of each node's path, all in one batch per verifier."""
+        nodes = [n for n in nodes if n.score is None]
+        if not nodes:
+            return
+        items = [StepItem(problem=self.problem.question, steps=n.steps(), is_final=n.final)
+                 for n in nodes]
+        batch = await self.scorer.score(items, self.problem.context)
+        for i, node in enumerate(nodes):
+            node.score = batch.combined[i]
+            node.verifier_scores = {name: s[i] for name, s in batch.per_verifier.items()}
+
+    # --- choosing -----------------------------------------------------------------------------
+
+    def rank_key(self, node: Node) -> float:
+        return node.path_log_score(self.params.aggregation)
+
+    def best(self, nodes: Sequence[Node]) -> Node | None:
+        return max(nodes, key=self.rank_key, default=None)
+
+    def finals(self) -> list[Node]:
+        return [n for n in self.tree.nodes if n.final and n.parent is not None]
+
+    def report(self) -> None:
+        """Tells the observer the best path so far, when it changed."""
+        if self.problem.on_progress is None:
+            return
+        node = self.best(self.finals()) or self.best(self.tree.nodes[1:])
+        steps = node.steps() if node is not None else ()
+        if steps and steps != self._best_reported:
+            self._best_reported = steps
+            self.problem.on_progress(steps)
+
+    # --- the result ---------------------------------------------------------------------------
+
+    async def conclude(self, candidates: Sequence[Node], n: int = 1,
+                       in_order: bool = False) -> SearchResult:
+        """The best `n` distinct answers among `candidates` (by path score, or in the order
+        given when `in_order`). An unfinished candidate is finished greedily (one request,
+        even after a timeout: an answer beats none) unless the token budget is spent; then it
+        is returned as it is, with finish_reason "length"."""
+        ranked = list(candidates) if in_order else sorted(candidates, key=self.rank_key,
+                                                          reverse=True)
+        answers: list[Answer] = []
+        seen: set[str] = set()
+        for node in ranked:
+            if not node.final:
+                node = await self.finish(node)
+            answer = self.answer(node)
+            key = extract_answer(answer.text) or answer.text
+            if key in seen:
+                continue
+            seen.add(key)
+            answers.append(answer)
+            if len(answers) == n:
+                break
+        if not answers:  # nothing was generated at all (a budget of zero)
+            answers.append(self.answer(self.tree.root))
+        if not in_order:
+            answers.sort(key=lambda a: _log(a.score), reverse=True)
+        self.stats.wall_s = time.monotonic() - self._started
+        return SearchResult(answers=answers, stats=self.stats,
+                            verifier_errors=dict(self.scorer.errors),
+                            trace=self.tree.trace() if self.params.return_trace else None)
+
+    def answer(self, node: Node) -> Answer:
+        lineage = node.lineage()
+        how = self.params.aggregation
+        names = {name for n in lineage for name in n.verifier_scores}
+        per_verifier = {name: aggregate_path([n.verifier_scores[name] for n in lineage
+                                              if name in n.verifier_scores], how)
+                        for name in sorted(names)}
+        return Answer(
+            steps=node.steps(), text=self.problem.delimiter.join(node.steps()),
+            score=node.path_score(how), step_scores=tuple(node.step_scores()),
+            verifier_scores=per_verifier,
+            step_verifier_scores=tuple(dict(n.verifier_scores) for n in lineage),
+            finish_reason="stop" if node.final and not node.truncated else "length",
+            tokens=sum(n.tokens for n in lineage))
+
+
+def _log(score: float) -> float:
+    return math.log(score) if score > 0 else -math.inf

@@ -1,0 +1,25 @@
+"""best_of_n: N complete solutions in one request (n = N), the best by path score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from search.params import SearchParams
+from search.problem import SearchProblem, SearchResult
+from search.run import SearchRun
+from server.engine.protocol import Engine
+from verifiers.scorer import Scorer
+
+NAME = "best_of_n"
+
+
+@dataclass(frozen=True)
+class Params(SearchParams):
+    n_candidates: int = 8
+
+
+async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
+              params: Params) -> SearchResult:
+    search = SearchRun(problem, engine, scorer, params)
+    ends = await search.complete_many(search.tree.root, params.n_candidates)
+    return await search.conclude(ends, n=params.n_answers)

@@ -1,0 +1,98 @@
+"""mcts: Monte Carlo tree search over steps.
+
+Each simulation selects a path from the root by UCT or PUCT, expands its leaf by sampling
+`expansions` next steps in one request, evaluates the new nodes (by the scorer: the aggregated
+score of the partial path; or by a greedy rollout to the end, scored), and backpropagates the
+values to the root. A node at `max_depth` steps is finished greedily once; its finished path is
+its value from then on. The answer is the best finished path found (or the best-valued leaf,
+finished greedily, if the budget ran out first).
+
+PUCT's prior for a child is its step score normalised over its siblings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+from search.params import SearchParams
+from search.problem import SearchProblem, SearchResult
+from search.run import SearchRun
+from search.tree import Node, ucb
+from server.engine.protocol import Engine
+from verifiers.scorer import Scorer
+
+NAME = "mcts"
+
+
+@dataclass(frozen=True)
+class Params(SearchParams):
+    max_depth: int = 5
+    simulations: int = 12
+    expansions: int = 3  # children sampled per expansion
+    selection: Literal["uct", "puct"] = "puct"
+    c: float = 1.0  # exploration weight
+    evaluation: Literal["scorer", "rollout"] = "scorer"
+
+
+async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
+              params: Params) -> SearchResult:
+    search = SearchRun(problem, engine, scorer, params)
+    ends: dict[int, Node] = {}  # node id -> its finished path (depth-limit and rollout ends)
+    for _ in range(params.simulations):
+        if search.budget.stop_reason() is not None:
+            break
+        leaf = _select(search.tree.root, params)
+        if leaf.final or leaf.truncated or leaf.depth >= params.max_depth:
+            values = [(leaf, await _leaf_value(search, leaf, ends, params))]
+        else:
+            children = await search.expand(leaf, params.expansions)
+            if not children:  # the samples only repeated known steps or ended the path
+                values = [(leaf, await _leaf_value(search, leaf, ends, params))]
+            else:
+                rated = await asyncio.gather(*(_evaluate(search, c, ends, params)
+                                               for c in children))
+                values = list(zip(children, rated))
+        for node, value in values:
+            _backpropagate(node, value)
+    finished = search.finals()
+    if finished:
+        return await search.conclude(finished, n=params.n_answers)
+    leaves = [n for n in search.tree.nodes[1:] if not n.children]
+    leaves.sort(key=lambda n: n.value, reverse=True)
+    return await search.conclude(leaves or [search.tree.root], n=params.n_answers,
+                                 in_order=True)
+
+
+def _select(root: Node, params: Params) -> Node:
+    """Descends by the selection rule to a node to expand or re-evaluate."""
+    node = root
+    while node.children and not node.final and node.depth < params.max_depth:
+        total = sum(c.score or 0.0 for c in node.children) or 1.0
+        node = max(node.children, key=lambda c: ucb(
+            c, node.visits, params.c,
+            prior=(c.score or 0.0) / total if params.selection == "puct" else None))
+    return node
+
+
+async def _evaluate(search: SearchRun, node: Node, ends: dict[int, Node],
+                    params: Params) -> float:
+    if params.evaluation == "rollout" or node.final or node.depth >= params.max_depth:
+        return await _leaf_value(search, node, ends, params)
+    return node.path_score(params.aggregation)
+
+
+async def _leaf_value(search: SearchRun, node: Node, ends: dict[int, Node],
+                      params: Params) -> float:
+    """The score of the finished path through `node` (finished greedily once, then cached)."""
+    if node.id not in ends:
+        ends[node.id] = await search.finish(node)
+    return ends[node.id].path_score(params.aggregation)
+
+
+def _backpropagate(node: Node | None, value: float) -> None:
+    while node is not None:
+        node.visits += 1
+        node.value_sum += value
+        node = node.parent

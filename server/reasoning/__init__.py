@@ -1,0 +1,1 @@
+"""The reasoning extensions of chat and completions: routing, search, the `reasoning` object."""

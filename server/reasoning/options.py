@@ -1,0 +1,27 @@
+"""The request's `reasoning` object (design.md "Compute selection"), validated field by field;
+unknown keys are refused so that a typo does not silently fall back to a default."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StrategyName = Literal["auto", "greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency"]
+
+
+class ReasoningOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: StrategyName = "auto"
+    beam_width: int | None = Field(None, ge=1)
+    max_depth: int | None = Field(None, ge=1)
+    simulations: int | None = Field(None, ge=1)
+    n_candidates: int | None = Field(None, ge=1)
+    budget_tokens: int | None = Field(None, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+    verifiers: dict[str, float] | None = None
+    aggregation: Literal["product", "min", "last", "mean"] = "min"
+    return_trace: bool = False
+    step_delimiter: str = Field("\n", min_length=1)
+    seed: int | None = None

@@ -1,0 +1,36 @@
+"""Runs a search while handing out its progress: what a streaming response sends as it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from search.problem import SearchProblem, SearchResult
+
+
+async def with_progress(run: Callable[[SearchProblem], Awaitable[SearchResult]],
+                        problem: SearchProblem
+                        ) -> AsyncIterator[tuple[str, ...] | SearchResult]:
+    """Yields each new best path (a tuple of steps) while `run(problem)` searches, then its
+    result. Closing this iterator early (client gone) cancels the search, which aborts every
+    engine request it has in flight."""
+    updates: asyncio.Queue[tuple[str, ...]] = asyncio.Queue()
+    task = asyncio.create_task(run(dataclasses.replace(problem, on_progress=updates.put_nowait)))
+    try:
+        while not task.done():
+            update = asyncio.create_task(updates.get())
+            await asyncio.wait({task, update}, return_when=asyncio.FIRST_COMPLETED)
+            if update.done():
+                yield update.result()
+            else:
+                update.cancel()
+        while not updates.empty():
+            yield updates.get_nowait()
+        yield task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,171 @@
+"""Routes a request to a strategy and runs the search; chat and completions shape the result.
+
+Per request: validate the `reasoning` options against the server's caps (400 naming the field),
+pick the strategy (explicit > effort > estimated difficulty), and for a search strategy run it
+with the request's verifiers, keeping the model's adapter resident for the whole search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+
+from adapters.registry import AdapterRegistry
+from search.difficulty.protocol import DifficultyEstimator, as_estimate
+from search.params import SearchParams
+from search.problem import SearchProblem, SearchResult
+from search.registry import STRATEGIES
+from search.router import Thresholds, needs_difficulty, route
+from server.engine.protocol import Engine
+from server.errors import bad_request
+from server.openai.protocol import SamplingRequest
+from server.reasoning import metrics
+from server.reasoning.options import ReasoningOptions
+from server.settings import Settings
+from server.verify.service import VerifyService
+from verifiers.scorer import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Decision:
+    strategy: str
+    difficulty: float | None = None
+    estimator: str | None = None
+    probe_tokens: int = 0  # generated to estimate the difficulty
+    options: ReasoningOptions = field(default_factory=ReasoningOptions)
+
+
+class ReasoningService:
+    def __init__(self, settings: Settings, engine: Engine, adapters: AdapterRegistry,
+                 verify: VerifyService, estimators: dict[str, DifficultyEstimator]) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.adapters = adapters
+        self.verify = verify
+        self.estimators = [estimators[n] for n in settings.difficulty_estimators
+                           if n in estimators]
+        self.thresholds = Thresholds(settings.router_low, settings.router_high)
+
+    # --- deciding -----------------------------------------------------------------------------
+
+    def options(self, request: SamplingRequest) -> ReasoningOptions:
+        options = request.reasoning or ReasoningOptions()
+        if request.reasoning is None or "strategy" not in request.reasoning.model_fields_set:
+            # Unnamed: an effort routes by itself; otherwise the server's default applies.
+            default = "auto" if request.reasoning_effort else self.settings.default_strategy
+            options = options.model_copy(update={"strategy": default})
+        self._check_caps(options)
+        if options.verifiers is not None:
+            self.verify.weights_for(options.verifiers, param="reasoning.verifiers")
+        return options
+
+    def _check_caps(self, o: ReasoningOptions) -> None:
+        s = self.settings
+        for name, value, cap in (("beam_width", o.beam_width, s.max_beam_width),
+                                 ("max_depth", o.max_depth, s.max_depth),
+                                 ("simulations", o.simulations, s.max_simulations),
+                                 ("n_candidates", o.n_candidates, s.max_candidates),
+                                 ("budget_tokens", o.budget_tokens, s.max_search_tokens),
+                                 ("timeout_s", o.timeout_s, s.max_search_timeout_s)):
+            if value is not None and value > cap:
+                raise bad_request(f"reasoning.{name}={value} is above this server's limit of "
+                                  f"{cap:g}", param=f"reasoning.{name}")
+
+    async def decide(self, request: SamplingRequest, problem: SearchProblem | None,
+                     single_pass: str | None = None) -> Decision:
+        """`single_pass` names a field the request uses that only a single pass can honour
+        (logprobs, stop, ...): `auto` then answers in one pass, and a search strategy is a 400."""
+        options = self.options(request)
+        decision = Decision(strategy="greedy", options=options)
+        if single_pass is not None:
+            explicit = route(options.strategy, request.reasoning_effort, 0.0, self.thresholds)
+            if explicit != "greedy":
+                raise bad_request(f"{single_pass} is not available with the {explicit!r} "
+                                  "strategy (a search returns whole answers); drop it or ask "
+                                  "for reasoning_effort \"low\"", param=single_pass)
+            metrics.REQUESTS_BY_STRATEGY.labels(strategy="greedy").inc()
+            return decision
+        if needs_difficulty(options.strategy, request.reasoning_effort) and problem is not None:
+            # The probe samples the requested model (base or adapter), kept resident meanwhile.
+            async with self.adapters.acquire(request.model) as adapter:
+                await self._estimate(dataclasses.replace(problem, adapter=adapter), decision)
+        if decision.difficulty is None and needs_difficulty(options.strategy,
+                                                            request.reasoning_effort):
+            decision.strategy = "greedy"  # no estimator answered: spend nothing extra
+        else:
+            decision.strategy = route(options.strategy, request.reasoning_effort,
+                                      decision.difficulty, self.thresholds)
+        metrics.REQUESTS_BY_STRATEGY.labels(strategy=decision.strategy).inc()
+        return decision
+
+    async def _estimate(self, problem: SearchProblem, decision: Decision) -> None:
+        for estimator in self.estimators:
+            try:
+                estimate = as_estimate(await estimator.estimate(problem))
+            except Exception as exc:  # a broken estimator degrades routing, not the request
+                log.warning("difficulty estimator %r failed (%s: %s); trying the next",
+                            estimator.name, type(exc).__name__, exc)
+                continue
+            decision.difficulty = min(max(estimate.difficulty, 0.0), 1.0)
+            decision.estimator = estimator.name
+            decision.probe_tokens = estimate.generated_tokens
+            metrics.DIFFICULTY.observe(decision.difficulty)
+            return
+
+    @staticmethod
+    def single_pass_feature(request: SamplingRequest, **fields: object) -> str | None:
+        """The first single-pass-only field the request sets (`fields`: endpoint-specific)."""
+        if request.stop_strings():
+            return "stop"
+        if request.ignore_eos:
+            return "ignore_eos"
+        return next((name for name, value in fields.items() if value), None)
+
+    # --- searching ----------------------------------------------------------------------------
+
+    def params(self, decision: Decision, request: SamplingRequest, max_tokens: int
+               ) -> SearchParams:
+        o, s = decision.options, self.settings
+        strategy = STRATEGIES[decision.strategy]
+        common = dict(
+            budget_tokens=o.budget_tokens or s.max_search_tokens,
+            timeout_s=o.timeout_s or s.max_search_timeout_s,
+            seed=o.seed if o.seed is not None else request.seed,
+            temperature=request.temperature if request.temperature > 0 else 1.0,
+            top_p=request.top_p, max_tokens=max_tokens, aggregation=o.aggregation,
+            return_trace=o.return_trace, n_answers=request.n)
+        specific = {
+            "beam": dict(beam_width=o.beam_width or s.beam_width),
+            "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
+                         simulations=o.simulations or s.mcts_simulations),
+            "tot": dict(breadth=o.beam_width or s.beam_width,
+                        max_depth=o.max_depth or s.mcts_depth),
+            "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n)),
+            "self_consistency": dict(n_candidates=max(o.n_candidates or s.n_candidates,
+                                                      request.n)),
+        }.get(decision.strategy, {})
+        return strategy.params(**common, **specific)
+
+    def scorer(self, decision: Decision) -> Scorer:
+        weights = self.verify.weights_for(
+            decision.options.verifiers if decision.options.verifiers is not None
+            else self.settings.search_verifiers, param="reasoning.verifiers")
+        return self.verify.scorer(weights)
+
+    async def search(self, decision: Decision, problem: SearchProblem, model: str,
+                     params: SearchParams) -> SearchResult:
+        strategy = STRATEGIES[decision.strategy]
+        scorer = self.scorer(decision)
+        async with self.adapters.acquire(model) as adapter:
+            problem = dataclasses.replace(problem, adapter=adapter)
+            result = await strategy.run(problem, self.engine, scorer, params)
+        metrics.NODES.labels(strategy=decision.strategy).observe(result.stats.nodes)
+        metrics.SEARCH_SECONDS.labels(strategy=decision.strategy).observe(result.stats.wall_s)
+        answer_tokens = sum(a.tokens for a in result.answers)
+        metrics.TOKENS_BY_KIND.labels(kind="answer").inc(answer_tokens)
+        metrics.TOKENS_BY_KIND.labels(kind="reasoning").inc(
+            result.stats.generated_tokens + decision.probe_tokens - answer_tokens)
+        return result

@@ -1,0 +1,117 @@
+"""Search and routing on the real engine, the demo model and the demo PRM, through the official
+`openai` client (extensions go in `extra_body`, as users send them)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import openai
+import pytest
+
+from tests.integration.test_disconnect import engine_busy, wait_until
+from training.tasks import completion_prompt, get_task
+
+pytestmark = pytest.mark.slow
+
+STRATEGIES = ["greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency"]
+SMALL = {"beam": {"beam_width": 2}, "mcts": {"simulations": 4}, "tot": {"beam_width": 2},
+         "best_of_n": {"n_candidates": 4}, "self_consistency": {"n_candidates": 4}}
+
+
+@pytest.fixture(scope="module")
+def client(server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+def problem(task: str, level: int | None = None, seed: int = 5):
+    return get_task(task).generate(seed, 1, level)[0]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_answers(client, strategy):
+    p = problem("arithmetic", 3)
+    response = client.chat.completions.with_raw_response.create(
+        model="demo", messages=[{"role": "user", "content": p.prompt}], max_tokens=128,
+        extra_body={"reasoning": {"strategy": strategy, "seed": 3, **SMALL.get(strategy, {})}})
+    assert response.headers["x-reasoning-strategy"] == strategy
+    body = response.parse()
+    answer = body.choices[0].message.content
+    assert "Answer:" in answer and body.choices[0].finish_reason == "stop"
+    reasoning = body.model_extra["reasoning"]
+    assert reasoning["strategy"] == strategy
+    usage = body.usage
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    if strategy != "greedy":
+        assert 0.0 <= reasoning["score"] <= 1.0 and reasoning["verifier_errors"] == {}
+        assert set(reasoning["verifier_scores"]) == {"prm"}
+        assert len(reasoning["steps"]) == len(answer.split("\n"))
+        # every generated token counts; the ones not in the answer are reasoning tokens
+        assert usage.completion_tokens > len(answer.split("\n"))
+        assert usage.completion_tokens_details.reasoning_tokens > 0
+        assert usage.completion_tokens_details.reasoning_tokens < usage.completion_tokens
+
+
+def test_completions_search_with_the_exact_checker(client):
+    p = problem("arithmetic", 6)
+    body = client.completions.create(
+        model="demo", prompt=completion_prompt(p), max_tokens=128,
+        extra_body={"reasoning": {"strategy": "beam", "verifiers": {"prm": 1, "logic": 1},
+                                  "seed": 1}})
+    reasoning = body.model_extra["reasoning"]
+    assert set(reasoning["verifier_scores"]) == {"prm", "logic"}
+    assert all(set(s["scores"]) == {"prm", "logic"} for s in reasoning["steps"])
+
+
+def test_auto_sends_easy_arithmetic_to_greedy_and_hard_countdown_to_mcts(client):
+    def routed(p) -> tuple[str, float]:
+        response = client.chat.completions.with_raw_response.create(
+            model="demo", messages=[{"role": "user", "content": p.prompt}], max_tokens=64,
+            extra_body={"reasoning": {"strategy": "auto", "simulations": 2}})
+        reasoning = response.parse().model_extra["reasoning"]
+        assert reasoning["difficulty_estimator"] == "learned"
+        return response.headers["x-reasoning-strategy"], reasoning["difficulty"]
+
+    easy = [routed(problem("arithmetic", 1, seed)) for seed in range(3)]
+    hard = [routed(problem("countdown", None, seed)) for seed in range(3)]
+    assert [s for s, _ in easy] == ["greedy"] * 3, easy
+    assert [s for s, _ in hard] == ["mcts"] * 3, hard
+
+
+def test_a_search_streams_progress_then_the_answer(client):
+    p = problem("arithmetic", 4)
+    stream = client.chat.completions.create(
+        model="demo", messages=[{"role": "user", "content": p.prompt}], max_tokens=128,
+        stream=True, stream_options={"include_usage": True},
+        extra_body={"reasoning": {"strategy": "beam", "beam_width": 2}})
+    progress, content, usage = [], [], None
+    for chunk in stream:
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            if (delta.model_extra or {}).get("reasoning_content"):
+                progress.append(delta.model_extra["reasoning_content"])
+            if delta.content:
+                content.append(delta.content)
+        usage = chunk.usage or usage
+    assert progress and content and "Answer:" in content[0]
+    assert usage is not None and usage.completion_tokens > 0
+
+
+async def test_a_cancelled_search_leaves_nothing_running(server):
+    p = problem("countdown")
+    body = {"model": "demo", "messages": [{"role": "user", "content": p.prompt}],
+            "max_tokens": 256, "stream": True,
+            "reasoning": {"strategy": "mcts", "simulations": 64, "max_depth": 12}}
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        async with contextlib.AsyncExitStack() as connection:
+            stream = await connection.enter_async_context(
+                http.stream("POST", "/v1/chat/completions", json=body))
+            assert stream.status_code == 200
+            lines = aiter(stream.aiter_lines())
+            while "reasoning_content" not in await anext(lines):
+                pass  # the search is under way
+        # The connection is closed mid-search.
+        await wait_until(lambda: engine_busy(server) == 0, timeout_s=5)
+        await asyncio.sleep(1.0)
+        assert engine_busy(server) == 0  # and nothing new was started after

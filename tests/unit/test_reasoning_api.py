@@ -1,0 +1,217 @@
+"""Routing and search through the HTTP API, on a scripted step engine (no vLLM)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from search.router import Thresholds, route
+from server.settings import Settings
+from tests.search_fakes import StepEngine
+
+PROMPT = "Compute: 2+3*4\n"
+# The first (greedy) candidate is an arithmetic slip that `logic` rejects.
+SCRIPT = {
+    (): ["3*4=13", "3*4=12"],
+    ("3*4=13",): ["2+13=15"], ("3*4=13", "2+13=15"): ["Answer: 15"],
+    ("3*4=12",): ["2+12=14"], ("3*4=12", "2+12=14"): ["Answer: 14"],
+}
+LOGIC = {"verifiers": {"logic": 1}}
+
+
+@pytest.fixture
+def engine() -> StepEngine:
+    return StepEngine(prompt=PROMPT, script=SCRIPT)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(max_n=4, max_logprobs=2, max_beam_width=4, max_depth=6,
+                    search_verifiers={"logic": 1.0}, difficulty_estimators=["probe"],
+                    difficulty_config={"probe": {"samples": 2}})
+
+
+def chat(**extra) -> dict:
+    return {"model": "demo", "messages": [{"role": "user", "content": PROMPT.strip()}],
+            "max_tokens": 64, **extra}
+
+
+def events(text: str) -> list[dict]:
+    return [json.loads(line[6:]) for line in text.splitlines()
+            if line.startswith("data: ") and line != "data: [DONE]"]
+
+
+@pytest.mark.parametrize(("difficulty", "strategy"), [
+    (0.0, "greedy"), (0.29, "greedy"), (0.3, "beam"), (0.69, "beam"), (0.7, "mcts"),
+    (1.0, "mcts")])
+def test_router_maps_difficulty_by_the_thresholds(difficulty, strategy):
+    assert route("auto", None, difficulty) == strategy
+    assert route(None, None, difficulty, Thresholds(0.3, 0.7)) == strategy
+
+
+def test_router_effort_and_explicit_strategy():
+    assert [route(None, e, None) for e in ("low", "medium", "high")] == \
+        ["greedy", "beam", "mcts"]
+    assert route("tot", "low", 0.0) == "tot"  # an explicit strategy overrides the effort
+    assert route("auto", "high", 0.0) == "mcts"
+    with pytest.raises(ValueError):
+        Thresholds(0.8, 0.2)
+
+
+@pytest.mark.parametrize(("effort", "strategy"), [("low", "greedy"), ("medium", "beam"),
+                                                  ("high", "mcts")])
+async def test_effort_picks_the_strategy_and_says_so(client, effort, strategy):
+    r = await client.post("/v1/chat/completions", json=chat(reasoning_effort=effort))
+    assert r.status_code == 200, r.text
+    assert r.headers["x-reasoning-strategy"] == strategy
+    assert r.json()["reasoning"]["strategy"] == strategy
+
+
+async def test_beam_answers_past_the_slip_greedy_makes(client):
+    greedy = (await client.post("/v1/chat/completions", json=chat(
+        temperature=0, reasoning={"strategy": "greedy"}))).json()
+    assert greedy["choices"][0]["message"]["content"].endswith("Answer: 15")
+    r = await client.post("/v1/chat/completions", json=chat(reasoning={"strategy": "beam",
+                                                                        **LOGIC}))
+    body = r.json()
+    assert body["choices"][0]["message"]["content"] == "3*4=12\n2+12=14\nAnswer: 14"
+    assert body["choices"][0]["finish_reason"] == "stop"
+    reasoning = body["reasoning"]
+    assert reasoning["score"] == 1.0 and reasoning["verifier_scores"] == {"logic": 1.0}
+    assert [s["text"] for s in reasoning["steps"]] == ["3*4=12", "2+12=14", "Answer: 14"]
+    assert reasoning["nodes"] >= 4 and reasoning["engine_calls"] >= 3
+
+
+async def test_usage_counts_every_generated_token(client, engine):
+    body = (await client.post("/v1/completions", json={
+        "model": "demo", "prompt": PROMPT, "max_tokens": 64,
+        "reasoning": {"strategy": "mcts", **LOGIC}})).json()
+    answer = body["choices"][0]["text"]
+    usage = body["usage"]
+    # the scripted engine spends one token per character of every sample it returns
+    sampled = sum(len(s) for prompt, params in engine.calls
+                  for s in _samples(engine, prompt, params))
+    assert usage["completion_tokens"] == sampled > len(answer)
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == \
+        usage["completion_tokens"] - len(answer.replace("\n", ""))
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def _samples(engine: StepEngine, prompt: str, params) -> list[str]:
+    steps = engine.steps_of(prompt)
+    return [engine.continuation(steps, i, params)[0] for i in range(params.n)]
+
+
+async def test_auto_routes_by_the_probe_difficulty(client, engine):
+    # Two probe samples that disagree (12 vs 13): the highest difficulty, so mcts.
+    r = await client.post("/v1/chat/completions", json=chat(reasoning={"strategy": "auto"}))
+    assert r.headers["x-reasoning-strategy"] == "mcts"
+    assert r.json()["reasoning"]["difficulty"] == 1.0
+    assert r.json()["reasoning"]["difficulty_estimator"] == "probe"
+    # One path only: the samples agree, difficulty 0, so greedy.
+    engine.script = {(): ["3*4=12"], ("3*4=12",): ["2+12=14"],
+                     ("3*4=12", "2+12=14"): ["Answer: 14"]}
+    r = await client.post("/v1/chat/completions", json=chat(reasoning={"strategy": "auto"}))
+    assert r.headers["x-reasoning-strategy"] == "greedy"
+    body = r.json()
+    assert body["reasoning"]["difficulty"] == 0.0
+    # the probe's samples are reasoning tokens of this request
+    assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] > 0
+
+
+async def test_the_default_strategy_setting_applies_when_a_request_names_none(client):
+    r = await client.post("/v1/chat/completions", json=chat())
+    assert r.headers["x-reasoning-strategy"] == "mcts"  # default "auto": routed by the probe
+
+
+async def test_an_effort_wins_over_the_default_strategy(settings, engine):
+    from server.app import create_app
+
+    settings = settings.model_copy(update={"default_strategy": "greedy"})
+    app = create_app(settings, engine)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=transport, base_url="http://test") as client:
+        r = await client.post("/v1/chat/completions", json=chat(reasoning_effort="medium"))
+        assert r.headers["x-reasoning-strategy"] == "beam"
+        r = await client.post("/v1/chat/completions", json=chat())
+        assert r.headers["x-reasoning-strategy"] == "greedy"
+
+
+def test_the_default_strategy_must_be_a_strategy():
+    with pytest.raises(ValueError, match="default_strategy"):
+        Settings(default_strategy="dfs")
+
+
+@pytest.mark.parametrize(("reasoning", "param"), [
+    ({"strategy": "dfs"}, "reasoning.strategy"),
+    ({"strategy": "beam", "verifiers": {"oracle": 1}}, "reasoning.verifiers"),
+    ({"strategy": "beam", "beam_width": 0}, "reasoning.beam_width"),
+    ({"strategy": "beam", "beam_width": 5}, "reasoning.beam_width"),
+    ({"strategy": "mcts", "max_depth": 7}, "reasoning.max_depth"),
+    ({"strategy": "mcts", "budget_tokens": -5}, "reasoning.budget_tokens"),
+    ({"strategy": "mcts", "timeout_s": 0}, "reasoning.timeout_s"),
+    ({"strategy": "beam", "beam_widht": 2}, "reasoning.beam_widht"),
+])
+async def test_bad_reasoning_options_are_400_naming_the_parameter(client, reasoning, param):
+    r = await client.post("/v1/chat/completions", json=chat(reasoning=reasoning))
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error"
+
+
+async def test_single_pass_fields_route_auto_to_greedy_and_refuse_a_search(client):
+    r = await client.post("/v1/chat/completions", json=chat(logprobs=True,
+                                                            reasoning={"strategy": "auto"}))
+    assert r.status_code == 200 and r.headers["x-reasoning-strategy"] == "greedy"
+    r = await client.post("/v1/chat/completions", json=chat(logprobs=True,
+                                                            reasoning={"strategy": "beam"}))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "logprobs"
+    r = await client.post("/v1/completions", json={"model": "demo", "prompt": [1, 2, 3],
+                                                   "reasoning_effort": "high"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
+
+
+async def test_n_returns_distinct_answers(client):
+    body = (await client.post("/v1/chat/completions", json=chat(
+        n=2, reasoning={"strategy": "best_of_n", "n_candidates": 2, **LOGIC}))).json()
+    texts = [c["message"]["content"] for c in body["choices"]]
+    assert texts[0].endswith("Answer: 14") and texts[1].endswith("Answer: 15")
+    assert body["choices"][0]["index"] == 0 and body["choices"][1]["index"] == 1
+
+
+async def test_return_trace_returns_the_tree(client):
+    body = (await client.post("/v1/chat/completions", json=chat(
+        reasoning={"strategy": "mcts", "return_trace": True, **LOGIC}))).json()
+    trace = body["reasoning"]["trace"]
+    assert trace[0]["parent"] is None and trace[0]["visits"] >= 1
+    assert {"3*4=12", "3*4=13"} <= {n["text"] for n in trace}
+    assert next(n for n in trace if n["text"] == "3*4=13")["score"] == 0.0
+
+
+async def test_streaming_a_search_sends_progress_then_the_answer(client):
+    r = await client.post("/v1/chat/completions", json=chat(
+        stream=True, stream_options={"include_usage": True},
+        reasoning={"strategy": "beam", **LOGIC}))
+    assert r.headers["x-reasoning-strategy"] == "beam"
+    chunks = events(r.text)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas[0]["role"] == "assistant"
+    progress = [d["reasoning_content"] for d in deltas if d.get("reasoning_content")]
+    content = [d["content"] for d in deltas if d.get("content")]
+    assert progress and progress[-1].strip() == "3*4=12\n2+12=14\nAnswer: 14"
+    assert content == ["3*4=12\n2+12=14\nAnswer: 14"]
+    last = chunks[-1]
+    assert last["choices"] == [] and last["usage"]["completion_tokens"] > 0
+    assert last["reasoning"]["strategy"] == "beam"
+
+
+async def test_search_metrics(client):
+    await client.post("/v1/chat/completions", json=chat(reasoning={"strategy": "tot", **LOGIC}))
+    text = (await client.get("/metrics")).text
+    assert 'deliberate_reasoning_requests_total{strategy="tot"}' in text
+    assert 'deliberate_search_nodes_count{strategy="tot"}' in text
+    assert 'deliberate_reasoning_tokens_total{kind="reasoning"}' in text
+    assert "deliberate_difficulty_bucket" in text

@@ -1,0 +1,172 @@
+"""The strategies against a scripted step engine and a table verifier (no vLLM)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from search.problem import SearchProblem
+from search.registry import STRATEGIES
+from search.strategies import beam, best_of_n, greedy, mcts, self_consistency, tot
+from tests.search_fakes import StepEngine, TableVerifier
+from verifiers.scorer import Scorer
+
+PROMPT = "Q\n"
+
+# Greedy (the first candidate) walks into a dead end; one branch of three reaches the answer.
+TRAP = {
+    (): ["x1", "y1", "z1"],
+    ("x1",): ["x2"], ("x1", "x2"): ["Answer: 1"],
+    ("y1",): ["y2"], ("y1", "y2"): ["Answer: 2"],
+    ("z1",): ["z2"], ("z1", "z2"): ["Answer: 3"],
+}
+SCORES = {"x1": 0.6, "x2": 0.1, "Answer: 1": 0.1, "y1": 0.5, "y2": 0.2, "Answer: 2": 0.2,
+          "z1": 0.55, "z2": 0.9, "Answer: 3": 0.95}
+
+
+def problem(**kw) -> SearchProblem:
+    return SearchProblem(prompt=PROMPT, question="Q", **kw)
+
+
+def scorer(table=SCORES, **kw) -> tuple[Scorer, TableVerifier]:
+    verifier = TableVerifier(table, **kw)
+    return Scorer({"table": verifier}, {"table": 1.0}), verifier
+
+
+def run(strategy, params, engine=None, table=SCORES, **problem_kw):
+    engine = engine or StepEngine(prompt=PROMPT, script=TRAP)
+    score, verifier = scorer(table)
+    result = asyncio.run(strategy.run(problem(**problem_kw), engine, score, params))
+    return result, engine, verifier
+
+
+def test_every_strategy_is_registered_with_its_params():
+    assert set(STRATEGIES) == {"greedy", "beam", "mcts", "tot", "best_of_n",
+                               "self_consistency"}
+    assert STRATEGIES["beam"].params().beam_width == 3
+    assert STRATEGIES["mcts"].params().max_depth == 5
+
+
+def test_greedy_follows_the_first_candidate_and_scores_it():
+    result, engine, _ = run(greedy, greedy.Params())
+    assert result.best.text == "x1\nx2\nAnswer: 1"
+    assert result.best.finish_reason == "stop"
+    assert result.best.step_scores == pytest.approx((0.6, 0.1, 0.1))
+    assert result.best.score == pytest.approx(0.1)  # min over the steps
+    assert result.stats.engine_calls == 1 and len(engine.calls) == 1
+    assert engine.calls[0][1].temperature == 0
+
+
+def test_mcts_finds_the_one_right_branch_greedy_misses():
+    result, engine, verifier = run(mcts, mcts.Params(simulations=8, seed=1))
+    assert result.best.text == "z1\nz2\nAnswer: 3"
+    assert result.best.score == pytest.approx(0.55)
+    # siblings come from one request (n = expansions), never one by one
+    first = engine.calls[0][1]
+    assert first.n == 3 and first.stop == ("\n",)
+    assert result.stats.nodes >= 3 and result.stats.engine_calls == len(engine.calls)
+
+
+def test_mcts_values_are_backpropagated_to_the_root():
+    result, _, _ = run(mcts, mcts.Params(simulations=6, return_trace=True))
+    root = next(n for n in result.trace if n["parent"] is None)
+    children = [n for n in result.trace if n["parent"] == root["id"]]
+    assert root["visits"] == sum(c["visits"] for c in children)
+    assert max(children, key=lambda c: c["visits"])["text"] == "z1"
+
+
+def test_beam_keeps_the_top_width_paths_each_round():
+    wide = {(): ["a", "b", "c", "d"],
+            **{(s,): [f"{s}2"] for s in "abcd"},
+            **{(s, f"{s}2"): [f"Answer: {s}"] for s in "abcd"}}
+    table = {"a": 0.9, "b": 0.3, "c": 0.8, "d": 0.1, "a2": 0.2, "c2": 0.7,
+             "Answer: a": 0.9, "Answer: c": 0.9}
+    engine = StepEngine(prompt=PROMPT, script=wide)
+    result, engine, verifier = run(beam, beam.Params(beam_width=2, candidates=4,
+                                                     return_trace=True), engine, table)
+    expanded = [engine.steps_of(prompt) for prompt, _ in engine.calls]
+    # round 1 expands the root; round 2 only the two best ("a" and "c"), in one batch
+    assert expanded[0] == () and sorted(expanded[1:3]) == [("a",), ("c",)]
+    assert ("b",) not in expanded and ("d",) not in expanded
+    assert result.best.text == "c\nc2\nAnswer: c"
+    assert verifier.batches[0] == 4 and verifier.batches[1] == 2  # one scoring batch a round
+
+
+def test_tot_keeps_the_best_states_by_value_and_finishes_them():
+    result, engine, _ = run(tot, tot.Params(breadth=1, thoughts=3, max_depth=1))
+    # depth 1 keeps the best-rated first step ("x1", 0.6), then finishes it greedily
+    assert result.best.text == "x1\nx2\nAnswer: 1"
+    result, _, _ = run(tot, tot.Params(breadth=1, thoughts=3, max_depth=1, value="rollout"))
+    assert result.best.text == "z1\nz2\nAnswer: 3"  # the lookahead sees past the trap
+
+
+def test_best_of_n_samples_n_in_one_request_and_picks_by_score():
+    result, engine, _ = run(best_of_n, best_of_n.Params(n_candidates=3))
+    assert len(engine.calls) == 1 and engine.calls[0][1].n == 3
+    assert result.best.text == "z1\nz2\nAnswer: 3"
+
+
+def test_self_consistency_returns_the_majority_answer():
+    votes = {(): ["a", "b", "c"], ("a",): ["Answer: 7"], ("b",): ["Answer: 7"],
+             ("c",): ["Answer: 9"]}
+    table = {"c": 1.0, "Answer: 9": 1.0, "a": 0.2, "b": 0.2}
+    result, _, _ = run(self_consistency, self_consistency.Params(n_candidates=3, n_answers=2),
+                       StepEngine(prompt=PROMPT, script=votes), table)
+    assert [a.text for a in result.answers] == ["a\nAnswer: 7", "c\nAnswer: 9"]
+
+
+def test_n_answers_are_distinct():
+    result, _, _ = run(best_of_n, best_of_n.Params(n_candidates=6, n_answers=3))
+    assert len({a.text for a in result.answers}) == len(result.answers) == 3
+
+
+@pytest.mark.parametrize("budget", [{"budget_tokens": 3}, {"max_nodes": 2}, {"timeout_s": 0}])
+def test_a_spent_budget_stops_the_search_and_still_answers(budget):
+    result, engine, _ = run(mcts, mcts.Params(simulations=50, **budget))
+    assert result.stats.stopped_by == next(iter(budget))
+    assert len(engine.calls) <= 2
+    assert result.answers and result.best.steps
+
+
+def test_a_zero_token_budget_returns_an_unfinished_answer():
+    result, engine, _ = run(beam, beam.Params(budget_tokens=1))
+    assert result.stats.stopped_by == "budget_tokens"
+    assert result.best.finish_reason == "length"
+
+
+def test_seeded_searches_send_the_same_requests():
+    _, first, _ = run(mcts, mcts.Params(simulations=5, seed=7))
+    _, second, _ = run(mcts, mcts.Params(simulations=5, seed=7))
+    assert [p.seed for _, p in first.calls] == [p.seed for _, p in second.calls]
+    assert all(p.seed is not None for _, p in first.calls if p.temperature > 0)
+
+
+def test_progress_reports_the_best_path_as_it_changes():
+    seen = []
+    run(beam, beam.Params(), on_progress=seen.append)
+    assert seen and seen[-1] == ("z1", "z2", "Answer: 3")
+    assert all(a != b for a, b in zip(seen, seen[1:]))
+
+
+def test_cancelling_a_search_leaves_no_engine_request_running():
+    engine = StepEngine(prompt=PROMPT, script=TRAP, delay_s=0.05)
+
+    async def scenario():
+        score, _ = scorer()
+        task = asyncio.create_task(beam.run(problem(), engine, score, beam.Params()))
+        await asyncio.sleep(0.07)  # inside the second round
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert engine.calls and not engine.running and engine.aborted
+
+
+def test_stats_count_every_generated_token():
+    result, engine, _ = run(best_of_n, best_of_n.Params(n_candidates=3))
+    assert result.stats.generated_tokens == sum(len(t) for t in (
+        "x1\nx2\nAnswer: 1", "y1\ny2\nAnswer: 2", "z1\nz2\nAnswer: 3"))
+    assert result.best.tokens == len("z1\nz2\nAnswer: 3")
+    assert 0 < result.stats.busy_s <= result.stats.wall_s
