@@ -89,12 +89,17 @@ def label_steps(steps: Sequence[str], outcomes: dict[tuple[str, ...], Sequence[b
 
 
 def step_row(prompt: str, steps: Sequence[str], hard: Sequence[int],
-             soft: Sequence[float]) -> dict:
-    """A `training.prm` row: `labels` hard (0/1), `soft_labels` the fractions."""
-    if not (len(steps) == len(hard) == len(soft)):
+             soft: Sequence[float], exact: Sequence[bool] | None = None) -> dict:
+    """A `training.prm` row: `labels` hard (0/1), `soft_labels` the fractions, and, when the task
+    has a step checker, `exact_labels` its verdicts (0/1)."""
+    if not (len(steps) == len(hard) == len(soft)) or (exact is not None
+                                                       and len(exact) != len(steps)):
         raise ValueError(f"{len(steps)} steps, {len(hard)} hard and {len(soft)} soft labels")
-    return {"prompt": prompt, "completions": list(steps), "labels": [int(h) for h in hard],
-            "soft_labels": [round(float(s), 4) for s in soft]}
+    row = {"prompt": prompt, "completions": list(steps), "labels": [int(h) for h in hard],
+           "soft_labels": [round(float(s), 4) for s in soft]}
+    if exact is not None:
+        row["exact_labels"] = [int(bool(e)) for e in exact]
+    return row
 
 
 def agreement(hard: Sequence[int], exact: Sequence[bool]) -> float | None:

@@ -3,8 +3,12 @@ step is good (Math-Shepherd labels from `training.rollouts`; hard or soft).
 
     python -m training.prm --dataset steps.jsonl --out models/demo/adapters/prm [LoRA flags]
 
-Rows: {"prompt", "completions": [step, ...], "labels": [0|1, ...]} (and optionally
-"soft_labels": [0..1, ...], used with --soft). At every tag the loss is the cross-entropy of the
+Rows: {"prompt", "completions": [step, ...], "labels": [0|1, ...]} and optionally
+"soft_labels": [0..1, ...] and "exact_labels": [0|1, ...] (a step checker's verdicts). --labels
+picks the target: hard (`labels`), soft (`soft_labels`), exact (`exact_labels`), or gated:
+exact * (1 + soft) / 2, so a step the checker rejects is bad and a valid step is better the more
+often continuations from it reach the answer (what search wants, where a checker exists).
+At every tag the loss is the cross-entropy of the
 next-token distribution against the target y: -(y log P(GOOD) + (1-y) log P(BAD)) over the whole
 vocabulary, so the labels also take the mass (the server reads them from the top-k logprobs).
 Scores are P(GOOD) renormalised over {GOOD, BAD} (verifiers/reward_format.py).
@@ -26,14 +30,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = lora_parser()
     parser.prog = "python -m training.prm"
     parser.description = __doc__.splitlines()[0]
-    parser.add_argument("--soft", action="store_true", help="train on soft_labels")
+    parser.add_argument("--labels", choices=sorted(LABEL_KINDS), default="hard",
+                        help="which step labels to train on (see above)")
     return parser
 
 
-def encode_row(row: dict, tokenizer, max_length: int, soft: bool) -> dict:
+def gated_targets(row: dict) -> list[float]:
+    return [e * (1 + s) / 2 for e, s in zip(row["exact_labels"], row["soft_labels"])]
+
+
+LABEL_KINDS = {"hard": lambda row: row["labels"], "soft": lambda row: row["soft_labels"],
+               "exact": lambda row: row["exact_labels"], "gated": gated_targets}
+
+
+def step_targets(row: dict, kind: str) -> list[float]:
+    try:
+        return [float(t) for t in LABEL_KINDS[kind](row)]
+    except KeyError as exc:
+        raise ValueError(f"--labels {kind} needs {exc} in every row") from None
+
+
+def encode_row(row: dict, tokenizer, max_length: int, labels: str = "hard") -> dict:
     """Token ids of the tagged path, the positions of the tags' last token, and their targets."""
     steps = row["completions"]
-    targets = row["soft_labels"] if soft else row["labels"]
+    targets = step_targets(row, labels)
     if len(targets) != len(steps):
         raise ValueError(f"{len(steps)} steps but {len(targets)} labels in a row")
     text = tagged_path(row["prompt"], steps)
@@ -101,7 +121,7 @@ def train(args: argparse.Namespace) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
     rows = load_dataset("json", data_files=args.dataset, split="train")
-    data = rows.map(lambda r: encode_row(r, tokenizer, args.max_length, args.soft),
+    data = rows.map(lambda r: encode_row(r, tokenizer, args.max_length, args.labels),
                     remove_columns=rows.column_names)
     split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
@@ -124,7 +144,7 @@ def train(args: argparse.Namespace) -> dict:
     metrics = evaluate(model, split["test"], tokenizer.pad_token_id, good_id, bad_id)
     manifest = save_adapter(model, args, list(args.dataset), {
         "rows": len(split["train"]), "steps": trainer.state.global_step,
-        "seconds": round(seconds, 1), "soft_labels": args.soft}, metrics, "training.prm")
+        "seconds": round(seconds, 1), "labels": args.labels}, metrics, "training.prm")
     print(f"PRM written to {args.out}: {json.dumps(metrics)}")
     return manifest
 

@@ -7,9 +7,10 @@ Writes to --out-dir:
   preferences.jsonl  {"prompt", "chosen", "rejected"}: right and wrong solutions of one problem
                      (for `training.reward`);
   steps.jsonl        {"prompt", "completions": [step, ...], "labels": [0|1, ...],
-                     "soft_labels": [0..1, ...]}: Math-Shepherd labels (for `training.prm`);
-                     a step is good if continuations sampled from the prefix ending at it reach
-                     the right answer (hard: any does; soft: the fraction that do);
+                     "soft_labels": [0..1, ...], "exact_labels": [0|1, ...]}: Math-Shepherd
+                     labels (for `training.prm`): a step is good if continuations sampled from
+                     the prefix ending at it reach the right answer (hard: any does; soft: the
+                     fraction that do); exact_labels are the task's step checker's verdicts;
   summary.json       counts, sample accuracy, good-step fraction, and how often the hard label
                      agrees with the exact step checker (`check_step`).
 
@@ -170,10 +171,10 @@ def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_
             n_unique += 1
             keyed = {prefix: outcomes[(index, prefix)] for prefix in ms.prefixes_to_expand(steps)}
             hard, soft = ms.label_steps(steps, keyed, ok)
-            rows.append(ms.step_row(problem.prompt, steps, hard, soft))
+            exact = [task.check_step(problem, steps[:i], s) for i, s in enumerate(steps)]
+            rows.append(ms.step_row(problem.prompt, steps, hard, soft, exact))
             hard_all += hard
             soft_all += soft
-            exact = [task.check_step(problem, steps[:i], s) for i, s in enumerate(steps)]
             exact_all += exact
             tally["steps"] += len(steps)
             tally["good"] += sum(hard)

@@ -34,7 +34,7 @@ def test_rollouts_end_to_end(tmp_path):
         assert pair["prompt"].startswith("Compute: ") and pair["chosen"] != pair["rejected"]
     steps = 0
     for row in rows:
-        assert set(row) == {"prompt", "completions", "labels", "soft_labels"}
+        assert set(row) == {"prompt", "completions", "labels", "soft_labels", "exact_labels"}
         assert len(row["completions"]) == len(row["labels"]) == len(row["soft_labels"]) >= 1
         for hard, soft in zip(row["labels"], row["soft_labels"]):
             assert hard in (0, 1) and 0.0 <= soft <= 1.0

@@ -11,7 +11,7 @@ from training.tokenizer import build_tokenizer
 from verifiers.reward_format import GOOD, good_probability, step_query, tagged_path
 
 ROW = {"prompt": "Compute: 2+3*4", "completions": ["3*4=12", "2+12=15", "Answer: 15"],
-       "labels": [1, 0, 0], "soft_labels": [1.0, 0.25, 0.0]}
+       "labels": [1, 0, 0], "soft_labels": [1.0, 0.25, 0.0], "exact_labels": [1, 1, 0]}
 
 
 @pytest.fixture(scope="module")
@@ -26,26 +26,32 @@ def test_tagged_path_and_step_query_agree():
 
 
 def test_encode_row_finds_one_tag_per_step(tokenizer):
-    row = encode_row(ROW, tokenizer, 256, soft=False)
+    row = encode_row(ROW, tokenizer, 256, labels="hard")
     text = tokenizer.decode(row["input_ids"])
     assert [text[p] for p in row["tag_positions"]] == ["#"] * 3
     # the prefix up to each tag is exactly what the serving side asks the PRM about
     for i, p in enumerate(row["tag_positions"]):
         assert text[: p + 1] == step_query(ROW["prompt"], ROW["completions"][: i + 1])
     assert row["tag_targets"] == [1.0, 0.0, 0.0]
-    assert encode_row(ROW, tokenizer, 256, soft=True)["tag_targets"] == [1.0, 0.25, 0.0]
+    assert encode_row(ROW, tokenizer, 256, labels="soft")["tag_targets"] == [1.0, 0.25, 0.0]
+    assert encode_row(ROW, tokenizer, 256, labels="exact")["tag_targets"] == [1.0, 1.0, 0.0]
+    # gated: rejected by the checker -> 0; valid -> between 0.5 and 1 by the soft label
+    assert encode_row(ROW, tokenizer, 256, labels="gated")["tag_targets"] == [1.0, 0.625, 0.0]
+    no_exact = {k: v for k, v in ROW.items() if k != "exact_labels"}
+    with pytest.raises(ValueError, match="exact_labels"):
+        encode_row(no_exact, tokenizer, 256, labels="gated")
     with pytest.raises(ValueError, match="3 steps but 2 labels"):
-        encode_row({**ROW, "labels": [1, 0]}, tokenizer, 256, soft=False)
+        encode_row({**ROW, "labels": [1, 0]}, tokenizer, 256, labels="hard")
 
 
 def test_truncation_keeps_only_the_tags_that_fit(tokenizer):
-    row = encode_row(ROW, tokenizer, len("Compute: 2+3*4\n3*4=12 #") + 2, soft=False)
+    row = encode_row(ROW, tokenizer, len("Compute: 2+3*4\n3*4=12 #") + 2, labels="hard")
     assert len(row["tag_positions"]) == 1 and row["tag_targets"] == [1.0]
 
 
 def test_collate_and_log_odds_readout(tokenizer):
-    rows = [encode_row(ROW, tokenizer, 256, soft=False),
-            encode_row({**ROW, "completions": ["3*4=12"], "labels": [1]}, tokenizer, 256, False)]
+    rows = [encode_row(ROW, tokenizer, 256, labels="hard"),
+            encode_row({**ROW, "completions": ["3*4=12"], "labels": [1]}, tokenizer, 256, "hard")]
     batch = collate(rows, tokenizer.pad_token_id)
     assert batch["input_ids"].shape[0] == 2 and batch["tag_targets"].tolist() == [1, 0, 0, 1]
     logits = torch.zeros(*batch["input_ids"].shape, 100)

@@ -91,6 +91,9 @@ def test_step_row_shape_matches_the_prm_recipe():
     json.dumps(row)
     with pytest.raises(ValueError):
         ms.step_row("p", ["a", "b"], [1], [1.0])
+    with_exact = ms.step_row("Compute: 3*2", ["3*2=5", "Answer: 5"], [0, 0], [0.0, 0.0],
+                             [False, False])
+    assert with_exact["exact_labels"] == [0, 0]
 
 
 def test_agreement():
@@ -126,6 +129,7 @@ def test_build_rows_from_scripted_samples_and_continuations():
                      {"prompt": problem.prompt, "chosen": RIGHT, "rejected": "no steps at all?"}]
     assert [r["labels"] for r in rows] == [[1, 1, 1], [1, 0, 0], [0]]
     assert [r["soft_labels"] for r in rows] == [[0.5, 1.0, 1.0], [0.5, 0.0, 0.0], [0.0]]
+    assert [r["exact_labels"] for r in rows] == [[1, 1, 1], [1, 0, 0], [0]]
     assert counts["problems"] == 1 and counts["solutions"] == 5 and counts["unique_solutions"] == 3
     assert counts["sample_accuracy"] == 0.4 and counts["pairs"] == 2 and counts["steps"] == 7
     # check_step: right path all valid; 2+6=9 and its Answer invalid; the junk line invalid
