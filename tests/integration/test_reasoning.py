@@ -74,7 +74,7 @@ def test_auto_sends_easy_arithmetic_to_greedy_and_hard_countdown_to_mcts(client)
         return response.headers["x-reasoning-strategy"], reasoning["difficulty"]
 
     easy = [routed(problem("arithmetic", 1, seed)) for seed in range(3)]
-    hard = [routed(problem("countdown", None, seed)) for seed in range(3)]
+    hard = [routed(problem("countdown", 5, seed)) for seed in range(3)]
     assert [s for s, _ in easy] == ["greedy"] * 3, easy
     assert [s for s, _ in hard] == ["mcts"] * 3, hard
 

@@ -1,0 +1,51 @@
+"""`learned`: difficulty from a LoRA adapter of the base trained by `python -m training.difficulty`.
+
+The adapter reads the question followed by a tag and predicts whether the base model's greedy
+answer to it is right: the next token after the tag is GOOD ("+", greedy solves it) or BAD ("-",
+greedy fails), the labels of verifiers/reward_format.py. The difficulty is P(BAD) renormalised
+over {GOOD, BAD}: d = 1 - P(GOOD), one next-token request, nothing generated.
+
+    Compute: 22+36+26 #       <- difficulty_query(question): the adapter predicts "+" or "-"
+
+Config (`difficulty_config.learned`): {"adapter": "difficulty", "top_k": 20}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from search.problem import SearchProblem
+from verifiers.reward_format import STEP_TAG, good_probability
+
+
+def difficulty_query(question: str) -> str:
+    """The text whose next token the difficulty adapter predicts: the question, then the tag.
+    Shared with `training.difficulty`, which trains on exactly this text."""
+    return question.strip() + STEP_TAG
+
+
+def difficulty_from_logprobs(top_logprobs: Mapping[str, float]) -> float:
+    """d = 1 - P(GOOD) over {GOOD, BAD} from the top-k next-token logprobs (0.5: neither listed)."""
+    return 1.0 - good_probability(top_logprobs)
+
+
+class LearnedEstimator:
+    name = "learned"
+
+    def __init__(self, deps) -> None:
+        if deps is None or deps.engine is None or deps.adapter_scope is None:
+            raise ValueError("the learned difficulty estimator needs an engine and an adapter "
+                             "registry (adapter_scope); without them use the probe estimator")
+        config = deps.config_for(self.name)
+        self._engine = deps.engine
+        self._adapter_scope = deps.adapter_scope
+        self.adapter = str(config.get("adapter", "difficulty"))
+        self.top_k = int(config.get("top_k", 20))
+        if self.top_k < 2:
+            raise ValueError("learned difficulty needs top_k >= 2 to see both label tokens")
+
+    async def estimate(self, problem: SearchProblem) -> float:
+        async with self._adapter_scope(self.adapter) as adapter:
+            top = await self._engine.next_token_logprobs(difficulty_query(problem.question),
+                                                         self.top_k, adapter)
+        return min(max(difficulty_from_logprobs(top), 0.0), 1.0)
