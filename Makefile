@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test test-fast install bench-serving clean
+.PHONY: serve test test-fast install bench bench-serving clean
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
@@ -27,6 +27,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[cpu,dev]'
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec triton
 	touch $@
+
+# Accuracy against compute for every strategy (benchmarks/results/reasoning.md).
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.reasoning
 
 bench-serving: $(VENV)/.installed
 	$(PY) -m benchmarks.serving

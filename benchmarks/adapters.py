@@ -41,7 +41,8 @@ def server_commands(args: argparse.Namespace, port: int, preload: dict[str, str]
                         "--log-level", "warning", "--default-strategy", "greedy",
                         "--lora-modules", *modules], ENGINE_ENV),
         "vllm": (["-m", "vllm.entrypoints.openai.api_server", *common, "--enable-lora",
-                  "--enforce-eager", "--kv-cache-memory-bytes", str(args.kv_cache_bytes),
+                  "--enforce-eager", "--block-size", "32",  # as Deliberate's default
+                  "--kv-cache-memory-bytes", str(args.kv_cache_bytes),
                   "--max-cpu-loras", str(SLOTS + 1), "--uvicorn-log-level", "warning",
                   "--no-enable-log-requests", "--lora-modules", *modules],
                  {**ENGINE_ENV, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}),

@@ -52,3 +52,37 @@ def adapters_figure(results: dict[str, dict], path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def accuracy_compute_figure(results: dict[str, dict], path: Path) -> Path:
+    """Accuracy against mean generated tokens per request, one point per strategy config;
+    N-sweeps joined by lines. Left: all problems; right: the hard bucket. One marker per
+    verifier setting."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    markers = dict(zip(results, "os^"))
+    for ax, group in zip(axes, ("all", "hard")):
+        for setting, configs in results.items():
+            families: dict[str, list[tuple[float, float]]] = {}
+            for name, rows in configs.items():
+                if group not in rows:
+                    continue
+                point = (rows[group]["tokens"], rows[group]["accuracy"])
+                families.setdefault(name.split("/")[0], []).append(point)
+            for i, (family, points) in enumerate(sorted(families.items())):
+                points.sort()
+                color = f"C{i}"
+                ax.plot(*zip(*points), marker=markers[setting], color=color,
+                        linestyle="-" if setting == "learned" else ":",
+                        label=f"{family} ({setting})")
+        ax.set_xscale("log")
+        ax.set_xlabel("generated tokens per request (mean, log scale)")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1)
+        ax.set_title({"all": "all problems", "hard": "hard: arithmetic 6-8 ops + countdown"}[group])
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Accuracy against compute per strategy (demo model, PRM x ORM verifiers)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -50,6 +50,7 @@ def server_commands(model: str, port: int, max_model_len: int, kv_bytes: int) ->
                        # plain serving, as vLLM does it: no difficulty routing
                        "--default-strategy", "greedy"],
         "vllm": ["-m", "vllm.entrypoints.openai.api_server", *common, "--enforce-eager",
+                 "--block-size", "32",  # as Deliberate's default
                  "--kv-cache-memory-bytes", str(kv_bytes), "--uvicorn-log-level", "warning",
                  "--no-enable-log-requests"],
     }

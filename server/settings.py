@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="require `Authorization: Bearer <key>` on /v1")
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     kv_cache_bytes: int = Field(256 * 2**20, description="KV cache size in bytes")
+    block_size: int | None = Field(
+        32, description="KV-cache block in tokens (the prefix cache shares whole blocks; vLLM's "
+                        "CPU default of 128 is longer than the demo's prompts)")
     enforce_eager: bool = Field(True, description="skip torch.compile (faster start-up on CPU)")
     dtype: str = "auto"
     seed: int = Field(0, description="engine seed for requests without one")
@@ -79,6 +82,7 @@ class Settings(BaseSettings):
     max_simulations: int = Field(64, description="largest simulations allowed")
     max_candidates: int = Field(32, description="largest n_candidates allowed")
     max_search_tokens: int = Field(16384, description="largest budget_tokens, and the default")
+    max_search_nodes: int = Field(2048, description="largest max_nodes, and the default")
     max_search_timeout_s: float = Field(120.0, description="largest timeout_s, and the default")
 
 

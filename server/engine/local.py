@@ -49,6 +49,9 @@ class LocalEngineConfig:
     max_lora_rank: int = 16
     # Adapters kept loaded; the registry evicts above it, so vLLM never evicts on its own.
     max_cpu_loras: int = 8
+    # KV-cache block (tokens). vLLM's CPU default is 128, longer than a whole demo prompt, so
+    # the prefix cache never hits; search shares prefixes, so smaller blocks pay there.
+    block_size: int | None = None
 
 
 class LocalEngine:
@@ -171,6 +174,7 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
         max_loras=config.max_loras,
         max_lora_rank=config.max_lora_rank,
         max_cpu_loras=config.max_cpu_loras,
+        block_size=config.block_size,
     )
     engine = LocalEngine(AsyncLLM.from_engine_args(args), config.served_model_name)
     try:

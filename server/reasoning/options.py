@@ -19,6 +19,7 @@ class ReasoningOptions(BaseModel):
     simulations: int | None = Field(None, ge=1)
     n_candidates: int | None = Field(None, ge=1)
     budget_tokens: int | None = Field(None, ge=1)
+    max_nodes: int | None = Field(None, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     verifiers: dict[str, float] | None = None
     aggregation: Literal["product", "min", "last", "mean"] = "min"

@@ -69,6 +69,7 @@ class ReasoningService:
                                  ("simulations", o.simulations, s.max_simulations),
                                  ("n_candidates", o.n_candidates, s.max_candidates),
                                  ("budget_tokens", o.budget_tokens, s.max_search_tokens),
+                                 ("max_nodes", o.max_nodes, s.max_search_nodes),
                                  ("timeout_s", o.timeout_s, s.max_search_timeout_s)):
             if value is not None and value > cap:
                 raise bad_request(f"reasoning.{name}={value} is above this server's limit of "
@@ -132,6 +133,7 @@ class ReasoningService:
         strategy = STRATEGIES[decision.strategy]
         common = dict(
             budget_tokens=o.budget_tokens or s.max_search_tokens,
+            max_nodes=o.max_nodes or s.max_search_nodes,
             timeout_s=o.timeout_s or s.max_search_timeout_s,
             seed=o.seed if o.seed is not None else request.seed,
             temperature=request.temperature if request.temperature > 0 else 1.0,

@@ -153,6 +153,7 @@ def test_the_default_strategy_must_be_a_strategy():
     ({"strategy": "mcts", "max_depth": 7}, "reasoning.max_depth"),
     ({"strategy": "mcts", "budget_tokens": -5}, "reasoning.budget_tokens"),
     ({"strategy": "mcts", "timeout_s": 0}, "reasoning.timeout_s"),
+    ({"strategy": "mcts", "max_nodes": 10**9}, "reasoning.max_nodes"),
     ({"strategy": "beam", "beam_widht": 2}, "reasoning.beam_widht"),
 ])
 async def test_bad_reasoning_options_are_400_naming_the_parameter(client, reasoning, param):
@@ -180,6 +181,13 @@ async def test_n_returns_distinct_answers(client):
     texts = [c["message"]["content"] for c in body["choices"]]
     assert texts[0].endswith("Answer: 14") and texts[1].endswith("Answer: 15")
     assert body["choices"][0]["index"] == 0 and body["choices"][1]["index"] == 1
+
+
+async def test_a_node_budget_stops_the_search_and_still_answers(client):
+    body = (await client.post("/v1/chat/completions", json=chat(
+        reasoning={"strategy": "mcts", "max_nodes": 2, "simulations": 50, **LOGIC}))).json()
+    assert body["reasoning"]["stopped_by"] == "max_nodes"
+    assert body["choices"][0]["message"]["content"].startswith("3*4=")
 
 
 async def test_return_trace_returns_the_tree(client):

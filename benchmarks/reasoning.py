@@ -1,0 +1,284 @@
+"""Accuracy against compute: every strategy on fresh demo problems, through the HTTP API.
+
+    python -m benchmarks.reasoning [--per-level 30] [--countdown 120] [--concurrency 16]
+
+One server (the demo model with its PRM, ORM and difficulty adapters) answers held-out problems
+(seed stream 900_000+, below the training streams) with greedy, best_of_n and self_consistency
+(N = 4, 8, 16), beam (width 3), mcts (depth 5), tot and auto, under two verifier settings:
+learned only (prm x orm) and learned plus the exact `logic` checker. Greedy and
+self_consistency do not select by verifiers, so they run once and count for both.
+Each configuration runs alone over all problems (`--concurrency` requests at a time), so the
+vLLM prefix-cache counters read before and after it belong to its requests.
+
+Writes benchmarks/results/reasoning.md, reasoning.json and reasoning.png (accuracy against
+generated tokens per strategy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+from benchmarks.plots import accuracy_compute_figure
+from benchmarks.processes import free_port, running_server
+from training.tasks import Problem, get_task
+
+RESULTS = Path(__file__).parent / "results"
+SERVED_NAME = "demo"
+SEED = 900_000  # evaluation seeds are below the training streams (>= 1_000_000)
+LEARNED = {"prm": 1.0, "orm": 1.0}
+WITH_LOGIC = {"prm": 1.0, "orm": 1.0, "logic": 1.0}
+# (name, reasoning object without verifiers, uses verifiers to select)
+CONFIGS: list[tuple[str, dict, bool]] = [
+    ("greedy", {"strategy": "greedy"}, False),
+    *[(f"best_of_n/{n}", {"strategy": "best_of_n", "n_candidates": n}, True) for n in (4, 8, 16)],
+    *[(f"self_consistency/{n}", {"strategy": "self_consistency", "n_candidates": n}, False)
+      for n in (4, 8, 16)],
+    ("beam/3", {"strategy": "beam", "beam_width": 3}, True),
+    ("mcts/5", {"strategy": "mcts", "max_depth": 5}, True),
+    ("tot", {"strategy": "tot"}, True),
+    ("auto", {"strategy": "auto"}, True),
+]
+
+
+@dataclass
+class Outcome:
+    config: str
+    verifiers: str
+    problem: str
+    task: str
+    bucket: str
+    correct: bool
+    strategy: str
+    difficulty: float | None
+    completion_tokens: int
+    reasoning_tokens: int
+    engine_calls: int
+    nodes: int
+    time_s: float
+    busy_s: float
+    latency_s: float
+
+
+def bucket_of(problem: Problem) -> str:
+    if problem.task == "countdown":
+        return "countdown"
+    level = problem.difficulty or 1
+    return "arith 1-2" if level <= 2 else "arith 3-5" if level <= 5 else "arith 6-8"
+
+
+def load_problems(per_level: int, countdown: int, seed: int) -> list[Problem]:
+    arithmetic = get_task("arithmetic")
+    problems = [p for level in arithmetic.LEVELS
+                for p in arithmetic.generate(seed + level, per_level, level)]
+    return problems + get_task("countdown").generate(seed + 100, countdown)
+
+
+async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict, config: str,
+              verifiers: str) -> Outcome:
+    started = time.monotonic()
+    r = await http.post("/v1/chat/completions", json={
+        "model": SERVED_NAME, "messages": [{"role": "user", "content": problem.prompt}],
+        "max_tokens": 256, "temperature": 0 if reasoning["strategy"] == "greedy" else 1.0,
+        "reasoning": reasoning})
+    latency = time.monotonic() - started
+    r.raise_for_status()
+    body = r.json()
+    info, usage = body["reasoning"], body["usage"]
+    answer = body["choices"][0]["message"]["content"]
+    return Outcome(
+        config=config, verifiers=verifiers, problem=problem.id, task=problem.task,
+        bucket=bucket_of(problem), correct=get_task(problem.task).check(problem, answer),
+        strategy=info["strategy"], difficulty=info.get("difficulty"),
+        completion_tokens=usage["completion_tokens"],
+        reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0),
+        engine_calls=info.get("engine_calls", 1), nodes=info.get("nodes", 0),
+        time_s=info.get("time_s", latency), busy_s=info.get("engine_busy_s", latency),
+        latency_s=latency)
+
+
+def prefix_cache(base_url: str) -> tuple[float, float]:
+    """vLLM's (hits, queries) prefix-cache token counters."""
+    text = httpx.get(f"{base_url}/metrics").text
+
+    def total(name: str) -> float:
+        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+    return total("vllm:prefix_cache_hits_total"), total("vllm:prefix_cache_queries_total")
+
+
+async def run_config(base_url: str, problems: list[Problem], name: str, reasoning: dict,
+                     verifiers: str, concurrency: int) -> tuple[list[Outcome], dict]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(http: httpx.AsyncClient, problem: Problem) -> Outcome:
+        async with gate:
+            return await ask(http, problem, reasoning, name, verifiers)
+
+    hits0, queries0 = prefix_cache(base_url)
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=base_url, timeout=600) as http:
+        outcomes = await asyncio.gather(*(one(http, p) for p in problems))
+    wall = time.monotonic() - started
+    hits1, queries1 = prefix_cache(base_url)
+    queries = queries1 - queries0
+    phase = {"config": name, "verifiers": verifiers, "wall_s": round(wall, 1),
+             "prefix_cache_hit_rate": round((hits1 - hits0) / queries, 4) if queries else None}
+    return list(outcomes), phase
+
+
+def summarize(outcomes: list[Outcome]) -> dict:
+    n = len(outcomes)
+    return {"n": n, "accuracy": sum(o.correct for o in outcomes) / n,
+            "tokens": statistics.fmean(o.completion_tokens for o in outcomes),
+            "reasoning_tokens": statistics.fmean(o.reasoning_tokens for o in outcomes),
+            "engine_calls": statistics.fmean(o.engine_calls for o in outcomes),
+            "time_s": statistics.fmean(o.time_s for o in outcomes),
+            "busy_fraction": (sum(o.busy_s for o in outcomes)
+                              / max(sum(o.time_s for o in outcomes), 1e-9))}
+
+
+def table(outcomes: list[Outcome], settings: list[str], buckets: list[str]) -> dict:
+    """{setting: {config: {bucket or "all" or "hard": summary}}}."""
+    out: dict = {}
+    for setting in settings:
+        for name, _, selects in CONFIGS:
+            rows = [o for o in outcomes if o.config == name
+                    and (o.verifiers == setting or not selects)]
+            if not rows:
+                continue
+            groups = {b: [o for o in rows if o.bucket == b] for b in buckets}
+            groups["hard"] = [o for o in rows if o.bucket in ("arith 6-8", "countdown")]
+            groups["all"] = rows
+            out.setdefault(setting, {})[name] = {b: summarize(g) for b, g in groups.items() if g}
+    return out
+
+
+def targets(results: dict, phases: list[dict]) -> list[str]:
+    learned = results["learned"]
+    greedy_hard = learned["greedy"]["hard"]["accuracy"]
+    best_name, best = max(((n, r["hard"]["accuracy"]) for n, r in learned.items()
+                           if n not in ("greedy", "auto")), key=lambda x: x[1])
+    auto, mcts = learned["auto"]["all"], learned["mcts/5"]["all"]
+    beam = learned["beam/3"]["all"]
+    # best_of_n at the budget nearest beam's tokens
+    bon = min((learned[f"best_of_n/{n}"]["all"] for n in (4, 8, 16)),
+              key=lambda r: abs(r["tokens"] - beam["tokens"]))
+    search = [p for p in phases if p["config"] in ("beam/3", "mcts/5")]
+    busy = [learned[c]["all"]["busy_fraction"] for c in ("beam/3", "mcts/5")]
+    hit_rates = [p["prefix_cache_hit_rate"] for p in search if p["prefix_cache_hit_rate"]]
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "missed"
+
+    return [
+        f"- Hard bucket: best search ({best_name}) {best:.1%} vs greedy {greedy_hard:.1%}: "
+        f"{(best - greedy_hard) * 100:+.1f} points (target +30): "
+        f"**{mark(best - greedy_hard >= 0.30)}**",
+        f"- auto vs always-mcts: accuracy {auto['accuracy']:.1%} vs {mcts['accuracy']:.1%} "
+        f"({auto['accuracy'] / max(mcts['accuracy'], 1e-9):.2f}x, target >= 0.97x), tokens "
+        f"{auto['tokens']:.0f} vs {mcts['tokens']:.0f} "
+        f"({auto['tokens'] / mcts['tokens']:.2f}x, target <= 0.5x): "
+        f"**{mark(auto['accuracy'] >= 0.97 * mcts['accuracy'] and auto['tokens'] <= 0.5 * mcts['tokens'])}**",
+        f"- beam/3 {beam['accuracy']:.1%} at {beam['tokens']:.0f} tokens vs best_of_n nearest in "
+        f"tokens {bon['accuracy']:.1%} at {bon['tokens']:.0f}: "
+        f"**{mark(beam['accuracy'] >= bon['accuracy'])}**",
+        f"- Engine busy fraction (beam, mcts): {', '.join(f'{b:.2f}' for b in busy)} "
+        f"(target >= 0.8): **{mark(min(busy) >= 0.8)}**",
+        f"- Prefix-cache hit rate (beam, mcts): "
+        f"{', '.join(f'{h:.2f}' for h in hit_rates) or 'n/a'} (target >= 0.7): "
+        f"**{mark(bool(hit_rates) and min(hit_rates) >= 0.7)}**",
+    ]
+
+
+def report(results: dict, phases: list[dict], args: argparse.Namespace, wall_s: float,
+           buckets: list[str], figure: Path) -> str:
+    lines = [
+        "# Reasoning: accuracy against compute", "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({platform.processor() or platform.machine()}), {wall_s / 60:.1f} min in all. "
+        f"Command: `python -m benchmarks.reasoning --per-level {args.per_level} "
+        f"--countdown {args.countdown} --concurrency {args.concurrency}`.", "",
+        f"Problems: {args.per_level * 8} arithmetic ({args.per_level} per level 1-8) and "
+        f"{args.countdown} countdown, seed stream {args.seed}+ (held out). Chat requests with "
+        "max_tokens 256 through the HTTP API; accuracy by the tasks' exact checkers. Tokens are "
+        "`usage.completion_tokens` (everything generated, difficulty probe included), mean per "
+        "request.", "", "## Targets (learned verifiers)", "", *targets(results, phases), "",
+        f"![accuracy against generated tokens]({figure.name})", ""]
+    for setting, configs in results.items():
+        lines += [f"## Verifiers: {setting} ({json.dumps(LEARNED if setting == 'learned' else WITH_LOGIC)})",
+                  "", "Accuracy by bucket (n per bucket in the header):", ""]
+        first = next(iter(configs.values()))
+        cols = [b for b in [*buckets, "hard", "all"] if b in first]
+        lines.append("| config | " + " | ".join(f"{c} (n={first[c]['n']})" for c in cols)
+                     + " | tokens | reasoning tokens | engine calls | time s | busy |")
+        lines.append("|---" * (len(cols) + 6) + "|")
+        for name, rows in configs.items():
+            a = rows["all"]
+            lines.append(f"| {name} | " + " | ".join(f"{rows[c]['accuracy']:.1%}" for c in cols)
+                         + f" | {a['tokens']:.0f} | {a['reasoning_tokens']:.0f} | "
+                         f"{a['engine_calls']:.1f} | {a['time_s']:.2f} | "
+                         f"{a['busy_fraction']:.2f} |")
+        lines.append("")
+    lines += ["## Phases", "", "| config | verifiers | wall s | prefix-cache hit rate |",
+              "|---|---|---:|---:|"]
+    lines += [f"| {p['config']} | {p['verifiers']} | {p['wall_s']} | "
+              f"{p['prefix_cache_hit_rate']} |" for p in phases]
+    return "\n".join(lines) + "\n"
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    problems = load_problems(args.per_level, args.countdown, args.seed)
+    port = free_port()
+    command = ["-m", "server", "--model", args.model, "--port", str(port), "--max-n", "16",
+               "--log-level", "warning", "--default-strategy", "auto"]
+    outcomes: list[Outcome] = []
+    phases: list[dict] = []
+    started = time.monotonic()
+    with running_server(command, port, RESULTS / "logs" / "reasoning-server.log") as url:
+        for name, reasoning, selects in CONFIGS:
+            for setting, weights in (("learned", LEARNED), ("learned+logic", WITH_LOGIC)):
+                if setting != "learned" and not selects:
+                    continue
+                rows, phase = await run_config(url, problems, name,
+                                               {**reasoning, "verifiers": weights, "seed": 1},
+                                               setting, args.concurrency)
+                outcomes += rows
+                phases.append(phase)
+                acc = sum(o.correct for o in rows) / len(rows)
+                print(f"{name:20s} {setting:14s} accuracy {acc:.1%} "
+                      f"tokens {statistics.fmean(o.completion_tokens for o in rows):.0f} "
+                      f"wall {phase['wall_s']} s", flush=True)
+    wall = time.monotonic() - started
+    buckets = ["arith 1-2", "arith 3-5", "arith 6-8", "countdown"]
+    results = table(outcomes, ["learned", "learned+logic"], buckets)
+    figure = accuracy_compute_figure(results, RESULTS / "reasoning.png")
+    (RESULTS / "reasoning.json").write_text(json.dumps(
+        {"results": results, "phases": phases, "outcomes": [asdict(o) for o in outcomes]}))
+    (RESULTS / "reasoning.md").write_text(report(results, phases, args, wall, buckets, figure))
+    print((RESULTS / "reasoning.md").read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reasoning",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="models/demo/base")
+    parser.add_argument("--per-level", type=int, default=30, help="arithmetic problems per level")
+    parser.add_argument("--countdown", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--concurrency", type=int, default=16)
+    asyncio.run(main_async(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
