@@ -89,8 +89,9 @@ async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict, config
     started = time.monotonic()
     r = await http.post("/v1/chat/completions", json={
         "model": SERVED_NAME, "messages": [{"role": "user", "content": problem.prompt}],
-        "max_tokens": 256, "temperature": 0 if reasoning["strategy"] == "greedy" else 1.0,
-        "reasoning": reasoning})
+        # temperature 0: a single pass (greedy, or auto routed to greedy) decodes greedily;
+        # a search samples its branches at 1.0 whatever the request says.
+        "max_tokens": 256, "temperature": 0, "reasoning": reasoning})
     latency = time.monotonic() - started
     r.raise_for_status()
     body = r.json()
@@ -195,7 +196,7 @@ def targets(results: dict, phases: list[dict]) -> list[str]:
         f"**{mark(beam['accuracy'] >= bon['accuracy'])}**",
         f"- Engine busy fraction (beam, mcts): {', '.join(f'{b:.2f}' for b in busy)} "
         f"(target >= 0.8): **{mark(min(busy) >= 0.8)}**",
-        f"- Prefix-cache hit rate (beam, mcts): "
+        f"- Prefix-cache hit rate (beam, mcts; learned, then learned+logic): "
         f"{', '.join(f'{h:.2f}' for h in hit_rates) or 'n/a'} (target >= 0.7): "
         f"**{mark(bool(hit_rates) and min(hit_rates) >= 0.7)}**",
     ]

@@ -1,0 +1,40 @@
+"""benchmarks.reasoning's bookkeeping: buckets, per-setting tables, the target lines."""
+
+from benchmarks.reasoning import CONFIGS, Outcome, bucket_of, load_problems, table, targets
+
+
+def outcome(config, verifiers, bucket, correct, tokens, busy=0.9):
+    return Outcome(config=config, verifiers=verifiers, problem="p", task="t", bucket=bucket,
+                   correct=correct, strategy=config.split("/")[0], difficulty=None,
+                   completion_tokens=tokens, reasoning_tokens=tokens // 2, engine_calls=3,
+                   nodes=5, time_s=1.0, busy_s=busy, latency_s=1.0)
+
+
+def test_problems_are_stratified_and_bucketed():
+    problems = load_problems(per_level=2, countdown=3, seed=900_000)
+    assert len(problems) == 8 * 2 + 3
+    buckets = [bucket_of(p) for p in problems]
+    assert buckets.count("arith 1-2") == 4 and buckets.count("arith 6-8") == 6
+    assert buckets.count("countdown") == 3
+
+
+def test_tables_share_single_pass_rows_and_targets_read_them():
+    rows = []
+    for name, _, selects in CONFIGS:
+        for setting in (["learned", "learned+logic"] if selects else ["learned"]):
+            good = name.startswith("mcts") or (name == "auto")
+            rows += [outcome(name, setting, "countdown", good, 100 if name == "auto" else 400),
+                     outcome(name, setting, "arith 1-2", True, 50)]
+    results = table(rows, ["learned", "learned+logic"], ["arith 1-2", "countdown"])
+    # greedy and self-consistency do not select by verifiers: the same rows in both settings
+    assert results["learned+logic"]["greedy"] == results["learned"]["greedy"]
+    assert results["learned"]["mcts/5"]["hard"]["accuracy"] == 1.0
+    assert results["learned"]["greedy"]["hard"]["accuracy"] == 0.0
+    assert results["learned"]["greedy"]["all"]["n"] == 2
+    phases = [{"config": "beam/3", "prefix_cache_hit_rate": 0.8},
+              {"config": "mcts/5", "prefix_cache_hit_rate": 0.75}]
+    lines = targets(results, phases)
+    assert "+100.0 points" in lines[0] and "**met**" in lines[0]
+    assert "**met**" in lines[1]  # auto: as accurate as mcts, a quarter of its tokens
+    assert "**met**" in lines[2]  # beam as accurate as best_of_n: "at least as accurate"
+    assert "**met**" in lines[3] and "**met**" in lines[4]
