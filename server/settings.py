@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     default_strategy: StrategyName = Field(
         "auto", description="strategy for requests that name none (auto: route by difficulty)")
     search_verifiers: dict[str, float] = Field(
-        default_factory=lambda: {"prm": 1.0},
+        default_factory=lambda: {"prm": 1.0, "logic": 1.0},
         description="verifier -> weight scoring search branches when a request names none")
     difficulty_estimators: list[str] = Field(
         default_factory=lambda: ["learned", "probe"],

@@ -45,7 +45,7 @@ def test_every_strategy_answers(client, strategy):
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     if strategy != "greedy":
         assert 0.0 <= reasoning["score"] <= 1.0 and reasoning["verifier_errors"] == {}
-        assert set(reasoning["verifier_scores"]) == {"prm"}
+        assert set(reasoning["verifier_scores"]) == {"prm", "logic"}  # the default
         assert len(reasoning["steps"]) == len(answer.split("\n"))
         # every generated token counts; the ones not in the answer are reasoning tokens
         assert usage.completion_tokens > len(answer.split("\n"))

@@ -1,5 +1,5 @@
-"""Reward models trained in the test (`training.prm`, `training.reward`), served as adapters,
-score through /v1/verify; without their adapters they degrade into `verifier_errors`."""
+"""Reward models: the committed demo PRM scores through /v1/verify; adapters trained in the test
+by `training.prm` and `training.reward` are served by the same engine."""
 
 import asyncio
 import json
@@ -40,10 +40,16 @@ async def verify(server, verifiers):
     return r.json()
 
 
-async def test_prm_adapter_scores_steps_and_its_absence_degrades_gracefully(server):
-    missing = await verify(server, {"prm": 1, "logic": 1})
-    assert "prm" in missing["verifier_errors"] and missing["score"] == 1.0  # logic alone
+async def test_the_demo_prm_scores_every_step(server):
+    """The committed PRM (models/demo/adapters/prm) is resolved on demand and scores each step;
+    a broken or missing reward model degrading to verifier_errors is tested in the unit tests."""
+    scored = await verify(server, {"prm": 1, "logic": 1})
+    assert scored["verifier_errors"] == {}
+    scores = [step["scores"]["prm"] for step in scored["steps"]]
+    assert len(scores) == 6 and all(0.0 < s < 1.0 for s in scores)
 
+
+async def test_the_prm_recipe_trains_an_adapter_the_server_serves(server):
     from training import prm
 
     data, out = server.adapter_root / "steps.jsonl", server.adapter_root / "prm-small"
@@ -53,14 +59,16 @@ async def test_prm_adapter_scores_steps_and_its_absence_degrades_gracefully(serv
         "--max-steps", "8", "--batch-size", "16", "--lr", "0.003", "--eval-fraction", "0.2"])
     manifest = json.loads((out / "deliberate_manifest.json").read_text())
     assert 0.0 <= manifest["metrics"]["step_auroc"] <= 1.0
-
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-        r = await http.post("/v1/load_lora_adapter", json={"lora_name": "prm", "lora_path": str(out)})
+        r = await http.post("/v1/load_lora_adapter",
+                            json={"lora_name": "prm-small", "lora_path": str(out)})
         assert r.status_code == 200, r.text
-    scored = await verify(server, {"prm": 1})
-    assert scored["verifier_errors"] == {}
-    scores = [step["scores"]["prm"] for step in scored["steps"]]
-    assert len(scores) == 6 and all(0.0 < s < 1.0 for s in scores)
+        # what the prm verifier asks: the next-token logprobs after a step's tag
+        r = await http.post("/v1/completions", json={
+            "model": "prm-small", "prompt": f"{PROBLEM}\n17*3=51 #", "max_tokens": 1,
+            "temperature": 0, "logprobs": 5})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["choices"][0]["logprobs"]["top_logprobs"][0]) == 5
 
 
 def synthetic_pairs(path, count: int) -> None:
