@@ -37,8 +37,8 @@ class SearchRun:
 
     async def expand(self, node: Node, k: int) -> list[Node]:
         """k sampled next steps of `node` (one engine request), scored; duplicates merged."""
-        samples = await self.sampler.sample_steps(node.steps(), k)
-        return await self._add_scored(node, samples)
+        (children,) = await self.expand_many([node], k)
+        return children
 
     async def expand_many(self, nodes: Sequence[Node], k: int) -> list[list[Node]]:
         """`expand` for several nodes: their requests run together (the engine batches them),
@@ -54,37 +54,28 @@ class SearchRun:
         already or the token budget is spent."""
         if node.final or node.truncated or self.budget.tokens_left() == 0:
             return node
-        (sample,) = await self.sampler.finish(node.steps())
-        if not sample.steps:  # the model ended right there
+        ends = await self.complete_many(node, 1, temperature=0.0)
+        if not ends:  # the model ended right there
             node.final = True
             return node
-        end = self.tree.add_path(node, sample.steps, final=sample.final,
-                                 truncated=sample.truncated, tokens=sample.tokens)
-        self.stats.nodes += len(sample.steps)
-        await self.score(end.lineage()[len(node.lineage()):])
-        self.report()
-        return end
+        return ends[0]
 
-    async def complete_many(self, node: Node, n: int) -> list[Node]:
-        """n sampled completions of `node` in one request (best-of-n, self-consistency)."""
-        samples = await self.sampler.finish(node.steps(), n=n,
-                                            temperature=self.params.temperature)
+    async def complete_many(self, node: Node, n: int,
+                            temperature: float | None = None) -> list[Node]:
+        """n completions of `node` in one request (sampled at the search's temperature unless
+        given), each added as a chain of scored steps; empty completions add nothing."""
+        samples = await self.sampler.finish(
+            node.steps(), n=n,
+            temperature=self.params.temperature if temperature is None else temperature)
         ends = []
         for sample in samples:
             if sample.steps:
                 ends.append(self.tree.add_path(node, sample.steps, final=sample.final,
                                                truncated=sample.truncated, tokens=sample.tokens))
                 self.stats.nodes += len(sample.steps)
-        new = [n_ for end in ends for n_ in end.lineage() if n_.score is None]
-        await self.score(new)
+        await self.score([n_ for end in ends for n_ in end.lineage() if n_.score is None])
         self.report()
         return ends
-
-    async def _add_scored(self, node: Node, samples: list[Sample]) -> list[Node]:
-        children = self._add(node, samples)
-        await self.score(children)
-        self.report()
-        return children
 
     def _add(self, node: Node, samples: list[Sample]) -> list[Node]:
         """New children for the distinct sampled steps; a repeat adds nothing."""

@@ -36,6 +36,7 @@ class Decision:
     estimator: str | None = None
     probe_tokens: int = 0  # generated to estimate the difficulty
     options: ReasoningOptions = field(default_factory=ReasoningOptions)
+    problem: SearchProblem | None = None  # what a search strategy works on (built once)
 
 
 class ReasoningService:
@@ -80,7 +81,7 @@ class ReasoningService:
         """`single_pass` names a field the request uses that only a single pass can honour
         (logprobs, stop, ...): `auto` then answers in one pass, and a search strategy is a 400."""
         options = self.options(request)
-        decision = Decision(strategy="greedy", options=options)
+        decision = Decision(strategy="greedy", options=options, problem=problem)
         if single_pass is not None:
             explicit = route(options.strategy, request.reasoning_effort, 0.0, self.thresholds)
             if explicit != "greedy":

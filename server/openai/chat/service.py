@@ -79,7 +79,7 @@ class ChatService:
     async def _search(self, request: ChatCompletionRequest, job: EngineRequest,
                       decision: Decision) -> ChatCompletionResponse:
         result = await self.reasoning.search(
-            decision, self.problem(request), request.model,
+            decision, decision.problem, request.model,
             self.reasoning.params(decision, request, job.params.max_tokens))
         choices = [ChatChoice(index=i, message=AssistantMessage(content=a.text),
                               finish_reason=a.finish_reason)
@@ -100,7 +100,7 @@ class ChatService:
         """Progress as reasoning_content (each new best path), then the answers as content."""
         yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
             role="assistant", content=""))])
-        problem = self.problem(request)
+        problem = decision.problem
         params = self.reasoning.params(decision, request, job.params.max_tokens)
 
         async def run(p: SearchProblem) -> SearchResult:

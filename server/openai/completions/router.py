@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from server.auth import require_api_key
 from server.openai.completions.service import CompletionService
-from server.openai.protocol import CompletionRequest, CompletionResponse
+from server.openai.protocol import CompletionRequest
 from server.openai.streaming import event_stream, with_cancellation
 from server.reasoning.response import STRATEGY_HEADER
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Sequence
 
 from search.problem import SearchProblem
 from server.engine.protocol import GenerationOutput, TokenLogprob
-from server.errors import bad_request
 from server.openai.generation import EngineRequest, GenerationService
 from server.openai.protocol import (
     CompletionChoice,
@@ -35,9 +34,7 @@ class CompletionService:
         )
 
     def problem(self, request: CompletionRequest) -> SearchProblem:
-        if not isinstance(request.prompt, str):
-            raise bad_request("a search needs a text prompt, not token ids; send the text or "
-                              "ask for reasoning_effort \"low\"", param="prompt")
+        """Only for a text prompt: token ids make `decide` answer in a single pass."""
         delimiter = request.reasoning.step_delimiter if request.reasoning else "\n"
         return SearchProblem(prompt=request.prompt, question=request.prompt.strip(),
                              delimiter=delimiter)
@@ -69,7 +66,7 @@ class CompletionService:
     async def _search(self, request: CompletionRequest, job: EngineRequest,
                       decision: Decision) -> CompletionResponse:
         result = await self.reasoning.search(
-            decision, self.problem(request), request.model,
+            decision, decision.problem, request.model,
             self.reasoning.params(decision, request, job.params.max_tokens))
         choices = [CompletionChoice(index=i, text=a.text, finish_reason=a.finish_reason)
                    for i, a in enumerate(result.answers)]
