@@ -38,8 +38,9 @@ from pathlib import Path
 
 from search.difficulty.learned import difficulty_query
 from training.config import parse_with_config, resolved
+from training.label_adapter import new_label_adapter, train_on_logits
 from training.lora import build_parser as lora_parser
-from training.lora import check_servable, lora_config, save_adapter, training_arguments
+from training.lora import check_servable, save_adapter
 from training.prm import auroc, collate, tag_log_odds, tag_loss
 from training.rollouts import make_llm, selector_problems
 from training.task_selector import parse_selector
@@ -335,38 +336,23 @@ def train(args: argparse.Namespace) -> dict:
         raise SystemExit(f"{notes['labels']}: need rows of both splits (train and eval); "
                          f"got {len(train_rows)} and {len(eval_rows)}")
 
-    import torch
     from datasets import Dataset
-    from peft import get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
-    torch.manual_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
-    data = Dataset.from_list([encode_row(r, tokenizer, args.max_length) for r in train_rows])
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    model = get_peft_model(model, lora_config(model, args))
-
-    class DifficultyTrainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
-            logits = model(input_ids=inputs["input_ids"],
-                           attention_mask=inputs["attention_mask"]).logits  # [B, S, V]
-            loss = tag_loss(logits, inputs["tag_rows"], inputs["tag_cols"],
-                            inputs["tag_targets"], good_id, bad_id)
-            return (loss, {"logits": logits}) if return_outputs else loss
-
-    trainer = DifficultyTrainer(
-        model=model, args=training_arguments(args, remove_unused_columns=False),
-        train_dataset=data, data_collator=lambda batch: collate(batch, tokenizer.pad_token_id))
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
+    adapter = new_label_adapter(args)
+    good_id, bad_id = adapter.good_id, adapter.bad_id
+    data = Dataset.from_list([encode_row(r, adapter.tokenizer, args.max_length)
+                              for r in train_rows])
+    steps, seconds = train_on_logits(
+        adapter, args, data, collate,
+        lambda logits, batch: tag_loss(logits, batch["tag_rows"], batch["tag_cols"],
+                                       batch["tag_targets"], good_id, bad_id))
+    model, tokenizer = adapter.model, adapter.tokenizer
 
     difficulties = predict(model, eval_rows, tokenizer, args.max_length)
     metrics, table = evaluate_difficulty(eval_rows, difficulties, train_rows)
     metrics["train_greedy_failure"] = sum(r["greedy_failure"] for r in train_rows) / len(train_rows)
     manifest = save_adapter(model, args, [notes["labels"]], {
-        "rows": len(train_rows), "steps": trainer.state.global_step, "seconds": round(seconds, 1),
+        "rows": len(train_rows), "steps": steps, "seconds": round(seconds, 1),
         "tasks": args.task, "problem_seed": problem_seed(args.seed),
         "eval_problem_seed": problem_seed(args.eval_seed), **notes}, metrics,
         "training.difficulty")

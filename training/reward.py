@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
+from training.label_adapter import new_label_adapter, train_on_logits
 from training.lora import build_parser as lora_parser
-from training.lora import lora_config, run_recipe, save_adapter, training_arguments
-from verifiers.reward_format import BAD, GOOD, step_query
+from training.lora import run_recipe, save_adapter
+from verifiers.reward_format import step_query
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,40 +76,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(args: argparse.Namespace) -> dict:
-    import torch
     from datasets import load_dataset
-    from peft import get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
-    torch.manual_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
+    adapter = new_label_adapter(args)
+    good_id, bad_id = adapter.good_id, adapter.bad_id
     rows = load_dataset("json", data_files=args.dataset, split="train")
-    data = rows.map(lambda r: encode_pair(r, tokenizer, args.max_length),
+    data = rows.map(lambda r: encode_pair(r, adapter.tokenizer, args.max_length),
                     remove_columns=rows.column_names)
     split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    model = get_peft_model(model, lora_config(model, args))
-
-    class RewardTrainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
-            logits = model(input_ids=inputs["input_ids"],
-                           attention_mask=inputs["attention_mask"]).logits
-            reward, mass = rewards_and_label_mass(logits, inputs["last"], good_id, bad_id)
-            loss = bradley_terry_loss(reward, mass)
-            return (loss, {"reward": reward}) if return_outputs else loss
-
-    trainer = RewardTrainer(model=model,
-                            args=training_arguments(args, remove_unused_columns=False),
-                            train_dataset=split["train"],
-                            data_collator=lambda batch: collate(batch, tokenizer.pad_token_id))
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    metrics = evaluate(model, split["test"], tokenizer.pad_token_id, good_id, bad_id)
-    manifest = save_adapter(model, args, list(args.dataset), {
-        "pairs": len(split["train"]), "steps": trainer.state.global_step,
-        "seconds": round(seconds, 1)}, metrics, "training.reward")
+    steps, seconds = train_on_logits(
+        adapter, args, split["train"], collate,
+        lambda logits, batch: bradley_terry_loss(
+            *rewards_and_label_mass(logits, batch["last"], good_id, bad_id)))
+    metrics = evaluate(adapter.model, split["test"], adapter.tokenizer.pad_token_id, good_id,
+                       bad_id)
+    manifest = save_adapter(adapter.model, args, list(args.dataset), {
+        "pairs": len(split["train"]), "steps": steps, "seconds": round(seconds, 1)}, metrics,
+        "training.reward")
     print(f"ORM written to {args.out}: {json.dumps(metrics)}")
     return manifest
 
