@@ -40,7 +40,7 @@ class SearchStats:
     nodes: int = 0  # steps generated and scored
     engine_calls: int = 0  # generate requests (each may sample n siblings)
     generated_tokens: int = 0  # every token sampled by the search, kept or not
-    busy_s: float = 0.0  # wall time during which at least one engine request was in flight
+    busy_s: float = 0.0  # wall time in which the search's engine requests or scoring ran
     wall_s: float = 0.0
     stopped_by: str | None = None  # the budget that ended the search early, if any
 

@@ -104,7 +104,8 @@ class SearchRun:
             return
         items = [StepItem(problem=self.problem.question, steps=n.steps(), is_final=n.final)
                  for n in nodes]
-        batch = await self.scorer.score(items, self.problem.context)
+        with self.sampler.engine_work():
+            batch = await self.scorer.score(items, self.problem.context)
         for i, node in enumerate(nodes):
             node.score = batch.combined[i]
             node.verifier_scores = {name: s[i] for name, s in batch.per_verifier.items()}

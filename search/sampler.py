@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from search.budget import Budget
@@ -85,33 +87,36 @@ class Sampler:
         tokens = [0] * params.n
         reasons: list[str | None] = [None] * params.n
         stops: list[str | int | None] = [None] * params.n
-        self._enter()
-        ids = self.engine.encode(prompt, add_special_tokens=self.problem.add_special_tokens)
-        outputs = self.engine.generate(ids, params, f"search-{uuid.uuid4().hex}",
-                                       self.problem.adapter)
-        try:
-            async for out in outputs:
-                for choice in out.choices:
-                    texts[choice.index] += choice.text
-                    tokens[choice.index] += len(choice.token_ids)
-                    self.stats.generated_tokens += len(choice.token_ids)
-                    if choice.finish_reason is not None:
-                        reasons[choice.index] = choice.finish_reason
-                        stops[choice.index] = choice.stop_reason
-        finally:
-            await outputs.aclose()
-            self._leave()
+        with self.engine_work():
+            ids = self.engine.encode(prompt, add_special_tokens=self.problem.add_special_tokens)
+            outputs = self.engine.generate(ids, params, f"search-{uuid.uuid4().hex}",
+                                           self.problem.adapter)
+            try:
+                async for out in outputs:
+                    for choice in out.choices:
+                        texts[choice.index] += choice.text
+                        tokens[choice.index] += len(choice.token_ids)
+                        self.stats.generated_tokens += len(choice.token_ids)
+                        if choice.finish_reason is not None:
+                            reasons[choice.index] = choice.finish_reason
+                            stops[choice.index] = choice.stop_reason
+            finally:
+                await outputs.aclose()
         return list(zip(texts, tokens, reasons, stops))
 
-    def _enter(self) -> None:
+    @contextmanager
+    def engine_work(self) -> Iterator[None]:
+        """Counts the wall time inside (overlapping spans once) as engine-busy: generation
+        here, and the scorer's batches (the PRM and ORM are requests to the same engine)."""
         if self._in_flight == 0:
             self._busy_since = time.monotonic()
         self._in_flight += 1
-
-    def _leave(self) -> None:
-        self._in_flight -= 1
-        if self._in_flight == 0:
-            self.stats.busy_s += time.monotonic() - self._busy_since
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.stats.busy_s += time.monotonic() - self._busy_since
 
 
 def split_steps(text: str, delimiter: str) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from search.difficulty.learned import difficulty_query
 from training.config import parse_with_config, resolved
-from training.label_adapter import new_label_adapter, train_on_logits
+from training.label_adapter import new_label_adapter, to_model_device, train_on_logits
 from training.lora import build_parser as lora_parser
 from training.lora import check_servable, save_adapter
 from training.prm import auroc, collate, tag_log_odds, tag_loss
@@ -298,7 +298,8 @@ def predict(model, rows: Sequence[dict], tokenizer, max_length: int, batch_size:
     model.eval()
     with torch.no_grad():
         for start in tqdm(range(0, len(encoded), batch_size), desc="eval", unit="batch"):
-            batch = collate(encoded[start : start + batch_size], tokenizer.pad_token_id)
+            batch = to_model_device(
+                collate(encoded[start : start + batch_size], tokenizer.pad_token_id), model)
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits  # [B, S, V]
             odds += tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"],

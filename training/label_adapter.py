@@ -57,3 +57,9 @@ def train_on_logits(adapter: LabelAdapter, args: argparse.Namespace, dataset,
     started = time.perf_counter()
     trainer.train()
     return trainer.state.global_step, time.perf_counter() - started
+
+
+def to_model_device(batch: dict, model) -> dict:
+    """The collated batch on the model's device (evaluation runs outside the Trainer, which
+    moves training batches itself), so the recipes also train on a GPU."""
+    return {key: value.to(model.device) for key, value in batch.items()}

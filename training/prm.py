@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 
-from training.label_adapter import new_label_adapter, train_on_logits
+from training.label_adapter import new_label_adapter, to_model_device, train_on_logits
 from training.lora import build_parser as lora_parser
 from training.lora import run_recipe, save_adapter
 from verifiers.reward_format import STEP_TAG, tagged_path
@@ -111,12 +111,30 @@ def main(argv: list[str] | None = None) -> int:
     return run_recipe(build_parser(), train, argv)
 
 
-def train(args: argparse.Namespace) -> dict:
-    from datasets import load_dataset
+LABEL_COLUMNS = {"hard": ["labels"], "soft": ["soft_labels"], "exact": ["exact_labels"],
+                 "gated": ["exact_labels", "soft_labels"]}
 
+
+def load_step_rows(paths: list[str], labels: str):
+    """The files' rows with only the columns `labels` needs, so that files with and without
+    Math-Shepherd labels (`training.rollouts --continuations 0`, `training.corrupt_steps`) mix."""
+    from datasets import concatenate_datasets, load_dataset
+
+    keep = ["prompt", "completions", *LABEL_COLUMNS[labels]]
+    parts = []
+    for path in paths:
+        part = load_dataset("json", data_files=path, split="train")
+        missing = [c for c in keep if c not in part.column_names]
+        if missing:
+            raise ValueError(f"--labels {labels} needs {missing} in every row; {path} has none")
+        parts.append(part.select_columns(keep))
+    return concatenate_datasets(parts)
+
+
+def train(args: argparse.Namespace) -> dict:
     adapter = new_label_adapter(args)
     good_id, bad_id = adapter.good_id, adapter.bad_id
-    rows = load_dataset("json", data_files=args.dataset, split="train")
+    rows = load_step_rows(args.dataset, args.labels)
     data = rows.map(lambda r: encode_row(r, adapter.tokenizer, args.max_length, args.labels),
                     remove_columns=rows.column_names)
     split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
@@ -141,7 +159,8 @@ def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
     model.eval()
     with torch.no_grad():
         for start in range(0, len(rows), 64):
-            batch = collate([rows[i] for i in range(start, min(start + 64, len(rows)))], pad_id)
+            batch = to_model_device(collate(
+                [rows[i] for i in range(start, min(start + 64, len(rows)))], pad_id), model)
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits
             odds = tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"], good_id, bad_id)

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from training.label_adapter import new_label_adapter, train_on_logits
+from training.label_adapter import new_label_adapter, to_model_device, train_on_logits
 from training.lora import build_parser as lora_parser
 from training.lora import run_recipe, save_adapter
 from verifiers.reward_format import step_query
@@ -105,7 +105,8 @@ def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
     model.eval()
     with torch.no_grad():
         for start in range(0, len(rows), 32):
-            batch = collate([rows[i] for i in range(start, min(start + 32, len(rows)))], pad_id)
+            batch = to_model_device(collate(
+                [rows[i] for i in range(start, min(start + 32, len(rows)))], pad_id), model)
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits
             reward, _ = rewards_and_label_mass(logits, batch["last"], good_id, bad_id)

@@ -13,6 +13,8 @@ Writes to --out-dir:
                      fraction that do); exact_labels are the task's step checker's verdicts;
   summary.json       counts, sample accuracy, good-step fraction, and how often the hard label
                      agrees with the exact step checker (`check_step`).
+With --continuations 0 no continuations are sampled: steps.jsonl rows carry only `exact_labels`
+(for `training.prm --labels exact`), which is all a task with a step checker needs.
 
 Problems come from seed 3_000_000 + --seed (evaluation uses seeds below 1_000_000, pretraining
 >= 1_000_000, adapter SFT data >= 2_000_000), so rollouts never reuse those problems.
@@ -74,9 +76,11 @@ def check_args(args: argparse.Namespace) -> list[str]:
             errors.append(str(e))
     if args.out_dir is None:
         errors.append("--out-dir is required")
-    for name in ("problems", "samples", "continuations", "max_tokens"):
+    for name in ("problems", "samples", "max_tokens"):
         if getattr(args, name) < 1:
             errors.append(f"--{name.replace('_', '-')} must be at least 1")
+    if args.continuations < 0:
+        errors.append("--continuations must be 0 (exact labels only) or more")
     if args.temperature <= 0:
         errors.append("--temperature must be positive (greedy samples would all be the same)")
     return errors
@@ -151,7 +155,8 @@ def sample_continuations(llm, problems: list[Problem], keys, args
 
 def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_pairs: int
                ) -> tuple[list[dict], list[dict], dict]:
-    """Preference rows, step rows, and the summary's counts."""
+    """Preference rows, step rows, and the summary's counts. `outcomes` None: no Math-Shepherd
+    labels, the rows carry the step checker's only."""
     pairs, rows = [], []
     n_samples = n_correct = n_unique = 0
     hard_all, soft_all, exact_all = [], [], []
@@ -162,28 +167,36 @@ def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_
         n_samples += len(judged)
         n_correct += sum(ok for _, ok in judged)
         tally = per_task.setdefault(problem.task, {"solutions": 0, "correct": 0, "steps": 0,
-                                                   "good": 0, "exact_good": 0, "agree": 0})
+                                                   "good": 0, "exact_good": 0, "agree": 0,
+                                                   "hard": 0})
         tally["solutions"] += len(judged)
         tally["correct"] += sum(ok for _, ok in judged)
         pairs += ms.preference_pairs(problem.prompt, judged, max_pairs or None)
         for text, ok in {t: ok for t, ok in judged if t}.items():
             steps = text.split("\n")
             n_unique += 1
-            keyed = {prefix: outcomes[(index, prefix)] for prefix in ms.prefixes_to_expand(steps)}
-            hard, soft = ms.label_steps(steps, keyed, ok)
             exact = [task.check_step(problem, steps[:i], s) for i, s in enumerate(steps)]
-            rows.append(ms.step_row(problem.prompt, steps, hard, soft, exact))
+            if outcomes is None:
+                rows.append({"prompt": problem.prompt, "completions": steps,
+                             "exact_labels": [int(e) for e in exact]})
+                hard = soft = []
+            else:
+                keyed = {prefix: outcomes[(index, prefix)]
+                         for prefix in ms.prefixes_to_expand(steps)}
+                hard, soft = ms.label_steps(steps, keyed, ok)
+                rows.append(ms.step_row(problem.prompt, steps, hard, soft, exact))
             hard_all += hard
             soft_all += soft
             exact_all += exact
             tally["steps"] += len(steps)
             tally["good"] += sum(hard)
+            tally["hard"] += len(hard)
             tally["exact_good"] += sum(exact)
             tally["agree"] += sum(h == int(e) for h, e in zip(hard, exact))
     counts = {
         "problems": len(problems), "solutions": n_samples, "unique_solutions": n_unique,
         "sample_accuracy": round(n_correct / n_samples, 4) if n_samples else None,
-        "pairs": len(pairs), "step_rows": len(rows), "steps": len(hard_all),
+        "pairs": len(pairs), "step_rows": len(rows), "steps": len(exact_all),
         "good_step_fraction": round(sum(hard_all) / len(hard_all), 4) if hard_all else None,
         "mean_soft_label": round(sum(soft_all) / len(soft_all), 4) if soft_all else None,
         "exact_good_step_fraction":
@@ -200,9 +213,9 @@ def _task_summary(t: dict) -> dict:
         return round(a / b, 4) if b else None
 
     return {"solutions": t["solutions"], "sample_accuracy": ratio(t["correct"], t["solutions"]),
-            "steps": t["steps"], "good_step_fraction": ratio(t["good"], t["steps"]),
+            "steps": t["steps"], "good_step_fraction": ratio(t["good"], t["hard"]),
             "exact_good_step_fraction": ratio(t["exact_good"], t["steps"]),
-            "hard_label_agreement_with_check_step": ratio(t["agree"], t["steps"])}
+            "hard_label_agreement_with_check_step": ratio(t["agree"], t["hard"])}
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
@@ -230,11 +243,11 @@ def run(args: argparse.Namespace, llm=None) -> dict:
     samples = sample_solutions(llm, problems, args)
     sample_seconds = time.perf_counter() - t0
     steps = [[s.split("\n") for s in ms.unique(ms.solution_text(c) for c in cs)] for cs in samples]
-    keys = continuation_keys(problems, steps)
+    keys = continuation_keys(problems, steps) if args.continuations else []
     t0 = time.perf_counter()
     print(f"labelling steps: {len(keys)} prefixes x {args.continuations} continuations",
           file=sys.stderr, flush=True)
-    outcomes = sample_continuations(llm, problems, keys, args)
+    outcomes = sample_continuations(llm, problems, keys, args) if args.continuations else None
     continuation_seconds = time.perf_counter() - t0
     pairs, rows, counts = build_rows(problems, samples, outcomes, args.max_pairs_per_problem)
 

@@ -32,12 +32,36 @@ def synthetic_step_labels(path, count: int) -> None:
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
-async def verify(server, verifiers):
+async def verify(server, verifiers, prompt=PROBLEM, completion=GOOD):
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-        r = await http.post("/v1/verify", json={"prompt": PROBLEM, "completion": GOOD,
+        r = await http.post("/v1/verify", json={"prompt": prompt, "completion": completion,
                                                 "verifiers": verifiers})
     assert r.status_code == 200, r.text
     return r.json()
+
+
+async def test_the_demo_prm_scores_a_wrong_countdown_step_below_the_right_one(server):
+    prompt = "Numbers: 3 7 25 50 Target: 353"
+    right = await verify(server, {"prm": 1}, prompt, "50*7=350\n350+3=353\nAnswer: 353")
+    wrong = await verify(server, {"prm": 1}, prompt, "50*7=350\n350+3=354\nAnswer: 354")
+    right_scores = [step["scores"]["prm"] for step in right["steps"]]
+    wrong_scores = [step["scores"]["prm"] for step in wrong["steps"]]
+    assert right_scores[0] == pytest.approx(wrong_scores[0])  # the same first step
+    assert right_scores[1] > wrong_scores[1] + 0.5
+
+
+async def test_verify_ranks_worked_countdown_solutions_above_corrupted_copies(server):
+    from training.corrupt_steps import CORRUPT_SEED_BASE, corrupt
+    from training.task_selector import worked_problems
+
+    rng = random.Random(7)
+    for problem, worked in worked_problems("countdown/2-4", CORRUPT_SEED_BASE - 1, 6):
+        bad = None
+        while bad is None:
+            bad = corrupt(worked.split("\n"), rng, rng.choice(["digit", "operand", "answer"]))
+        right = await verify(server, {"prm": 1}, problem.prompt, worked)
+        wrong = await verify(server, {"prm": 1}, problem.prompt, "\n".join(bad))
+        assert right["score"] > wrong["score"], (worked, bad)
 
 
 async def test_the_demo_prm_scores_every_step(server):

@@ -80,3 +80,19 @@ def test_good_probability_renormalises_over_the_two_labels():
     # a label outside the top-k gets the smallest listed logprob, never a hard 0 or 1
     assert good_probability({GOOD: math.log(0.5), "x": math.log(0.1)}) == pytest.approx(5 / 6)
     assert good_probability({"x": -0.1}) == 0.5
+
+
+def test_step_files_with_and_without_math_shepherd_labels_mix(tmp_path):
+    import json
+
+    from training.prm import load_step_rows
+
+    full, exact_only = tmp_path / "full.jsonl", tmp_path / "exact.jsonl"
+    full.write_text(json.dumps(ROW) + "\n")
+    exact_only.write_text(json.dumps({"prompt": "Q", "completions": ["a"],
+                                      "exact_labels": [0]}) + "\n")
+    rows = load_step_rows([str(full), str(exact_only)], "exact")
+    assert rows.column_names == ["prompt", "completions", "exact_labels"]
+    assert rows["exact_labels"] == [[1, 1, 0], [0]]
+    with pytest.raises(ValueError, match="labels"):
+        load_step_rows([str(full), str(exact_only)], "hard")

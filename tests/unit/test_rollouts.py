@@ -139,13 +139,31 @@ def test_build_rows_from_scripted_samples_and_continuations():
     assert counts["by_task"]["arithmetic"]["sample_accuracy"] == 0.4
 
 
+def test_build_rows_without_continuations_keep_the_checker_labels_only():
+    problem = get_task("arithmetic").from_prompt("Compute: 2+3*2")
+    pairs, rows, counts = rollouts.build_rows([problem], [[RIGHT, WRONG_2]], None, max_pairs=0)
+    assert len(pairs) == 1
+    assert rows == [{"prompt": problem.prompt, "completions": RIGHT.split("\n"),
+                     "exact_labels": [1, 1, 1]},
+                    {"prompt": problem.prompt, "completions": WRONG_2.split("\n"),
+                     "exact_labels": [1, 0, 0]}]
+    assert counts["steps"] == 6 and counts["exact_good_step_fraction"] == pytest.approx(4 / 6,
+                                                                                         abs=1e-4)
+    assert counts["good_step_fraction"] is None
+    assert counts["by_task"]["arithmetic"]["good_step_fraction"] is None
+
+
 def test_cli_checks_arguments(tmp_path):
     parser = rollouts.build_parser()
     args = parser.parse_args(["--task", "arithmetic/3-5", "--out-dir", str(tmp_path)])
     assert rollouts.check_args(args) == []
-    bad = parser.parse_args(["--task", "arithmetic/9-12", "--samples", "0"])
+    bad = parser.parse_args(["--task", "arithmetic/9-12", "--samples", "0",
+                             "--continuations", "-1"])
     errors = " ".join(rollouts.check_args(bad))
     assert "arithmetic levels" in errors and "--samples" in errors and "--out-dir" in errors
+    assert "--continuations" in errors
+    none = parser.parse_args(["--task", "countdown", "--continuations", "0", "--out-dir", "x"])
+    assert rollouts.check_args(none) == []
     with pytest.raises(SystemExit):
         rollouts.main(["--out-dir", str(tmp_path)])  # no --task
 

@@ -170,3 +170,20 @@ def test_stats_count_every_generated_token():
         "x1\nx2\nAnswer: 1", "y1\ny2\nAnswer: 2", "z1\nz2\nAnswer: 3"))
     assert result.best.tokens == len("z1\nz2\nAnswer: 3")
     assert 0 < result.stats.busy_s <= result.stats.wall_s
+
+
+def test_scoring_counts_as_engine_work():
+    """The PRM and ORM run on the engine: a search whose time goes to scoring is busy."""
+
+    class SlowVerifier(TableVerifier):
+        async def score(self, items, context):
+            await asyncio.sleep(0.05)
+            return await super().score(items, context)
+
+    verifier = SlowVerifier(SCORES)
+    engine = StepEngine(prompt=PROMPT, script=TRAP)
+    result = asyncio.run(beam.run(problem(), engine, Scorer({"table": verifier}, {"table": 1.0}),
+                                  beam.Params()))
+    assert len(verifier.batches) >= 2
+    assert result.stats.busy_s >= 0.05 * len(verifier.batches) * 0.9
+    assert result.stats.busy_s <= result.stats.wall_s
