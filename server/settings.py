@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         default_factory=dict, description="per-estimator settings, e.g. probe's samples (JSON)")
     router_low: float = Field(0.3, description="difficulty below this: greedy")
     router_high: float = Field(0.7, description="difficulty at or above this: mcts (else beam)")
+    search_temperature: float = Field(
+        0.7, gt=0, description="temperature of sampled search branches when the request's is 0 "
+                               "(a temperature-0 single pass decodes greedily)")
     beam_width: int = Field(3, description="beam width when a request names none")
     mcts_depth: int = Field(5, description="MCTS depth (steps) when a request names none")
     mcts_simulations: int = Field(12, description="MCTS simulations when a request names none")

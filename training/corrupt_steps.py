@@ -47,8 +47,9 @@ def _near(rng: random.Random, value: int, kind: str) -> int:
     if kind == "carry" or len(digits) == 1 and rng.random() < 0.5:
         return value + rng.choice([-1, 1]) * 10 ** rng.randrange(len(digits))
     for i in rng.sample(range(len(digits)), min(len(digits), rng.choice([1, 1, 2]))):
-        choices = [d for d in "0123456789" if d != digits[i] and (i or d != "0" or len(digits) == 1)]
-        digits[i] = rng.choice(choices)
+        leading_zero = i == 0 and len(digits) > 1
+        digits[i] = rng.choice([d for d in "0123456789"
+                                if d != digits[i] and not (leading_zero and d == "0")])
     return int("".join(digits))
 
 

@@ -137,7 +137,7 @@ class ReasoningService:
             max_nodes=o.max_nodes or s.max_search_nodes,
             timeout_s=o.timeout_s or s.max_search_timeout_s,
             seed=o.seed if o.seed is not None else request.seed,
-            temperature=request.temperature if request.temperature > 0 else 1.0,
+            temperature=request.temperature if request.temperature > 0 else s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, aggregation=o.aggregation,
             return_trace=o.return_trace, n_answers=request.n)
         specific = {

@@ -99,6 +99,16 @@ async def test_usage_counts_every_generated_token(client, engine):
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
+async def test_search_branches_sample_at_the_request_or_the_search_temperature(client, engine):
+    for temperature, expected in ((0, 0.7), (1.3, 1.3)):
+        engine.calls.clear()
+        r = await client.post("/v1/chat/completions", json=chat(
+            temperature=temperature, reasoning={"strategy": "beam", **LOGIC}))
+        assert r.status_code == 200, r.text
+        sampled = [params for _, params in engine.calls if params.n > 1]
+        assert sampled and {p.temperature for p in sampled} == {expected}
+
+
 def _samples(engine: StepEngine, prompt: str, params) -> list[str]:
     steps = engine.steps_of(prompt)
     return [engine.continuation(steps, i, params)[0] for i in range(params.n)]
