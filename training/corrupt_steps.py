@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from training.task_selector import parse_selector, worked_problems
-from training.tasks import Problem, get_task
+from training.tasks import Problem, step_labels
 
 CORRUPT_SEED_BASE = 4_000_000
 _STEP = re.compile(r"^(\d+)([+\-*/])(\d+)=(\d+)$")
@@ -87,17 +87,12 @@ def corrupt(steps: list[str], rng: random.Random, kind: str) -> list[str] | None
     return body + [f"Answer: {parsed[-1][3]}"]
 
 
-def exact_labels(problem: Problem, steps: list[str]) -> list[int]:
-    task = get_task(problem.task)
-    return [int(task.check_step(problem, steps[:i], s)) for i, s in enumerate(steps)]
-
-
 def rows_for(problem: Problem, worked: str, rng: random.Random, variants: int
              ) -> tuple[list[dict], list[dict]]:
     """Step rows and preference pairs of one problem: the worked solution and its variants."""
     gold = worked.split("\n")
     steps = [{"prompt": problem.prompt, "completions": gold,
-              "exact_labels": exact_labels(problem, gold)}]
+              "exact_labels": step_labels(problem, gold)}]
     pairs, seen = [], {worked}
     for _ in range(variants * 4):  # a few draws per wanted variant: some kinds do not apply
         if len(pairs) == variants:
@@ -105,7 +100,7 @@ def rows_for(problem: Problem, worked: str, rng: random.Random, variants: int
         bad = corrupt(gold, rng, rng.choice(KINDS))
         if bad is None or "\n".join(bad) in seen:
             continue
-        labels = exact_labels(problem, bad)
+        labels = step_labels(problem, bad)
         if all(labels):
             continue  # the change happened to be another valid solution
         seen.add("\n".join(bad))

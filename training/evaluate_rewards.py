@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from training.prm import auroc
 from training.task_selector import parse_selector, worked_problems
-from training.tasks import Problem, completion_prompt, get_task
+from training.tasks import Problem, completion_prompt, get_task, step_labels
 from training.tasks.base import TRAIN_SEED_BASE, extract_answer, split_steps
 from verifiers.reward_format import STEP_TAG, good_probability, step_query, tagged_path
 
@@ -38,11 +38,6 @@ class Sample:
     step_labels: list[int]
     prm: list[float] = field(default_factory=list)  # P(GOOD) per step
     orm: float = 0.5
-
-
-def label_steps(problem: Problem, steps: list[str]) -> list[int]:
-    task = get_task(problem.task)
-    return [int(task.check_step(problem, steps[:i], step)) for i, step in enumerate(steps)]
 
 
 def tag_scores(prompt_logprobs, text: str, tokenizer) -> list[float]:
@@ -146,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
                 steps = split_steps(choice.text)
                 by_problem.setdefault(problem.id, []).append(Sample(
                     problem, choice.text, steps, task.check(problem, choice.text),
-                    label_steps(problem, steps)))
+                    step_labels(problem, steps)))
         samples = [s for group in by_problem.values() for s in group if s.steps]
         score_paths(llm, samples, prm, orm, tokenizer, SamplingParams)
         results[selector] = summarise(by_problem)

@@ -41,6 +41,9 @@ def gated_targets(row: dict) -> list[float]:
 
 LABEL_KINDS = {"hard": lambda row: row["labels"], "soft": lambda row: row["soft_labels"],
                "exact": lambda row: row["exact_labels"], "gated": gated_targets}
+# The row columns each kind reads (what `load_step_rows` keeps).
+LABEL_COLUMNS = {"hard": ["labels"], "soft": ["soft_labels"], "exact": ["exact_labels"],
+                 "gated": ["exact_labels", "soft_labels"]}
 
 
 def step_targets(row: dict, kind: str) -> list[float]:
@@ -109,10 +112,6 @@ def auroc(scores: list[float], labels: list[int]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     return run_recipe(build_parser(), train, argv)
-
-
-LABEL_COLUMNS = {"hard": ["labels"], "soft": ["soft_labels"], "exact": ["exact_labels"],
-                 "gated": ["exact_labels", "soft_labels"]}
 
 
 def load_step_rows(paths: list[str], labels: str):

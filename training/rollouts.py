@@ -39,7 +39,7 @@ from pathlib import Path
 from training import math_shepherd as ms
 from training.config import parse_with_config
 from training.task_selector import parse_selector
-from training.tasks import Problem, completion_prompt, get_task
+from training.tasks import Problem, completion_prompt, get_task, step_labels
 
 ROLLOUT_SEED_BASE = 3_000_000
 
@@ -175,7 +175,7 @@ def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_
         for text, ok in {t: ok for t, ok in judged if t}.items():
             steps = text.split("\n")
             n_unique += 1
-            exact = [task.check_step(problem, steps[:i], s) for i, s in enumerate(steps)]
+            exact = step_labels(problem, steps)
             if outcomes is None:
                 rows.append({"prompt": problem.prompt, "completions": steps,
                              "exact_labels": [int(e) for e in exact]})

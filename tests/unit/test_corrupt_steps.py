@@ -6,7 +6,7 @@ import random
 import pytest
 
 from training import corrupt_steps as cs
-from training.tasks import get_task
+from training.tasks import get_task, step_labels
 
 ARITH = get_task("arithmetic").from_prompt("Compute: 24*16-39+7")
 GOLD = ["24*16=384", "384-39=345", "345+7=352", "Answer: 352"]
@@ -27,14 +27,14 @@ def test_an_error_is_carried_on_with_correct_arithmetic_after_it(kind):
             a, op, b, c = cs._STEP.match(step).groups()
             assert cs._apply(op, int(a), int(b)) == int(c)
         assert bad[-1] == f"Answer: {bad[-2].split('=')[1]}"
-        labels = cs.exact_labels(ARITH, bad)
+        labels = step_labels(ARITH, bad)
         assert labels == [1] * first + [0] * (len(bad) - first)
 
 
 def test_answer_kind_only_changes_the_answer_line():
     bad = cs.corrupt(GOLD, random.Random(0), "answer")
     assert bad[:-1] == GOLD[:-1] and bad[-1] != GOLD[-1]
-    assert cs.exact_labels(ARITH, bad) == [1, 1, 1, 0]
+    assert step_labels(ARITH, bad) == [1, 1, 1, 0]
 
 
 def test_unparseable_solutions_give_no_variant():

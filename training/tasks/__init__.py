@@ -11,8 +11,8 @@ from typing import Protocol
 from training.tasks import arithmetic, countdown
 from training.tasks.base import Problem, completion_prompt, extract_answer, read_jsonl, write_jsonl
 
-__all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "completion_prompt",
-           "extract_answer", "read_jsonl", "write_jsonl"]
+__all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "step_labels",
+           "completion_prompt", "extract_answer", "read_jsonl", "write_jsonl"]
 
 
 class Task(Protocol):
@@ -49,3 +49,9 @@ def from_prompt(prompt: str) -> Problem | None:
         if problem is not None:
             return problem
     return None
+
+
+def step_labels(problem: Problem, steps: list[str]) -> list[int]:
+    """The exact step checker's verdict (1 valid, 0 not) on each step after the ones before it."""
+    task = get_task(problem.task)
+    return [int(task.check_step(problem, steps[:i], step)) for i, step in enumerate(steps)]
