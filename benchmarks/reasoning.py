@@ -31,6 +31,7 @@ import httpx
 
 from benchmarks.plots import accuracy_compute_figure
 from benchmarks.processes import free_port, running_server
+from server.settings import Settings
 from training.tasks import Problem, get_task
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,6 +62,7 @@ class Outcome:
     correct: bool
     strategy: str
     difficulty: float | None
+    difficulty_estimator: str | None
     completion_tokens: int
     reasoning_tokens: int
     engine_calls: int
@@ -101,6 +103,7 @@ async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict, config
         config=config, verifiers=verifiers, problem=problem.id, task=problem.task,
         bucket=bucket_of(problem), correct=get_task(problem.task).check(problem, answer),
         strategy=info["strategy"], difficulty=info.get("difficulty"),
+        difficulty_estimator=info.get("difficulty_estimator"),
         completion_tokens=usage["completion_tokens"],
         reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0),
         engine_calls=info.get("engine_calls", 1), nodes=info.get("nodes", 0),
@@ -202,6 +205,18 @@ def targets(results: dict, phases: list[dict]) -> list[str]:
     ]
 
 
+def router_line() -> str:
+    """How `auto` routed: the server's router table, when there is one."""
+    path = Path(Settings().router_file or "")
+    if not path.is_file():
+        return "`auto` routes with the default thresholds (d < 0.3 greedy, d < 0.7 beam, else mcts)."
+    table = json.loads(path.read_text())
+    routes = "; ".join(f"{'+'.join(r['verifiers'])}: low {r['low']:g}, high {r['high']:g}"
+                       for r in table["routes"])
+    return (f"`auto` routes with the fitted router table `{path}` ({routes}), fitted on "
+            f"calibration problems apart from these: `{table.get('fitted_by', '?')}`.")
+
+
 def report(results: dict, phases: list[dict], args: argparse.Namespace, wall_s: float,
            buckets: list[str], figure: Path) -> str:
     lines = [
@@ -214,7 +229,8 @@ def report(results: dict, phases: list[dict], args: argparse.Namespace, wall_s: 
         f"{args.countdown} countdown, seed stream {args.seed}+ (held out). Chat requests with "
         "max_tokens 256 through the HTTP API; accuracy by the tasks' exact checkers. Tokens are "
         "`usage.completion_tokens` (everything generated, difficulty probe included), mean per "
-        "request.", "", "## Targets (learned verifiers)", "", *targets(results, phases), "",
+        "request.", "", router_line(), "", "## Targets (learned verifiers)", "",
+        *targets(results, phases), "",
         f"![accuracy against generated tokens]({figure.name})", ""]
     for setting, configs in results.items():
         lines += [f"## Verifiers: {setting} ({json.dumps(LEARNED if setting == 'learned' else WITH_LOGIC)})",

@@ -2,10 +2,16 @@
 
 An explicit strategy wins; `auto` (or none) follows `reasoning_effort` when given, else the
 estimated difficulty d: d < low -> greedy, low <= d < high -> beam, d >= high -> mcts.
+
+The thresholds are 0.3 / 0.7 unless a `RouterTable` says better: thresholds fitted per
+verifier set on calibration problems (`python -m benchmarks.calibrate_router`), because whether
+search pays depends on what scores its branches (learned verifiers that cannot check arithmetic
+make search on arithmetic worse than greedy; with the exact `logic` checker it pays).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 EFFORT_STRATEGY = {"low": "greedy", "medium": "beam", "high": "mcts"}
@@ -20,6 +26,34 @@ class Thresholds:
         if not 0.0 <= self.low <= self.high <= 1.0:
             raise ValueError(f"router thresholds must satisfy 0 <= low <= high <= 1, got "
                              f"low={self.low}, high={self.high}")
+
+
+@dataclass(frozen=True)
+class RouterTable:
+    """Thresholds per verifier set, on the difficulty scale of one estimator."""
+    estimator: str
+    routes: Mapping[frozenset[str], Thresholds]
+
+    def thresholds_for(self, verifiers: Iterable[str], estimator: str | None
+                       ) -> Thresholds | None:
+        """The fitted thresholds for these verifiers (names with a non-zero weight), or None
+        when the difficulty came from another estimator or the set was not calibrated."""
+        if estimator != self.estimator:
+            return None
+        return self.routes.get(frozenset(verifiers))
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> RouterTable:
+        """From the `router.json` that `benchmarks.calibrate_router` writes; ValueError names
+        what is wrong."""
+        try:
+            routes = {frozenset(r["verifiers"]): Thresholds(float(r["low"]), float(r["high"]))
+                      for r in data["routes"]}
+            return cls(estimator=str(data["estimator"]), routes=routes)
+        except (KeyError, TypeError) as exc:
+            raise ValueError("a router table needs 'estimator' and 'routes': "
+                             "[{'verifiers': [...], 'low': x, 'high': y}, ...] "
+                             f"({type(exc).__name__}: {exc})") from exc
 
 
 def needs_difficulty(strategy: str | None, effort: str | None) -> bool:

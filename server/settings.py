@@ -71,8 +71,16 @@ class Settings(BaseSettings):
         description="difficulty estimators to try in order (the first that answers is used)")
     difficulty_config: dict[str, dict] = Field(
         default_factory=dict, description="per-estimator settings, e.g. probe's samples (JSON)")
-    router_low: float = Field(0.3, description="difficulty below this: greedy")
-    router_high: float = Field(0.7, description="difficulty at or above this: mcts (else beam)")
+    router_low: float | None = Field(
+        None, description="difficulty below this: greedy (default: the router file's, else 0.3)")
+    router_high: float | None = Field(
+        None, description="difficulty at or above this: mcts, else beam (default: the router "
+                          "file's, else 0.7)")
+    router_file: str | None = Field(
+        "models/demo/router.json",
+        description="thresholds fitted per verifier set by `python -m benchmarks.calibrate_router`"
+                    "; used when it names the served model and neither --router-low nor "
+                    "--router-high is given ('' for none)")
     search_temperature: float = Field(
         0.7, gt=0, description="temperature of sampled search branches when the request's is 0 "
                                "(a temperature-0 single pass decodes greedily)")

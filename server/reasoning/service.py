@@ -22,6 +22,7 @@ from server.errors import bad_request
 from server.openai.protocol import SamplingRequest
 from server.reasoning import metrics
 from server.reasoning.options import ReasoningOptions
+from server.reasoning.router_table import default_thresholds, load_router_table
 from server.settings import Settings
 from server.verify.service import VerifyService
 from verifiers.scorer import Scorer
@@ -48,7 +49,8 @@ class ReasoningService:
         self.verify = verify
         self.estimators = [estimators[n] for n in settings.difficulty_estimators
                            if n in estimators]
-        self.thresholds = Thresholds(settings.router_low, settings.router_high)
+        self.thresholds = default_thresholds(settings)
+        self.router_table = load_router_table(settings)
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -83,7 +85,9 @@ class ReasoningService:
         options = self.options(request)
         decision = Decision(strategy="greedy", options=options, problem=problem)
         if single_pass is not None:
-            explicit = route(options.strategy, request.reasoning_effort, 0.0, self.thresholds)
+            # auto answers in one pass here, whatever the difficulty
+            explicit = ("greedy" if needs_difficulty(options.strategy, request.reasoning_effort)
+                        else route(options.strategy, request.reasoning_effort, None))
             if explicit != "greedy":
                 raise bad_request(f"{single_pass} is not available with the {explicit!r} "
                                   "strategy (a search returns whole answers); drop it or ask "
@@ -99,9 +103,19 @@ class ReasoningService:
             decision.strategy = "greedy"  # no estimator answered: spend nothing extra
         else:
             decision.strategy = route(options.strategy, request.reasoning_effort,
-                                      decision.difficulty, self.thresholds)
+                                      decision.difficulty, self.thresholds_for(decision))
         metrics.REQUESTS_BY_STRATEGY.labels(strategy=decision.strategy).inc()
         return decision
+
+    def thresholds_for(self, decision: Decision) -> Thresholds:
+        """The router table's thresholds for this search's verifiers, else the defaults."""
+        if self.router_table is None:
+            return self.thresholds
+        weights = (decision.options.verifiers if decision.options.verifiers is not None
+                   else self.settings.search_verifiers)
+        fitted = self.router_table.thresholds_for(
+            [name for name, weight in weights.items() if weight], decision.estimator)
+        return fitted or self.thresholds
 
     async def _estimate(self, problem: SearchProblem, decision: Decision) -> None:
         for estimator in self.estimators:

@@ -1,5 +1,6 @@
 """The CPU LoRA fixes: exact on tiny tensors, and a tripwire if upstream code changes under them."""
 
+import importlib.util
 import inspect
 
 import pytest
@@ -7,7 +8,19 @@ import torch
 
 lora_ops = pytest.importorskip("vllm.lora.ops.torch_ops.lora_ops")
 
-from server.engine import cpu_fixes  # noqa: E402
+from server.engine import cpu_fixes, cpu_lora_ops  # noqa: E402
+
+
+
+def _upstream_module():
+    """A fresh copy of vLLM's torch LoRA ops: cpu_fixes may have patched the imported module."""
+    spec = importlib.util.spec_from_file_location("upstream_lora_ops", lora_ops.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+upstream = _upstream_module()
 
 
 def test_upstream_still_has_the_bug_we_patch():
@@ -26,18 +39,53 @@ def test_fixed_shrink_gives_base_rows_zero_and_adapter_rows_their_own_weights():
     inputs = torch.randn(3, 8)  # [T, in]
     indices = torch.tensor([-1, 0, 1])
     out = torch.full((3, 4), 7.0)
-    original = inspect.unwrap(lora_ops.bgmv_shrink)
-    cpu_fixes._base_rows_get_no_lora(original)(inputs, weights, out, indices, 0.5)
+    cpu_lora_ops.bgmv_shrink(inputs, weights, out, indices, 0.5)
     assert torch.equal(out[0], torch.zeros(4))
     for row, slot in ((1, 0), (2, 1)):
         torch.testing.assert_close(out[row], 0.5 * weights[slot, 0] @ inputs[row])
+
+
+@pytest.mark.parametrize("indices", [[1, 0, 1, 2, 0, 1], [2, 2, 2, 2, 2, 2], [0, 0, 1, 1, 2, 2]])
+@pytest.mark.parametrize("stacked", [3, 4])
+def test_grouped_ops_equal_upstreams_per_token_ops_where_every_row_has_an_adapter(indices,
+                                                                                  stacked):
+    # upstream is right when no row is a base-model row: the grouped ops must match it exactly
+    torch.manual_seed(1)
+    idx = torch.tensor(indices)
+    a = torch.randn(3, 1, 4, 8) if stacked == 4 else torch.randn(3, 4, 8)  # [slots, (1), r, in]
+    b = torch.randn(3, 1, 10, 4) if stacked == 4 else torch.randn(3, 10, 4)  # [slots, (1), out, r]
+    x = torch.randn(6, 8)
+    ours, theirs = torch.zeros(6, 4), torch.zeros(6, 4)
+    cpu_lora_ops.bgmv_shrink(x, a, ours, idx, 0.5)
+    upstream.bgmv_shrink(x, a, theirs, idx, 0.5)
+    torch.testing.assert_close(ours, theirs)
+    for add in (True, False):
+        y_ours, y_theirs = torch.ones(6, 10), torch.ones(6, 10)
+        cpu_lora_ops.bgmv_expand(ours, b, y_ours, idx, add)
+        upstream.bgmv_expand(theirs, b, y_theirs, idx, add)
+        torch.testing.assert_close(y_ours, y_theirs)
+        y_ours, y_theirs = torch.ones(6, 24), torch.ones(6, 24)
+        cpu_lora_ops.bgmv_expand_slice(ours, b, y_ours, idx, 7, 10, add)
+        upstream.bgmv_expand_slice(theirs, b, y_theirs, idx, 7, 10, add)
+        torch.testing.assert_close(y_ours, y_theirs)
+
+
+def test_grouped_expand_adds_nothing_to_base_rows():
+    b = torch.randn(2, 10, 4)
+    y = torch.ones(3, 10)
+    cpu_lora_ops.bgmv_expand(torch.randn(3, 4), b, y, torch.tensor([-1, 1, -1]), True)
+    assert torch.equal(y[0], torch.ones(10)) and torch.equal(y[2], torch.ones(10))
+    assert not torch.equal(y[1], torch.ones(10))
+    y = torch.ones(2, 10)
+    cpu_lora_ops.bgmv_expand(torch.randn(2, 4), b, y, torch.tensor([-1, -1]), False)
+    assert torch.equal(y, torch.zeros(2, 10))
 
 
 def test_unfixed_shrink_leaks_the_last_adapter_into_base_rows():
     weights = torch.ones(2, 1, 4, 8)
     weights[1] *= 3
     out = torch.zeros(1, 4)
-    inspect.unwrap(lora_ops.bgmv_shrink)(torch.ones(1, 8), weights, out, torch.tensor([-1]), 1.0)
+    upstream.bgmv_shrink(torch.ones(1, 8), weights, out, torch.tensor([-1]), 1.0)
     assert torch.equal(out[0], torch.full((4,), 24.0))  # the bug: slot -1 == last slot
 
 

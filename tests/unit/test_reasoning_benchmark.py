@@ -6,7 +6,8 @@ from benchmarks.reasoning import CONFIGS, Outcome, bucket_of, load_problems, tab
 def outcome(config, verifiers, bucket, correct, tokens, busy=0.9):
     return Outcome(config=config, verifiers=verifiers, problem="p", task="t", bucket=bucket,
                    correct=correct, strategy=config.split("/")[0], difficulty=None,
-                   completion_tokens=tokens, reasoning_tokens=tokens // 2, engine_calls=3,
+                   difficulty_estimator=None, completion_tokens=tokens,
+                   reasoning_tokens=tokens // 2, engine_calls=3,
                    nodes=5, time_s=1.0, busy_s=busy, latency_s=1.0)
 
 
@@ -38,3 +39,20 @@ def test_tables_share_single_pass_rows_and_targets_read_them():
     assert "**met**" in lines[1]  # auto: as accurate as mcts, a quarter of its tokens
     assert "**met**" in lines[2]  # beam as accurate as best_of_n: "at least as accurate"
     assert "**met**" in lines[3] and "**met**" in lines[4]
+
+
+def test_router_calibration_joins_the_phases_per_problem_and_covers_the_server_default():
+    from benchmarks.calibrate_router import calibration_problems, verifier_sets
+    from server.settings import Settings
+
+    def run(config, correct, tokens, difficulty=None):
+        o = outcome(config, "-", "arith 1-2", correct, tokens)
+        return o.__class__(**{**o.__dict__, "difficulty": difficulty})
+
+    joined = calibration_problems([run("auto", True, 5, difficulty=0.4)], [run("greedy", True, 5)],
+                                  {"beam": [run("beam", False, 60)], "mcts": [run("mcts", True, 40)]})
+    assert joined[0].difficulty == 0.4
+    assert joined[0].correct == {"greedy": True, "beam": False, "mcts": True}
+    assert joined[0].tokens == {"greedy": 5, "beam": 60, "mcts": 40}
+    sets = [set(w) for w in verifier_sets().values()]
+    assert {"prm", "orm"} in sets and set(Settings().search_verifiers) in sets

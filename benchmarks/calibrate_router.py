@@ -1,0 +1,183 @@
+"""Fit the router's thresholds for the demo model on calibration problems, through the HTTP API.
+
+    python -m benchmarks.calibrate_router [--per-level 30] [--countdown 120] [--refit]
+
+Calibration problems come from seed stream 800_000+, apart from the reasoning benchmark's
+held-out 900_000+ and the training streams (>= 1_000_000), so `benchmarks.reasoning` measures
+the fitted router on problems it was not fitted on. One server answers each problem with greedy,
+and with beam (width 3) and mcts (depth 5) under each verifier set that gets its own thresholds:
+learned (prm x orm), learned plus `logic`, and the server's default search verifiers. An `auto`
+pass with every difficulty routed to greedy reads each problem's estimated difficulty.
+`training.router.fit_thresholds` then picks, per verifier set, the cheapest (low, high) whose
+accuracy is at least (1 - `--tolerance`) times the best any reaches.
+
+Writes models/demo/router.json (the server's default `--router-file`),
+benchmarks/results/router_calibration.md, and router_calibration.json (every outcome, so a new
+fit needs no new run: `--refit`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.processes import free_port, running_server
+from benchmarks.reasoning import LEARNED, RESULTS, WITH_LOGIC, Outcome, load_problems, run_config
+from search.router import Thresholds
+from server.settings import Settings
+from training.router import CalibrationProblem, Fit, evaluate, fit_thresholds
+
+SEED = 800_000
+ROUTER_FILE = Path("models/demo/router.json")
+SEARCHES = {"beam": {"strategy": "beam", "beam_width": 3},
+            "mcts": {"strategy": "mcts", "max_depth": 5}}
+
+
+def verifier_sets() -> dict[str, dict[str, float]]:
+    default = {k: v for k, v in Settings().search_verifiers.items() if v}
+    sets = {"learned": LEARNED, "learned+logic": WITH_LOGIC}
+    if set(default) not in [set(w) for w in sets.values()]:
+        sets["server default"] = default
+    return sets
+
+
+def calibration_problems(difficulty: list[Outcome], greedy: list[Outcome],
+                         searches: dict[str, list[Outcome]]) -> list[CalibrationProblem]:
+    """Join the phases per problem (each phase answers the same problems, in order)."""
+    problems = []
+    for i, d in enumerate(difficulty):
+        runs = {"greedy": greedy[i], **{name: rows[i] for name, rows in searches.items()}}
+        assert all(o.problem == d.problem for o in runs.values())
+        problems.append(CalibrationProblem(
+            difficulty=d.difficulty, correct={k: o.correct for k, o in runs.items()},
+            tokens={k: o.completion_tokens for k, o in runs.items()}))
+    return problems
+
+
+def report(fits: dict[str, tuple[Fit, dict[str, Fit]]], args: argparse.Namespace,
+           n: int, wall_s: float) -> str:
+    lines = ["# Router calibration", "",
+             f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {wall_s / 60:.1f} min. Command: "
+             f"`python -m benchmarks.calibrate_router --per-level {args.per_level} --countdown "
+             f"{args.countdown} --tolerance {args.tolerance}`.", "",
+             f"{n} calibration problems (seed stream {args.seed}+). Accuracy and mean generated "
+             "tokens of each routing on them; the fitted one is the cheapest whose accuracy is at "
+             f"least {1 - args.tolerance:.2f}x the best any (low, high) reaches. These are "
+             "in-sample figures: `benchmarks/results/reasoning.md` measures the fitted router on "
+             "held-out problems.", "",
+             "| verifiers | routing | low | high | accuracy | tokens |", "|---|---|---:|---:|---:|---:|"]
+    for setting, (fit, refs) in fits.items():
+        for name, f in [*refs.items(), ("fitted", fit)]:
+            lines.append(f"| {setting} | {name} | {f.low:g} | {f.high:g} | {f.accuracy:.1%} | "
+                         f"{f.tokens:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+async def run_phases(args: argparse.Namespace) -> dict[str, list[Outcome]]:
+    """{phase: outcomes}: "difficulty", "greedy", and "<setting>/<beam|mcts>"."""
+    problems = load_problems(args.per_level, args.countdown, args.seed)
+    port = free_port()
+    # low = high = 1: `auto` answers greedily and reports each problem's difficulty
+    command = ["-m", "server", "--model", args.model, "--port", str(port), "--log-level",
+               "warning", "--router-low", "1", "--router-high", "1"]
+    phases: dict[str, list[Outcome]] = {}
+    with running_server(command, port, RESULTS / "logs" / "calibrate-router-server.log") as url:
+        async def phase(key: str, name: str, reasoning: dict, setting: str) -> None:
+            rows, info = await run_config(url, problems, name, {**reasoning, "seed": 1}, setting,
+                                          args.concurrency)
+            print(f"{key:24s} accuracy {sum(o.correct for o in rows) / len(rows):.1%} "
+                  f"wall {info['wall_s']} s", flush=True)
+            phases[key] = rows
+
+        await phase("difficulty", "auto", {"strategy": "auto"}, "-")
+        await phase("greedy", "greedy", {"strategy": "greedy"}, "-")
+        for setting, weights in verifier_sets().items():
+            for name, reasoning in SEARCHES.items():
+                await phase(f"{setting}/{name}", name, {**reasoning, "verifiers": weights},
+                            setting)
+    return phases
+
+
+def fit_all(phases: dict[str, list[Outcome]], tolerance: float
+            ) -> tuple[str, dict[str, tuple[Fit, dict[str, Fit]]]]:
+    """The estimator the difficulties came from, and per verifier set (fit, reference routings)."""
+    estimators = {o.difficulty_estimator for o in phases["difficulty"]}
+    if len(estimators) != 1 or None in estimators:
+        raise RuntimeError(f"expected one difficulty estimator to answer, got {estimators}")
+    fits = {}
+    for setting in verifier_sets():
+        calibration = calibration_problems(
+            phases["difficulty"], phases["greedy"],
+            {name: phases[f"{setting}/{name}"] for name in SEARCHES})
+        never = 1.0 + 1e-9  # above any difficulty
+        default = Thresholds()
+        fits[setting] = (fit_thresholds(calibration, tolerance), {
+            "always greedy": evaluate(calibration, never, never),
+            "always beam": evaluate(calibration, 0.0, never),
+            "always mcts": evaluate(calibration, 0.0, 0.0),
+            "default": evaluate(calibration, default.low, default.high)})
+    return estimators.pop(), fits
+
+
+def router_table(args: argparse.Namespace, estimator: str, n: int,
+                 fits: dict[str, tuple[Fit, dict[str, Fit]]]) -> dict:
+    routes = []
+    for setting, weights in verifier_sets().items():
+        fit, refs = fits[setting]
+        mcts = refs["always mcts"]
+        routes.append({"verifiers": sorted(weights), "low": fit.low, "high": fit.high,
+                       "calibration": {"accuracy": round(fit.accuracy, 4),
+                                       "tokens": round(fit.tokens, 1),
+                                       "always_mcts_accuracy": round(mcts.accuracy, 4),
+                                       "always_mcts_tokens": round(mcts.tokens, 1)}})
+    return {"model": args.model, "estimator": estimator,
+            "fitted_by": f"python -m benchmarks.calibrate_router --per-level {args.per_level} "
+                         f"--countdown {args.countdown} --seed {args.seed} "
+                         f"--tolerance {args.tolerance}",
+            "problems": n, "routes": routes}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    outcomes_path = RESULTS / "router_calibration.json"
+    started = time.monotonic()
+    if args.refit:
+        saved = json.loads(outcomes_path.read_text())
+        phases = {k: [Outcome(**o) for o in rows] for k, rows in saved["phases"].items()}
+        wall = saved["wall_s"]
+    else:
+        phases = await run_phases(args)
+        wall = time.monotonic() - started
+        outcomes_path.write_text(json.dumps(
+            {"wall_s": round(wall, 1),
+             "phases": {k: [asdict(o) for o in rows] for k, rows in phases.items()}}))
+    estimator, fits = fit_all(phases, args.tolerance)
+    n = len(phases["difficulty"])
+    args.out.write_text(json.dumps(router_table(args, estimator, n, fits), indent=2) + "\n")
+    text = report(fits, args, n, wall)
+    (RESULTS / "router_calibration.md").write_text(text)
+    print(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_router",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="models/demo/base")
+    parser.add_argument("--per-level", type=int, default=30, help="arithmetic problems per level")
+    parser.add_argument("--countdown", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--tolerance", type=float, default=0.03,
+                        help="share of the best accuracy given up for fewer tokens")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=ROUTER_FILE)
+    parser.add_argument("--refit", action="store_true",
+                        help="fit again from the saved router_calibration.json, without a run")
+    asyncio.run(main_async(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
