@@ -21,6 +21,7 @@ from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDeadError
 
+from server.engine.metrics import PREFIX_CACHE_CEILING, cacheable_prefix
 from server.engine.protocol import (
     AdapterInfo,
     Choice,
@@ -61,6 +62,8 @@ class LocalEngine:
         self.max_model_len: int = llm.model_config.max_model_len
         self._adapters: dict[str, LoRARequest] = {}
         self._next_adapter_id = 1  # vLLM's LoRA ids are positive and never reused here
+        cache = llm.vllm_config.cache_config
+        self._cache_block = cache.block_size if cache.enable_prefix_caching else None
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(self._llm.tokenizer.encode(text, add_special_tokens=add_special_tokens))
@@ -91,9 +94,15 @@ class LocalEngine:
             TokensPrompt(prompt_token_ids=list(prompt)) if not isinstance(prompt, str) else prompt
         )
         stream = self._llm.generate(engine_prompt, _to_vllm(params), request_id, lora_request=lora)
+        # vLLM counts prefix-cache queries per sequence, except for prompt-logprob requests
+        ceiling_counted = self._cache_block is None or params.prompt_logprobs is not None
         try:
             # Closing or cancelling this generator propagates into vLLM's, which aborts the request.
             async for out in stream:
+                if not ceiling_counted:
+                    ceiling_counted = True
+                    PREFIX_CACHE_CEILING.inc(params.n * cacheable_prefix(
+                        len(out.prompt_token_ids or ()), self._cache_block))
                 yield GenerationOutput(
                     request_id=request_id,
                     prompt_token_ids=out.prompt_token_ids or [],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from prometheus_client import REGISTRY
 
 BODY = {"model": "demo", "prompt": "x", "max_tokens": 5}
@@ -40,3 +41,12 @@ async def test_metrics_endpoint_serves_prometheus_text(client):
     assert 'deliberate_requests_total{endpoint="/health",status="200"}' in r.text
     assert "deliberate_request_latency_seconds_bucket" in r.text
     assert "deliberate_generated_tokens_total" in r.text
+
+
+@pytest.mark.parametrize(("tokens", "block", "cacheable"), [
+    (0, 32, 0), (1, 32, 0), (32, 32, 0), (33, 32, 32), (64, 32, 32), (65, 32, 64), (100, 16, 96)])
+def test_the_prefix_cache_ceiling_is_the_whole_blocks_before_the_last_token(tokens, block,
+                                                                            cacheable):
+    from server.engine.metrics import cacheable_prefix
+
+    assert cacheable_prefix(tokens, block) == cacheable

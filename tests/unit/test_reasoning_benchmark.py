@@ -32,13 +32,14 @@ def test_tables_share_single_pass_rows_and_targets_read_them():
     assert results["learned"]["mcts/5"]["hard"]["accuracy"] == 1.0
     assert results["learned"]["greedy"]["hard"]["accuracy"] == 0.0
     assert results["learned"]["greedy"]["all"]["n"] == 2
-    phases = [{"config": "beam/3", "prefix_cache_hit_rate": 0.8},
+    phases = [{"config": "beam/3", "prefix_cache_hit_rate": 0.8, "prefix_cache_ceiling": 0.85},
               {"config": "mcts/5", "prefix_cache_hit_rate": 0.75}]
     lines = targets(results, phases)
     assert "+100.0 points" in lines[0] and "**met**" in lines[0]
     assert "**met**" in lines[1]  # auto: as accurate as mcts, a quarter of its tokens
     assert "**met**" in lines[2]  # beam as accurate as best_of_n: "at least as accurate"
     assert "**met**" in lines[3] and "**met**" in lines[4]
+    assert lines[4].endswith("allow: 0.85, n/a")  # the ceiling, where the phase measured one
 
 
 def test_router_calibration_joins_the_phases_per_problem_and_covers_the_server_default():
