@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from vllm import SamplingParams as VllmSamplingParams
@@ -18,6 +18,7 @@ from vllm.exceptions import VLLMClientError
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.sampling_params import RequestOutputKind
+from vllm.tokenizers.detokenizer_utils import convert_ids_list_to_tokens
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDeadError
 
@@ -62,6 +63,7 @@ class LocalEngine:
         self.max_model_len: int = llm.model_config.max_model_len
         self._adapters: dict[str, LoRARequest] = {}
         self._next_adapter_id = 1  # vLLM's LoRA ids are positive and never reused here
+        self._token_texts: dict[int, str] = {}
         cache = llm.vllm_config.cache_config
         self._cache_block = cache.block_size if cache.enable_prefix_caching else None
 
@@ -106,9 +108,10 @@ class LocalEngine:
                 yield GenerationOutput(
                     request_id=request_id,
                     prompt_token_ids=out.prompt_token_ids or [],
-                    choices=[_choice(c, params.logprobs) for c in out.outputs],
+                    choices=[_choice(c, params.logprobs, self._token_text) for c in out.outputs],
                     finished=out.finished,
-                    prompt_logprobs=_prompt_logprobs(out.prompt_logprobs, params.prompt_logprobs),
+                    prompt_logprobs=_prompt_logprobs(out.prompt_logprobs, params.prompt_logprobs,
+                                                     self._token_text),
                 )
         except VllmEngineDeadError as error:
             raise EngineDeadError(str(error)) from error
@@ -123,13 +126,24 @@ class LocalEngine:
     async def next_token_logprobs(
         self, prompt: str | Sequence[int], k: int, adapter: str | None = None
     ) -> dict[str, float]:
-        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k)
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k, detokenize=False)
         top: dict[str, float] = {}
         async for out in self.generate(prompt, params, f"score-{uuid.uuid4().hex}", adapter):
             for choice in out.choices:
                 for position in choice.logprobs or ():
                     top = position.top
         return top
+
+    def _token_text(self, token_id: int, decoded: str | None) -> str:
+        """vLLM's text for a logprob entry; when it did not decode (detokenize=False), the same
+        text from vLLM's own per-token conversion, once per token id."""
+        if decoded is not None:
+            return decoded
+        text = self._token_texts.get(token_id)
+        if text is None:
+            text = convert_ids_list_to_tokens(self._llm.tokenizer, [token_id])[0]
+            self._token_texts[token_id] = text
+        return text
 
     async def add_adapter(self, name: str, path: str) -> None:
         if not self._llm.vllm_config.lora_config:
@@ -203,15 +217,20 @@ def _to_vllm(params: SamplingParams) -> VllmSamplingParams:
         logprobs=params.logprobs,
         prompt_logprobs=params.prompt_logprobs,
         ignore_eos=params.ignore_eos,
+        detokenize=params.detokenize,
         output_kind=RequestOutputKind.FINAL_ONLY if params.final_only else RequestOutputKind.DELTA,
     )
 
 
-def _choice(output, k: int | None) -> Choice:  # output: vllm.outputs.CompletionOutput
+TokenText = Callable[[int, str | None], str]  # (token id, vLLM's decoded text) -> text
+
+
+def _choice(output, k: int | None, text: TokenText) -> Choice:
+    # output: vllm.outputs.CompletionOutput
     logprobs = None
     if k is not None and output.logprobs is not None:
         logprobs = [
-            _position(token_id, position, k)
+            _position(token_id, position, k, text)
             for token_id, position in zip(output.token_ids, output.logprobs)
         ]
     return Choice(
@@ -224,17 +243,20 @@ def _choice(output, k: int | None) -> Choice:  # output: vllm.outputs.Completion
     )
 
 
-def _prompt_logprobs(positions, k: int | None) -> list[dict[str, float] | None] | None:
+def _prompt_logprobs(positions, k: int | None, text: TokenText
+                     ) -> list[dict[str, float] | None] | None:
     """vLLM's prompt logprobs (None for the first token) as {token: logprob} per position."""
     if k is None or positions is None:
         return None
     return [None if position is None else
-            {lp.decoded_token: lp.logprob for lp in position.values()} for position in positions]
+            {text(i, lp.decoded_token): lp.logprob for i, lp in position.items()}
+            for position in positions]
 
 
-def _position(token_id: int, position: dict, k: int) -> TokenLogprob:
+def _position(token_id: int, position: dict, k: int, text: TokenText) -> TokenLogprob:
     # position: {token_id: Logprob(logprob, rank, decoded_token)}: the top-k plus the sampled token
     sampled = position[token_id]
-    ranked = sorted(position.values(), key=lambda lp: lp.rank)
-    top = {lp.decoded_token: lp.logprob for lp in ranked if lp.rank <= k}
-    return TokenLogprob(token=sampled.decoded_token, logprob=sampled.logprob, top=top)
+    ranked = sorted(position.items(), key=lambda item: item[1].rank)
+    top = {text(i, lp.decoded_token): lp.logprob for i, lp in ranked if lp.rank <= k}
+    return TokenLogprob(token=text(token_id, sampled.decoded_token), logprob=sampled.logprob,
+                        top=top)

@@ -34,6 +34,10 @@ class SamplingParams:
     # Deliver one output when the request finishes instead of per-token deltas: the same
     # result for a caller that does not stream, without per-token work in this process.
     final_only: bool = False
+    # False: no output text, and logprob tokens named from a per-token-id cache instead of vLLM
+    # decoding every top-k entry of every position (most of this process's time when a PRM
+    # scores with prompt logprobs). For scoring calls, which read logprobs only.
+    detokenize: bool = True
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 
 import psutil
@@ -45,6 +46,25 @@ async def test_next_token_logprobs(engine):
     assert len(top) == 3
     assert max(top, key=top.get) == "5"  # the demo model knows this one
     assert all(lp <= 0 for lp in top.values()) and sum(map(math.exp, top.values())) <= 1 + 1e-6
+
+
+async def test_scoring_without_detokenizing_names_tokens_as_vllm_does(engine):
+    # detokenize=False: vLLM decodes no text; the engine names logprob tokens from its own
+    # per-id cache, and must give the very same names and values
+    prompt = "Compute: 7*8+1\n7*8=56\n"
+
+    async def final(params):
+        outputs = [out async for out in engine.generate(prompt, params, f"d-{params.detokenize}")]
+        return outputs[-1]
+
+    params = SamplingParams(max_tokens=2, temperature=0.0, logprobs=5, prompt_logprobs=5,
+                            final_only=True)
+    decoded = await final(params)
+    cached = await final(dataclasses.replace(params, detokenize=False))
+    assert decoded.prompt_logprobs == cached.prompt_logprobs
+    assert decoded.choices[0].logprobs == cached.choices[0].logprobs
+    assert decoded.choices[0].text and not cached.choices[0].text
+    assert decoded.prompt_logprobs[-1] and all(decoded.prompt_logprobs[1:])
 
 
 async def test_closing_the_generator_aborts(engine):

@@ -61,7 +61,7 @@ class PRMVerifier:
                 return await self._one_by_one(items, members, adapter)
             positions[index] = len(query)
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=self._top_k,
-                                final_only=True)
+                                final_only=True, detokenize=False)
         prompt_logprobs = None
         outputs = self._engine.generate(ids, params, f"prm-{uuid.uuid4().hex}", adapter)
         try:
