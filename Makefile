@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test test-fast install bench bench-serving clean
+.PHONY: serve test test-fast install bench bench-serving calibrate-router clean
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
@@ -34,6 +34,10 @@ bench: $(VENV)/.installed
 
 bench-serving: $(VENV)/.installed
 	$(PY) -m benchmarks.serving
+
+# Router thresholds per verifier set (models/demo/router.json), on problems apart from `bench`'s.
+calibrate-router: $(VENV)/.installed
+	$(PY) -m benchmarks.calibrate_router
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

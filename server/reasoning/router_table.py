@@ -40,7 +40,7 @@ def load_router_table(settings: Settings) -> RouterTable | None:
                          "--router-file ''") from exc
     fitted_for = data.get("model")
     if fitted_for is not None and not _same_model(fitted_for, settings.model):
-        log.warning("router table %s was fitted for %s, not %s: ignored (auto routes with the "
+        log.info("router table %s was fitted for %s, not %s: ignored (auto routes with the "
                     "default thresholds)", path, fitted_for, settings.model)
         return None
     return table
