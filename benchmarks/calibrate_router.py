@@ -52,7 +52,8 @@ def calibration_problems(difficulty: list[Outcome], greedy: list[Outcome],
     problems = []
     for i, d in enumerate(difficulty):
         runs = {"greedy": greedy[i], **{name: rows[i] for name, rows in searches.items()}}
-        assert all(o.problem == d.problem for o in runs.values())
+        if any(o.problem != d.problem for o in runs.values()):
+            raise RuntimeError(f"calibration phases disagree on problem {i}: rerun them")
         problems.append(CalibrationProblem(
             difficulty=d.difficulty, correct={k: o.correct for k, o in runs.items()},
             tokens={k: o.completion_tokens for k, o in runs.items()}))
@@ -62,7 +63,9 @@ def calibration_problems(difficulty: list[Outcome], greedy: list[Outcome],
 def report(fits: dict[str, tuple[Fit, dict[str, Fit]]], args: argparse.Namespace,
            n: int, wall_s: float) -> str:
     lines = ["# Router calibration", "",
-             f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {wall_s / 60:.1f} min. Command: "
+             f"{'Refitted from the saved outcomes' if args.refit else 'Run'} "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; the run took {wall_s / 60:.1f} "
+             "min. Command: "
              f"`python -m benchmarks.calibrate_router --per-level {args.per_level} --countdown "
              f"{args.countdown} --tolerance {args.tolerance}`.", "",
              f"{n} calibration problems (seed stream {args.seed}+). Accuracy and mean generated "
