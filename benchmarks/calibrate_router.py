@@ -117,11 +117,11 @@ def fit_all(phases: dict[str, list[Outcome]], tolerance: float
         calibration = calibration_problems(
             phases["difficulty"], phases["greedy"],
             {name: phases[f"{setting}/{name}"] for name in SEARCHES})
-        never = 1.0 + 1e-9  # above any difficulty
         default = Thresholds()
         fits[setting] = (fit_thresholds(calibration, tolerance), {
-            "always greedy": evaluate(calibration, never, never),
-            "always beam": evaluate(calibration, 0.0, never),
+            # as the server routes with these thresholds: only d = 1.0 exactly reaches mcts
+            "always greedy": evaluate(calibration, 1.0, 1.0),
+            "always beam": evaluate(calibration, 0.0, 1.0),
             "always mcts": evaluate(calibration, 0.0, 0.0),
             "default": evaluate(calibration, default.low, default.high)})
     return estimators.pop(), fits

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from search.router import Thresholds, route
+
 STRATEGIES = ("greedy", "beam", "mcts")
 
 
@@ -34,8 +36,8 @@ class Fit:
 
 
 def routed(problem: CalibrationProblem, low: float, high: float) -> str:
-    d = problem.difficulty
-    return "greedy" if d < low else "beam" if d < high else "mcts"
+    """The server's own routing rule (search.router.route), so the fit means what it serves."""
+    return route("auto", None, problem.difficulty, Thresholds(low, high))
 
 
 def evaluate(problems: Sequence[CalibrationProblem], low: float, high: float) -> Fit:
