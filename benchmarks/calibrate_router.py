@@ -27,13 +27,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.processes import free_port, running_server
-from benchmarks.reasoning import LEARNED, RESULTS, WITH_LOGIC, Outcome, load_problems, run_config
+from benchmarks.reasoning import (LEARNED, RESULTS, WITH_LOGIC, Outcome, add_run_arguments,
+                                  load_problems, run_config)
 from search.router import Thresholds
 from server.settings import Settings
 from training.router import CalibrationProblem, Fit, evaluate, fit_thresholds
 
 SEED = 800_000
-ROUTER_FILE = Path("models/demo/router.json")
+ROUTER_FILE = Path(Settings.model_fields["router_file"].default)  # where the server looks
 SEARCHES = {"beam": {"strategy": "beam", "beam_width": 3},
             "mcts": {"strategy": "mcts", "max_depth": 5}}
 
@@ -169,13 +170,9 @@ async def main_async(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_router",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/demo/base")
-    parser.add_argument("--per-level", type=int, default=30, help="arithmetic problems per level")
-    parser.add_argument("--countdown", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=SEED)
+    add_run_arguments(parser, SEED)
     parser.add_argument("--tolerance", type=float, default=0.03,
                         help="share of the best accuracy given up for fewer tokens")
-    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out", type=Path, default=ROUTER_FILE)
     parser.add_argument("--refit", action="store_true",
                         help="fit again from the saved router_calibration.json, without a run")

@@ -294,14 +294,20 @@ async def main_async(args: argparse.Namespace) -> None:
     print((RESULTS / "reasoning.md").read_text())
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.reasoning",
-                                     description=__doc__.splitlines()[0])
+def add_run_arguments(parser: argparse.ArgumentParser, seed: int) -> None:
+    """The model, the problem set (`load_problems`) and the load: flags shared with
+    `benchmarks.calibrate_router`, which draws its problems from another seed stream."""
     parser.add_argument("--model", default="models/demo/base")
     parser.add_argument("--per-level", type=int, default=30, help="arithmetic problems per level")
     parser.add_argument("--countdown", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--concurrency", type=int, default=16)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reasoning",
+                                     description=__doc__.splitlines()[0])
+    add_run_arguments(parser, SEED)
     asyncio.run(main_async(parser.parse_args(argv)))
 
 
