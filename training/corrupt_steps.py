@@ -29,16 +29,11 @@ from pathlib import Path
 
 from training.task_selector import parse_selector, worked_problems
 from training.tasks import Problem, step_labels
+from training.tasks.base import apply_op
 
 CORRUPT_SEED_BASE = 4_000_000
 _STEP = re.compile(r"^(\d+)([+\-*/])(\d+)=(\d+)$")
 KINDS = ("digit", "carry", "operand", "answer")
-
-
-def _apply(op: str, a: int, b: int) -> int | None:
-    if op == "/":
-        return a // b if b and a % b == 0 else None
-    return a + b if op == "+" else a - b if op == "-" else a * b
 
 
 def _near(rng: random.Random, value: int, kind: str) -> int:
@@ -68,7 +63,7 @@ def corrupt(steps: list[str], rng: random.Random, kind: str) -> list[str] | None
     if kind == "operand":
         side = rng.choice([0, 2])
         parsed[k][side] = _near(rng, parsed[k][side], "digit")
-        parsed[k][3] = _apply(parsed[k][1], parsed[k][0], parsed[k][2])
+        parsed[k][3] = apply_op(parsed[k][0], parsed[k][1], parsed[k][2])
     else:
         parsed[k][3] = _near(rng, old, kind)
     new = parsed[k][3]
@@ -79,7 +74,7 @@ def corrupt(steps: list[str], rng: random.Random, kind: str) -> list[str] | None
         if side is None:
             continue
         step[side] = new
-        old, new = step[3], _apply(step[1], step[0], step[2])
+        old, new = step[3], apply_op(step[0], step[1], step[2])
         if new is None or new < 0:
             return None
         step[3] = new

@@ -7,6 +7,7 @@ import pytest
 
 from training import corrupt_steps as cs
 from training.tasks import get_task, step_labels
+from training.tasks.base import apply_op
 
 ARITH = get_task("arithmetic").from_prompt("Compute: 24*16-39+7")
 GOLD = ["24*16=384", "384-39=345", "345+7=352", "Answer: 352"]
@@ -25,7 +26,7 @@ def test_an_error_is_carried_on_with_correct_arithmetic_after_it(kind):
         # every later operation is right given the numbers it is written with
         for step in bad[first + 1:-1]:
             a, op, b, c = cs._STEP.match(step).groups()
-            assert cs._apply(op, int(a), int(b)) == int(c)
+            assert apply_op(int(a), op, int(b)) == int(c)
         assert bad[-1] == f"Answer: {bad[-2].split('=')[1]}"
         labels = step_labels(ARITH, bad)
         assert labels == [1] * first + [0] * (len(bad) - first)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import random
 import re
 
-from training.tasks.base import Problem, answer_of_step, extract_answer, split_steps
+from training.tasks.base import (Problem, answer_of_step, apply_op, extract_answer,
+                                 split_steps)
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
            "extract_answer", "from_prompt", "evaluate"]
@@ -45,10 +46,6 @@ def parse(prompt: str) -> Expression | None:
     return [int(t) for t in terms[0::2]], terms[1::2]
 
 
-def _apply(a: int, op: str, b: int) -> int:
-    return a + b if op == "+" else a - b if op == "-" else a * b
-
-
 def _canonical_steps(nums: list[int], ops: list[str]) -> list[tuple[int, str, int, int]]:
     """(a, op, b, result) in the worked order: `*` left to right, then `+`/`-` left to right."""
     nums, ops = list(nums), list(ops)
@@ -56,7 +53,7 @@ def _canonical_steps(nums: list[int], ops: list[str]) -> list[tuple[int, str, in
     while ops:
         i = ops.index("*") if "*" in ops else 0
         a, op, b = nums[i], ops[i], nums[i + 1]
-        c = _apply(a, op, b)
+        c = apply_op(a, op, b)
         steps.append((a, op, b, c))
         nums[i : i + 2] = [c]
         del ops[i]
@@ -125,7 +122,7 @@ def _reduce(state: Expression, step: str) -> Expression | None:
     if not match:
         return None
     a, op, b, c = int(match.group(1)), match.group(2), int(match.group(3)), int(match.group(4))
-    if c != _apply(a, op, b) or not 0 <= c < MAX_VALUE:
+    if c != apply_op(a, op, b) or not 0 <= c < MAX_VALUE:
         return None
     for i, (x, o, y) in enumerate(zip(nums, ops, nums[1:])):
         if (x, o, y) != (a, op, b):

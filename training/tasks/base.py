@@ -1,4 +1,5 @@
-"""What the demo tasks share: the `Problem` record, step splitting, answer extraction, JSONL."""
+"""What the demo tasks share: the `Problem` record, exact operator arithmetic, step splitting,
+answer extraction, JSONL."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ from pathlib import Path
 TRAIN_SEED_BASE = 1_000_000
 
 _ANSWER = re.compile(r"^\s*Answer:\s*(-?\d+)\s*$")
+
+
+def apply_op(a: int, op: str, b: int) -> int | None:
+    """The exact integer result of `a op b` for op in + - * /; None for a division that does
+    not come out whole (or by zero)."""
+    if op == "/":
+        return a // b if b and a % b == 0 else None
+    if op not in "+-*":
+        raise ValueError(f"unknown operator {op!r}")
+    return a + b if op == "+" else a - b if op == "-" else a * b
 
 
 @dataclass(frozen=True)

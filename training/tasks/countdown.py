@@ -18,7 +18,8 @@ import random
 import re
 from collections import Counter
 
-from training.tasks.base import Problem, answer_of_step, extract_answer, split_steps
+from training.tasks.base import (Problem, answer_of_step, apply_op, extract_answer,
+                                 split_steps)
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
            "extract_answer", "from_prompt"]
@@ -45,17 +46,8 @@ def parse(prompt: str) -> tuple[list[int], int] | None:
 
 def _apply(a: int, op: str, b: int) -> int | None:
     """The result of `a op b` if it is a positive integer below MAX_VALUE, else None."""
-    if op == "+":
-        c = a + b
-    elif op == "-":
-        c = a - b
-    elif op == "*":
-        c = a * b
-    else:
-        if b == 0 or a % b:
-            return None
-        c = a // b
-    return c if 0 < c < MAX_VALUE else None
+    c = apply_op(a, op, b)
+    return c if c is not None and 0 < c < MAX_VALUE else None
 
 
 def _construct(rng: random.Random, level: int) -> tuple[list[int], int, list[str]]:
