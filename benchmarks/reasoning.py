@@ -4,8 +4,9 @@
 
 One server (the demo model with its PRM, ORM and difficulty adapters) answers held-out problems
 (seed stream 900_000+, below the training streams) with greedy, best_of_n and self_consistency
-(N = 4, 8, 16), beam (width 3), mcts (depth 5), tot and auto, under two verifier settings:
-learned only (prm x orm) and learned plus the exact `logic` checker. Greedy and
+(N = 4, 8, 16), best_of_n's weighted vote (N = 4, 16), beam (width 3), mcts (depth 5), tot and
+auto, under two verifier settings: learned only (prm x orm) and learned plus the exact `logic`
+checker. Greedy and
 self_consistency do not select by verifiers, so they run once and count for both.
 Each configuration runs alone over all problems (`--concurrency` requests at a time), so the
 vLLM prefix-cache counters read before and after it belong to its requests.
@@ -45,6 +46,9 @@ CONFIGS: list[tuple[str, dict, bool]] = [
     *[(f"best_of_n/{n}", {"strategy": "best_of_n", "n_candidates": n}, True) for n in (4, 8, 16)],
     *[(f"self_consistency/{n}", {"strategy": "self_consistency", "n_candidates": n}, False)
       for n in (4, 8, 16)],
+    # best_of_n's samples, the answer chosen by summed path score (two N: `make bench` < 30 min)
+    *[(f"weighted_vote/{n}", {"strategy": "best_of_n", "n_candidates": n,
+                              "selection": "weighted_vote"}, True) for n in (4, 16)],
     ("beam/3", {"strategy": "beam", "beam_width": 3}, True),
     ("mcts/5", {"strategy": "mcts", "max_depth": 5}, True),
     ("tot", {"strategy": "tot"}, True),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 from search.answers import extract_answer
 from search.budget import Budget
@@ -117,6 +118,19 @@ class SearchRun:
 
     def best(self, nodes: Sequence[Node]) -> Node | None:
         return max(nodes, key=self.rank_key, default=None)
+
+    def vote(self, ends: Sequence[Node], weight: Callable[[Node], float]) -> list[Node]:
+        """One representative per stated answer (its best-scored solution), the answers ordered
+        by the summed `weight` of their solutions, ties by the representative's score. Solutions
+        that state no answer do not vote; empty when none does."""
+        groups: dict[str, list[Node]] = defaultdict(list)
+        for end in ends:
+            answer = extract_answer(self.problem.delimiter.join(end.steps()))
+            if answer is not None:
+                groups[answer].append(end)
+        ranked = sorted(groups.values(), reverse=True,
+                        key=lambda group: (sum(map(weight, group)), max(map(self.rank_key, group))))
+        return [max(group, key=self.rank_key) for group in ranked]
 
     def finals(self) -> list[Node]:
         return [n for n in self.tree.nodes if n.final and n.parent is not None]

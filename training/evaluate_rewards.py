@@ -5,10 +5,12 @@
         --samples 16 --seed 21 [--json results.json]
 
 For each problem, `--samples` solutions are sampled from the base. Reported per task:
-- PRM step AUROC: P(GOOD) of every sampled step against the exact step checker;
+- PRM step AUROC: P(GOOD) of every sampled step against the exact step checker, and against
+  the exact solvable labels (valid and the problem can still be solved: what a search needs);
 - ORM pairwise accuracy: over (right, wrong) solution pairs of the same problem;
 - best-of-N accuracy when picking by PRM (min over steps), by ORM, and by majority vote over
-  answers, next to the mean sample accuracy and the oracle (some sample is right).
+  answers, next to the mean sample accuracy and the oracle (some sample is right); and by
+  weighted vote: the answer whose samples' scores (PRM, ORM, or their product) sum highest.
 Each path is scored in one request: the tagged path with prompt logprobs, read at the tags.
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 
 from training.prm import auroc
 from training.task_selector import parse_selector, worked_problems
-from training.tasks import Problem, completion_prompt, get_task, step_labels
+from training.tasks import Problem, completion_prompt, get_task, solvable_labels, step_labels
 from training.tasks.base import TRAIN_SEED_BASE, extract_answer, split_steps
 from verifiers.reward_format import STEP_TAG, good_probability, step_query, tagged_path
 
@@ -36,6 +38,7 @@ class Sample:
     steps: list[str]
     correct: bool
     step_labels: list[int]
+    solvable_labels: list[int]
     prm: list[float] = field(default_factory=list)  # P(GOOD) per step
     orm: float = 0.5
 
@@ -63,10 +66,29 @@ def majority_pick(samples: list[Sample]) -> Sample:
     return next(s for s in samples if extract_answer(s.text) == best)
 
 
+def weighted_pick(samples: list[Sample], weight) -> Sample:
+    """The best-weighted sample of the answer whose samples' `weight`s sum highest (Li et al.
+    2023's weighted vote; a sample without an answer votes for nothing). The best, not the
+    first: on countdown an invalid path can state the right number."""
+    totals: Counter = Counter()
+    for s in samples:
+        if extract_answer(s.text):
+            totals[extract_answer(s.text)] += weight(s)
+    if not totals:
+        return samples[0]
+    best = totals.most_common(1)[0][0]
+    return max((s for s in samples if extract_answer(s.text) == best), key=weight)
+
+
+def prm_path(sample: Sample) -> float:
+    return min(sample.prm, default=0.0)
+
+
 def summarise(by_problem: dict[str, list[Sample]]) -> dict:
     samples = [s for group in by_problem.values() for s in group]
     scores = [p for s in samples for p in s.prm]
     labels = [y for s in samples for y in s.step_labels[: len(s.prm)]]
+    solvable = [y for s in samples for y in s.solvable_labels[: len(s.prm)]]
     wins = pairs = 0.0
     for group in by_problem.values():
         for right in (s for s in group if s.correct):
@@ -82,16 +104,21 @@ def summarise(by_problem: dict[str, list[Sample]]) -> dict:
         "sample_accuracy": sum(s.correct for s in samples) / len(samples),
         "oracle": best_of_n(lambda g: max(g, key=lambda s: s.correct)),
         "prm_step_auroc": auroc(scores, labels), "prm_steps": len(scores),
+        "prm_solvable_auroc": auroc(scores, solvable),
         "orm_pairwise_accuracy": wins / pairs if pairs else float("nan"), "orm_pairs": pairs,
-        "best_of_n_prm": best_of_n(lambda g: max(g, key=lambda s: min(s.prm, default=0.0))),
+        "best_of_n_prm": best_of_n(lambda g: max(g, key=prm_path)),
         "best_of_n_orm": best_of_n(lambda g: max(g, key=lambda s: s.orm)),
         "best_of_n_majority": best_of_n(majority_pick),
+        "vote_prm": best_of_n(lambda g: weighted_pick(g, prm_path)),
+        "vote_orm": best_of_n(lambda g: weighted_pick(g, lambda s: s.orm)),
+        "vote_prm_orm": best_of_n(lambda g: weighted_pick(g, lambda s: prm_path(s) * s.orm)),
     }
 
 
 def markdown(results: dict[str, dict], samples: int) -> str:
-    keys = ["sample_accuracy", "best_of_n_majority", "best_of_n_prm", "best_of_n_orm", "oracle",
-            "prm_step_auroc", "orm_pairwise_accuracy"]
+    keys = ["sample_accuracy", "best_of_n_majority", "best_of_n_prm", "best_of_n_orm",
+            "vote_prm", "vote_orm", "vote_prm_orm", "oracle",
+            "prm_step_auroc", "prm_solvable_auroc", "orm_pairwise_accuracy"]
     lines = ["| task | problems | " + " | ".join(keys) + " |", "|---|---:|" + "---:|" * len(keys)]
     for task, r in results.items():
         lines.append(f"| {task} | {r['problems']} | " + " | ".join(f"{r[k]:.3f}" for k in keys)
@@ -141,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
                 steps = split_steps(choice.text)
                 by_problem.setdefault(problem.id, []).append(Sample(
                     problem, choice.text, steps, task.check(problem, choice.text),
-                    step_labels(problem, steps)))
+                    step_labels(problem, steps), solvable_labels(problem, steps)))
         samples = [s for group in by_problem.values() for s in group if s.steps]
         score_paths(llm, samples, prm, orm, tokenizer, SamplingParams)
         results[selector] = summarise(by_problem)

@@ -23,7 +23,8 @@ class LabelAdapter:
 
 
 def new_label_adapter(args: argparse.Namespace) -> LabelAdapter:
-    """The tokenizer, the label token ids, and a fresh LoRA of `args.model` (seeded)."""
+    """The tokenizer, the label token ids, and a fresh LoRA of `args.model` (seeded), or the
+    adapter `args.init_adapter` made trainable again."""
     import torch
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -32,7 +33,12 @@ def new_label_adapter(args: argparse.Namespace) -> LabelAdapter:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    model = get_peft_model(model, lora_config(model, args))
+    if getattr(args, "init_adapter", None):
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.init_adapter, is_trainable=True)
+    else:
+        model = get_peft_model(model, lora_config(model, args))
     return LabelAdapter(tokenizer, good_id, bad_id, model)
 
 

@@ -7,7 +7,11 @@ Rows: {"prompt", "completions": [step, ...], "labels": [0|1, ...]} and optionall
 "soft_labels": [0..1, ...] and "exact_labels": [0|1, ...] (a step checker's verdicts). --labels
 picks the target: hard (`labels`), soft (`soft_labels`), exact (`exact_labels`), or gated:
 exact * (1 + soft) / 2, so a step the checker rejects is bad and a valid step is better the more
-often continuations from it reach the answer (what search wants, where a checker exists).
+often continuations from it reach the answer (what search wants, where a checker exists), or
+solvable: computed from the prompt by the task, a step is good when it is valid and the problem
+can still be solved after it (`training.tasks.solvable_labels`; exact where Math-Shepherd
+estimates). --init-adapter continues training an adapter (e.g. the exact-label PRM) instead of
+starting a fresh LoRA.
 At every tag the loss is the cross-entropy of the
 next-token distribution against the target y: -(y log P(GOOD) + (1-y) log P(BAD)) over the whole
 vocabulary, so the labels also take the mass (the server reads them from the top-k logprobs).
@@ -23,6 +27,7 @@ import sys
 from training.label_adapter import new_label_adapter, to_model_device, train_on_logits
 from training.lora import build_parser as lora_parser
 from training.lora import run_recipe, save_adapter
+from training.tasks import from_prompt, solvable_labels
 from verifiers.reward_format import STEP_TAG, tagged_path
 
 
@@ -32,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.description = __doc__.splitlines()[0]
     parser.add_argument("--labels", choices=sorted(LABEL_KINDS), default="hard",
                         help="which step labels to train on (see above)")
+    parser.add_argument("--init-adapter", default=None, metavar="DIR",
+                        help="continue training this adapter (its rank and targets) instead of "
+                             "a fresh LoRA")
     return parser
 
 
@@ -39,11 +47,19 @@ def gated_targets(row: dict) -> list[float]:
     return [e * (1 + s) / 2 for e, s in zip(row["exact_labels"], row["soft_labels"])]
 
 
+def solvable_targets(row: dict) -> list[int]:
+    problem = from_prompt(row["prompt"])
+    if problem is None:
+        raise ValueError(f"--labels solvable: no demo task states {row['prompt']!r}")
+    return solvable_labels(problem, row["completions"])
+
+
 LABEL_KINDS = {"hard": lambda row: row["labels"], "soft": lambda row: row["soft_labels"],
-               "exact": lambda row: row["exact_labels"], "gated": gated_targets}
+               "exact": lambda row: row["exact_labels"], "gated": gated_targets,
+               "solvable": solvable_targets}
 # The row columns each kind reads (what `load_step_rows` keeps).
 LABEL_COLUMNS = {"hard": ["labels"], "soft": ["soft_labels"], "exact": ["exact_labels"],
-                 "gated": ["exact_labels", "soft_labels"]}
+                 "gated": ["exact_labels", "soft_labels"], "solvable": []}
 
 
 def step_targets(row: dict, kind: str) -> list[float]:
@@ -145,7 +161,7 @@ def train(args: argparse.Namespace) -> dict:
                        bad_id)
     manifest = save_adapter(adapter.model, args, list(args.dataset), {
         "rows": len(split["train"]), "steps": steps, "seconds": round(seconds, 1),
-        "labels": args.labels}, metrics, "training.prm")
+        "labels": args.labels, "init_adapter": args.init_adapter}, metrics, "training.prm")
     print(f"PRM written to {args.out}: {json.dumps(metrics)}")
     return manifest
 

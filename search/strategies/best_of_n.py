@@ -1,8 +1,13 @@
-"""best_of_n: N complete solutions in one request (n = N), the best by path score."""
+"""best_of_n: N complete solutions in one request (n = N), then the best by path score, or
+(`selection="weighted_vote"`) the answer whose solutions' path scores sum highest: Li et al.
+2023's weighted vote, "best-of-N weighted" in Snell et al. 2024. The vote keeps what majority
+voting gets right where the verifiers cannot tell solutions apart, and what the verifiers get
+right where they can."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
@@ -16,10 +21,15 @@ NAME = "best_of_n"
 @dataclass(frozen=True)
 class Params(SearchParams):
     n_candidates: int = 8
+    selection: Literal["best", "weighted_vote"] = "best"
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
               params: Params) -> SearchResult:
     search = SearchRun(problem, engine, scorer, params)
     ends = await search.complete_many(search.tree.root, params.n_candidates)
+    if params.selection == "weighted_vote":
+        voted = search.vote(ends, weight=lambda end: end.path_score(params.aggregation))
+        if voted:
+            return await search.conclude(voted, n=params.n_answers, in_order=True)
     return await search.conclude(ends, n=params.n_answers)

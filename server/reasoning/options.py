@@ -23,6 +23,8 @@ class ReasoningOptions(BaseModel):
     timeout_s: float | None = Field(None, gt=0)
     verifiers: dict[str, float] | None = None
     aggregation: Literal["product", "min", "last", "mean"] = "min"
+    # best_of_n: the best path score, or the answer with the highest summed path score
+    selection: Literal["best", "weighted_vote"] = "best"
     return_trace: bool = False
     step_delimiter: str = Field("\n", min_length=1)
     seed: int | None = None

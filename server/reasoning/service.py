@@ -154,13 +154,19 @@ class ReasoningService:
             temperature=request.temperature if request.temperature > 0 else s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, aggregation=o.aggregation,
             return_trace=o.return_trace, n_answers=request.n)
+        # For the step searches n_candidates is the branching: next steps sampled per
+        # expanded node (the strategies' own default, 3, when the request names none).
+        branching = ({} if o.n_candidates is None else
+                     {"beam": {"candidates": o.n_candidates}, "mcts": {"expansions": o.n_candidates},
+                      "tot": {"thoughts": o.n_candidates}}.get(decision.strategy, {}))
         specific = {
-            "beam": dict(beam_width=o.beam_width or s.beam_width),
+            "beam": dict(beam_width=o.beam_width or s.beam_width, **branching),
             "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
-                         simulations=o.simulations or s.mcts_simulations),
+                         simulations=o.simulations or s.mcts_simulations, **branching),
             "tot": dict(breadth=o.beam_width or s.beam_width,
-                        max_depth=o.max_depth or s.mcts_depth),
-            "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n)),
+                        max_depth=o.max_depth or s.mcts_depth, **branching),
+            "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n),
+                              selection=o.selection),
             "self_consistency": dict(n_candidates=max(o.n_candidates or s.n_candidates,
                                                       request.n)),
         }.get(decision.strategy, {})

@@ -13,8 +13,9 @@ from verifiers.reward_format import tagged_path
 PROBLEM = Problem("p", "arithmetic", "Compute: 2+3", "5", 1)
 
 
-def sample(text, correct, prm=(), orm=0.5, labels=()):
-    return Sample(PROBLEM, text, text.split("\n"), correct, list(labels), list(prm), orm)
+def sample(text, correct, prm=(), orm=0.5, labels=(), solvable=None):
+    return Sample(PROBLEM, text, text.split("\n"), correct, list(labels),
+                  list(labels if solvable is None else solvable), list(prm), orm)
 
 
 def test_tag_scores_reads_the_distribution_after_each_tag():
@@ -33,9 +34,14 @@ def test_majority_pick_and_summary():
     group = [sample("Answer: 5", True, prm=[0.9], orm=0.2, labels=[1]),
              sample("Answer: 6", False, prm=[0.3], orm=0.9, labels=[0]),
              sample("Answer: 6", False, prm=[0.4], orm=0.1, labels=[0])]
+    # a valid dead end: good to the step checker, bad to the solvable labels
+    dead_end = sample("Answer: 7", False, prm=[0.95], orm=0.0, labels=[1], solvable=[0])
     assert majority_pick(group).text == "Answer: 6"
     result = summarise({"p": group})
     assert result["best_of_n_prm"] == 1.0 and result["best_of_n_orm"] == 0.0
     assert result["best_of_n_majority"] == 0.0 and result["oracle"] == 1.0
     assert result["prm_step_auroc"] == 1.0 and result["orm_pairwise_accuracy"] == 0.5
     assert result["sample_accuracy"] == pytest.approx(1 / 3)
+    assert result["prm_solvable_auroc"] == 1.0
+    result = summarise({"p": group + [dead_end]})
+    assert result["prm_step_auroc"] == 1.0 and result["prm_solvable_auroc"] == pytest.approx(2 / 3)

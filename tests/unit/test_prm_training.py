@@ -44,6 +44,18 @@ def test_encode_row_finds_one_tag_per_step(tokenizer):
         encode_row({**ROW, "labels": [1, 0]}, tokenizer, 256, labels="hard")
 
 
+def test_solvable_labels_come_from_the_prompt_not_the_row(tokenizer):
+    dead_end = {"prompt": "Numbers: 3 7 25 50 Target: 353",  # 353 needs 50*7 and the 3
+                "completions": ["3+7=10", "10*50=500", "500-25=475", "Answer: 475"],
+                "exact_labels": [1, 1, 1, 0]}
+    assert encode_row(dead_end, tokenizer, 256, labels="exact")["tag_targets"] == \
+        [1.0, 1.0, 1.0, 0.0]
+    assert encode_row(dead_end, tokenizer, 256, labels="solvable")["tag_targets"] == [0.0] * 4
+    assert encode_row(ROW, tokenizer, 256, labels="solvable")["tag_targets"] == [1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="no demo task"):
+        encode_row({**ROW, "prompt": "Q"}, tokenizer, 256, labels="solvable")
+
+
 def test_truncation_keeps_only_the_tags_that_fit(tokenizer):
     row = encode_row(ROW, tokenizer, len("Compute: 2+3*4\n3*4=12 #") + 2, labels="hard")
     assert len(row["tag_positions"]) == 1 and row["tag_targets"] == [1.0]
@@ -96,3 +108,25 @@ def test_step_files_with_and_without_math_shepherd_labels_mix(tmp_path):
     assert rows["exact_labels"] == [[1, 1, 0], [0]]
     with pytest.raises(ValueError, match="labels"):
         load_step_rows([str(full), str(exact_only)], "hard")
+
+
+def test_init_adapter_continues_from_the_saved_weights():
+    from safetensors.torch import load_file
+
+    from training.label_adapter import new_label_adapter
+    from training.prm import build_parser
+
+    saved = "models/demo/adapters/prm"
+    args = build_parser().parse_args(["--init-adapter", saved, "--r", "16"])
+    model = new_label_adapter(args).model
+    weights = load_file(f"{saved}/adapter_model.safetensors")
+    params = dict(model.named_parameters())
+    lora = {n: p for n, p in params.items() if "lora_" in n}
+    assert lora and all(p.requires_grad for p in lora.values())
+    assert not any(p.requires_grad for n, p in params.items() if "lora_" not in n)
+    for name, tensor in weights.items():  # saved without the adapter name in the key
+        key = next(n for n in lora if n.replace(".default", "") == name)
+        assert torch.equal(lora[key].detach(), tensor)
+    fresh = new_label_adapter(build_parser().parse_args(["--r", "16"])).model
+    b = next(p for n, p in fresh.named_parameters() if "lora_B" in n)
+    assert torch.count_nonzero(b) == 0  # a fresh LoRA starts at zero: the saved one did not

@@ -109,6 +109,31 @@ async def test_search_branches_sample_at_the_request_or_the_search_temperature(c
         assert sampled and {p.temperature for p in sampled} == {expected}
 
 
+async def test_best_of_n_selection_weighted_vote_goes_with_the_answer_most_paths_support(
+        client, engine):
+    # Three samples, all valid to `logic` (score 1): one says 5, two say 14.
+    engine.script = {(): ["5*1=5", "3*4=12", "3*4=12"], ("5*1=5",): ["Answer: 5"],
+                     ("3*4=12",): ["2+12=14"], ("3*4=12", "2+12=14"): ["Answer: 14"]}
+    answers = {}
+    for selection in ("best", "weighted_vote"):
+        r = await client.post("/v1/chat/completions", json=chat(reasoning={
+            "strategy": "best_of_n", "n_candidates": 3, "selection": selection, **LOGIC}))
+        assert r.status_code == 200, r.text
+        answers[selection] = r.json()["choices"][0]["message"]["content"].split("\n")[-1]
+    assert answers == {"best": "Answer: 5", "weighted_vote": "Answer: 14"}
+
+
+@pytest.mark.parametrize("strategy", ["beam", "mcts", "tot"])
+async def test_n_candidates_is_the_branching_of_the_step_searches(client, engine, strategy):
+    for n_candidates, expected in ((None, 3), (4, 4)):
+        engine.calls.clear()
+        r = await client.post("/v1/chat/completions", json=chat(reasoning={
+            "strategy": strategy, "n_candidates": n_candidates, **LOGIC}))
+        assert r.status_code == 200, r.text
+        # every step expansion asks for `expected` samples (finishing a path asks for one)
+        assert {params.n for _, params in engine.calls if params.n > 1} == {expected}
+
+
 def _samples(engine: StepEngine, prompt: str, params) -> list[str]:
     steps = engine.steps_of(prompt)
     return [engine.continuation(steps, i, params)[0] for i in range(params.n)]
@@ -165,6 +190,8 @@ def test_the_default_strategy_must_be_a_strategy():
     ({"strategy": "mcts", "timeout_s": 0}, "reasoning.timeout_s"),
     ({"strategy": "mcts", "max_nodes": 10**9}, "reasoning.max_nodes"),
     ({"strategy": "beam", "beam_widht": 2}, "reasoning.beam_widht"),
+    ({"strategy": "best_of_n", "selection": "vote"}, "reasoning.selection"),
+    ({"strategy": "beam", "n_candidates": 0}, "reasoning.n_candidates"),
 ])
 async def test_bad_reasoning_options_are_400_naming_the_parameter(client, reasoning, param):
     r = await client.post("/v1/chat/completions", json=chat(reasoning=reasoning))

@@ -116,6 +116,24 @@ def test_self_consistency_returns_the_majority_answer():
     assert [a.text for a in result.answers] == ["a\nAnswer: 7", "c\nAnswer: 9"]
 
 
+def test_best_of_n_weighted_vote_sums_the_scores_of_each_answer():
+    votes = {(): ["a", "b", "c"], ("a",): ["Answer: 7"], ("b",): ["Answer: 7"],
+             ("c",): ["Answer: 9"]}
+    table = {"a": 0.6, "b": 0.5, "c": 0.9, "Answer: 7": 1.0, "Answer: 9": 1.0}
+    engine = StepEngine(prompt=PROMPT, script=votes)
+    best, _, _ = run(best_of_n, best_of_n.Params(n_candidates=3), engine, table)
+    assert best.best.text == "c\nAnswer: 9"  # the single best path: 0.9
+    voted, _, _ = run(best_of_n, best_of_n.Params(n_candidates=3, selection="weighted_vote",
+                                                  n_answers=2), engine, table)
+    # 7 gathers 0.6 + 0.5 = 1.1 against 0.9; its representative is its best path
+    assert [a.text for a in voted.answers] == ["a\nAnswer: 7", "c\nAnswer: 9"]
+    # a near-zero score is almost no vote: two wrong-but-agreeing paths lose to one good one
+    table = {**table, "a": 0.01, "b": 0.01}
+    voted, _, _ = run(best_of_n, best_of_n.Params(n_candidates=3, selection="weighted_vote"),
+                      engine, table)
+    assert voted.best.text == "c\nAnswer: 9"
+
+
 def test_n_answers_are_distinct():
     result, _, _ = run(best_of_n, best_of_n.Params(n_candidates=6, n_answers=3))
     assert len({a.text for a in result.answers}) == len(result.answers) == 3

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from training.tasks import TASKS, Problem, arithmetic, countdown, from_prompt, get_task
+from training.tasks import (TASKS, Problem, arithmetic, countdown, from_prompt, get_task,
+                            solvable_labels, step_labels)
 from training.tasks.__main__ import main as export_main
 from training.tasks.base import completion_prompt, extract_answer
 
@@ -138,6 +139,48 @@ def test_countdown_generation_is_solvable_by_construction(level):
         assert worked.count("\n") == level and countdown.check(problem, worked)
         if level <= 3:  # exact levels: nothing shorter exists
             assert countdown._search(numbers, target, level - 1) is None
+
+
+def test_countdown_dead_ends_are_valid_but_not_solvable():
+    problem = cd(COUNTDOWN)  # 353 = 50*7 + 3 is the only way
+    assert countdown.check_step(problem, [], "3+7=10")
+    assert not countdown.still_solvable(problem, ["3+7=10"])
+    assert countdown.still_solvable(problem, ["50*7=350"])
+    assert countdown.still_solvable(problem, ["50*7=350", "350+3=353"])  # answer next
+    assert countdown.still_solvable(problem, [])
+    assert not countdown.still_solvable(problem, ["50*7=351"])  # an invalid path
+    path = ["3+7=10", "10*50=500", "500-25=475", "Answer: 475"]
+    assert step_labels(problem, path) == [1, 1, 1, 0]
+    assert solvable_labels(problem, path) == [0, 0, 0, 0]
+    right = ["50*7=350", "350+3=353", "Answer: 353"]
+    assert solvable_labels(problem, right) == step_labels(problem, right) == [1, 1, 1]
+
+
+@pytest.mark.parametrize("level", list(countdown.LEVELS))
+def test_countdown_solvability_agrees_with_the_solution_search(level):
+    """After each possible first step, `still_solvable` says what an exhaustive search of the
+    numbers left finds (or the step itself reached the target)."""
+    for problem in countdown.generate(seed=5, count=2, difficulty=level):
+        numbers, target = countdown.parse(problem.prompt)
+        assert countdown.still_solvable(problem, [])
+        for i, a in enumerate(numbers):
+            for j, b in enumerate(numbers):
+                for op in "+-*/":
+                    c = countdown._apply(a, op, b)
+                    if i == j or c is None:
+                        continue
+                    rest = [n for k, n in enumerate(numbers) if k not in (i, j)] + [c]
+                    expected = c == target or countdown._search(
+                        rest, target, countdown.MAX_STEPS - 1) is not None
+                    assert countdown.still_solvable(problem, [f"{a}{op}{b}={c}"]) == expected
+
+
+def test_arithmetic_has_no_dead_ends():
+    problem = arith("48+17*3-29*2+11")
+    steps = EXAMPLE_SOLUTION.split("\n")
+    assert solvable_labels(problem, steps) == step_labels(problem, steps) == [1] * 6
+    assert arithmetic.still_solvable(problem, steps[:2])
+    assert not arithmetic.still_solvable(problem, ["17*3=52"])
 
 
 # --- shared ---------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from training.tasks import arithmetic, countdown
-from training.tasks.base import Problem, completion_prompt, extract_answer, read_jsonl, write_jsonl
+from training.tasks.base import (Problem, answer_of_step, completion_prompt, extract_answer,
+                                 read_jsonl, write_jsonl)
 
 __all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "step_labels",
-           "completion_prompt", "extract_answer", "read_jsonl", "write_jsonl"]
+           "solvable_labels", "completion_prompt", "extract_answer", "read_jsonl", "write_jsonl"]
 
 
 class Task(Protocol):
@@ -27,6 +28,7 @@ class Task(Protocol):
     def solution(self, problem: Problem) -> str: ...
     def check(self, problem: Problem, completion: str) -> bool: ...
     def check_step(self, problem: Problem, previous_steps: list[str], step: str) -> bool: ...
+    def still_solvable(self, problem: Problem, steps: list[str]) -> bool: ...
     def extract_answer(self, text: str) -> str | None: ...
     def from_prompt(self, prompt: str, id: str = "") -> Problem | None: ...
 
@@ -55,3 +57,14 @@ def step_labels(problem: Problem, steps: list[str]) -> list[int]:
     """The exact step checker's verdict (1 valid, 0 not) on each step after the ones before it."""
     task = get_task(problem.task)
     return [int(task.check_step(problem, steps[:i], step)) for i, step in enumerate(steps)]
+
+
+def solvable_labels(problem: Problem, steps: list[str]) -> list[int]:
+    """1 where the step is valid and the problem can still be solved after it: a value label,
+    exact where Math-Shepherd's (`training.rollouts`) estimates it from sampled continuations."""
+    task = get_task(problem.task)
+    valid = step_labels(problem, steps)
+    # A valid `Answer:` line is the solution itself.
+    return [int(ok and (answer_of_step(step.strip()) is not None
+                        or task.still_solvable(problem, steps[: i + 1])))
+            for i, (ok, step) in enumerate(zip(valid, steps))]

@@ -19,7 +19,7 @@ from training.tasks.base import (Problem, answer_of_step, apply_op, extract_answ
                                  split_steps)
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
-           "extract_answer", "from_prompt", "evaluate"]
+           "still_solvable", "extract_answer", "from_prompt", "evaluate"]
 
 NAME = "arithmetic"
 LEVELS = range(1, 9)
@@ -165,6 +165,11 @@ def check_step(problem: Problem, previous_steps: list[str], step: str) -> bool:
 def check(problem: Problem, completion: str) -> bool:
     """Correct when the first `Answer:` line holds the true value."""
     return extract_answer(completion) == problem.answer
+
+
+def still_solvable(problem: Problem, steps: list[str]) -> bool:
+    """After valid steps an expression can always be finished: no step is a dead end."""
+    return _replay(problem, [s.strip() for s in steps]) is not None
 
 
 def check_steps(problem: Problem, completion: str) -> bool:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from functools import lru_cache
 
 from training.tasks.base import (Problem, answer_of_step, apply_op, extract_answer,
                                  split_steps)
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
-           "extract_answer", "from_prompt"]
+           "still_solvable", "extract_answer", "from_prompt"]
 
 NAME = "countdown"
 LEVELS = range(1, 6)
@@ -183,6 +184,40 @@ def check_step(problem: Problem, previous_steps: list[str], step: str) -> bool:
     if value is not None:
         return state[1] is not None and state[1] == value == int(problem.answer)
     return _operate(state, step) is not None
+
+
+def still_solvable(problem: Problem, steps: list[str]) -> bool:
+    """Can the target still be reached after `steps` (all valid), within the operations left?
+
+    A valid step can still be a dead end (`25*50=1250` when the target needs the 25): what a
+    step-level search needs its value function to see, and the step checker does not."""
+    state = _replay(problem, [s.strip() for s in steps])
+    if state is None:
+        return False
+    available, last, done = state
+    target = int(problem.answer)
+    if last == target:
+        return True
+    return _reachable(tuple(sorted(available.elements())), target, MAX_STEPS - done)
+
+
+@lru_cache(maxsize=1 << 16)
+def _reachable(values: tuple[int, ...], target: int, depth: int) -> bool:
+    """Does some sequence of at most `depth` operations on `values` end in `target`?"""
+    if depth == 0:
+        return False
+    for i, small in enumerate(values):  # values are sorted: `big op small` covers every
+        for j in range(i + 1, len(values)):  # result that is a positive integer
+            big = values[j]
+            rest = values[:i] + values[i + 1 : j] + values[j + 1 :]
+            for op in "+-*/":
+                c = _apply(big, op, small)
+                if c is None:
+                    continue
+                if c == target or (depth > 1 and _reachable(tuple(sorted(rest + (c,))),
+                                                            target, depth - 1)):
+                    return True
+    return False
 
 
 def check(problem: Problem, completion: str) -> bool:
