@@ -29,6 +29,10 @@ from verifiers.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
+# For the step searches `n_candidates` is the branching, the next steps sampled per expanded
+# node (each strategy's own default, 3, when the request names none): their parameter for it.
+BRANCHING = {"beam": "candidates", "mcts": "expansions", "tot": "thoughts"}
+
 
 @dataclass
 class Decision:
@@ -154,11 +158,9 @@ class ReasoningService:
             temperature=request.temperature if request.temperature > 0 else s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, aggregation=o.aggregation,
             return_trace=o.return_trace, n_answers=request.n)
-        # For the step searches n_candidates is the branching: next steps sampled per
-        # expanded node (the strategies' own default, 3, when the request names none).
-        branching = ({} if o.n_candidates is None else
-                     {"beam": {"candidates": o.n_candidates}, "mcts": {"expansions": o.n_candidates},
-                      "tot": {"thoughts": o.n_candidates}}.get(decision.strategy, {}))
+        branch_param = BRANCHING.get(decision.strategy)
+        branching = ({} if o.n_candidates is None or branch_param is None
+                     else {branch_param: o.n_candidates})
         specific = {
             "beam": dict(beam_width=o.beam_width or s.beam_width, **branching),
             "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
