@@ -58,7 +58,7 @@ def accuracy_compute_figure(results: dict[str, dict], path: Path) -> Path:
     """Accuracy against mean generated tokens per request, one point per strategy config;
     N-sweeps joined by lines. Left: all problems; right: the hard bucket. One marker per
     verifier setting."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6))
     markers = dict(zip(results, "os^"))
     for ax, group in zip(axes, ("all", "hard")):
         for setting, configs in results.items():
@@ -80,9 +80,11 @@ def accuracy_compute_figure(results: dict[str, dict], path: Path) -> Path:
         ax.set_ylim(0, 1)
         ax.set_title({"all": "all problems", "hard": "hard: arithmetic 6-8 ops + countdown"}[group])
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7, loc="lower right")
+    # Below the panels: inside, the legend of 8 strategies x 2 settings hides points.
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4)
     fig.suptitle("Accuracy against compute per strategy (demo model, PRM x ORM verifiers)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
