@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchmarks.processes import free_port, running_server
 from benchmarks.reasoning import LEARNED, RESULTS, SEED, Outcome, run_config
-from training.tasks import from_prompt, get_task, solvable_labels
+from training.tasks import from_prompt, get_task, step_solvable
 from verifiers.protocol import ScoringContext, StepItem
 
 VALUE = {**LEARNED, "solvable": 1.0}
@@ -56,7 +56,7 @@ class SolvableVerifier:
             problem = from_prompt(item.problem)
             steps = [s.strip() for s in item.steps]
             scores.append(1.0 if problem is None or not steps
-                          else float(solvable_labels(problem, steps)[-1]))
+                          else float(step_solvable(problem, steps[:-1], steps[-1])))
         return scores
 
 
@@ -74,8 +74,10 @@ def install_plugin(directory: Path) -> Path:
 
 def command_line(args: argparse.Namespace) -> str:
     flags = [f"--countdown {args.countdown}"] + [f"--config '{c}'" for c in args.config or []]
-    flags += [f"--prm {args.prm}"] * bool(args.prm) + [f"--out {args.out}"] * (
-        args.out != "value_ceiling")
+    if args.prm:
+        flags.append(f"--prm {args.prm}")
+    if args.out != "value_ceiling":
+        flags.append(f"--out {args.out}")
     return " ".join(flags)
 
 

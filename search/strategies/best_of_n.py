@@ -30,6 +30,6 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
     ends = await search.complete_many(search.tree.root, params.n_candidates)
     if params.selection == "weighted_vote":
         voted = search.vote(ends, weight=lambda end: end.path_score(params.aggregation))
-        if voted:
-            return await search.conclude(voted, n=params.n_answers, in_order=True)
+        # no solution states an answer: nothing to vote on, the best path wins
+        return await search.conclude(voted or ends, n=params.n_answers, in_order=bool(voted))
     return await search.conclude(ends, n=params.n_answers)

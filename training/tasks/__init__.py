@@ -13,7 +13,7 @@ from training.tasks.base import (Problem, answer_of_step, completion_prompt, ext
                                  read_jsonl, write_jsonl)
 
 __all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "step_labels",
-           "solvable_labels", "completion_prompt", "extract_answer", "read_jsonl", "write_jsonl"]
+           "step_solvable", "solvable_labels", "completion_prompt", "extract_answer", "read_jsonl", "write_jsonl"]
 
 
 class Task(Protocol):
@@ -59,12 +59,18 @@ def step_labels(problem: Problem, steps: list[str]) -> list[int]:
     return [int(task.check_step(problem, steps[:i], step)) for i, step in enumerate(steps)]
 
 
-def solvable_labels(problem: Problem, steps: list[str]) -> list[int]:
-    """1 where the step is valid and the problem can still be solved after it: a value label,
-    exact where Math-Shepherd's (`training.rollouts`) estimates it from sampled continuations."""
+def step_solvable(problem: Problem, previous_steps: list[str], step: str) -> bool:
+    """Is `step` valid after `previous_steps`, with the problem still solvable after it? A value
+    verdict, exact where Math-Shepherd's (`training.rollouts`) estimates it from sampled
+    continuations."""
     task = get_task(problem.task)
-    valid = step_labels(problem, steps)
+    if not task.check_step(problem, previous_steps, step):
+        return False
     # A valid `Answer:` line is the solution itself.
-    return [int(ok and (answer_of_step(step.strip()) is not None
-                        or task.still_solvable(problem, steps[: i + 1])))
-            for i, (ok, step) in enumerate(zip(valid, steps))]
+    return (answer_of_step(step.strip()) is not None
+            or task.still_solvable(problem, [*previous_steps, step]))
+
+
+def solvable_labels(problem: Problem, steps: list[str]) -> list[int]:
+    """`step_solvable` on each step after the ones before it (1 or 0), as `step_labels`."""
+    return [int(step_solvable(problem, steps[:i], step)) for i, step in enumerate(steps)]

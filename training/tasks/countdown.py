@@ -113,9 +113,16 @@ def from_prompt(prompt: str, id: str = "") -> Problem | None:
 
 def _search(values: list[int], target: int, depth: int) -> list[str] | None:
     """Depth-limited exhaustive search for at most `depth` steps reaching `target`."""
+    steps = _search_sorted(tuple(sorted(values, reverse=True)), target, depth)
+    return None if steps is None else list(steps)
+
+
+@lru_cache(maxsize=1 << 16)
+def _search_sorted(values: tuple[int, ...], target: int, depth: int) -> tuple[str, ...] | None:
+    """`_search` on values sorted high to low, memoised: solvability labels ask about many
+    overlapping states, and a dead end is only known after the whole subtree."""
     if depth == 0:
         return None
-    values = sorted(values, reverse=True)
     for i, a in enumerate(values):
         for j in range(i + 1, len(values)):
             b = values[j]
@@ -125,12 +132,12 @@ def _search(values: list[int], target: int, depth: int) -> list[str] | None:
                     continue
                 step = f"{a}{op}{b}={c}"
                 if c == target:
-                    return [step]
+                    return (step,)
                 if depth > 1:
-                    rest = values[:i] + values[i + 1 : j] + values[j + 1 :] + [c]
-                    tail = _search(rest, target, depth - 1)
+                    rest = values[:i] + values[i + 1 : j] + values[j + 1 :] + (c,)
+                    tail = _search_sorted(tuple(sorted(rest, reverse=True)), target, depth - 1)
                     if tail is not None:
-                        return [step] + tail
+                        return (step, *tail)
     return None
 
 
@@ -198,26 +205,7 @@ def still_solvable(problem: Problem, steps: list[str]) -> bool:
     target = int(problem.answer)
     if last == target:
         return True
-    return _reachable(tuple(sorted(available.elements())), target, MAX_STEPS - done)
-
-
-@lru_cache(maxsize=1 << 16)
-def _reachable(values: tuple[int, ...], target: int, depth: int) -> bool:
-    """Does some sequence of at most `depth` operations on `values` end in `target`?"""
-    if depth == 0:
-        return False
-    for i, small in enumerate(values):  # values are sorted: `big op small` covers every
-        for j in range(i + 1, len(values)):  # result that is a positive integer
-            big = values[j]
-            rest = values[:i] + values[i + 1 : j] + values[j + 1 :]
-            for op in "+-*/":
-                c = _apply(big, op, small)
-                if c is None:
-                    continue
-                if c == target or (depth > 1 and _reachable(tuple(sorted(rest + (c,))),
-                                                            target, depth - 1)):
-                    return True
-    return False
+    return _search(list(available.elements()), target, MAX_STEPS - done) is not None
 
 
 def check(problem: Problem, completion: str) -> bool:
