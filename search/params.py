@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from verifiers.aggregation import PathAggregation
 
@@ -19,5 +20,9 @@ class SearchParams:
     max_tokens: int = 256  # of the returned answer
     max_steps: int = 16  # a path this long is finished
     aggregation: PathAggregation = "min"  # path score from step scores
+    # the answer: the best path, or the one whose finished paths' scores sum highest
+    selection: Literal["best", "weighted_vote"] = "best"
     return_trace: bool = False
     n_answers: int = 1  # distinct answers to return (the request's n)
+    # a step search ends once n_answers distinct answers have finished paths scoring this much
+    stop_score: float | None = None

@@ -32,6 +32,7 @@ class SearchRun:
         self.sampler = Sampler(engine, problem, params, self.stats, self.budget)
         self.tree = Tree()
         self._best_reported: tuple[str, ...] | None = None
+        self._confident: set[str] = set()  # answers of finished paths scoring stop_score
         self._started = time.monotonic()
 
     # --- growing the tree -------------------------------------------------------------------
@@ -98,6 +99,17 @@ class SearchRun:
             new.append(child)
         return new
 
+    def should_stop(self) -> bool:
+        """A budget ran out, or `stop_score` is reached: n_answers distinct answers have
+        finished paths that score at least it (good enough; the rest of the budget is saved).
+        The reason is kept in the stats."""
+        if self.budget.stop_reason() is not None:
+            return True
+        if len(self._confident) >= max(self.params.n_answers, 1):
+            self.stats.stopped_by = self.stats.stopped_by or "stop_score"
+            return True
+        return False
+
     async def score(self, nodes: Sequence[Node]) -> None:
         """Scores the last step of each node's path, all in one batch per verifier."""
         nodes = [n for n in nodes if n.score is None]
@@ -110,6 +122,12 @@ class SearchRun:
         for i, node in enumerate(nodes):
             node.score = batch.combined[i]
             node.verifier_scores = {name: s[i] for name, s in batch.per_verifier.items()}
+        threshold = self.params.stop_score
+        for node in nodes:
+            if threshold is not None and node.final and \
+                    node.path_score(self.params.aggregation) >= threshold:
+                text = self.problem.delimiter.join(node.steps())
+                self._confident.add(extract_answer(text) or text)
 
     # --- choosing -----------------------------------------------------------------------------
 
@@ -152,7 +170,15 @@ class SearchRun:
         """The best `n` distinct answers among `candidates` (by path score, or in the order
         given when `in_order`). An unfinished candidate is finished greedily (one request,
         even after a timeout: an answer beats none) unless the token budget is spent; then it
-        is returned as it is, with finish_reason "length"."""
+        is returned as it is, with finish_reason "length".
+
+        With `selection="weighted_vote"` the finished candidates vote (`vote`, weighted by path
+        score) unless `in_order`; when none states an answer, the best path wins."""
+        if not in_order and self.params.selection == "weighted_vote":
+            how = self.params.aggregation
+            voted = self.vote([c for c in candidates if c.final],
+                              weight=lambda end: end.path_score(how))
+            candidates, in_order = (voted, True) if voted else (candidates, False)
         ranked = list(candidates) if in_order else sorted(candidates, key=self.rank_key,
                                                           reverse=True)
         answers: list[Answer] = []

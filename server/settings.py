@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,9 +85,18 @@ class Settings(BaseSettings):
     search_temperature: float = Field(
         0.7, gt=0, description="temperature of sampled search branches when the request's is 0 "
                                "(a temperature-0 single pass decodes greedily)")
+    search_stop_score: float | None = Field(
+        0.9, gt=0, le=1, description="a step search (beam, mcts, tot) stops once a finished path "
+                                     "scores at least this, when a request names no "
+                                     "`stop_score` (1: only a perfect score stops it)")
     beam_width: int = Field(3, description="beam width when a request names none")
     mcts_depth: int = Field(5, description="MCTS depth (steps) when a request names none")
     mcts_simulations: int = Field(12, description="MCTS simulations when a request names none")
+    mcts_evaluation: Literal["scorer", "rollout"] = Field(
+        "rollout", description="how MCTS rates a new node when a request names no `evaluation`: "
+                               "a greedy rollout to the end, scored, or the scorer's value of "
+                               "the partial path (cheaper; weak where valid steps can be dead "
+                               "ends, as in countdown)")
     n_candidates: int = Field(8, description="best_of_n / self_consistency samples by default")
     max_beam_width: int = Field(8, description="largest beam_width (and tot breadth) allowed")
     max_depth: int = Field(12, description="largest max_depth allowed")

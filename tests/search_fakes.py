@@ -2,7 +2,8 @@
 
 `StepEngine` continues a prompt as a scripted tree of steps: `script[steps_so_far]` lists the
 candidate next steps; sample i of a request takes candidate i (mod their number), greedy takes
-the first. A request with a stop string returns one step (stop_reason = the delimiter), or the
+the first (with `fresh`, sampled requests for the same steps go on through the candidates
+where the last one stopped, as sampling finds new steps over time). A request with a stop string returns one step (stop_reason = the delimiter), or the
 step and end of sequence when it is an "Answer" step; one without returns the whole rest of the
 path, greedily. One token per character.
 """
@@ -28,6 +29,8 @@ class StepEngine(FakeEngine):
     delimiter: str = "\n"
     delay_s: float = 0.0  # per request, so that cancellation can land mid-search
     calls: list[tuple[str, SamplingParams]] = field(default_factory=list)
+    fresh: bool = False
+    _drawn: dict[tuple[str, ...], int] = field(default_factory=dict)  # samples drawn per state
 
     def steps_of(self, prompt: str) -> tuple[str, ...]:
         assert prompt.startswith(self.prompt), prompt
@@ -41,7 +44,8 @@ class StepEngine(FakeEngine):
                      ) -> tuple[str, str | None]:
         """(text, stop_reason) of sample `index`."""
         options = self.candidates(steps)
-        step = options[0] if params.temperature == 0 else options[index % len(options)]
+        offset = self._drawn.get(steps, 0) if self.fresh else 0
+        step = options[0] if params.temperature == 0 else options[(offset + index) % len(options)]
         if params.stop:
             final = step.startswith("Answer")
             return step, None if final else self.delimiter
@@ -67,6 +71,8 @@ class StepEngine(FakeEngine):
                 if len(text) > params.max_tokens:
                     text, reason, stop = text[: params.max_tokens], "length", None
                 choices.append(Choice(i, text, [ord(c) for c in text], None, reason, stop))
+            if params.temperature > 0:
+                self._drawn[steps] = self._drawn.get(steps, 0) + params.n
             finished = True
             yield GenerationOutput(request_id, [ord(c) for c in prompt], choices, True)
         finally:

@@ -1,6 +1,8 @@
 """beam: step-level beam search. Each round every live beam samples `candidates` next steps
 (all beams' requests together), every new step is scored in one batch, and the `beam_width`
-best paths by aggregated score survive; finished paths keep competing until the end."""
+best paths by aggregated score survive; finished paths keep competing until the end, and one
+pruned on the way still competes for the answer (a min-aggregated score only falls as a path
+grows, so a finished path cut early can outscore the beams finished later)."""
 
 from __future__ import annotations
 
@@ -27,11 +29,12 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
     beams = [search.tree.root]
     for _ in range(params.max_steps):
         live = [b for b in beams if not (b.final or b.truncated)]
-        if not live or search.budget.stop_reason() is not None:
+        if not live or search.should_stop():
             break
         children = await search.expand_many(live, params.candidates)
         pool = [c for group in children for c in group] + [b for b in beams if b not in live]
         if not pool:
             break
         beams = sorted(pool, key=search.rank_key, reverse=True)[: params.beam_width]
-    return await search.conclude(beams, n=params.n_answers)
+    return await search.conclude(beams + [f for f in search.finals() if f not in beams],
+                                 n=params.n_answers)

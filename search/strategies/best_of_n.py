@@ -7,7 +7,6 @@ right where they can."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
@@ -21,15 +20,10 @@ NAME = "best_of_n"
 @dataclass(frozen=True)
 class Params(SearchParams):
     n_candidates: int = 8
-    selection: Literal["best", "weighted_vote"] = "best"
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
               params: Params) -> SearchResult:
     search = SearchRun(problem, engine, scorer, params)
     ends = await search.complete_many(search.tree.root, params.n_candidates)
-    if params.selection == "weighted_vote":
-        voted = search.vote(ends, weight=lambda end: end.path_score(params.aggregation))
-        # no solution states an answer: nothing to vote on, the best path wins
-        return await search.conclude(voted or ends, n=params.n_answers, in_order=bool(voted))
     return await search.conclude(ends, n=params.n_answers)

@@ -1,18 +1,25 @@
 """mcts: Monte Carlo tree search over steps.
 
-Each simulation selects a path from the root by UCT or PUCT, expands its leaf by sampling
-`expansions` next steps in one request, evaluates the new nodes (by the scorer: the aggregated
-score of the partial path; or by a greedy rollout to the end, scored), and backpropagates the
-values to the root. A node at `max_depth` steps is finished greedily once; its finished path is
-its value from then on. The answer is the best finished path found (or the best-valued leaf,
-finished greedily, if the budget ran out first).
+Each simulation selects a path from the root by UCT or PUCT (`tree_policy`), expands its leaf
+by sampling `expansions` next steps in one request, evaluates the new nodes (by the scorer: the
+aggregated score of the partial path; or by a greedy rollout to the end, scored, which makes
+every rollout a finished candidate), and backpropagates the values to the root. A node at
+`max_depth` steps is finished greedily once; its finished path is its value from then on. The
+answer is the best finished path found (or the best-valued leaf, finished greedily, if the
+budget ran out first).
 
 PUCT's prior for a child is its step score normalised over its siblings.
-"""
+
+Progressive widening (Coulom 2007): a node visited v times may hold up to
+ceil(expansions * (v / expansions) ** widening) children, so selection stops at a node that has
+room and samples `expansions` more steps there; a node whose widening found no new step is not
+widened again. Without it the first expansion fixes a node's alternatives for good: three
+first steps of a countdown problem that all lead nowhere leave the search nothing to try."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,25 +38,30 @@ class Params(SearchParams):
     max_depth: int = 5
     simulations: int = 12
     expansions: int = 3  # children sampled per expansion
-    selection: Literal["uct", "puct"] = "puct"
+    tree_policy: Literal["uct", "puct"] = "puct"  # the selection rule
     c: float = 1.0  # exploration weight
     evaluation: Literal["scorer", "rollout"] = "scorer"
+    widening: float = 0.5  # exponent of progressive widening; 0 never widens
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
               params: Params) -> SearchResult:
     search = SearchRun(problem, engine, scorer, params)
     ends: dict[int, Node] = {}  # node id -> its finished path (depth-limit and rollout ends)
+    saturated: set[int] = set()  # nodes whose widening sampled nothing new
     for _ in range(params.simulations):
-        if search.budget.stop_reason() is not None:
+        if search.should_stop():
             break
-        leaf = _select(search.tree.root, params)
-        if leaf.final or leaf.truncated or leaf.depth >= params.max_depth:
+        leaf = _select(search.tree.root, params, saturated)
+        if _terminal(leaf, params):
             values = [(leaf, await _leaf_value(search, leaf, ends, params))]
         else:
             children = await search.expand(leaf, params.expansions)
             if not children:  # the samples only repeated known steps or ended the path
-                values = [(leaf, await _leaf_value(search, leaf, ends, params))]
+                saturated.add(leaf.id)
+                # A widened node learned nothing new; a bare leaf is valued as it stands.
+                values = ([] if leaf.children
+                          else [(leaf, await _leaf_value(search, leaf, ends, params))])
             else:
                 rated = await asyncio.gather(*(_evaluate(search, c, ends, params)
                                                for c in children))
@@ -65,14 +77,29 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
                                  in_order=True)
 
 
-def _select(root: Node, params: Params) -> Node:
-    """Descends by the selection rule to a node to expand or re-evaluate."""
+def _terminal(node: Node, params: Params) -> bool:
+    return node.final or node.truncated or node.depth >= params.max_depth
+
+
+def _width(node: Node, params: Params) -> int:
+    """How many children `node` may have at its visit count (progressive widening)."""
+    if params.widening <= 0:
+        return params.expansions
+    visits = max(node.visits, params.expansions)
+    return math.ceil(params.expansions * (visits / params.expansions) ** params.widening)
+
+
+def _select(root: Node, params: Params, saturated: set[int]) -> Node:
+    """Descends by the selection rule to a node to expand (a leaf, or one with room to widen)
+    or to re-evaluate (a terminal)."""
     node = root
-    while node.children and not node.final and node.depth < params.max_depth:
+    while node.children and not _terminal(node, params):
+        if node.id not in saturated and len(node.children) < _width(node, params):
+            return node
         total = sum(c.score or 0.0 for c in node.children) or 1.0
         node = max(node.children, key=lambda c: ucb(
             c, node.visits, params.c,
-            prior=(c.score or 0.0) / total if params.selection == "puct" else None))
+            prior=(c.score or 0.0) / total if params.tree_policy == "puct" else None))
     return node
 
 

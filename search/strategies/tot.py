@@ -38,7 +38,7 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
     frontier: list[Node] = [search.tree.root]
     for _ in range(params.max_depth):
         live = [s for s in frontier if not (s.final or s.truncated)]
-        if not live or search.budget.stop_reason() is not None:
+        if not live or search.should_stop():
             break
         proposals = [c for group in await search.expand_many(live, params.thoughts)
                      for c in group]

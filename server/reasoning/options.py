@@ -23,8 +23,14 @@ class ReasoningOptions(BaseModel):
     timeout_s: float | None = Field(None, gt=0)
     verifiers: dict[str, float] | None = None
     aggregation: Literal["product", "min", "last", "mean"] = "min"
-    # best_of_n: the best path score, or the answer with the highest summed path score
+    # the best path score, or the answer whose finished paths have the highest summed score
     selection: Literal["best", "weighted_vote"] = "best"
+    # mcts and tot: rate a new node by the scorer (its partial path) or by a greedy rollout to
+    # the end, scored (costlier; every rollout is also a finished candidate). Default: mcts
+    # the server's --mcts-evaluation, tot the scorer.
+    evaluation: Literal["scorer", "rollout"] | None = None
+    # beam, mcts, tot: stop once a finished path scores this much (default --search-stop-score)
+    stop_score: float | None = Field(None, gt=0, le=1)
     return_trace: bool = False
     step_delimiter: str = Field("\n", min_length=1)
     seed: int | None = None

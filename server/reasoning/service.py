@@ -157,18 +157,20 @@ class ReasoningService:
             seed=o.seed if o.seed is not None else request.seed,
             temperature=request.temperature if request.temperature > 0 else s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, aggregation=o.aggregation,
-            return_trace=o.return_trace, n_answers=request.n)
+            return_trace=o.return_trace, n_answers=request.n, selection=o.selection,
+            stop_score=o.stop_score or s.search_stop_score)
         branch_param = BRANCHING.get(decision.strategy)
         branching = ({} if o.n_candidates is None or branch_param is None
                      else {branch_param: o.n_candidates})
         specific = {
             "beam": dict(beam_width=o.beam_width or s.beam_width, **branching),
             "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
-                         simulations=o.simulations or s.mcts_simulations, **branching),
+                         simulations=o.simulations or s.mcts_simulations,
+                         evaluation=o.evaluation or s.mcts_evaluation, **branching),
             "tot": dict(breadth=o.beam_width or s.beam_width,
-                        max_depth=o.max_depth or s.mcts_depth, **branching),
-            "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n),
-                              selection=o.selection),
+                        max_depth=o.max_depth or s.mcts_depth, value=o.evaluation or "scorer",
+                        **branching),
+            "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n)),
             "self_consistency": dict(n_candidates=max(o.n_candidates or s.n_candidates,
                                                       request.n)),
         }.get(decision.strategy, {})

@@ -84,18 +84,25 @@ async def test_beam_answers_past_the_slip_greedy_makes(client):
     assert reasoning["nodes"] >= 4 and reasoning["engine_calls"] >= 3
 
 
-async def test_usage_counts_every_generated_token(client, engine):
+@pytest.mark.parametrize("evaluation", ["scorer", "rollout"])
+async def test_usage_counts_every_generated_token(client, engine, evaluation):
     body = (await client.post("/v1/completions", json={
         "model": "demo", "prompt": PROMPT, "max_tokens": 64,
-        "reasoning": {"strategy": "mcts", **LOGIC}})).json()
+        "reasoning": {"strategy": "mcts", "evaluation": evaluation, **LOGIC}})).json()
     answer = body["choices"][0]["text"]
     usage = body["usage"]
     # the scripted engine spends one token per character of every sample it returns
     sampled = sum(len(s) for prompt, params in engine.calls
                   for s in _samples(engine, prompt, params))
     assert usage["completion_tokens"] == sampled > len(answer)
-    assert usage["completion_tokens_details"]["reasoning_tokens"] == \
-        usage["completion_tokens"] - len(answer.replace("\n", ""))
+    # A step sampled alone stops at the delimiter (not generated); a rollout generates its
+    # delimiters, so an answer finished by one counts them.
+    answer_tokens = usage["completion_tokens"] - \
+        usage["completion_tokens_details"]["reasoning_tokens"]
+    if evaluation == "scorer":
+        assert answer_tokens == len(answer.replace("\n", ""))
+    else:
+        assert len(answer.replace("\n", "")) < answer_tokens <= len(answer)
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
@@ -132,6 +139,37 @@ async def test_n_candidates_is_the_branching_of_the_step_searches(client, engine
         assert r.status_code == 200, r.text
         # every step expansion asks for `expected` samples (finishing a path asks for one)
         assert {params.n for _, params in engine.calls if params.n > 1} == {expected}
+
+
+async def test_mcts_evaluates_by_rollout_unless_the_request_says_scorer(client, engine):
+    def rollouts() -> int:  # greedy requests without a stop: completions to the end
+        return sum(1 for _, params in engine.calls if params.temperature == 0 and not params.stop)
+
+    counts = {}
+    for evaluation in (None, "scorer", "rollout"):
+        engine.calls.clear()
+        r = await client.post("/v1/chat/completions", json=chat(reasoning={
+            "strategy": "mcts", "evaluation": evaluation, **LOGIC}))
+        assert r.status_code == 200, r.text
+        counts[evaluation] = rollouts()
+    # scorer: only the chosen path is finished; rollout: every new node is
+    assert counts[None] == counts["rollout"] > counts["scorer"]
+
+
+@pytest.mark.parametrize("settings, stopped_by", [
+    (Settings(search_verifiers={"logic": 1.0}), "stop_score"),  # the default bar, 0.9
+    (Settings(search_verifiers={"logic": 1.0}, search_stop_score=None), None),
+])
+async def test_a_confident_finished_path_ends_the_search_early(client, engine, stopped_by):
+    r = await client.post("/v1/chat/completions", json=chat(reasoning={
+        "strategy": "mcts", "simulations": 30, **LOGIC}))
+    assert r.status_code == 200, r.text
+    assert r.json()["reasoning"]["stopped_by"] == stopped_by
+    assert r.json()["choices"][0]["message"]["content"].endswith("Answer: 14")
+    # the request's own bar wins over the server's
+    r = await client.post("/v1/chat/completions", json=chat(reasoning={
+        "strategy": "mcts", "simulations": 30, "stop_score": 0.5, **LOGIC}))
+    assert r.json()["reasoning"]["stopped_by"] == "stop_score"
 
 
 def _samples(engine: StepEngine, prompt: str, params) -> list[str]:
@@ -191,6 +229,9 @@ def test_the_default_strategy_must_be_a_strategy():
     ({"strategy": "mcts", "max_nodes": 10**9}, "reasoning.max_nodes"),
     ({"strategy": "beam", "beam_widht": 2}, "reasoning.beam_widht"),
     ({"strategy": "best_of_n", "selection": "vote"}, "reasoning.selection"),
+    ({"strategy": "mcts", "evaluation": "playout"}, "reasoning.evaluation"),
+    ({"strategy": "mcts", "stop_score": 0}, "reasoning.stop_score"),
+    ({"strategy": "mcts", "stop_score": 1.5}, "reasoning.stop_score"),
     ({"strategy": "beam", "n_candidates": 0}, "reasoning.n_candidates"),
 ])
 async def test_bad_reasoning_options_are_400_naming_the_parameter(client, reasoning, param):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -69,11 +70,44 @@ def test_mcts_finds_the_one_right_branch_greedy_misses():
 
 
 def test_mcts_values_are_backpropagated_to_the_root():
-    result, _, _ = run(mcts, mcts.Params(simulations=6, return_trace=True))
+    result, _, _ = run(mcts, mcts.Params(simulations=8, return_trace=True))
     root = next(n for n in result.trace if n["parent"] is None)
     children = [n for n in result.trace if n["parent"] == root["id"]]
     assert root["visits"] == sum(c["visits"] for c in children)
     assert max(children, key=lambda c: c["visits"])["text"] == "z1"
+
+
+# Three first steps that lead nowhere; a fourth, sampled only by a later request, wins.
+DEAD_ENDS = {
+    (): ["a", "b", "c", "d"],
+    ("a",): ["Answer: 1"], ("b",): ["Answer: 2"], ("c",): ["Answer: 3"], ("d",): ["Answer: 4"],
+}
+DEAD_END_SCORES = {"a": 0.9, "b": 0.9, "c": 0.9, "d": 0.9, "Answer: 4": 0.95, "other": 0.01}
+
+
+@pytest.mark.parametrize("evaluation", ["scorer", "rollout"])
+def test_mcts_widens_a_node_whose_children_lead_nowhere(evaluation):
+    def search(widening: float):
+        engine = StepEngine(prompt=PROMPT, script=DEAD_ENDS, fresh=True)
+        params = mcts.Params(simulations=10, widening=widening, evaluation=evaluation,
+                             return_trace=True)
+        result, _, _ = run(mcts, params, engine=engine, table=DEAD_END_SCORES)
+        return result, [n["text"] for n in result.trace if n["parent"] == 0]
+
+    result, first_steps = search(widening=0.5)
+    assert first_steps == ["a", "b", "c", "d"]
+    assert result.best.text == "d\nAnswer: 4"
+    # without widening the first three samples are all the search ever tries
+    result, first_steps = search(widening=0)
+    assert first_steps == ["a", "b", "c"] and result.best.text != "d\nAnswer: 4"
+
+
+def test_mcts_does_not_widen_a_node_whose_samples_only_repeat():
+    engine = StepEngine(prompt=PROMPT, script=TRAP)  # every request samples the same three
+    result, _, _ = run(mcts, mcts.Params(simulations=12, return_trace=True), engine=engine)
+    widenings = [p for p, params in engine.calls if p == PROMPT and params.temperature > 0]
+    assert len(widenings) == 2  # the first expansion, and one widening that found nothing
+    assert result.best.text == "z1\nz2\nAnswer: 3"
 
 
 def test_beam_keeps_the_top_width_paths_each_round():
@@ -134,6 +168,22 @@ def test_best_of_n_weighted_vote_sums_the_scores_of_each_answer():
     assert voted.best.text == "c\nAnswer: 9"
 
 
+@pytest.mark.parametrize("strategy, params", [
+    (mcts, mcts.Params(simulations=4, evaluation="rollout")),
+    (tot, tot.Params(max_depth=2)),
+    (beam, beam.Params()),
+])
+def test_step_searches_can_conclude_by_weighted_vote(strategy, params):
+    votes = {(): ["a", "b", "c"], ("a",): ["Answer: 7"], ("b",): ["Answer: 7"],
+             ("c",): ["Answer: 9"]}
+    table = {"a": 0.6, "b": 0.5, "c": 0.9, "Answer: 7": 1.0, "Answer: 9": 1.0}
+    engine = StepEngine(prompt=PROMPT, script=votes)
+    best, _, _ = run(strategy, params, engine, table)
+    assert best.best.text == "c\nAnswer: 9"
+    voted, _, _ = run(strategy, replace(params, selection="weighted_vote"), engine, table)
+    assert voted.best.text == "a\nAnswer: 7"  # 0.6 + 0.5 against 0.9
+
+
 def test_n_answers_are_distinct():
     result, _, _ = run(best_of_n, best_of_n.Params(n_candidates=6, n_answers=3))
     assert len({a.text for a in result.answers}) == len(result.answers) == 3
@@ -145,6 +195,37 @@ def test_a_spent_budget_stops_the_search_and_still_answers(budget):
     assert result.stats.stopped_by == next(iter(budget))
     assert len(engine.calls) <= 2
     assert result.answers and result.best.steps
+
+
+@pytest.mark.parametrize("strategy, params", [
+    (mcts, mcts.Params(simulations=50, evaluation="rollout")),
+    (beam, beam.Params(beam_width=1)),
+    (tot, tot.Params(breadth=1)),
+])
+def test_a_search_stops_once_a_finished_path_reaches_stop_score(strategy, params):
+    # one first step is a whole solution scoring 0.9; the best path takes four steps
+    script = {(): ["a", "Answer: 1", "b"], ("a",): ["a2"], ("a", "a2"): ["a3"],
+              ("a", "a2", "a3"): ["Answer: 2"], ("b",): ["Answer: 3"]}
+    table = {"a": 0.95, "Answer: 1": 0.9, "b": 0.2, "a2": 0.95, "a3": 0.95, "Answer: 2": 0.95}
+    full, full_engine, _ = run(strategy, params, StepEngine(prompt=PROMPT, script=script), table)
+    assert full.stats.stopped_by is None and full.best.text == "a\na2\na3\nAnswer: 2"
+    early, early_engine, _ = run(strategy, replace(params, stop_score=0.9),
+                                 StepEngine(prompt=PROMPT, script=script), table)
+    assert early.stats.stopped_by == "stop_score"
+    assert len(early_engine.calls) < len(full_engine.calls)
+    assert early.best.score >= 0.9
+    # a bar no path reaches changes nothing
+    high, _, _ = run(strategy, replace(params, stop_score=0.99),
+                     StepEngine(prompt=PROMPT, script=script), table)
+    assert high.stats.stopped_by is None and high.best.text == full.best.text
+
+
+def test_beam_still_answers_with_a_finished_path_it_pruned_when_the_beams_end_worse():
+    script = {(): ["a", "Answer: 1"], ("a",): ["a2"], ("a", "a2"): ["Answer: 2"]}
+    table = {"a": 0.95, "Answer: 1": 0.9, "a2": 0.5, "Answer: 2": 0.5}
+    result, _, _ = run(beam, beam.Params(beam_width=1, candidates=2),
+                       StepEngine(prompt=PROMPT, script=script), table)
+    assert result.best.text == "Answer: 1"  # cut in round one (0.9 < 0.95); "a" ends at 0.5
 
 
 def test_a_zero_token_budget_returns_an_unfinished_answer():
