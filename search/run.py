@@ -173,7 +173,9 @@ class SearchRun:
         is returned as it is, with finish_reason "length".
 
         With `selection="weighted_vote"` the finished candidates vote (`vote`, weighted by path
-        score) unless `in_order`; when none states an answer, the best path wins."""
+        score) unless `in_order`; when none states an answer, the best path wins. A node given
+        twice (a finished path both kept and among `finals()`) counts once."""
+        candidates = list(dict.fromkeys(candidates))
         if not in_order and self.params.selection == "weighted_vote":
             how = self.params.aggregation
             voted = self.vote([c for c in candidates if c.final],

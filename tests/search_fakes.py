@@ -3,9 +3,10 @@
 `StepEngine` continues a prompt as a scripted tree of steps: `script[steps_so_far]` lists the
 candidate next steps; sample i of a request takes candidate i (mod their number), greedy takes
 the first (with `fresh`, sampled requests for the same steps go on through the candidates
-where the last one stopped, as sampling finds new steps over time). A request with a stop string returns one step (stop_reason = the delimiter), or the
-step and end of sequence when it is an "Answer" step; one without returns the whole rest of the
-path, greedily. One token per character.
+where the last one stopped, as sampling finds new steps over time). A request with a stop
+string returns one step (stop_reason = the delimiter), or the step and end of sequence when it
+is an "Answer" step; one without returns the whole rest of the path, greedily. One token per
+character.
 """
 
 from __future__ import annotations

@@ -72,8 +72,8 @@ def weighted_pick(samples: list[Sample], weight) -> Sample:
     first: on countdown an invalid path can state the right number."""
     totals: Counter = Counter()
     for s in samples:
-        if extract_answer(s.text):
-            totals[extract_answer(s.text)] += weight(s)
+        if answer := extract_answer(s.text):
+            totals[answer] += weight(s)
     if not totals:
         return samples[0]
     best = totals.most_common(1)[0][0]

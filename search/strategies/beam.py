@@ -36,5 +36,4 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
         if not pool:
             break
         beams = sorted(pool, key=search.rank_key, reverse=True)[: params.beam_width]
-    return await search.conclude(beams + [f for f in search.finals() if f not in beams],
-                                 n=params.n_answers)
+    return await search.conclude(beams + search.finals(), n=params.n_answers)

@@ -82,9 +82,10 @@ def _terminal(node: Node, params: Params) -> bool:
 
 
 def _width(node: Node, params: Params) -> int:
-    """How many children `node` may have at its visit count (progressive widening)."""
+    """How many children `node` may have at its visit count (progressive widening; none beyond
+    its first expansion without it, however few distinct steps that sampled)."""
     if params.widening <= 0:
-        return params.expansions
+        return 0
     visits = max(node.visits, params.expansions)
     return math.ceil(params.expansions * (visits / params.expansions) ** params.widening)
 

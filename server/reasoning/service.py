@@ -162,14 +162,14 @@ class ReasoningService:
         branch_param = BRANCHING.get(decision.strategy)
         branching = ({} if o.n_candidates is None or branch_param is None
                      else {branch_param: o.n_candidates})
+        tot_value = {} if o.evaluation is None else {"value": o.evaluation}
         specific = {
             "beam": dict(beam_width=o.beam_width or s.beam_width, **branching),
             "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
                          simulations=o.simulations or s.mcts_simulations,
                          evaluation=o.evaluation or s.mcts_evaluation, **branching),
             "tot": dict(breadth=o.beam_width or s.beam_width,
-                        max_depth=o.max_depth or s.mcts_depth, value=o.evaluation or "scorer",
-                        **branching),
+                        max_depth=o.max_depth or s.mcts_depth, **tot_value, **branching),
             "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n)),
             "self_consistency": dict(n_candidates=max(o.n_candidates or s.n_candidates,
                                                       request.n)),

@@ -102,6 +102,15 @@ def test_mcts_widens_a_node_whose_children_lead_nowhere(evaluation):
     assert first_steps == ["a", "b", "c"] and result.best.text != "d\nAnswer: 4"
 
 
+def test_mcts_without_widening_keeps_a_first_expansion_that_merged_repeats():
+    # the first request samples a, a, b (two children); a later one would find d
+    script = {**DEAD_ENDS, (): ["a", "a", "b", "d"]}
+    engine = StepEngine(prompt=PROMPT, script=script, fresh=True)
+    params = mcts.Params(simulations=10, widening=0, return_trace=True)
+    result, _, _ = run(mcts, params, engine=engine, table=DEAD_END_SCORES)
+    assert [n["text"] for n in result.trace if n["parent"] == 0] == ["a", "b"]
+
+
 def test_mcts_does_not_widen_a_node_whose_samples_only_repeat():
     engine = StepEngine(prompt=PROMPT, script=TRAP)  # every request samples the same three
     result, _, _ = run(mcts, mcts.Params(simulations=12, return_trace=True), engine=engine)
@@ -182,6 +191,17 @@ def test_step_searches_can_conclude_by_weighted_vote(strategy, params):
     assert best.best.text == "c\nAnswer: 9"
     voted, _, _ = run(strategy, replace(params, selection="weighted_vote"), engine, table)
     assert voted.best.text == "a\nAnswer: 7"  # 0.6 + 0.5 against 0.9
+
+
+def test_tot_weighted_vote_counts_a_kept_finished_path_once():
+    # Breadth 1: "Answer: 9" (under s) is kept, the two "Answer: 7" paths are pruned. Counted
+    # once each, 7 gathers 0.6 + 0.6 against 9's 0.9; counting the kept one twice would give
+    # 9 1.8.
+    script = {(): ["s", "Answer: 7", "t"], ("s",): ["Answer: 9", "Answer: 7"]}
+    table = {"s": 0.95, "Answer: 7": 0.6, "t": 0.3, "Answer: 9": 0.9}
+    params = tot.Params(breadth=1, max_depth=2, selection="weighted_vote")
+    result, _, _ = run(tot, params, StepEngine(prompt=PROMPT, script=script), table)
+    assert result.best.text.endswith("Answer: 7")
 
 
 def test_n_answers_are_distinct():

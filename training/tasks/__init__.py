@@ -13,7 +13,8 @@ from training.tasks.base import (Problem, answer_of_step, completion_prompt, ext
                                  read_jsonl, write_jsonl)
 
 __all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "step_labels",
-           "step_solvable", "solvable_labels", "completion_prompt", "extract_answer", "read_jsonl", "write_jsonl"]
+           "step_solvable", "solvable_labels", "completion_prompt", "extract_answer",
+           "read_jsonl", "write_jsonl"]
 
 
 class Task(Protocol):
