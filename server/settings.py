@@ -91,7 +91,7 @@ class Settings(BaseSettings):
                                      "`stop_score` (1: only a perfect score stops it)")
     beam_width: int = Field(3, description="beam width when a request names none")
     mcts_depth: int = Field(5, description="MCTS depth (steps) when a request names none")
-    mcts_simulations: int = Field(12, description="MCTS simulations when a request names none")
+    mcts_simulations: int = Field(16, description="MCTS simulations when a request names none")
     mcts_evaluation: Literal["scorer", "rollout"] = Field(
         "rollout", description="how MCTS rates a new node when a request names no `evaluation`: "
                                "a greedy rollout to the end, scored, or the scorer's value of "

@@ -36,8 +36,11 @@ NAME = "mcts"
 @dataclass(frozen=True)
 class Params(SearchParams):
     max_depth: int = 5
-    simulations: int = 12
-    expansions: int = 3  # children sampled per expansion
+    simulations: int = 16
+    # children sampled per expansion. Two, not three: with widening a node that keeps being
+    # visited gets more anyway, so a third rollout is spent before the search knows the node is
+    # worth it. `python -m benchmarks.mcts_sweep` (benchmarks/results/mcts_sweep.md) chose 2 x 16
+    expansions: int = 2
     tree_policy: Literal["uct", "puct"] = "puct"  # the selection rule
     c: float = 1.0  # exploration weight
     evaluation: Literal["scorer", "rollout"] = "scorer"

@@ -17,6 +17,7 @@ from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.exceptions import VLLMClientError
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
+from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
 from vllm.tokenizers.detokenizer_utils import convert_ids_list_to_tokens
 from vllm.v1.engine.async_llm import AsyncLLM
@@ -184,6 +185,7 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
     # spawns a separate model-worker process, which re-imports vLLM: measured here, "0" halves
     # engine start-up (15 s -> 7.5 s) and generates no slower. Set it yourself to override.
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    check_block_size(config.block_size, cpu=current_platform.is_cpu())
     args = AsyncEngineArgs(
         model=config.model,
         served_model_name=config.served_model_name,
@@ -204,6 +206,14 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
         yield engine
     finally:
         await engine.shutdown()
+
+
+def check_block_size(block_size: int | None, cpu: bool) -> None:
+    """vLLM's CPU attention takes only multiples of 32 and says so only from deep inside
+    engine start-up (`No common block size for 16`); say it first, naming the setting."""
+    if cpu and block_size is not None and block_size % 32:
+        raise ValueError(f"block_size={block_size}: vLLM's CPU attention needs a multiple of 32 "
+                         "(set --block-size / DELIBERATE_BLOCK_SIZE to 32, 64, ...)")
 
 
 def _to_vllm(params: SamplingParams) -> VllmSamplingParams:

@@ -9,7 +9,7 @@ import math
 import psutil
 import pytest
 
-from server.engine.local import LocalEngineConfig, open_local_engine
+from server.engine.local import LocalEngineConfig, check_block_size, open_local_engine
 from server.engine.protocol import EngineDeadError, InvalidEngineRequest, SamplingParams
 from tests.integration.conftest import MODEL, ROOT
 
@@ -23,6 +23,16 @@ async def engine():
     async with open_local_engine(LocalEngineConfig(model=str(MODEL), served_model_name="demo",
                                                    kv_cache_bytes=64 * 2**20)) as engine:
         yield engine
+
+
+async def test_a_block_size_cpu_attention_refuses_is_named_before_start_up():
+    config = LocalEngineConfig(model=str(MODEL), served_model_name="demo", block_size=16)
+    with pytest.raises(ValueError, match="block_size=16: vLLM's CPU attention needs a multiple"):
+        async with open_local_engine(config):
+            pass
+    check_block_size(16, cpu=False)  # GPU attention takes 16
+    check_block_size(64, cpu=True)
+    check_block_size(None, cpu=True)  # vLLM's own default
 
 
 async def test_tokenizer_access(engine):

@@ -130,9 +130,10 @@ async def test_best_of_n_selection_weighted_vote_goes_with_the_answer_most_paths
     assert answers == {"best": "Answer: 5", "weighted_vote": "Answer: 14"}
 
 
-@pytest.mark.parametrize("strategy", ["beam", "mcts", "tot"])
-async def test_n_candidates_is_the_branching_of_the_step_searches(client, engine, strategy):
-    for n_candidates, expected in ((None, 3), (4, 4)):
+@pytest.mark.parametrize("strategy, default", [("beam", 3), ("mcts", 2), ("tot", 3)])
+async def test_n_candidates_is_the_branching_of_the_step_searches(client, engine, strategy,
+                                                                  default):
+    for n_candidates, expected in ((None, default), (4, 4)):
         engine.calls.clear()
         r = await client.post("/v1/chat/completions", json=chat(reasoning={
             "strategy": strategy, "n_candidates": n_candidates, **LOGIC}))

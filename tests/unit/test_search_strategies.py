@@ -60,7 +60,7 @@ def test_greedy_follows_the_first_candidate_and_scores_it():
 
 
 def test_mcts_finds_the_one_right_branch_greedy_misses():
-    result, engine, verifier = run(mcts, mcts.Params(simulations=8, seed=1))
+    result, engine, verifier = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3))
     assert result.best.text == "z1\nz2\nAnswer: 3"
     assert result.best.score == pytest.approx(0.55)
     # siblings come from one request (n = expansions), never one by one
@@ -69,8 +69,17 @@ def test_mcts_finds_the_one_right_branch_greedy_misses():
     assert result.stats.nodes >= 3 and result.stats.engine_calls == len(engine.calls)
 
 
+def test_mcts_by_default_samples_two_steps_and_widens_to_the_third():
+    engine = StepEngine(prompt=PROMPT, script=TRAP, fresh=True)
+    result, engine, _ = run(mcts, mcts.Params(seed=1), engine=engine)
+    root_samples = [params.n for prompt, params in engine.calls
+                    if prompt == PROMPT and params.temperature > 0]
+    assert root_samples[0] == 2 and len(root_samples) >= 2  # z1 came from a widening
+    assert result.best.text == "z1\nz2\nAnswer: 3"
+
+
 def test_mcts_values_are_backpropagated_to_the_root():
-    result, _, _ = run(mcts, mcts.Params(simulations=8, return_trace=True))
+    result, _, _ = run(mcts, mcts.Params(simulations=8, expansions=3, return_trace=True))
     root = next(n for n in result.trace if n["parent"] is None)
     children = [n for n in result.trace if n["parent"] == root["id"]]
     assert root["visits"] == sum(c["visits"] for c in children)
@@ -89,8 +98,8 @@ DEAD_END_SCORES = {"a": 0.9, "b": 0.9, "c": 0.9, "d": 0.9, "Answer: 4": 0.95, "o
 def test_mcts_widens_a_node_whose_children_lead_nowhere(evaluation):
     def search(widening: float):
         engine = StepEngine(prompt=PROMPT, script=DEAD_ENDS, fresh=True)
-        params = mcts.Params(simulations=10, widening=widening, evaluation=evaluation,
-                             return_trace=True)
+        params = mcts.Params(simulations=10, expansions=3, widening=widening,
+                             evaluation=evaluation, return_trace=True)
         result, _, _ = run(mcts, params, engine=engine, table=DEAD_END_SCORES)
         return result, [n["text"] for n in result.trace if n["parent"] == 0]
 
@@ -106,14 +115,15 @@ def test_mcts_without_widening_keeps_a_first_expansion_that_merged_repeats():
     # the first request samples a, a, b (two children); a later one would find d
     script = {**DEAD_ENDS, (): ["a", "a", "b", "d"]}
     engine = StepEngine(prompt=PROMPT, script=script, fresh=True)
-    params = mcts.Params(simulations=10, widening=0, return_trace=True)
+    params = mcts.Params(simulations=10, expansions=3, widening=0, return_trace=True)
     result, _, _ = run(mcts, params, engine=engine, table=DEAD_END_SCORES)
     assert [n["text"] for n in result.trace if n["parent"] == 0] == ["a", "b"]
 
 
 def test_mcts_does_not_widen_a_node_whose_samples_only_repeat():
     engine = StepEngine(prompt=PROMPT, script=TRAP)  # every request samples the same three
-    result, _, _ = run(mcts, mcts.Params(simulations=12, return_trace=True), engine=engine)
+    params = mcts.Params(simulations=12, expansions=3, return_trace=True)
+    result, _, _ = run(mcts, params, engine=engine)
     widenings = [p for p, params in engine.calls if p == PROMPT and params.temperature > 0]
     assert len(widenings) == 2  # the first expansion, and one widening that found nothing
     assert result.best.text == "z1\nz2\nAnswer: 3"
@@ -178,7 +188,7 @@ def test_best_of_n_weighted_vote_sums_the_scores_of_each_answer():
 
 
 @pytest.mark.parametrize("strategy, params", [
-    (mcts, mcts.Params(simulations=4, evaluation="rollout")),
+    (mcts, mcts.Params(simulations=4, expansions=3, evaluation="rollout")),
     (tot, tot.Params(max_depth=2)),
     (beam, beam.Params()),
 ])
