@@ -33,6 +33,9 @@ class SearchRun:
         self.tree = Tree()
         self._best_reported: tuple[str, ...] | None = None
         self._confident: set[str] = set()  # answers of finished paths scoring stop_score
+        # node id -> its greedy completion: every node along a greedy completion has that same
+        # completion, so asking again would only generate it twice and add the path twice
+        self._greedy_end: dict[int, Node] = {}
         self._started = time.monotonic()
 
     # --- growing the tree -------------------------------------------------------------------
@@ -53,14 +56,23 @@ class SearchRun:
 
     async def finish(self, node: Node) -> Node:
         """The path through `node`, completed greedily and scored; `node` itself if it is final
-        already or the token budget is spent."""
+        already or the token budget is spent. Known completions are reused: one that passed
+        through `node` (a rollout from an ancestor) is its completion too."""
+        if node.id in self._greedy_end:
+            return self._greedy_end[node.id]
         if node.final or node.truncated or self.budget.tokens_left() == 0:
             return node
         ends = await self.complete_many(node, 1, temperature=0.0)
         if not ends:  # the model ended right there
             node.final = True
             return node
-        return ends[0]
+        end = ends[0]
+        along: Node | None = end
+        while along is not None and along is not node:
+            self._greedy_end[along.id] = end
+            along = along.parent
+        self._greedy_end[node.id] = end
+        return end
 
     async def complete_many(self, node: Node, n: int,
                             temperature: float | None = None) -> list[Node]:

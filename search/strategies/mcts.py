@@ -50,23 +50,22 @@ class Params(SearchParams):
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
               params: Params) -> SearchResult:
     search = SearchRun(problem, engine, scorer, params)
-    ends: dict[int, Node] = {}  # node id -> its finished path (depth-limit and rollout ends)
     saturated: set[int] = set()  # nodes whose widening sampled nothing new
     for _ in range(params.simulations):
         if search.should_stop():
             break
         leaf = _select(search.tree.root, params, saturated)
         if _terminal(leaf, params):
-            values = [(leaf, await _leaf_value(search, leaf, ends, params))]
+            values = [(leaf, await _leaf_value(search, leaf, params))]
         else:
             children = await search.expand(leaf, params.expansions)
             if not children:  # the samples only repeated known steps or ended the path
                 saturated.add(leaf.id)
                 # A widened node learned nothing new; a bare leaf is valued as it stands.
                 values = ([] if leaf.children
-                          else [(leaf, await _leaf_value(search, leaf, ends, params))])
+                          else [(leaf, await _leaf_value(search, leaf, params))])
             else:
-                rated = await asyncio.gather(*(_evaluate(search, c, ends, params)
+                rated = await asyncio.gather(*(_evaluate(search, c, params)
                                                for c in children))
                 values = list(zip(children, rated))
         for node, value in values:
@@ -107,19 +106,16 @@ def _select(root: Node, params: Params, saturated: set[int]) -> Node:
     return node
 
 
-async def _evaluate(search: SearchRun, node: Node, ends: dict[int, Node],
-                    params: Params) -> float:
+async def _evaluate(search: SearchRun, node: Node, params: Params) -> float:
     if params.evaluation == "rollout" or node.final or node.depth >= params.max_depth:
-        return await _leaf_value(search, node, ends, params)
+        return await _leaf_value(search, node, params)
     return node.path_score(params.aggregation)
 
 
-async def _leaf_value(search: SearchRun, node: Node, ends: dict[int, Node],
-                      params: Params) -> float:
-    """The score of the finished path through `node` (finished greedily once, then cached)."""
-    if node.id not in ends:
-        ends[node.id] = await search.finish(node)
-    return ends[node.id].path_score(params.aggregation)
+async def _leaf_value(search: SearchRun, node: Node, params: Params) -> float:
+    """The score of the finished path through `node` (`SearchRun.finish` completes a node
+    greedily once, and reuses a rollout that passed through it)."""
+    return (await search.finish(node)).path_score(params.aggregation)
 
 
 def _backpropagate(node: Node | None, value: float) -> None:

@@ -154,6 +154,33 @@ def test_tot_keeps_the_best_states_by_value_and_finishes_them():
     assert result.best.text == "z1\nz2\nAnswer: 3"  # the lookahead sees past the trap
 
 
+def test_tot_with_rollouts_does_not_finish_a_state_it_rolled_out_again():
+    result, engine, _ = run(tot, tot.Params(breadth=1, thoughts=3, max_depth=1, value="rollout",
+                                            return_trace=True))
+    completions = [params for _, params in engine.calls if not params.stop]
+    assert len(completions) == 3  # one rollout per first step; concluding reuses z1's
+    paths = [n for n in result.trace if n["text"] == "Answer: 3"]
+    assert len(paths) == 1 and result.best.text == "z1\nz2\nAnswer: 3"
+
+
+def test_finish_reuses_a_greedy_completion_that_passed_through_the_node():
+    from search.run import SearchRun
+
+    async def go():
+        engine = StepEngine(prompt=PROMPT, script=TRAP)
+        search = SearchRun(problem(), engine, scorer()[0], mcts.Params())
+        (x1, y1, _) = await search.expand(search.tree.root, 3)
+        end = await search.finish(x1)  # x1 -> x2 -> Answer: 1
+        x2 = end.parent
+        calls = len(engine.calls)
+        assert await search.finish(x1) is end and await search.finish(x2) is end
+        assert len(engine.calls) == calls  # nothing generated twice
+        assert (await search.finish(y1)).steps() == ("y1", "y2", "Answer: 2")
+        assert len(engine.calls) == calls + 1
+
+    asyncio.run(go())
+
+
 def test_best_of_n_samples_n_in_one_request_and_picks_by_score():
     result, engine, _ = run(best_of_n, best_of_n.Params(n_candidates=3))
     assert len(engine.calls) == 1 and engine.calls[0][1].n == 3
