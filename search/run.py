@@ -135,11 +135,10 @@ class SearchRun:
             node.score = batch.combined[i]
             node.verifier_scores = {name: s[i] for name, s in batch.per_verifier.items()}
         threshold = self.params.stop_score
-        for node in nodes:
-            if threshold is not None and node.final and \
-                    node.path_score(self.params.aggregation) >= threshold:
-                text = self.problem.delimiter.join(node.steps())
-                self._confident.add(extract_answer(text) or text)
+        if threshold is not None:
+            self._confident.update(
+                _answer_key(self.problem.delimiter.join(n.steps())) for n in nodes
+                if n.final and n.path_score(self.params.aggregation) >= threshold)
 
     # --- choosing -----------------------------------------------------------------------------
 
@@ -201,7 +200,7 @@ class SearchRun:
             if not node.final:
                 node = await self.finish(node)
             answer = self.answer(node)
-            key = extract_answer(answer.text) or answer.text
+            key = _answer_key(answer.text)
             if key in seen:
                 continue
             seen.add(key)
@@ -231,6 +230,12 @@ class SearchRun:
             step_verifier_scores=tuple(dict(n.verifier_scores) for n in lineage),
             finish_reason="stop" if node.final and not node.truncated else "length",
             tokens=sum(n.tokens for n in lineage))
+
+
+def _answer_key(text: str) -> str:
+    """What makes two solutions the same answer, for `n` distinct answers and for stop_score:
+    the stated answer, or the whole text when it states none."""
+    return extract_answer(text) or text
 
 
 def _log(score: float) -> float:

@@ -107,7 +107,7 @@ def _select(root: Node, params: Params, saturated: set[int]) -> Node:
 
 
 async def _evaluate(search: SearchRun, node: Node, params: Params) -> float:
-    if params.evaluation == "rollout" or node.final or node.depth >= params.max_depth:
+    if params.evaluation == "rollout" or _terminal(node, params):
         return await _leaf_value(search, node, params)
     return node.path_score(params.aggregation)
 

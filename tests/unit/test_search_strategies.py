@@ -9,6 +9,7 @@ import pytest
 
 from search.problem import SearchProblem
 from search.registry import STRATEGIES
+from search.run import SearchRun
 from search.strategies import beam, best_of_n, greedy, mcts, self_consistency, tot
 from tests.search_fakes import StepEngine, TableVerifier
 from verifiers.scorer import Scorer
@@ -164,8 +165,6 @@ def test_tot_with_rollouts_does_not_finish_a_state_it_rolled_out_again():
 
 
 def test_finish_reuses_a_greedy_completion_that_passed_through_the_node():
-    from search.run import SearchRun
-
     async def go():
         engine = StepEngine(prompt=PROMPT, script=TRAP)
         search = SearchRun(problem(), engine, scorer()[0], mcts.Params())
