@@ -25,7 +25,7 @@ from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, 
                                   run_config)
 
 # (steps sampled per expansion, simulations)
-GRID = [(3, 12), (2, 8), (2, 12), (2, 16), (2, 20), (1, 16)]
+GRID = [(3, 12), (2, 8), (2, 12), (2, 16), (2, 20), (2, 32), (1, 16)]
 
 
 def summary(k: int, simulations: int, rows: list[Outcome], phase: dict) -> dict:
