@@ -90,14 +90,18 @@ def load_problems(per_level: int, countdown: int, seed: int) -> list[Problem]:
     return problems + get_task("countdown").generate(seed + 100, countdown)
 
 
+def chat_request(problem: Problem, reasoning: dict) -> dict:
+    """The benchmark's chat request for `problem`, reasoning as `reasoning` says."""
+    return {"model": SERVED_NAME, "messages": [{"role": "user", "content": problem.prompt}],
+            # temperature 0: a single pass (greedy, or auto routed to greedy) decodes greedily;
+            # a search samples its branches at the server's search temperature.
+            "max_tokens": 256, "temperature": 0, "reasoning": reasoning}
+
+
 async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict, config: str,
               verifiers: str) -> Outcome:
     started = time.monotonic()
-    r = await http.post("/v1/chat/completions", json={
-        "model": SERVED_NAME, "messages": [{"role": "user", "content": problem.prompt}],
-        # temperature 0: a single pass (greedy, or auto routed to greedy) decodes greedily;
-        # a search samples its branches at 1.0 whatever the request says.
-        "max_tokens": 256, "temperature": 0, "reasoning": reasoning})
+    r = await http.post("/v1/chat/completions", json=chat_request(problem, reasoning))
     latency = time.monotonic() - started
     r.raise_for_status()
     body = r.json()

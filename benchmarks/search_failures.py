@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 import httpx
 
 from benchmarks.processes import free_port, running_server
-from benchmarks.reasoning import (LEARNED, RESULTS, SEED, SERVED_NAME, WITH_LOGIC,
-                                  add_run_arguments, bucket_of, load_problems)
+from benchmarks.reasoning import (LEARNED, RESULTS, SEED, WITH_LOGIC, add_run_arguments,
+                                  bucket_of, chat_request, load_problems)
 from training.tasks import Problem, get_task
 
 HARD = ("arith 6-8", "countdown")
@@ -67,9 +67,8 @@ def classify(problem: Problem, answer: str, trace: list[dict]) -> tuple[str, int
 
 
 async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict) -> tuple[str, int]:
-    r = await http.post("/v1/chat/completions", json={
-        "model": SERVED_NAME, "messages": [{"role": "user", "content": problem.prompt}],
-        "max_tokens": 256, "temperature": 0, "reasoning": {**reasoning, "return_trace": True}})
+    r = await http.post("/v1/chat/completions",
+                        json=chat_request(problem, {**reasoning, "return_trace": True}))
     r.raise_for_status()
     body = r.json()
     return classify(problem, body["choices"][0]["message"]["content"], body["reasoning"]["trace"])
