@@ -93,6 +93,8 @@ def _from_validation(exc: RequestValidationError) -> APIError:
     path = [str(part) for part in first["loc"][1:]]
     # Union members add their type name to loc (e.g. "str"); keep only the request's own keys.
     path = [p for p in path if p not in _TYPE_TAGS]
+    # a check of the whole body names the field it found wrong (ctx "param")
+    path += [str(first["ctx"]["param"])] if "param" in first.get("ctx", {}) else []
     param = ".".join(path) or None
     where = f"{param}: " if param else "request body: "
     return bad_request(where + first["msg"], param=param)

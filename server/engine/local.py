@@ -227,6 +227,9 @@ def _to_vllm(params: SamplingParams) -> VllmSamplingParams:
         logprobs=params.logprobs,
         prompt_logprobs=params.prompt_logprobs,
         ignore_eos=params.ignore_eos,
+        presence_penalty=params.presence_penalty,
+        frequency_penalty=params.frequency_penalty,
+        logit_bias=dict(params.logit_bias) or None,
         detokenize=params.detokenize,
         output_kind=RequestOutputKind.FINAL_ONLY if params.final_only else RequestOutputKind.DELTA,
     )

@@ -31,6 +31,9 @@ class SamplingParams:
     logprobs: int | None = None  # top-k alternatives per generated token; 0 = the sampled one only
     prompt_logprobs: int | None = None  # top-k per prompt position (scoring a whole path at once)
     ignore_eos: bool = False
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
     # Deliver one output when the request finishes instead of per-token deltas: the same
     # result for a caller that does not stream, without per-token work in this process.
     final_only: bool = False

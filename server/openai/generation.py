@@ -114,6 +114,9 @@ class GenerationService:
             logprobs=logprobs,
             prompt_logprobs=prompt_logprobs,
             ignore_eos=request.ignore_eos,
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+            logit_bias=request.token_bias(),
         )
         return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params,
                              model=request.model)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from server.reasoning.options import ReasoningOptions
 
@@ -15,13 +16,43 @@ log = logging.getLogger(__name__)
 
 class OpenAIModel(BaseModel):
     # Unknown fields are accepted and logged, as vLLM does; clients send vendor extensions.
-    model_config = ConfigDict(extra="allow")
+    # NaN and Infinity (which Python's JSON parser accepts) are no number a field can mean.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        # JSON may escape half a UTF-16 pair ("\ud800"); no tokenizer can encode the result.
+        where = unencodable_text(data) if isinstance(data, dict) else None
+        if where is not None:
+            raise PydanticCustomError(
+                "unicode", "not valid Unicode: it holds an unpaired UTF-16 surrogate (a lone "
+                "\\ud800-\\udfff escape); send the text as valid UTF-8", {"param": where})
+        return data
 
     @model_validator(mode="after")
     def _warn_unknown(self) -> OpenAIModel:
         if self.model_extra:
             log.warning("ignoring unknown request fields: %s", sorted(self.model_extra))
         return self
+
+
+def unencodable_text(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) in a JSON value that is not valid Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        found = unencodable_text(key, where) or unencodable_text(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 class StreamOptions(OpenAIModel):
@@ -37,6 +68,10 @@ class SamplingRequest(OpenAIModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = Field(1, ge=1)
     stop: str | list[str] | None = None
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    # token id (as a string, as JSON keys are) -> bias added to its logit, OpenAI's range
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     seed: int | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -46,6 +81,18 @@ class SamplingRequest(OpenAIModel):
     # Reasoning extensions (design.md "Compute selection"; server/reasoning/).
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     reasoning: ReasoningOptions | None = None
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_id_keys(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        bad = [key for key in bias or {} if not key.isascii() or not key.isdigit()]
+        if bad:
+            raise ValueError(f"keys are token ids (non-negative integers as strings, e.g. "
+                             f"{{\"50256\": -100}}); got {bad[:3]}")
+        return bias
+
+    def token_bias(self) -> tuple[tuple[int, float], ...]:
+        return tuple((int(key), value) for key, value in (self.logit_bias or {}).items())
 
     def stop_strings(self) -> tuple[str, ...]:
         if self.stop is None:

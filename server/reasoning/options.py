@@ -11,7 +11,7 @@ StrategyName = Literal["auto", "greedy", "beam", "mcts", "tot", "best_of_n", "se
 
 
 class ReasoningOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     strategy: StrategyName = "auto"
     beam_width: int | None = Field(None, ge=1)

@@ -142,6 +142,9 @@ class ReasoningService:
             return "stop"
         if request.ignore_eos:
             return "ignore_eos"
+        for name in ("logit_bias", "presence_penalty", "frequency_penalty"):
+            if getattr(request, name):  # shapes one sampled text, not a search's steps
+                return name
         return next((name for name, value in fields.items() if value), None)
 
     # --- searching ----------------------------------------------------------------------------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import openai
 import pytest
+from transformers import AutoTokenizer
+
+from tests.integration.conftest import MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +123,22 @@ def test_sync_streaming(client):
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == chat(client, "Compute: 2+3", max_tokens=32, temperature=0
                         ).choices[0].message.content
+
+
+def test_logit_bias_steers_the_real_sampler(client):
+    tokenizer = AutoTokenizer.from_pretrained(MODEL)
+    prompt = "Compute: 2+3"
+
+    def first_token(text: str) -> int:
+        return tokenizer.encode(text, add_special_tokens=False)[0]
+
+    free = chat(client, prompt, max_tokens=8, temperature=0).choices[0].message.content
+    banned = chat(client, prompt, max_tokens=8, temperature=0,
+                  logit_bias={str(first_token(free)): -100}).choices[0].message.content
+    assert first_token(banned) != first_token(free)
+    (seven,) = tokenizer.encode("7", add_special_tokens=False)
+    forced = chat(client, prompt, max_tokens=4, temperature=0, logit_bias={str(seven): 100},
+                  presence_penalty=0.5, frequency_penalty=0.5)
+    assert forced.choices[0].message.content == "7777"
+    with pytest.raises(openai.BadRequestError, match="vocab"):
+        chat(client, prompt, max_tokens=4, logit_bias={str(len(tokenizer) + 10): 1})

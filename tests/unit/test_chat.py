@@ -36,6 +36,16 @@ async def test_max_completion_tokens_wins_over_max_tokens(client, engine):
     assert engine.requests[-1][2].max_tokens == 4
 
 
+async def test_penalties_and_logit_bias_reach_the_engine(client, engine):
+    r = await client.post("/v1/chat/completions", json={
+        "model": "demo", "messages": MESSAGES, "presence_penalty": 0.5,
+        "frequency_penalty": -0.25, "logit_bias": {"7": -100, "12": 3.5}})
+    assert r.status_code == 200, r.text
+    params = engine.requests[-1][2]
+    assert (params.presence_penalty, params.frequency_penalty) == (0.5, -0.25)
+    assert dict(params.logit_bias) == {7: -100.0, 12: 3.5}
+
+
 async def test_logprobs_and_top_logprobs(client):
     r = await client.post("/v1/chat/completions", json={
         "model": "demo", "messages": MESSAGES, "max_tokens": 2, "logprobs": True,

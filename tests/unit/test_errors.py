@@ -34,6 +34,11 @@ BAD_COMPLETIONS = [
     ({"echo": True}, 400, "echo"),
     ({"stream_options": {"include_usage": "sometimes"}}, 400, "stream_options.include_usage"),
     ({"reasoning_effort": "extreme"}, 400, "reasoning_effort"),
+    ({"presence_penalty": 2.5}, 400, "presence_penalty"),
+    ({"frequency_penalty": -3}, 400, "frequency_penalty"),
+    ({"logit_bias": {"x": 1}}, 400, "logit_bias"),
+    ({"logit_bias": {"-5": 1}}, 400, "logit_bias"),
+    ({"logit_bias": {"5": 101}}, 400, "logit_bias.5"),
     ({"model": "gpt-4"}, 404, "model"),
 ]
 
@@ -91,6 +96,27 @@ async def test_malformed_body(client, body):
     r = await client.post("/v1/completions", content=body,
                           headers={"content-type": "application/json"})
     assert_error(r, 400, None)
+
+
+# Python's JSON parser accepts what no field can mean: NaN, and half of a UTF-16 pair.
+@pytest.mark.parametrize(("body", "param"), [
+    ('"temperature": NaN', "temperature"),
+    ('"reasoning": {"strategy": "beam", "verifiers": {"logic": Infinity}}',
+     "reasoning.verifiers.logic"),
+    ('"stop": ["ok", "\\udc80"]', "stop.1"),
+    ('"user": "\\ud83d"', "user"),
+])
+async def test_json_that_python_accepts_but_no_field_can_mean(client, engine, body, param):
+    raw = '{"model": "demo", "messages": [{"role": "user", "content": "x"}], ' + body + "}"
+    error = assert_error(await client.post("/v1/chat/completions", content=raw.encode(),
+                                           headers={"content-type": "application/json"}),
+                         400, param)
+    assert "finite" in error["message"] or "surrogate" in error["message"]
+    content = '{"model": "demo", "messages": [{"role": "user", "content": "a\\ud800b"}]}'
+    error = assert_error(await client.post("/v1/chat/completions", content=content.encode(),
+                                           headers={"content-type": "application/json"}),
+                         400, "messages.0.content")
+    assert "surrogate" in error["message"] and not engine.requests
 
 
 async def test_oversize_body_is_413(client):

@@ -249,6 +249,11 @@ async def test_single_pass_fields_route_auto_to_greedy_and_refuse_a_search(clien
     r = await client.post("/v1/chat/completions", json=chat(logprobs=True,
                                                             reasoning={"strategy": "beam"}))
     assert r.status_code == 400 and r.json()["error"]["param"] == "logprobs"
+    for field, value in (("logit_bias", {"5": -100}), ("presence_penalty", 0.5),
+                         ("frequency_penalty", -0.5)):
+        r = await client.post("/v1/chat/completions", json=chat(**{field: value},
+                                                                reasoning={"strategy": "mcts"}))
+        assert r.status_code == 400 and r.json()["error"]["param"] == field, r.text
     r = await client.post("/v1/completions", json={"model": "demo", "prompt": [1, 2, 3],
                                                    "reasoning_effort": "high"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
