@@ -59,6 +59,22 @@ class StreamOptions(OpenAIModel):
     include_usage: bool = False
 
 
+# OpenAI fields this server knows but cannot honour: field -> (values that ask for nothing, what
+# to do instead). Ignoring them, as an unknown field is, would answer a different question.
+UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
+    "echo": ((None, False), "drop it"),
+    "suffix": ((None, ""), "drop it (no fill-in-the-middle)"),
+    "best_of": ((None, 1), "use n for several samples, or reasoning {\"strategy\": \"best_of_n\", "
+                           "\"n_candidates\": k} for the verifiers' best of k"),
+    "response_format": ((None, {"type": "text"}),
+                        "drop it or send {\"type\": \"text\"} (no structured output)"),
+    "tools": ((None, []), "drop it (no tool calling)"),
+    "tool_choice": ((None, "none"), "drop it (no tool calling)"),
+    "functions": ((None, []), "drop it (no function calling)"),
+    "function_call": ((None, "none"), "drop it (no function calling)"),
+}
+
+
 class SamplingRequest(OpenAIModel):
     """Fields shared by /v1/completions and /v1/chat/completions."""
 
@@ -81,6 +97,15 @@ class SamplingRequest(OpenAIModel):
     # Reasoning extensions (design.md "Compute selection"; server/reasoning/).
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     reasoning: ReasoningOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        for name, (harmless, instead) in UNSUPPORTED.items():
+            if isinstance(data, dict) and name in data and data[name] not in harmless:
+                raise PydanticCustomError("unsupported", "not supported by this server; {instead}",
+                                          {"param": name, "instead": instead})
+        return data
 
     @field_validator("logit_bias")
     @classmethod
@@ -109,7 +134,6 @@ class CompletionRequest(SamplingRequest):
     logprobs: int | None = Field(None, ge=0)
     # vLLM's extension: top-k logprobs of every prompt token (how a reward model scores a path).
     prompt_logprobs: int | None = Field(None, ge=0)
-    echo: Literal[False] = False
 
 
 class TextPart(BaseModel):

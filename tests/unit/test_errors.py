@@ -32,6 +32,8 @@ BAD_COMPLETIONS = [
     ({"logprobs": -1}, 400, "logprobs"),
     ({"stop": 5}, 400, "stop"),
     ({"echo": True}, 400, "echo"),
+    ({"suffix": "}"}, 400, "suffix"),
+    ({"best_of": 3}, 400, "best_of"),
     ({"stream_options": {"include_usage": "sometimes"}}, 400, "stream_options.include_usage"),
     ({"reasoning_effort": "extreme"}, 400, "reasoning_effort"),
     ({"presence_penalty": 2.5}, 400, "presence_penalty"),
@@ -52,6 +54,9 @@ BAD_CHATS = [
     ({"max_completion_tokens": 100}, 400, "max_completion_tokens"),
     ({"logprobs": True, "top_logprobs": 3}, 400, "top_logprobs"),
     ({"top_logprobs": 1}, 400, "top_logprobs"),  # without logprobs=true
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, 400, "tools"),
+    ({"tool_choice": "required"}, 400, "tool_choice"),
+    ({"response_format": {"type": "json_object"}}, 400, "response_format"),
 ]
 
 
@@ -77,6 +82,20 @@ async def test_bad_chat(client, engine, change, status, param):
     assert_error(await client.post("/v1/chat/completions", json={**OK_CHAT, **change}),
                  status, param)
     assert (await client.post("/v1/chat/completions", json=OK_CHAT)).status_code == 200
+
+
+async def test_known_but_unsupported_fields_are_refused_only_when_they_ask_for_something(
+        client, engine):
+    error = assert_error(await client.post("/v1/chat/completions", json={
+        **OK_CHAT, "response_format": {"type": "json_schema", "json_schema": {}}}),
+        400, "response_format")
+    assert "not supported" in error["message"] and '{"type": "text"}' in error["message"]
+    harmless = {"tools": [], "tool_choice": "none", "response_format": {"type": "text"},
+                "echo": False}
+    r = await client.post("/v1/chat/completions", json={**OK_CHAT, **harmless})
+    assert r.status_code == 200, r.text
+    r = await client.post("/v1/completions", json={**OK_COMPLETION, "best_of": 1, "suffix": ""})
+    assert r.status_code == 200, r.text
 
 
 async def test_unknown_model_lists_the_available_ones(client):
