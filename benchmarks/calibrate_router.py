@@ -66,9 +66,10 @@ def report(fits: dict[str, tuple[Fit, dict[str, Fit]]], args: argparse.Namespace
     lines = ["# Router calibration", "",
              f"{'Refitted from the saved outcomes' if args.refit else 'Run'} "
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; the run took {wall_s / 60:.1f} "
-             "min. Command: "
-             f"`python -m benchmarks.calibrate_router --per-level {args.per_level} --countdown "
-             f"{args.countdown} --tolerance {args.tolerance}`.", "",
+             f"min. Command: `python -m benchmarks.calibrate_router {command_flags(args)}`.", "",
+             *([f"The mcts that auto routes to, and the 'always mcts' rows: {mcts_route(args)} "
+                "(greedy first, kept when the PRM scores it at least accept_greedy; the "
+                "search's token budget).", ""] if mcts_route(args) else []),
              f"{n} calibration problems (seed stream {args.seed}+). Accuracy and mean generated "
              "tokens of each routing on them; the fitted one is the cheapest whose accuracy is at "
              f"least {1 - args.tolerance:.2f}x the best any (low, high) reaches. These are "
@@ -102,9 +103,25 @@ async def run_phases(args: argparse.Namespace) -> dict[str, list[Outcome]]:
         await phase("greedy", "greedy", {"strategy": "greedy"}, "-")
         for setting, weights in verifier_sets().items():
             for name, reasoning in SEARCHES.items():
-                await phase(f"{setting}/{name}", name, {**reasoning, "verifiers": weights},
-                            setting)
+                # the mcts that auto routes to runs as the table will say
+                route = mcts_route(args) if name == "mcts" else {}
+                await phase(f"{setting}/{name}", name,
+                            {**reasoning, **route, "verifiers": weights}, setting)
     return phases
+
+
+def command_flags(args: argparse.Namespace) -> str:
+    route = "".join(f" --{flag} {value:g}" for flag, value in (
+        ("mcts-accept-greedy", args.mcts_accept_greedy), ("mcts-budget", args.mcts_budget))
+        if value is not None)
+    return (f"--per-level {args.per_level} --countdown {args.countdown} --seed {args.seed} "
+            f"--tolerance {args.tolerance}{route}")
+
+
+def mcts_route(args: argparse.Namespace) -> dict:
+    """How auto's mcts runs (the table's "mcts" settings): greedy first, and a token budget."""
+    return {k: v for k, v in (("accept_greedy", args.mcts_accept_greedy),
+                              ("budget_tokens", args.mcts_budget)) if v is not None}
 
 
 def fit_all(phases: dict[str, list[Outcome]], tolerance: float
@@ -135,14 +152,13 @@ def router_table(args: argparse.Namespace, estimator: str, n: int,
         fit, refs = fits[setting]
         mcts = refs["always mcts"]
         routes.append({"verifiers": sorted(weights), "low": fit.low, "high": fit.high,
+                       **({"mcts": mcts_route(args)} if mcts_route(args) else {}),
                        "calibration": {"accuracy": round(fit.accuracy, 4),
                                        "tokens": round(fit.tokens, 1),
                                        "always_mcts_accuracy": round(mcts.accuracy, 4),
                                        "always_mcts_tokens": round(mcts.tokens, 1)}})
     return {"model": args.model, "estimator": estimator,
-            "fitted_by": f"python -m benchmarks.calibrate_router --per-level {args.per_level} "
-                         f"--countdown {args.countdown} --seed {args.seed} "
-                         f"--tolerance {args.tolerance}",
+            "fitted_by": f"python -m benchmarks.calibrate_router {command_flags(args)}",
             "problems": n, "routes": routes}
 
 
@@ -174,6 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tolerance", type=float, default=0.03,
                         help="share of the best accuracy given up for fewer tokens")
     parser.add_argument("--out", type=Path, default=ROUTER_FILE)
+    parser.add_argument("--mcts-accept-greedy", type=float, default=None,
+                        help="auto's mcts answers greedily first and searches only if the PRM "
+                             "scores that answer below this (benchmarks.auto_limits chose 1e-4)")
+    parser.add_argument("--mcts-budget", type=int, default=None,
+                        help="token budget of the mcts auto routes to, greedy attempt included "
+                             "(auto_limits' 400-token search plus a greedy answer: 450)")
     parser.add_argument("--refit", action="store_true",
                         help="fit again from the saved router_calibration.json, without a run")
     asyncio.run(main_async(parser.parse_args(argv)))

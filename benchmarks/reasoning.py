@@ -202,7 +202,7 @@ def targets(results: dict, phases: list[dict]) -> list[str]:
         f"{(best - greedy_hard) * 100:+.1f} points (target +30): "
         f"**{mark(best - greedy_hard >= 0.30)}**",
         f"- auto vs always-mcts: accuracy {auto['accuracy']:.1%} vs {mcts['accuracy']:.1%} "
-        f"({auto['accuracy'] / max(mcts['accuracy'], 1e-9):.2f}x, target >= 0.97x), tokens "
+        f"({auto['accuracy'] / max(mcts['accuracy'], 1e-9):.3f}x, target >= 0.97x), tokens "
         f"{auto['tokens']:.0f} vs {mcts['tokens']:.0f} "
         f"({auto['tokens'] / mcts['tokens']:.3f}x, target <= 0.5x): "
         f"**{mark(auto['accuracy'] >= 0.97 * mcts['accuracy'] and auto['tokens'] <= 0.5 * mcts['tokens'])}**",
@@ -225,6 +225,7 @@ def router_line() -> str:
         return "`auto` routes with the default thresholds (d < 0.3 greedy, d < 0.7 beam, else mcts)."
     table = json.loads(path.read_text())
     routes = "; ".join(f"{'+'.join(r['verifiers'])}: low {r['low']:g}, high {r['high']:g}"
+                       + "".join(f", mcts {k} {v:g}" for k, v in (r.get("mcts") or {}).items())
                        for r in table["routes"])
     return (f"`auto` routes with the fitted router table `{path}` ({routes}), fitted on "
             f"calibration problems apart from these: `{table.get('fitted_by', '?')}`.")

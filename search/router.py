@@ -21,11 +21,19 @@ EFFORT_STRATEGY = {"low": "greedy", "medium": "beam", "high": "mcts"}
 class Thresholds:
     low: float = 0.3
     high: float = 0.7
+    # How an auto-routed mcts runs, when fitted (a request's own reasoning options win):
+    # greedy first, kept if the PRM scores it at least `accept_greedy`; at most `budget_tokens`.
+    accept_greedy: float | None = None
+    budget_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low <= self.high <= 1.0:
             raise ValueError(f"router thresholds must satisfy 0 <= low <= high <= 1, got "
                              f"low={self.low}, high={self.high}")
+        if self.accept_greedy is not None and not 0.0 < self.accept_greedy <= 1.0:
+            raise ValueError(f"accept_greedy must be in (0, 1], got {self.accept_greedy}")
+        if self.budget_tokens is not None and self.budget_tokens < 1:
+            raise ValueError(f"budget_tokens must be at least 1, got {self.budget_tokens}")
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,24 @@ class RouterTable:
         """From the `router.json` that `benchmarks.calibrate_router` writes; ValueError names
         what is wrong."""
         try:
-            routes = {frozenset(r["verifiers"]): Thresholds(float(r["low"]), float(r["high"]))
-                      for r in data["routes"]}
+            routes = {frozenset(r["verifiers"]): Thresholds(
+                float(r["low"]), float(r["high"]), **_mcts_route(r.get("mcts") or {}))
+                for r in data["routes"]}
             return cls(estimator=str(data["estimator"]), routes=routes)
         except (KeyError, TypeError) as exc:
             raise ValueError("a router table needs 'estimator' and 'routes': "
                              "[{'verifiers': [...], 'low': x, 'high': y}, ...] "
                              f"({type(exc).__name__}: {exc})") from exc
+
+
+def _mcts_route(settings: Mapping) -> dict:
+    unknown = set(settings) - {"accept_greedy", "budget_tokens"}
+    if unknown:
+        raise KeyError(f"unknown mcts route settings {sorted(unknown)}")
+    return {"accept_greedy": (None if settings.get("accept_greedy") is None
+                              else float(settings["accept_greedy"])),
+            "budget_tokens": (None if settings.get("budget_tokens") is None
+                              else int(settings["budget_tokens"]))}
 
 
 def needs_difficulty(strategy: str | None, effort: str | None) -> bool:

@@ -38,6 +38,13 @@ class SearchRun:
         self._greedy_end: dict[int, Node] = {}
         self._started = time.monotonic()
 
+    def carry(self, before: SearchRun) -> None:
+        """Counts an earlier run's work on this problem as this run's (its tokens against the
+        budget, its calls and time in the stats): one request, two searches."""
+        for name in ("nodes", "engine_calls", "generated_tokens", "busy_s"):
+            setattr(self.stats, name, getattr(self.stats, name) + getattr(before.stats, name))
+        self._started = min(self._started, before._started)
+
     # --- growing the tree -------------------------------------------------------------------
 
     async def expand(self, node: Node, k: int) -> list[Node]:

@@ -45,11 +45,28 @@ class Params(SearchParams):
     c: float = 1.0  # exploration weight
     evaluation: Literal["scorer", "rollout"] = "scorer"
     widening: float = 0.5  # exponent of progressive widening; 0 never widens
+    # Greedy first: the greedy answer stands, and nothing is searched, when its `accept_by`
+    # verifier scores it at least this (the product of its step scores; the combined score when
+    # that verifier is not among the request's). None: search at once. The greedy attempt's
+    # tokens count against the budget; a search that follows starts from a fresh tree.
+    accept_greedy: float | None = None
+    accept_by: str = "prm"
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
               params: Params) -> SearchResult:
+    first = greedy = None
+    if params.accept_greedy is not None and params.n_answers == 1:
+        first = SearchRun(problem, engine, scorer, params)
+        greedy = await first.finish(first.tree.root)
+        if acceptance(greedy, params.accept_by) >= params.accept_greedy:
+            first.stats.stopped_by = "accept_greedy"
+            return await first.conclude([greedy])
+    # A fresh tree: seeded with the rejected greedy path, the search spent its simulations
+    # around that path (calibration countdown problems, budget 450: 50 of 120 solved; 57 fresh).
     search = SearchRun(problem, engine, scorer, params)
+    if first is not None:
+        search.carry(first)
     saturated: set[int] = set()  # nodes whose widening sampled nothing new
     for _ in range(params.simulations):
         if search.should_stop():
@@ -70,13 +87,27 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
                 values = list(zip(children, rated))
         for node, value in values:
             _backpropagate(node, value)
-    finished = search.finals()
+    # a search that finished nothing within what the greedy attempt left of the budget still
+    # answers with that attempt rather than a partial path
+    finished = search.finals() or ([greedy] if first is not None and greedy.final else [])
     if finished:
         return await search.conclude(finished, n=params.n_answers)
     leaves = [n for n in search.tree.nodes[1:] if not n.children]
     leaves.sort(key=lambda n: n.value, reverse=True)
     return await search.conclude(leaves or [search.tree.root], n=params.n_answers,
                                  in_order=True)
+
+
+def acceptance(end: Node, verifier: str) -> float:
+    """The product of `verifier`'s step scores along the path to `end` (the combined step
+    scores where it gave none)."""
+    lineage = end.lineage()
+    if not lineage:  # the model answered nothing
+        return 0.0
+    product = 1.0
+    for node in lineage:
+        product *= node.verifier_scores.get(verifier, node.score or 0.0)
+    return product
 
 
 def _terminal(node: Node, params: Params) -> bool:

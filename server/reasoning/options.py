@@ -31,6 +31,8 @@ class ReasoningOptions(BaseModel):
     evaluation: Literal["scorer", "rollout"] | None = None
     # beam, mcts, tot: stop once a finished path scores this much (default --search-stop-score)
     stop_score: float | None = Field(None, gt=0, le=1)
+    # mcts: answer greedily first, and search only if the PRM scores that answer below this
+    accept_greedy: float | None = Field(None, gt=0, le=1)
     return_trace: bool = False
     step_delimiter: str = Field("\n", min_length=1)
     seed: int | None = None

@@ -42,6 +42,7 @@ class Decision:
     probe_tokens: int = 0  # generated to estimate the difficulty
     options: ReasoningOptions = field(default_factory=ReasoningOptions)
     problem: SearchProblem | None = None  # what a search strategy works on (built once)
+    route: Thresholds | None = None  # the router's, when it chose the strategy (auto)
 
 
 class ReasoningService:
@@ -65,6 +66,10 @@ class ReasoningService:
             default = "auto" if request.reasoning_effort else self.settings.default_strategy
             options = options.model_copy(update={"strategy": default})
         self._check_caps(options)
+        if options.accept_greedy is not None and options.strategy not in ("mcts", "auto"):
+            raise bad_request(f"reasoning.accept_greedy applies to mcts (and auto when it routes "
+                              f"to mcts), not {options.strategy!r}; drop it",
+                              param="reasoning.accept_greedy")
         if options.verifiers is not None:
             self.verify.weights_for(options.verifiers, param="reasoning.verifiers")
         return options
@@ -106,8 +111,11 @@ class ReasoningService:
                                                             request.reasoning_effort):
             decision.strategy = "greedy"  # no estimator answered: spend nothing extra
         else:
+            thresholds = self.thresholds_for(decision)
             decision.strategy = route(options.strategy, request.reasoning_effort,
-                                      decision.difficulty, self.thresholds_for(decision))
+                                      decision.difficulty, thresholds)
+            if needs_difficulty(options.strategy, request.reasoning_effort):
+                decision.route = thresholds
         metrics.REQUESTS_BY_STRATEGY.labels(strategy=decision.strategy).inc()
         return decision
 
@@ -153,8 +161,11 @@ class ReasoningService:
                ) -> SearchParams:
         o, s = decision.options, self.settings
         strategy = STRATEGIES[decision.strategy]
+        # the router table's settings for the mcts it routes to (the request's own win)
+        fitted = decision.route if decision.strategy == "mcts" else None
         common = dict(
-            budget_tokens=o.budget_tokens or s.max_search_tokens,
+            budget_tokens=(o.budget_tokens or (fitted and fitted.budget_tokens)
+                           or s.max_search_tokens),
             max_nodes=o.max_nodes or s.max_search_nodes,
             timeout_s=o.timeout_s or s.max_search_timeout_s,
             seed=o.seed if o.seed is not None else request.seed,
@@ -170,7 +181,9 @@ class ReasoningService:
             "beam": dict(beam_width=o.beam_width or s.beam_width, **branching),
             "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
                          simulations=o.simulations or s.mcts_simulations,
-                         evaluation=o.evaluation or s.mcts_evaluation, **branching),
+                         evaluation=o.evaluation or s.mcts_evaluation,
+                         accept_greedy=(o.accept_greedy if o.accept_greedy is not None
+                                        else fitted and fitted.accept_greedy), **branching),
             "tot": dict(breadth=o.beam_width or s.beam_width,
                         max_depth=o.max_depth or s.mcts_depth, **tot_value, **branching),
             "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n)),

@@ -59,6 +59,30 @@ def test_router_calibration_joins_the_phases_per_problem_and_covers_the_server_d
     assert {"prm", "orm"} in sets and set(Settings().search_verifiers) in sets
 
 
+def test_router_calibration_writes_how_the_routed_mcts_runs_into_the_table():
+    import argparse
+
+    from benchmarks.calibrate_router import command_flags, router_table
+    from search.router import RouterTable
+    from training.router import Fit
+
+    args = argparse.Namespace(per_level=30, countdown=120, seed=800_000, tolerance=0.01,
+                              model="models/demo/base", mcts_accept_greedy=1e-4,
+                              mcts_budget=450)
+    fit = Fit(0.35, 0.35, 0.64, 196.0)
+    fits = {setting: (fit, {"always mcts": fit}) for setting in ("learned", "learned+logic",
+                                                                 "server default")}
+    table = router_table(args, "learned", 360, fits)
+    assert table["routes"][0]["mcts"] == {"accept_greedy": 1e-4, "budget_tokens": 450}
+    assert table["fitted_by"].endswith("--mcts-accept-greedy 0.0001 --mcts-budget 450")
+    route = RouterTable.from_json(table).thresholds_for(table["routes"][0]["verifiers"],
+                                                         "learned")
+    assert (route.accept_greedy, route.budget_tokens) == (1e-4, 450)
+    plain = argparse.Namespace(**{**vars(args), "mcts_accept_greedy": None, "mcts_budget": None})
+    assert "mcts" not in router_table(plain, "learned", 360, fits)["routes"][0]
+    assert "--mcts" not in command_flags(plain)
+
+
 def test_mcts_sweep_summarises_each_configuration_by_bucket_and_against_the_first_row():
     import argparse
 

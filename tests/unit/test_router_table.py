@@ -109,18 +109,23 @@ PROMPT = "Compute: 2+3*4\n"
 AGREEING = {(): ["3*4=12"], ("3*4=12",): ["2+12=14"], ("3*4=12", "2+12=14"): ["Answer: 14"]}
 
 
-async def strategy_for(settings: Settings, **reasoning) -> str:
+async def answer(settings: Settings, **reasoning) -> httpx.Response:
     engine = StepEngine(prompt=PROMPT, script=AGREEING)  # probe samples agree: difficulty 0
     app = create_app(settings, engine)
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=transport, base_url="http://test") as client:
-        r = await client.post("/v1/chat/completions", json={
+        return await client.post("/v1/chat/completions", json={
             "model": "demo", "messages": [{"role": "user", "content": PROMPT.strip()}],
             "max_tokens": 64, "reasoning": {"strategy": "auto", **reasoning}})
-        assert r.status_code == 200, r.text
+
+
+async def strategy_for(settings: Settings, **reasoning) -> str:
+    r = await answer(settings, **reasoning)
+    assert r.status_code == 200, r.text
+    if reasoning.get("strategy", "auto") == "auto":
         assert r.json()["reasoning"]["difficulty"] == 0.0
-        return r.headers["x-reasoning-strategy"]
+    return r.headers["x-reasoning-strategy"]
 
 
 async def test_auto_routes_by_the_fitted_thresholds_of_the_requests_verifiers(tmp_path):
@@ -134,3 +139,30 @@ async def test_auto_routes_by_the_fitted_thresholds_of_the_requests_verifiers(tm
     assert await strategy_for(settings, verifiers={"logic": 1, "syntax": 1}) == "greedy"
     explicit = settings.model_copy(update={"router_low": 0.3})
     assert await strategy_for(explicit) == "greedy"
+
+
+async def test_the_mcts_auto_routes_to_runs_as_the_table_says_and_explicit_mcts_as_asked(tmp_path):
+    route = {"verifiers": ["logic"], "low": 0.0, "high": 0.0,
+             "mcts": {"accept_greedy": 0.5, "budget_tokens": 1000}}
+    settings = Settings(router_file=write(tmp_path, {**TABLE, "routes": [route]}),
+                        search_verifiers={"logic": 1.0}, difficulty_estimators=["probe"],
+                        difficulty_config={"probe": {"samples": 2}})
+    assert RouterTable.from_json({**TABLE, "routes": [route]}).thresholds_for(
+        ["logic"], "probe") == Thresholds(0.0, 0.0, accept_greedy=0.5, budget_tokens=1000)
+    # auto -> mcts, greedy first: logic accepts the right greedy answer, nothing is searched
+    routed = (await answer(settings)).json()["reasoning"]
+    assert routed["strategy"] == "mcts" and routed["stopped_by"] == "accept_greedy"
+    assert routed["engine_calls"] == 1
+    # an explicit mcts searches as asked (no table settings), unless it asks for greedy first
+    explicit = (await answer(settings, strategy="mcts")).json()["reasoning"]
+    assert explicit["stopped_by"] != "accept_greedy" and explicit["engine_calls"] > 1
+    asked = (await answer(settings, strategy="mcts", accept_greedy=0.5)).json()["reasoning"]
+    assert asked["stopped_by"] == "accept_greedy"
+    r = await answer(settings, strategy="beam", accept_greedy=0.5)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "reasoning.accept_greedy"
+
+
+def test_a_table_route_with_unknown_mcts_settings_is_refused():
+    route = {"verifiers": ["logic"], "low": 0.0, "high": 0.0, "mcts": {"simulations": 4}}
+    with pytest.raises(ValueError, match="router"):
+        RouterTable.from_json({**TABLE, "routes": [route]})

@@ -70,6 +70,34 @@ def test_mcts_finds_the_one_right_branch_greedy_misses():
     assert result.stats.nodes >= 3 and result.stats.engine_calls == len(engine.calls)
 
 
+def test_mcts_greedy_first_keeps_an_accepted_answer_and_searches_past_a_rejected_one():
+    # the greedy path scores 0.6 * 0.1 * 0.1 = 0.006 by the table (the verifier named)
+    kept, engine, _ = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3,
+                                            accept_greedy=0.005, accept_by="table"))
+    assert kept.best.text == "x1\nx2\nAnswer: 1" and kept.stats.stopped_by == "accept_greedy"
+    assert len(engine.calls) == 1 and engine.calls[0][1].temperature == 0
+    # no PRM among the verifiers: the combined score decides, and 0.006 < 0.01 searches on
+    searched, engine, _ = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3,
+                                                accept_greedy=0.01, return_trace=True))
+    assert searched.best.text == "z1\nz2\nAnswer: 3"
+    assert engine.calls[0][1].temperature == 0 and engine.calls[1][1].temperature > 0
+    # the greedy attempt counts: its call and its tokens are the request's
+    assert searched.stats.engine_calls == len(engine.calls)
+    assert searched.stats.generated_tokens >= len("x1\nx2\nAnswer: 1")
+
+
+def test_mcts_greedy_first_answers_with_the_attempt_when_the_search_finishes_nothing():
+    # the greedy attempt spends 17 of 20 tokens: the search stops before finishing a path
+    result, _, _ = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3, accept_greedy=0.5,
+                                         budget_tokens=20))
+    assert result.best.text == "x1\nx2\nAnswer: 1" and result.best.finish_reason == "stop"
+    assert result.stats.stopped_by == "budget_tokens"
+
+
+def test_mcts_greedy_first_rejects_an_empty_answer():
+    assert mcts.acceptance(mcts.Node(id=0, parent=None, step=""), "prm") == 0.0
+
+
 def test_mcts_by_default_samples_two_steps_and_widens_to_the_third():
     engine = StepEngine(prompt=PROMPT, script=TRAP, fresh=True)
     result, engine, _ = run(mcts, mcts.Params(seed=1), engine=engine)
