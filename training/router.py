@@ -49,7 +49,9 @@ def evaluate(problems: Sequence[CalibrationProblem], low: float, high: float) ->
 
 
 def fit_thresholds(problems: Sequence[CalibrationProblem], tolerance: float = 0.03,
-                   step: float = 0.05) -> Fit:
+                   step: float = 0.05, reference: float | None = None) -> Fit | None:
+    """The cheapest (low, high) whose accuracy is at least (1 - tolerance) times `reference`
+    (default: the best any of them reaches, so there is always one); None when none does."""
     if not problems:
         raise ValueError("fitting router thresholds needs at least one calibration problem")
     missing = {s for p in problems for s in STRATEGIES if s not in p.correct or s not in p.tokens}
@@ -58,7 +60,7 @@ def fit_thresholds(problems: Sequence[CalibrationProblem], tolerance: float = 0.
                          f"missing {sorted(missing)}")
     grid = [round(i * step, 6) for i in range(int(round(1 / step)) + 1)]
     fits = [evaluate(problems, low, high) for low in grid for high in grid if high >= low]
-    best = max(f.accuracy for f in fits)
+    best = max(f.accuracy for f in fits) if reference is None else reference
     # cheapest within tolerance; ties to the more accurate, then to the lower thresholds
     return min((f for f in fits if f.accuracy >= best * (1 - tolerance) - 1e-12),
-               key=lambda f: (f.tokens, -f.accuracy, f.low, f.high))
+               key=lambda f: (f.tokens, -f.accuracy, f.low, f.high), default=None)

@@ -70,10 +70,12 @@ def test_router_calibration_writes_how_the_routed_mcts_runs_into_the_table():
                               model="models/demo/base", mcts_accept_greedy=1e-4,
                               mcts_budget=450)
     fit = Fit(0.35, 0.35, 0.64, 196.0)
-    fits = {setting: (fit, {"always mcts": fit}) for setting in ("learned", "learned+logic",
-                                                                 "server default")}
+    fits = {setting: (fit, {"always mcts": fit}, setting == "learned")
+            for setting in ("learned", "learned+logic", "server default")}
     table = router_table(args, "learned", 360, fits)
+    # only the sets whose fit chose the greedy-first mcts carry its settings
     assert table["routes"][0]["mcts"] == {"accept_greedy": 1e-4, "budget_tokens": 450}
+    assert "mcts" not in table["routes"][1]
     assert table["fitted_by"].endswith("--mcts-accept-greedy 0.0001 --mcts-budget 450")
     route = RouterTable.from_json(table).thresholds_for(table["routes"][0]["verifiers"],
                                                          "learned")

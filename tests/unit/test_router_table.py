@@ -47,6 +47,14 @@ def test_the_tolerance_trades_accuracy_for_tokens():
     assert cheap.accuracy == 0.95 and cheap.tokens == 10  # all greedy
 
 
+def test_the_fit_against_a_reference_accuracy_may_find_nothing_good_enough():
+    problems = [problem(0.1, "gbm"), problem(0.9, "m")]
+    fit = fit_thresholds(problems, tolerance=0.0, reference=1.0)
+    assert fit is not None and fit.accuracy == 1.0  # greedy on the easy one, mcts on the hard
+    assert fit_thresholds([problem(0.9, "g")], tolerance=0.03, reference=1.0).accuracy == 1.0
+    assert fit_thresholds([problem(0.9, "")], tolerance=0.03, reference=1.0) is None
+
+
 def test_the_fit_needs_every_strategy_measured():
     with pytest.raises(ValueError, match="mcts"):
         fit_thresholds([CalibrationProblem(0.5, {"greedy": True, "beam": True},
