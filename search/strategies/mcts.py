@@ -28,6 +28,7 @@ from search.problem import SearchProblem, SearchResult
 from search.run import SearchRun
 from search.tree import Node, ucb
 from server.engine.protocol import Engine
+from verifiers.aggregation import aggregate_path
 from verifiers.scorer import Scorer
 
 NAME = "mcts"
@@ -104,10 +105,8 @@ def acceptance(end: Node, verifier: str) -> float:
     lineage = end.lineage()
     if not lineage:  # the model answered nothing
         return 0.0
-    product = 1.0
-    for node in lineage:
-        product *= node.verifier_scores.get(verifier, node.score or 0.0)
-    return product
+    return aggregate_path([n.verifier_scores.get(verifier, n.score or 0.0) for n in lineage],
+                          "product")
 
 
 def _terminal(node: Node, params: Params) -> bool:

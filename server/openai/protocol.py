@@ -101,8 +101,10 @@ class SamplingRequest(OpenAIModel):
     @model_validator(mode="before")
     @classmethod
     def _refuse_unsupported(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data  # pydantic refuses it as a body
         for name, (harmless, instead) in UNSUPPORTED.items():
-            if isinstance(data, dict) and name in data and data[name] not in harmless:
+            if name in data and data[name] not in harmless:
                 raise PydanticCustomError("unsupported", "not supported by this server; {instead}",
                                           {"param": name, "instead": instead})
         return data
