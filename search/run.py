@@ -140,7 +140,8 @@ class SearchRun:
             batch = await self.scorer.score(items, self.problem.context)
         for i, node in enumerate(nodes):
             node.score = batch.combined[i]
-            node.verifier_scores = {name: s[i] for name, s in batch.per_verifier.items()}
+            node.verifier_scores = {name: s[i] for name, s in batch.per_verifier.items()
+                                    if i not in batch.skipped.get(name, ())}
         threshold = self.params.stop_score
         if threshold is not None:
             self._confident.update(

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     search_verifiers: dict[str, float] = Field(
         default_factory=lambda: {"prm": 1.0, "logic": 1.0},
         description="verifier -> weight scoring search branches when a request names none")
+    search_verifier_gate: float = Field(
+        1e-3, ge=0, le=1,
+        description="in a search, a costlier verifier (by its `cost`: prm, then orm) judges "
+                    "only the steps the cheaper ones scored at least this (product); 0: every "
+                    "verifier judges every step, concurrently")
     difficulty_estimators: list[str] = Field(
         default_factory=lambda: ["learned", "probe"],
         description="difficulty estimators to try in order (the first that answers is used)")

@@ -30,6 +30,10 @@ class ScoringContext:
 
 
 class Verifier(Protocol):
+    """`name`, and `score`. A verifier may also set `cost` (an int, 0 when absent): a search's
+    scorer asks costlier verifiers only about the items cheaper ones have not already ruled out
+    (`verifiers.scorer.Scorer`'s gate)."""
+
     name: str
 
     async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:

@@ -2,6 +2,12 @@
 
 A verifier that raises or times out is left out of that request's scores (the product is taken
 over the verifiers that answered) and named in `errors`; it never fails the request.
+
+With a `gate`, verifiers run in tiers by their `cost` attribute (0 when absent: a cheap check;
+the `prm` 1, a prefill per step; the `orm` 2, a whole solution's prefill), cheapest first, and
+each costlier tier judges only the items whose product of the scores so far reaches the gate; it
+gives the rest 1.0 (no opinion), since a product already below the gate stays below it. Without
+a gate every verifier judges every item, all concurrently.
 """
 
 from __future__ import annotations
@@ -27,14 +33,17 @@ class BatchScores:
     combined: list[float]  # one per item
     per_verifier: dict[str, list[float]]  # name -> one per item (only verifiers that answered)
     errors: dict[str, str] = field(default_factory=dict)  # name -> what went wrong
+    # name -> indices of the items the gate kept from it (its 1.0 there is no judgement)
+    skipped: dict[str, set[int]] = field(default_factory=dict)
 
 
 class Scorer:
     def __init__(self, verifiers: Mapping[str, Verifier], weights: Mapping[str, float],
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, gate: float | None = None) -> None:
         self.verifiers = dict(verifiers)
         self.weights = dict(weights)
         self.timeout_s = timeout_s
+        self.gate = gate
         self.errors: dict[str, str] = {}  # accumulated over the request, for its response
 
     async def score(self, items: Sequence[StepItem],
@@ -42,12 +51,43 @@ class Scorer:
         if not items:
             return BatchScores(combined=[], per_verifier={})
         names = [n for n in self.verifiers if n not in self.errors]
-        results = await asyncio.gather(*(self._run(n, items, context) for n in names))
-        per_verifier = {n: r for n, r in zip(names, results) if r is not None}
+        tiers = self._tiers(names)
+        per_verifier: dict[str, list[float]] = {}
+        skipped: dict[str, set[int]] = {}
+        for tier in tiers:
+            scores, left_out = await self._tier(tier, items, context, per_verifier)
+            per_verifier.update(scores)
+            skipped.update({name: left_out for name in scores if left_out})
         combined = [combine({n: s[i] for n, s in per_verifier.items()}, self.weights)
                     for i in range(len(items))]
         errors = {n: self.errors[n] for n in names if n in self.errors}
-        return BatchScores(combined=combined, per_verifier=per_verifier, errors=errors)
+        return BatchScores(combined=combined, per_verifier=per_verifier, errors=errors,
+                           skipped=skipped)
+
+    def _tiers(self, names: list[str]) -> list[list[str]]:
+        if self.gate is None:
+            return [names]
+        costs = {n: getattr(self.verifiers[n], "cost", 0) for n in names}
+        return [[n for n in names if costs[n] == c] for c in sorted(set(costs.values()))]
+
+    async def _tier(self, names: list[str], items: Sequence[StepItem], context: ScoringContext,
+                    before: dict[str, list[float]]) -> tuple[dict[str, list[float]], set[int]]:
+        """`names`' scores: their own on the items `before` leaves at the gate or above (all
+        items when nothing came before), 1.0 on the rest; and the indices of the rest."""
+        passed = [i for i in range(len(items)) if not before or
+                  combine({n: s[i] for n, s in before.items()}, self.weights) >= self.gate]
+        subset = [items[i] for i in passed]
+        results = (await asyncio.gather(*(self._run(n, subset, context) for n in names))
+                   if subset else [[] for _ in names])
+        scores = {}
+        for name, found in zip(names, results):
+            if found is None:
+                continue
+            full = [1.0] * len(items)
+            for i, score in zip(passed, found):
+                full[i] = score
+            scores[name] = full
+        return scores, set(range(len(items))) - set(passed)
 
     async def _run(self, name: str, items: Sequence[StepItem],
                    context: ScoringContext) -> list[float] | None:

@@ -101,7 +101,8 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
 
 def acceptance(end: Node, verifier: str) -> float:
     """The product of `verifier`'s step scores along the path to `end` (the combined step
-    scores where it gave none)."""
+    scores where it gave none: not among the request's verifiers, or kept from a step that
+    cheaper verifiers had ruled out by the scorer's gate)."""
     lineage = end.lineage()
     if not lineage:  # the model answered nothing
         return 0.0

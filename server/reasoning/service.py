@@ -196,7 +196,7 @@ class ReasoningService:
         weights = self.verify.weights_for(
             decision.options.verifiers if decision.options.verifiers is not None
             else self.settings.search_verifiers, param="reasoning.verifiers")
-        return self.verify.scorer(weights)
+        return self.verify.scorer(weights, gate=self.settings.search_verifier_gate or None)
 
     async def search(self, decision: Decision, problem: SearchProblem, model: str,
                      params: SearchParams) -> SearchResult:

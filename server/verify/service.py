@@ -33,10 +33,11 @@ class VerifyService:
                               f"{negative} are negative", param=param)
         return dict(weights)
 
-    def scorer(self, weights: dict[str, float]) -> Scorer:
-        """A scorer over `weights`' verifiers (validated by `weights_for`); one per request."""
+    def scorer(self, weights: dict[str, float], gate: float | None = None) -> Scorer:
+        """A scorer over `weights`' verifiers (validated by `weights_for`); one per request.
+        `gate`: see `Scorer` (searches only: /v1/verify reports every verifier's own score)."""
         return Scorer({name: self.registry.get(name) for name in weights}, weights,
-                      self.timeout_s)
+                      self.timeout_s, gate=gate)
 
     async def verify(self, request: VerifyRequest) -> VerifyResponse:
         weights = self.weights_for(request.verifiers)

@@ -307,3 +307,35 @@ async def test_search_metrics(client):
     assert 'deliberate_search_nodes_count{strategy="tot"}' in text
     assert 'deliberate_reasoning_tokens_total{kind="reasoning"}' in text
     assert "deliberate_difficulty_bucket" in text
+
+
+class CostlyJudge:
+    """A costly plugin (like the orm) that records the last step of each item it judges."""
+
+    name = "judge"
+    cost = 2
+
+    def __init__(self):
+        self.seen = []
+
+    async def score(self, items, context):
+        self.seen += [item.step for item in items]
+        return [0.9] * len(items)
+
+
+@pytest.mark.parametrize("gate, judges_the_slip", [(1e-3, False), (0, True)])
+async def test_a_search_asks_costly_verifiers_only_about_steps_the_cheap_ones_allow(
+        app, client, gate, judges_the_slip):
+    app.state.settings.search_verifier_gate = gate  # the object the reasoning service reads
+    judge = CostlyJudge()
+    app.state.verify_service.registry.verifiers["judge"] = judge
+    r = await client.post("/v1/chat/completions", json=chat(reasoning={
+        "strategy": "beam", "verifiers": {"logic": 1, "judge": 1}}))
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"].endswith("Answer: 14")
+    assert "3*4=12" in judge.seen and ("3*4=13" in judge.seen) == judges_the_slip
+    # /v1/verify reports every verifier's own score: no gate there
+    judge.seen.clear()
+    r = await client.post("/v1/verify", json={"prompt": PROMPT, "completion": "3*4=13",
+                                              "verifiers": {"logic": 1, "judge": 1}})
+    assert r.json()["steps"][0]["scores"] == {"logic": 0.0, "judge": 0.9}

@@ -2,7 +2,10 @@
 
 It judges finished solutions only: a final item scores P(GOOD) over {GOOD, BAD} after the tag
 that follows the whole solution (verifiers/reward_format.py); an unfinished path scores 1.0 (no
-opinion, so the product is unchanged). Config (`verifier_config.orm`): {"adapter": "orm",
+opinion, so the product is unchanged). Its `cost` is 2, the highest of the built-ins: in a search
+it judges only the solutions whose cheaper verifiers' scores reach the scorer's gate, since each
+judgement is a whole solution's prefill that shares no prefix-cache blocks with the policy's or
+the PRM's. Config (`verifier_config.orm`): {"adapter": "orm",
 "top_k": 20}.
 """
 
@@ -17,6 +20,7 @@ from verifiers.reward_format import good_probability, step_query
 
 class ORMVerifier:
     name = "orm"
+    cost = 2
 
     def __init__(self, deps) -> None:
         if deps is None or deps.engine is None or deps.adapter_scope is None:

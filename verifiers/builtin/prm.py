@@ -7,6 +7,9 @@ prefill instead of one request per step. A lone step (a search leaf) is one next
 those of a batch go to the engine concurrently, so its scheduler runs them together and their
 shared prefixes hit the prefix cache.
 
+Its `cost` is 1: in a search it scores only the steps the cheap checks (`logic`, `syntax`) have
+not ruled out (the scorer's gate), and the `orm` (cost 2) only what it leaves.
+
 Config (`verifier_config.prm`): {"adapter": name of the PRM adapter (default "prm"),
 "top_k": how many logprobs to read per position (default 20)}.
 """
@@ -24,6 +27,7 @@ from verifiers.reward_format import good_probability, step_query, tagged_path
 
 class PRMVerifier:
     name = "prm"
+    cost = 1
 
     def __init__(self, deps) -> None:
         if deps is None or deps.engine is None or deps.adapter_scope is None:
