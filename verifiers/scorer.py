@@ -67,7 +67,7 @@ class Scorer:
     def _tiers(self, names: list[str]) -> list[list[str]]:
         if self.gate is None:
             return [names]
-        costs = {n: getattr(self.verifiers[n], "cost", 0) for n in names}
+        costs = {n: _cost(self.verifiers[n]) for n in names}
         return [[n for n in names if costs[n] == c] for c in sorted(set(costs.values()))]
 
     async def _tier(self, names: list[str], items: Sequence[StepItem], context: ScoringContext,
@@ -108,3 +108,10 @@ class Scorer:
     def _fail(self, name: str, kind: str, message: str) -> None:
         VERIFIER_ERRORS.labels(verifier=name, kind=kind).inc()
         self.errors[name] = message
+
+
+def _cost(verifier: Verifier) -> float:
+    """A plugin's `cost`, 0 when it has none or one that is not a number (a plugin's mistake
+    must not fail the request)."""
+    cost = getattr(verifier, "cost", 0)
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else 0.0

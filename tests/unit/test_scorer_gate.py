@@ -93,6 +93,16 @@ async def test_a_failing_costlier_verifier_is_left_out_and_named():
     assert len(judge.seen) == 1
 
 
+async def test_a_cost_that_is_not_a_number_counts_as_zero():
+    odd = Recording("odd", cost="high", value=0.5)
+    judge = Recording("judge", cost=1)
+    scorer = Scorer({"odd": odd, "judge": judge, "cheap": Recording("cheap", table=TABLE)}, {},
+                    gate=0.01)
+    result = await scorer.score(ITEMS)
+    assert odd.seen == [["good", "poor", "bad"]] and judge.seen == [["good"]]
+    assert result.skipped == {"judge": {1, 2}}
+
+
 def test_the_reward_models_run_after_the_checks_and_the_orm_last():
     assert (PRMVerifier.cost, ORMVerifier.cost) == (1, 2)
 
