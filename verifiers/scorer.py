@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 VERIFIER_ERRORS = Counter("deliberate_verifier_errors_total",
                           "Verifier calls that raised or timed out", ["verifier", "kind"])
+VERIFIER_SKIPPED = Counter("deliberate_verifier_skipped_steps_total",
+                           "Steps a costlier verifier was not asked about: the cheaper ones had "
+                           "scored them below the search's gate", ["verifier"])
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Scorer:
             for i, score in zip(passed, found):
                 full[i] = score
             scores[name] = full
+            VERIFIER_SKIPPED.labels(verifier=name).inc(len(items) - len(passed))
         return scores, set(range(len(items))) - set(passed)
 
     async def _run(self, name: str, items: Sequence[StepItem],

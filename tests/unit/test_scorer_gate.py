@@ -8,7 +8,7 @@ from search.tree import Tree
 from verifiers.builtin.orm import ORMVerifier
 from verifiers.builtin.prm import PRMVerifier
 from verifiers.protocol import StepItem
-from verifiers.scorer import Scorer
+from verifiers.scorer import VERIFIER_SKIPPED, Scorer
 
 ITEMS = [StepItem("q", (step,), is_final=True) for step in ("good", "poor", "bad")]
 TABLE = {"good": 0.9, "poor": 0.01, "bad": 1e-5}
@@ -36,7 +36,9 @@ def two_tiers(judge, gate, weights=None):
 
 async def test_a_costlier_verifier_judges_only_items_at_or_above_the_gate():
     judge = Recording("judge", cost=2)
+    before = VERIFIER_SKIPPED.labels(verifier="judge")._value.get()
     result = await two_tiers(judge, gate=0.01).score(ITEMS)
+    assert VERIFIER_SKIPPED.labels(verifier="judge")._value.get() == before + 1
     assert judge.seen == [["good", "poor"]]
     assert result.per_verifier["judge"] == [0.5, 0.5, 1.0]  # 1.0: no opinion on "bad"
     assert result.skipped == {"judge": {2}}
