@@ -37,7 +37,7 @@ bench-serving: $(VENV)/.installed
 
 # Router thresholds per verifier set (models/demo/router.json), on problems apart from `bench`'s.
 calibrate-router: $(VENV)/.installed
-	$(PY) -m benchmarks.calibrate_router --mcts-accept-greedy 1e-4 --mcts-budget 450
+	$(PY) -m benchmarks.calibrate_router --per-level 60 --countdown 240 --mcts-accept-greedy 1e-4 --mcts-budget 450
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
