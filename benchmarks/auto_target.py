@@ -22,12 +22,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from benchmarks.processes import free_port, running_server
-from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, load_problems,
-                                  run_config)
+from benchmarks.reasoning import (AUTO_ACCURACY, AUTO_TOKENS, LEARNED, RESULTS, Outcome,
+                                  add_run_arguments, load_problems, run_config)
 
 SEED = 700_000
-ACCURACY_TARGET = 0.97  # auto's accuracy at least this times always-mcts's
-TOKEN_TARGET = 0.5  # with at most this times its generated tokens
 CONFIGS = {"mcts/5": {"strategy": "mcts", "max_depth": 5}, "auto": {"strategy": "auto"}}
 
 
@@ -54,7 +52,7 @@ def ratios(pairs: list[tuple[Outcome, Outcome]]) -> Ratios:
 
 
 def met(r: Ratios) -> bool:
-    return r.accuracy >= ACCURACY_TARGET and r.tokens <= TOKEN_TARGET
+    return r.accuracy >= AUTO_ACCURACY and r.tokens <= AUTO_TOKENS
 
 
 def bootstrap(pairs: list[tuple[Outcome, Outcome]], resamples: int, seed: int = 0) -> Estimate:
@@ -99,9 +97,9 @@ def report(outcomes: dict[str, list[Outcome]], estimate: Estimate, args: argpars
     lines += [
         "",
         f"- accuracy ratio {p.accuracy:.3f} (95% bootstrap interval {lo.accuracy:.3f}-"
-        f"{hi.accuracy:.3f}; target >= {ACCURACY_TARGET})",
+        f"{hi.accuracy:.3f}; target >= {AUTO_ACCURACY})",
         f"- token ratio {p.tokens:.3f} ({lo.tokens:.3f}-{hi.tokens:.3f}; target <= "
-        f"{TOKEN_TARGET})",
+        f"{AUTO_TOKENS})",
         f"- target {'met' if met(p) else 'missed'} at the point estimate; met in "
         f"{estimate.met_share:.0%} of {args.bootstrap} paired resamples",
         "",
