@@ -112,8 +112,10 @@ class SearchRun:
                 continue
             if step in existing:
                 continue
+            # a path that used up the answer's max_tokens ends here, cut
+            full = not sample.final and self.sampler.answer_room(node.steps() + (step,)) <= 0
             child = self.tree.add(node, step, final=sample.final,
-                                  truncated=sample.truncated, tokens=sample.tokens)
+                                  truncated=sample.truncated or full, tokens=sample.tokens)
             existing[step] = child
             new.append(child)
         return new

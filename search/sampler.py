@@ -44,10 +44,21 @@ class Sampler:
         d = self.problem.delimiter
         return self.problem.prompt + "".join(step + d for step in steps)
 
+    def answer_room(self, steps: tuple[str, ...]) -> int:
+        """Tokens the answer may still take after `steps`. The request's max_tokens bounds the
+        returned answer, every step of it, as it bounds a greedy one; this also keeps a long
+        path inside the model's context (max_tokens defaults to the room the prompt leaves)."""
+        d = self.problem.delimiter
+        written = d.join(steps) + d if steps else ""
+        used = len(self.engine.encode(written, add_special_tokens=False)) if written else 0
+        return self.params.max_tokens - used
+
     async def sample_steps(self, steps: tuple[str, ...], k: int) -> list[Sample]:
         """k candidate next steps after `steps`, in one engine request."""
+        room = max(self.answer_room(steps), 1)
         params = SamplingParams(
-            max_tokens=self.params.max_step_tokens, temperature=self.params.temperature,
+            max_tokens=min(self.params.max_step_tokens, room),
+            temperature=self.params.temperature,
             top_p=self.params.top_p, n=k, stop=(self.problem.delimiter,),
             seed=self._next_seed(), final_only=True)
         outs = await self._generate(self.prompt_for(steps), params)
@@ -58,9 +69,7 @@ class Sampler:
     async def finish(self, steps: tuple[str, ...], n: int = 1,
                      temperature: float = 0.0) -> list[Sample]:
         """n completions of the path to the end (greedy by default), split into steps."""
-        path = self.problem.delimiter.join(steps)
-        used = len(self.engine.encode(path, add_special_tokens=False)) if path else 0
-        max_tokens = max(self.params.max_tokens - used, 1)  # the answer's tokens, all steps
+        max_tokens = max(self.answer_room(steps), 1)
         left = self.budget.tokens_left()
         if left is not None:
             max_tokens = max(min(max_tokens, left // max(n, 1)), 1)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from server.reasoning.options import ReasoningOptions
+from server.reasoning.options import ReasoningOptions, Seed
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class SamplingRequest(OpenAIModel):
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     # token id (as a string, as JSON keys are) -> bias added to its logit, OpenAI's range
     logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None

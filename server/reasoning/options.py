@@ -3,9 +3,13 @@ unknown keys are refused so that a typo does not silently fall back to a default
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# A 64-bit signed integer, as vLLM's API takes: the engine cannot carry a larger seed (a bigger
+# one failed inside it, a 500).
+Seed = Annotated[int, Field(ge=-2**63, le=2**63 - 1)]
 
 StrategyName = Literal["auto", "greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency"]
 
@@ -35,4 +39,4 @@ class ReasoningOptions(BaseModel):
     accept_greedy: float | None = Field(None, gt=0, le=1)
     return_trace: bool = False
     step_delimiter: str = Field("\n", min_length=1)
-    seed: int | None = None
+    seed: Seed | None = None

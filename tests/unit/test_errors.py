@@ -41,6 +41,9 @@ BAD_COMPLETIONS = [
     ({"logit_bias": {"x": 1}}, 400, "logit_bias"),
     ({"logit_bias": {"-5": 1}}, 400, "logit_bias"),
     ({"logit_bias": {"5": 101}}, 400, "logit_bias.5"),
+    ({"seed": 2**63}, 400, "seed"),  # the engine carries 64-bit signed seeds
+    ({"seed": -2**63 - 1}, 400, "seed"),
+    ({"reasoning": {"strategy": "beam", "seed": 2**70}}, 400, "reasoning.seed"),
     ({"model": "gpt-4"}, 404, "model"),
 ]
 
@@ -82,6 +85,13 @@ async def test_bad_chat(client, engine, change, status, param):
     assert_error(await client.post("/v1/chat/completions", json={**OK_CHAT, **change}),
                  status, param)
     assert (await client.post("/v1/chat/completions", json=OK_CHAT)).status_code == 200
+
+
+@pytest.mark.parametrize("seed", [-2**63, 2**63 - 1])
+async def test_seeds_at_the_64_bit_bounds_are_served(client, engine, seed):
+    response = await client.post("/v1/completions", json={**OK_COMPLETION, "seed": seed})
+    assert response.status_code == 200, response.text
+    assert engine.requests[-1][2].seed == seed
 
 
 async def test_known_but_unsupported_fields_are_refused_only_when_they_ask_for_something(

@@ -312,6 +312,34 @@ def test_beam_still_answers_with_a_finished_path_it_pruned_when_the_beams_end_wo
     assert result.best.text == "Answer: 1"  # cut in round one (0.9 < 0.95); "a" ends at 0.5
 
 
+ALL = [(greedy, greedy.Params()), (best_of_n, best_of_n.Params(n_candidates=3)),
+       (self_consistency, self_consistency.Params(n_candidates=3)),
+       (beam, beam.Params()), (tot, tot.Params()),
+       (mcts, mcts.Params(simulations=8, expansions=3)),
+       (mcts, mcts.Params(simulations=8, expansions=3, evaluation="rollout"))]
+
+
+@pytest.mark.parametrize("max_tokens", [1, 4, 5, 8])
+@pytest.mark.parametrize("strategy, params", ALL)
+def test_max_tokens_bounds_every_strategys_answer(strategy, params, max_tokens):
+    # TRAP's paths are 14-16 characters (one token each); the answer may take max_tokens
+    result, engine, _ = run(strategy, replace(params, max_tokens=max_tokens))
+    for answer in result.answers:
+        assert 0 < len(answer.text) <= max_tokens, answer.text
+        assert answer.finish_reason == "length"
+    # no request asked for more than the answer's room after the path it continues
+    for prompt, sampling in engine.calls:
+        written = prompt[len(PROMPT):]
+        assert len(written) + sampling.max_tokens <= max(max_tokens, len(written) + 1)
+
+
+@pytest.mark.parametrize("strategy, params", ALL)
+def test_max_tokens_that_fit_the_answer_change_nothing(strategy, params):
+    roomy, _, _ = run(strategy, replace(params, seed=3, max_tokens=16))
+    default, _, _ = run(strategy, replace(params, seed=3))
+    assert roomy.best.text == default.best.text and roomy.best.finish_reason == "stop"
+
+
 def test_a_zero_token_budget_returns_an_unfinished_answer():
     result, engine, _ = run(beam, beam.Params(budget_tokens=1))
     assert result.stats.stopped_by == "budget_tokens"
