@@ -9,7 +9,9 @@ import contextlib
 import httpx
 import openai
 import pytest
+from transformers import AutoTokenizer
 
+from tests.integration.conftest import MODEL
 from tests.integration.test_disconnect import engine_busy, wait_until
 from training.tasks import completion_prompt, get_task
 
@@ -51,6 +53,18 @@ def test_every_strategy_answers(client, strategy):
         assert usage.completion_tokens > len(answer.split("\n"))
         assert usage.completion_tokens_details.reasoning_tokens > 0
         assert usage.completion_tokens_details.reasoning_tokens < usage.completion_tokens
+
+
+@pytest.mark.parametrize("strategy", ["beam", "mcts"])
+def test_max_tokens_bounds_a_searchs_answer(client, strategy):
+    p = problem("arithmetic", 6)
+    body = client.chat.completions.create(
+        model="demo", messages=[{"role": "user", "content": p.prompt}], max_tokens=12,
+        extra_body={"reasoning": {"strategy": strategy, "seed": 3, **SMALL[strategy]}})
+    answer = body.choices[0].message.content
+    tokenizer = AutoTokenizer.from_pretrained(MODEL)
+    assert 0 < len(tokenizer.encode(answer, add_special_tokens=False)) <= 12, answer
+    assert body.choices[0].finish_reason == "length"
 
 
 def test_completions_search_with_the_exact_checker(client):
