@@ -1,7 +1,10 @@
 """Scores a batch of steps with a request's verifiers, concurrently, each under a timeout.
 
 A verifier that raises or times out is left out of that request's scores (the product is taken
-over the verifiers that answered) and named in `errors`; it never fails the request.
+over the verifiers that answered) and named in `errors`; it never fails the request. Where the
+engine refused a reward model's request because the solution does not fit in the model's
+context, `refused` says so too, so that /v1/verify can give the caller a 400 instead of a score
+that leaves that verifier out.
 
 With a `gate`, verifiers run in tiers by their `cost` attribute (0 when absent: a cheap check;
 the `prm` 1, a prefill per step; the `orm` 2, a whole solution's prefill), cheapest first, and
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
+from server.engine.protocol import ContextExceeded
 from verifiers.aggregation import combine
 from verifiers.protocol import ScoringContext, StepItem, Verifier
 
@@ -48,6 +52,7 @@ class Scorer:
         self.timeout_s = timeout_s
         self.gate = gate
         self.errors: dict[str, str] = {}  # accumulated over the request, for its response
+        self.refused: dict[str, str] = {}  # the subset the engine refused for their content
 
     async def score(self, items: Sequence[StepItem],
                     context: ScoringContext = ScoringContext()) -> BatchScores:
@@ -104,6 +109,9 @@ class Scorer:
             return [float(s) for s in scores]
         except TimeoutError:
             self._fail(name, "timeout", f"timed out after {self.timeout_s:g} s")
+        except ContextExceeded as exc:
+            self._fail(name, "refused", f"{type(exc).__name__}: {exc}")
+            self.refused[name] = str(exc)
         except Exception as exc:  # plugin code: any failure degrades this request only
             logger.exception("verifier %r failed", name)
             self._fail(name, "error", f"{type(exc).__name__}: {exc}")

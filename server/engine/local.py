@@ -27,6 +27,7 @@ from server.engine.metrics import PREFIX_CACHE_CEILING, cacheable_prefix
 from server.engine.protocol import (
     AdapterInfo,
     Choice,
+    ContextExceeded,
     EngineDeadError,
     GenerationOutput,
     InvalidEngineRequest,
@@ -117,7 +118,10 @@ class LocalEngine:
         except VllmEngineDeadError as error:
             raise EngineDeadError(str(error)) from error
         except (VLLMClientError, ValueError) as error:
-            raise InvalidEngineRequest(str(error)) from error
+            # vLLM's words for a prompt past the context (its message has said so for years)
+            refusal = (ContextExceeded if "maximum context length" in str(error)
+                       else InvalidEngineRequest)
+            raise refusal(str(error)) from error
         finally:
             await stream.aclose()
 

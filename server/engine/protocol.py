@@ -20,6 +20,10 @@ class InvalidEngineRequest(ValueError):
     """The engine refused a request because of its content (the caller's fault)."""
 
 
+class ContextExceeded(InvalidEngineRequest):
+    """The prompt does not fit in the model's context: the input is too long."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int

@@ -50,6 +50,11 @@ class VerifyService:
                           is_final=i == len(steps) - 1) for i in range(len(steps))]
         scorer = self.scorer(weights)
         batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence)))
+        if scorer.refused:  # the caller's input, not a broken plugin: say what to change
+            name, why = next(iter(scorer.refused.items()))
+            raise bad_request(f"verifier {name!r} cannot score this completion: {why} Shorten "
+                              "the prompt or the completion, or leave that verifier out.",
+                              param="completion")
         step_scores = [
             StepScore(text=step, scores={n: s[i] for n, s in batch.per_verifier.items()},
                       score=batch.combined[i])

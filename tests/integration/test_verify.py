@@ -21,3 +21,18 @@ def test_verify_ranks_correct_above_corrupted(server, prompt, good, bad):
         assert r.status_code == 200, r.text
         scores[name] = r.json()["score"]
     assert scores["good"] > scores["bad"]
+
+
+@pytest.mark.parametrize("verifiers", [{"prm": 1}, {"orm": 1}, {"prm": 1, "logic": 1}])
+def test_a_completion_past_the_reward_models_context_is_a_400(server, verifiers):
+    # 130 steps of 6 characters: past the demo model's 512-token context once tagged
+    completion = "2+3=5\n" * 130 + "Answer: 5"
+    r = httpx.post(f"{server.url}/v1/verify", json={
+        "prompt": "Compute: 2+3", "completion": completion, "verifiers": verifiers})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "completion" and "maximum context length" in error["message"]
+    # the engine still serves
+    r = httpx.post(f"{server.url}/v1/verify", json={
+        "prompt": "Compute: 2+3", "completion": "2+3=5\nAnswer: 5", "verifiers": verifiers})
+    assert r.status_code == 200 and r.json()["verifier_errors"] == {}

@@ -2,6 +2,7 @@
 
 import pytest
 
+from server.engine.protocol import ContextExceeded, InvalidEngineRequest
 from server.verify.router import get_service
 from server.verify.service import VerifyService
 from verifiers.registry import VerifierRegistry
@@ -83,3 +84,46 @@ async def test_a_raising_plugin_degrades_only_its_own_scores(app, client):
     body = r.json()
     assert body["score"] == pytest.approx(0.25) and "plugin bug" in body["verifier_errors"]["raising"]
     assert body["verifier_scores"] == {"fixed": 0.25}
+
+
+class Refused:
+    """A reward model whose engine refuses the input, as vLLM refuses a prompt past the
+    model's context."""
+    name = "refused"
+
+    async def score(self, items, context):
+        raise ContextExceeded("This model's maximum context length is 512 tokens")
+
+
+async def test_an_input_the_engine_refuses_is_a_400_not_a_score_without_that_verifier(
+        app, client):
+    registry = VerifierRegistry({"refused": Refused(), "fixed": Fixed()}, skipped={})
+    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0)
+    try:
+        r = await verify(client, completion="a\nb", verifiers={"refused": 1, "fixed": 1})
+    finally:
+        app.dependency_overrides.clear()
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "completion"
+    assert "'refused'" in error["message"] and "maximum context length" in error["message"]
+
+
+class Unloadable:
+    """A reward model whose adapter the engine cannot load: the server's problem, not the
+    caller's, so the request degrades as for any failing plugin."""
+    name = "unloadable"
+
+    async def score(self, items, context):
+        raise InvalidEngineRequest("the engine could not load adapter 'prm'")
+
+
+async def test_a_verifier_the_engine_cannot_serve_still_degrades_to_its_error(app, client):
+    registry = VerifierRegistry({"unloadable": Unloadable(), "fixed": Fixed()}, skipped={})
+    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0)
+    try:
+        r = await verify(client, completion="a\nb", verifiers={"unloadable": 1, "fixed": 1})
+    finally:
+        app.dependency_overrides.clear()
+    assert r.status_code == 200, r.text
+    assert "could not load" in r.json()["verifier_errors"]["unloadable"]
