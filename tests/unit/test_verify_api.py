@@ -72,20 +72,6 @@ class Fixed:
         return [0.5] * len(items)
 
 
-async def test_a_raising_plugin_degrades_only_its_own_scores(app, client):
-    registry = VerifierRegistry({"raising": Raising(), "fixed": Fixed()}, skipped={})
-    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0)
-    try:
-        r = await verify(client, completion="a\nb", verifiers={"raising": 1, "fixed": 1},
-                         aggregation="product")
-    finally:
-        app.dependency_overrides.clear()
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["score"] == pytest.approx(0.25) and "plugin bug" in body["verifier_errors"]["raising"]
-    assert body["verifier_scores"] == {"fixed": 0.25}
-
-
 class Refused:
     """A reward model whose engine refuses the input, as vLLM refuses a prompt past the
     model's context."""
@@ -93,20 +79,6 @@ class Refused:
 
     async def score(self, items, context):
         raise ContextExceeded("This model's maximum context length is 512 tokens")
-
-
-async def test_an_input_the_engine_refuses_is_a_400_not_a_score_without_that_verifier(
-        app, client):
-    registry = VerifierRegistry({"refused": Refused(), "fixed": Fixed()}, skipped={})
-    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0)
-    try:
-        r = await verify(client, completion="a\nb", verifiers={"refused": 1, "fixed": 1})
-    finally:
-        app.dependency_overrides.clear()
-    assert r.status_code == 400, r.text
-    error = r.json()["error"]
-    assert error["param"] == "completion"
-    assert "'refused'" in error["message"] and "maximum context length" in error["message"]
 
 
 class Unloadable:
@@ -118,12 +90,35 @@ class Unloadable:
         raise InvalidEngineRequest("the engine could not load adapter 'prm'")
 
 
-async def test_a_verifier_the_engine_cannot_serve_still_degrades_to_its_error(app, client):
-    registry = VerifierRegistry({"unloadable": Unloadable(), "fixed": Fixed()}, skipped={})
+async def verify_with(app, client, plugin, **body):
+    """/v1/verify of "a\nb" under `plugin` and `Fixed` (0.5 a step), both weighted 1."""
+    registry = VerifierRegistry({plugin.name: plugin, "fixed": Fixed()}, skipped={})
     app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0)
     try:
-        r = await verify(client, completion="a\nb", verifiers={"unloadable": 1, "fixed": 1})
+        return await verify(client, completion="a\nb", verifiers={plugin.name: 1, "fixed": 1},
+                            **body)
     finally:
         app.dependency_overrides.clear()
+
+
+async def test_a_raising_plugin_degrades_only_its_own_scores(app, client):
+    r = await verify_with(app, client, Raising(), aggregation="product")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["score"] == pytest.approx(0.25) and "plugin bug" in body["verifier_errors"]["raising"]
+    assert body["verifier_scores"] == {"fixed": 0.25}
+
+
+async def test_an_input_the_engine_refuses_is_a_400_not_a_score_without_that_verifier(
+        app, client):
+    r = await verify_with(app, client, Refused())
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "completion"
+    assert "'refused'" in error["message"] and "maximum context length" in error["message"]
+
+
+async def test_a_verifier_the_engine_cannot_serve_still_degrades_to_its_error(app, client):
+    r = await verify_with(app, client, Unloadable())
     assert r.status_code == 200, r.text
     assert "could not load" in r.json()["verifier_errors"]["unloadable"]
