@@ -52,7 +52,7 @@ class Scorer:
         self.timeout_s = timeout_s
         self.gate = gate
         self.errors: dict[str, str] = {}  # accumulated over the request, for its response
-        self.refused: dict[str, str] = {}  # the subset the engine refused for their content
+        self.refused: dict[str, str] = {}  # of those, the ones past the model's context
 
     async def score(self, items: Sequence[StepItem],
                     context: ScoringContext = ScoringContext()) -> BatchScores:
