@@ -25,7 +25,7 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 PICKLE_WEIGHTS = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # The embeddings and lm_head cannot be adapted: vLLM's CPU LoRA logits path is bypassed (see
-# server/engine/cpu_fixes.py) and added tokens would change the vocabulary.
+# engine/cpu_fixes.py) and added tokens would change the vocabulary.
 FORBIDDEN_TARGETS = ("lm_head", "embed_tokens", "wte", "embed_out")
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
 from search.strategies import beam, best_of_n, greedy, mcts, self_consistency, tot
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from verifiers.scorer import Scorer
 
 StrategyFn = Callable[[SearchProblem, Engine, Scorer, SearchParams], Awaitable[SearchResult]]

@@ -15,7 +15,7 @@ from search.params import SearchParams
 from search.problem import Answer, SearchProblem, SearchResult, SearchStats
 from search.sampler import Sample, Sampler
 from search.tree import Node, Tree
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from verifiers.aggregation import aggregate_path
 from verifiers.protocol import StepItem
 from verifiers.scorer import Scorer

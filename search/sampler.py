@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from search.budget import Budget
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchStats
-from server.engine.protocol import Engine, SamplingParams
+from engine.protocol import Engine, SamplingParams
 
 
 @dataclass(frozen=True)

@@ -1,2 +1,1 @@
-"""Deliberate's server. Importing this package is cheap: search code imports `server.engine`
-(the protocol) without pulling in FastAPI or vLLM."""
+"""Deliberate's web server: the OpenAI-compatible API over an `engine.Engine`."""

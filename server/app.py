@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from server import health, metrics
 from server.body_limit import BodyLimitMiddleware
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from server.errors import install_error_handlers
 from server.lora.router import router as lora_router
 from server.lora.setup import build_registry
@@ -71,7 +71,7 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
         yield given
         return
     # Imported here so that building the app (and the unit tests) never imports vLLM.
-    from server.engine.local import LocalEngineConfig, open_local_engine
+    from engine.local import LocalEngineConfig, open_local_engine
 
     config = LocalEngineConfig(
         model=settings.model, served_model_name=settings.served_model_name,

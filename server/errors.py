@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import AdapterError
-from server.engine.protocol import EngineDeadError, InvalidEngineRequest
+from engine.protocol import EngineDeadError, InvalidEngineRequest
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
-from server.engine.protocol import (
+from engine.protocol import (
     AdapterInfo,
     Choice,
     EngineDeadError,

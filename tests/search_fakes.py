@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from server.engine.protocol import Choice, GenerationOutput, SamplingParams
+from engine.protocol import Choice, GenerationOutput, SamplingParams
 from tests.fakes import FakeEngine
 from verifiers.protocol import ScoringContext, StepItem
 

@@ -23,7 +23,7 @@ request goes to the engine in a single `generate` call (n=M each); identical pre
 problem's solutions share one request.
 
 Every request has its own sampling seed (`request_seed`). On CPU this relies on the fix in
-server/engine/cpu_fixes.py (loaded as a vLLM plugin): without it a seeded request whose prefill is
+engine/cpu_fixes.py (loaded as a vLLM plugin): without it a seeded request whose prefill is
 split kills the engine; with it, seeded samples are reproducible for the same batch schedule.
 """
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from server.engine.protocol import ContextExceeded
+from engine.protocol import ContextExceeded
 from verifiers.aggregation import combine
 from verifiers.protocol import ScoringContext, StepItem, Verifier
 

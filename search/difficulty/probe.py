@@ -16,7 +16,7 @@ from collections import Counter
 from search.answers import extract_answer
 from search.difficulty.protocol import Estimate
 from search.problem import SearchProblem
-from server.engine.protocol import SamplingParams
+from engine.protocol import SamplingParams
 
 
 class ProbeEstimator:

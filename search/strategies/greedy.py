@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
 from search.run import SearchRun
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from verifiers.scorer import Scorer
 
 NAME = "greedy"

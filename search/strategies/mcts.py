@@ -27,7 +27,7 @@ from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
 from search.run import SearchRun
 from search.tree import Node, ucb
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from verifiers.aggregation import aggregate_path
 from verifiers.scorer import Scorer
 

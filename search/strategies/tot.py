@@ -18,7 +18,7 @@ from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
 from search.run import SearchRun
 from search.tree import Node
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from verifiers.scorer import Scorer
 
 NAME = "tot"

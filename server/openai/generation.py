@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from adapters.registry import AdapterRegistry
-from server.engine.protocol import (
+from engine.protocol import (
     Choice,
     Engine,
     GenerationOutput,

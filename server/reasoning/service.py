@@ -17,7 +17,7 @@ from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
 from search.registry import STRATEGIES
 from search.router import Thresholds, needs_difficulty, route
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from server.errors import bad_request
 from server.openai.protocol import SamplingRequest
 from server.reasoning import metrics

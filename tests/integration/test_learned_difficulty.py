@@ -10,7 +10,7 @@ import pytest
 
 from search.difficulty.learned import LearnedEstimator
 from search.problem import SearchProblem
-from server.engine.local import LocalEngineConfig, open_local_engine
+from engine.local import LocalEngineConfig, open_local_engine
 from tests.integration.conftest import DEMO_MODEL, MODEL, ROOT
 from training.tasks import get_task
 from verifiers.registry import VerifierDeps

@@ -9,8 +9,8 @@ import math
 import psutil
 import pytest
 
-from server.engine.local import LocalEngineConfig, check_block_size, open_local_engine
-from server.engine.protocol import EngineDeadError, InvalidEngineRequest, SamplingParams
+from engine.local import LocalEngineConfig, check_block_size, open_local_engine
+from engine.protocol import EngineDeadError, InvalidEngineRequest, SamplingParams
 from tests.integration.conftest import MODEL, ROOT
 
 DEMO_ADAPTERS = ROOT / "models" / "demo" / "adapters"

@@ -1,5 +1,5 @@
 """Seeded sampling under load: vLLM's CPU runner used to die rewinding a CPU generator when a
-seeded request's prefill was split (fixed in server/engine/cpu_fixes.py)."""
+seeded request's prefill was split (fixed in engine/cpu_fixes.py)."""
 
 import asyncio
 

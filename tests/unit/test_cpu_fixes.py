@@ -8,7 +8,7 @@ import torch
 
 lora_ops = pytest.importorskip("vllm.lora.ops.torch_ops.lora_ops")
 
-from server.engine import cpu_fixes, cpu_lora_ops  # noqa: E402
+from engine import cpu_fixes, cpu_lora_ops  # noqa: E402
 
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.engine.protocol import InvalidEngineRequest
+from engine.protocol import InvalidEngineRequest
 from tests.sse import parse_events
 
 OK_COMPLETION = {"model": "demo", "prompt": "x", "max_tokens": 2}

@@ -47,6 +47,6 @@ async def test_metrics_endpoint_serves_prometheus_text(client):
     (0, 32, 0), (1, 32, 0), (32, 32, 0), (33, 32, 32), (64, 32, 32), (65, 32, 64), (100, 16, 96)])
 def test_the_prefix_cache_ceiling_is_the_whole_blocks_before_the_last_token(tokens, block,
                                                                             cacheable):
-    from server.engine.metrics import cacheable_prefix
+    from engine.metrics import cacheable_prefix
 
     assert cacheable_prefix(tokens, block) == cacheable

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from server.engine.protocol import Choice, GenerationOutput
+from engine.protocol import Choice, GenerationOutput
 from verifiers.builtin.prm import PRMVerifier, paths
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.registry import VerifierDeps

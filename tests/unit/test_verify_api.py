@@ -2,7 +2,7 @@
 
 import pytest
 
-from server.engine.protocol import ContextExceeded, InvalidEngineRequest
+from engine.protocol import ContextExceeded, InvalidEngineRequest
 from server.verify.router import get_service
 from server.verify.service import VerifyService
 from verifiers.registry import VerifierRegistry

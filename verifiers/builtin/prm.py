@@ -20,7 +20,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from server.engine.protocol import SamplingParams
+from engine.protocol import SamplingParams
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.reward_format import good_probability, step_query, tagged_path
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from search.problem import SearchProblem
-from server.engine.protocol import GenerationOutput, TokenLogprob
+from engine.protocol import GenerationOutput, TokenLogprob
 from server.openai.generation import EngineRequest, GenerationService
 from server.openai.protocol import (
     CompletionChoice,

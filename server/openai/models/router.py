@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 
 from adapters.registry import AdapterRegistry
 from server.auth import require_api_key
-from server.engine.protocol import Engine
+from engine.protocol import Engine
 from server.openai.protocol import ModelCard, ModelList
 
 router = APIRouter(dependencies=[Depends(require_api_key)])

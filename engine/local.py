@@ -23,8 +23,8 @@ from vllm.tokenizers.detokenizer_utils import convert_ids_list_to_tokens
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDeadError
 
-from server.engine.metrics import PREFIX_CACHE_CEILING, cacheable_prefix
-from server.engine.protocol import (
+from engine.metrics import PREFIX_CACHE_CEILING, cacheable_prefix
+from engine.protocol import (
     AdapterInfo,
     Choice,
     ContextExceeded,

@@ -42,7 +42,7 @@ def apply() -> None:
     from vllm.lora.punica_wrapper import punica_cpu
     from vllm.v1.worker.gpu_model_runner import GPUModelRunner
 
-    from server.engine import cpu_lora_ops
+    from engine import cpu_lora_ops
 
     if lora_ops.bgmv_shrink is cpu_lora_ops.bgmv_shrink:
         return

@@ -1,6 +1,6 @@
 """The engine interface. `local` (vLLM in-process) is imported only by the code that starts it."""
 
-from server.engine.protocol import (
+from engine.protocol import (
     AdapterInfo,
     Choice,
     Engine,
