@@ -1,10 +1,12 @@
-"""The engine interface. `local` (vLLM in-process) is imported only by the code that starts it."""
+"""The engine interface. `local` (vLLM in-process) and `remote` (a fleet of `vllm serve`
+replicas) are imported only by the code that starts them."""
 
 from engine.protocol import (
     AdapterInfo,
     Choice,
     Engine,
     EngineDeadError,
+    EngineUnavailable,
     GenerationOutput,
     InvalidEngineRequest,
     SamplingParams,
@@ -16,6 +18,7 @@ __all__ = [
     "Choice",
     "Engine",
     "EngineDeadError",
+    "EngineUnavailable",
     "GenerationOutput",
     "InvalidEngineRequest",
     "SamplingParams",

@@ -16,8 +16,21 @@ class EngineDeadError(RuntimeError):
     """The engine stopped and cannot serve any more requests."""
 
 
+class EngineUnavailable(EngineDeadError):
+    """No replica can serve now (all are down or ejected); worth retrying after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class InvalidEngineRequest(ValueError):
-    """The engine refused a request because of its content (the caller's fault)."""
+    """The engine refused a request because of its content (the caller's fault). `status`: the
+    HTTP status the caller should see (a remote engine passes on its upstream's 4xx)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ContextExceeded(InvalidEngineRequest):

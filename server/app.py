@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from server import health, metrics
+from server.affinity import AffinityMiddleware
 from server.body_limit import BodyLimitMiddleware
 from engine.protocol import Engine
 from server.errors import install_error_handlers
@@ -60,6 +61,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.include_router(router)
     install_error_handlers(app)
     # Outermost first: body limit before anything reads the body; metrics see every response.
+    app.add_middleware(AffinityMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
     return app
@@ -70,7 +72,21 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
     if given is not None:  # owned by the caller (tests), who shuts it down
         yield given
         return
-    # Imported here so that building the app (and the unit tests) never imports vLLM.
+    # Imported here so that building the app (and the unit tests) never imports vLLM, and a
+    # remote-mode server needs no vLLM at all.
+    if settings.engine == "remote":
+        from engine.remote import RemoteEngineConfig, open_remote_engine
+
+        remote = RemoteEngineConfig(
+            upstreams=tuple(settings.upstreams), tokenizer=settings.tokenizer or settings.model,
+            served_model_name=settings.served_model_name, api_key=settings.upstream_api_key,
+            timeout_s=settings.upstream_timeout_s,
+            health_interval_s=settings.upstream_health_interval_s,
+            start_timeout_s=settings.upstream_start_timeout_s,
+            prefix_tokens=settings.affinity_prefix_tokens, slack=settings.affinity_slack)
+        async with open_remote_engine(remote) as engine:
+            yield engine
+        return
     from engine.local import LocalEngineConfig, open_local_engine
 
     config = LocalEngineConfig(
@@ -80,6 +96,10 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
         dtype=settings.dtype, seed=settings.seed, enable_lora=settings.enable_lora,
         max_loras=settings.max_loras, max_lora_rank=settings.max_lora_rank,
         max_cpu_loras=settings.max_adapters, block_size=settings.block_size,
+        quantization=settings.quantization, tensor_parallel_size=settings.tensor_parallel_size,
+        pipeline_parallel_size=settings.pipeline_parallel_size,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        engine_args=tuple(settings.engine_args.items()),
     )
     async with open_local_engine(config) as local:
         yield local

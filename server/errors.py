@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import AdapterError
-from engine.protocol import EngineDeadError, InvalidEngineRequest
+from engine.protocol import EngineDeadError, EngineUnavailable, InvalidEngineRequest
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -31,6 +32,7 @@ class APIError(Exception):
         self.param = param
         self.code = code
         self.type = type or _type_for(status)
+        self.headers = headers
 
 
 def bad_request(message: str, param: str | None = None) -> APIError:
@@ -43,7 +45,7 @@ def error_body(error: APIError) -> dict:
 
 
 def error_response(error: APIError) -> JSONResponse:
-    return JSONResponse(error_body(error), status_code=error.status)
+    return JSONResponse(error_body(error), status_code=error.status, headers=error.headers)
 
 
 def to_api_error(exc: Exception) -> APIError:
@@ -54,7 +56,10 @@ def to_api_error(exc: Exception) -> APIError:
         case AdapterError():
             return APIError(exc.status_code, exc.message, param=exc.param, code=exc.code)
         case InvalidEngineRequest():
-            return bad_request(str(exc))
+            return APIError(exc.status, str(exc))
+        case EngineUnavailable():
+            return APIError(503, str(exc), code="engine_unavailable",
+                            headers={"Retry-After": str(exc.retry_after_s)})
         case EngineDeadError():
             return APIError(503, f"the engine is not running: {exc}", code="engine_dead")
         case NotImplementedError():

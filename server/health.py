@@ -1,4 +1,5 @@
-"""GET /health: 200 while the engine answers, 503 in the OpenAI error shape otherwise."""
+"""GET /health: 200 while the engine answers (remote: while one replica does), 503 in the
+OpenAI error shape otherwise."""
 
 from __future__ import annotations
 
@@ -15,5 +16,6 @@ async def health(request: Request) -> Response:
         await request.app.state.engine.check_health()
     except Exception as exc:
         error = to_api_error(exc)
-        raise APIError(503, error.message, code="engine_unhealthy") from exc
+        raise APIError(503, error.message, code="engine_unhealthy",
+                       headers=error.headers) from exc
     return Response(status_code=200)

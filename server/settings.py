@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.reasoning.options import StrategyName
 
@@ -19,18 +19,56 @@ from server.reasoning.options import StrategyName
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DELIBERATE_", extra="forbid")
 
-    model: str = Field("models/demo/base", description="HF model directory to serve")
+    model: str = Field("models/demo/base",
+                       description="HF model directory to serve (remote engine: a local copy of "
+                                   "its config and tokenizer; the replicas hold the weights)")
     served_model_name: str = Field("demo", description="name clients pass as `model`")
     host: str = "127.0.0.1"
     port: int = 8000
-    api_key: str | None = Field(None, description="require `Authorization: Bearer <key>` on /v1")
+    api_key: str | None = Field(None, description="require `Authorization: Bearer <key>` on /v1 "
+                                                  "(empty: none)")
+    # Engine: vLLM in this process (local), or a fleet of `vllm serve` replicas (remote).
+    engine: Literal["local", "remote"] = Field(
+        "local", description="local: vLLM in this process; remote: the --upstream replicas")
+    upstreams: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="remote engine: vLLM OpenAI server URLs (repeat --upstream; env: "
+                    "comma-separated)")
+    upstream_api_key: str | None = Field(None, description="key the replicas require (empty: "
+                                                           "none)")
+    tokenizer: str | None = Field(None, description="remote engine: tokenizer directory "
+                                                    "(default: --model)")
+    upstream_timeout_s: float = Field(300.0, gt=0, description="remote engine: one engine call")
+    upstream_health_interval_s: float = Field(
+        2.0, gt=0, description="remote engine: replicas' /health probed this often")
+    upstream_start_timeout_s: float = Field(
+        300.0, ge=0, description="remote engine: wait this long at start for a first replica")
+    affinity_prefix_tokens: int = Field(
+        64, ge=1, description="remote engine: prompt tokens hashed to place a request")
+    affinity_slack: int = Field(
+        4, ge=0, description="remote engine: calls the hashed replica may run above the "
+                             "least-loaded one before a request goes elsewhere")
+    # Local engine (vLLM's engine arguments).
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
-    kv_cache_bytes: int = Field(256 * 2**20, description="KV cache size in bytes")
+    kv_cache_bytes: int | None = Field(
+        None, description="KV cache size in bytes (default: 256 MiB on a CPU; on a GPU, "
+                          "--gpu-memory-utilization decides)")
     block_size: int | None = Field(
         32, description="KV-cache block in tokens (the prefix cache shares whole blocks; vLLM's "
                         "CPU default of 128 is longer than the demo's prompts)")
-    enforce_eager: bool = Field(True, description="skip torch.compile (faster start-up on CPU)")
+    enforce_eager: bool | None = Field(
+        None, description="skip torch.compile and CUDA graphs (default: on a CPU, for a fast "
+                          "start; off on a GPU)")
     dtype: str = "auto"
+    quantization: str | None = Field(None, description="vLLM's --quantization (awq, fp8, ...)")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model (tensor parallel)")
+    pipeline_parallel_size: int = Field(1, ge=1, description="pipeline stages (GPUs or nodes)")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1,
+                                          description="GPU memory share vLLM may take")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="any other vLLM engine argument, by its AsyncEngineArgs name (JSON), "
+                    "e.g. {\"enable_chunked_prefill\": false}")
     seed: int = Field(0, description="engine seed for requests without one")
     max_body_bytes: int = Field(1 * 2**20, description="larger request bodies get 413")
     max_n: int = Field(16, description="largest `n` a request may ask for")
@@ -111,6 +149,20 @@ class Settings(BaseSettings):
     max_search_nodes: int = Field(2048, description="largest max_nodes, and the default")
     max_search_timeout_s: float = Field(120.0, description="largest timeout_s, and the default")
 
+    @field_validator("api_key", "admin_api_key", "upstream_api_key", "tokenizer", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # compose passes `KEY: ${KEY:-}` as an empty string when the variable is unset: that
+        # means no key, not an empty one (which would refuse every call)
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("upstreams", mode="before")
+    @classmethod
+    def _split_upstreams(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
     """Settings from the environment, with any command-line flag taking precedence."""
@@ -118,12 +170,15 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         help_ = f"{field.description or ''} (env DELIBERATE_{name.upper()}, default {field.default})"
-        if field.annotation is bool:
+        if name == "upstreams":  # --upstream URL, repeated (or --upstreams URL URL ...)
+            parser.add_argument("--upstream", flag, dest=name, action="extend", nargs="+",
+                                default=None, help=help_)
+        elif field.annotation in (bool, bool | None):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_)
         elif field.annotation in (list[str], list[str] | None):
             parser.add_argument(flag, nargs="*", default=None, help=help_)
-        elif field.annotation in (dict[str, float], dict[str, dict]):
+        elif field.annotation in (dict[str, float], dict[str, dict], dict[str, Any]):
             parser.add_argument(flag, type=json.loads, default=None, help=help_ + " (JSON)")
         else:
             parser.add_argument(flag, default=None, help=help_)

@@ -1,0 +1,361 @@
+"""`RemoteEngine`: the Engine protocol over a fleet of vLLM OpenAI servers (`vllm serve`).
+
+Generation goes through /v1/completions with token-id prompts (wire.py); the tokenizer and chat
+template are loaded here and checked against a replica's /tokenize at start. One pooled httpx
+client with keep-alive serves every call. Routing (routing.py) keeps the calls of one client
+request on one replica; health.py ejects and re-admits replicas; adapters.py keeps the fleet's
+adapters in step. A call that fails because of its replica (connection refused or reset, 5xx,
+timeout) is retried on another: before any output, from the start; mid-stream (one sample), as a
+continuation of the tokens already generated. An upstream 4xx is the caller's: passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import httpx
+from transformers import AutoTokenizer
+
+from engine import affinity
+from engine.protocol import (
+    AdapterInfo,
+    Choice,
+    ContextExceeded,
+    EngineUnavailable,
+    GenerationOutput,
+    InvalidEngineRequest,
+    SamplingParams,
+)
+from engine.remote import metrics
+from engine.remote.adapters import FleetAdapters, upstream_message
+from engine.remote.health import HealthChecker
+from engine.remote.routing import Replica, choose
+from engine.remote.wire import completion_body, generation_output
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RemoteEngineConfig:
+    upstreams: tuple[str, ...]
+    tokenizer: str  # a local directory (or hub name) with the served model's tokenizer
+    served_model_name: str
+    api_key: str | None = None
+    timeout_s: float = 300.0  # one engine call, end to end
+    connect_timeout_s: float = 3.0
+    health_interval_s: float = 2.0
+    start_timeout_s: float = 300.0  # wait this long at start for a first replica
+    prefix_tokens: int = 64  # prompt tokens hashed to place a request (routing.py)
+    slack: int = 4  # calls a hashed replica may run above the least-loaded one
+    max_connections: int = 256
+
+
+class ReplicaFault(Exception):
+    """The call failed because of the replica, not the request: worth another replica."""
+
+    def __init__(self, kind: str, message: str, eject: bool = True) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.eject = eject
+
+
+class RemoteEngine:
+    def __init__(self, config: RemoteEngineConfig, http: httpx.AsyncClient, tokenizer) -> None:
+        self.config = config
+        self.model_name = config.served_model_name
+        self.max_model_len = 0  # read from the fleet at start
+        self.upstream_model = ""  # the base model's name on the replicas
+        self.replicas = [Replica(url.rstrip("/")) for url in config.upstreams]
+        self._http = http
+        self._tokenizer = tokenizer
+        self.health = HealthChecker(self.replicas, http, config.health_interval_s,
+                                    on_rejoin=self._rejoin)
+        self.adapters = FleetAdapters(self.replicas, http, self.health.eject)
+        self._aborts: dict[str, asyncio.Event] = {}
+
+    # --- start ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Waits for a first replica, reads the model from it, checks the tokenizer against it."""
+        deadline = asyncio.get_running_loop().time() + self.config.start_timeout_s
+        while True:
+            await self.health.probe_all()
+            up = [r for r in self.replicas if r.healthy]
+            if up:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"no upstream answered /health within "
+                                   f"{self.config.start_timeout_s:.0f} s: {self.config.upstreams}")
+            await asyncio.sleep(1)
+        models = (await self._http.get(f"{up[0].url}/v1/models")).json()["data"]
+        base = next(m for m in models if not m.get("parent"))
+        self.upstream_model = base["id"]
+        self.max_model_len = int(base["max_model_len"])
+        await self._check_tokenizer(up[0])
+        self.health.start()
+
+    async def _check_tokenizer(self, replica: Replica) -> None:
+        probe = "Compute: 12+3*4\nAnswer: 24 ü 😀"
+        checks = [({"prompt": probe}, self.encode(probe))]
+        if getattr(self._tokenizer, "chat_template", None):
+            messages = [{"role": "user", "content": probe}]
+            checks.append(({"messages": messages, "add_generation_prompt": True},
+                           self.encode(self.render_chat(messages), add_special_tokens=False)))
+        for body, local in checks:
+            response = await self._http.post(f"{replica.url}/tokenize",
+                                              json={"model": self.upstream_model, **body})
+            response.raise_for_status()
+            remote = response.json()["tokens"]
+            if remote != local:
+                what = "chat template" if "messages" in body else "tokenizer"
+                raise RuntimeError(
+                    f"the local {what} ({self.config.tokenizer}) does not match upstream "
+                    f"{replica.url}'s: {local[:12]}... against {remote[:12]}...; pass "
+                    "--tokenizer (or --model) the directory of the model the replicas serve")
+
+    async def _rejoin(self, replica: Replica) -> None:
+        if self.upstream_model:  # after start: a replica coming back gets the adapters again
+            await self.adapters.reconcile(replica)
+
+    # --- tokenizer -----------------------------------------------------------------------------
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return list(self._tokenizer.encode(text, add_special_tokens=add_special_tokens))
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        if not getattr(self._tokenizer, "chat_template", None):
+            raise InvalidEngineRequest(
+                f"model {self.model_name!r} has no chat template; use /v1/completions")
+        return self._tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                                   add_generation_prompt=True)
+
+    # --- generation ----------------------------------------------------------------------------
+
+    async def generate(
+        self,
+        prompt: str | Sequence[int],
+        params: SamplingParams,
+        request_id: str,
+        adapter: str | None = None,
+    ) -> AsyncGenerator[GenerationOutput, None]:
+        if adapter is not None and adapter not in self.adapters.loaded:
+            raise InvalidEngineRequest(f"adapter {adapter!r} is not loaded")
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        model = adapter or self.upstream_model
+        request_affinity = affinity.current()
+        tried: set[str] = set()
+        generated: list[int] = []  # of a single streamed sample, for a mid-stream failover
+        call_params = params
+        aborted = self._aborts.setdefault(request_id, asyncio.Event())
+        try:
+            while True:
+                replica = self._choose(ids, request_affinity, tried)
+                calls = self._call(replica, ids + generated, call_params, model, request_id,
+                                   aborted)
+                try:
+                    async for out in calls:
+                        if generated or out.prompt_token_ids != ids:
+                            out = dataclasses.replace(out, prompt_token_ids=ids)
+                        for choice in out.choices:
+                            generated.extend(choice.token_ids)
+                        yield out
+                    return
+                except ReplicaFault as fault:
+                    metrics.ERRORS.labels(replica.url, fault.kind).inc()
+                    metrics.RETRIES.labels(replica.url).inc()
+                    if fault.eject:
+                        self.health.eject(replica, str(fault))
+                    tried.add(replica.url)
+                    log.warning("upstream %s failed (%s); retrying elsewhere", replica.url, fault)
+                    if generated:
+                        if params.n != 1:
+                            raise EngineUnavailable(f"upstream {replica.url} failed while "
+                                                    f"streaming {params.n} samples") from fault
+                        call_params = dataclasses.replace(
+                            params, max_tokens=params.max_tokens - len(generated))
+                        if call_params.max_tokens <= 0:
+                            yield _finished_by_length(request_id, ids)
+                            return
+                finally:
+                    await calls.aclose()  # closes its connection when our caller stops early
+        finally:
+            self._aborts.pop(request_id, None)
+
+    def _choose(self, ids: list[int], request_affinity, tried: set[str]) -> Replica:
+        try:
+            return choose(self.replicas, ids, request_affinity, tried,
+                          self.config.prefix_tokens, self.config.slack)
+        except EngineUnavailable:
+            if tried:
+                raise EngineUnavailable(f"the engine call failed on every replica in rotation "
+                                        f"({', '.join(sorted(tried))}); retry shortly") from None
+            raise
+
+    async def _call(self, replica: Replica, ids: list[int], params: SamplingParams, model: str,
+                    request_id: str, aborted: asyncio.Event
+                    ) -> AsyncGenerator[GenerationOutput, None]:
+        body = completion_body(model, ids, params, stream=not params.final_only)
+        url = f"{replica.url}/v1/completions"
+        replica.in_flight += 1
+        metrics.IN_FLIGHT.labels(replica.url).inc()
+        metrics.CALLS.labels(replica.url).inc()
+        try:
+            if params.final_only:
+                response = await _unless_aborted(self._http.post(url, json=body), aborted)
+                if response is None:
+                    yield _aborted(request_id, ids, params.n)
+                    return
+                self._check(response, model, replica)
+                out = generation_output(request_id, response.json(), params.logprobs, ids)
+                yield dataclasses.replace(out, finished=True)
+                return
+            async with self._http.stream("POST", url, json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._check(response, model, replica)
+                done: set[int] = set()
+                async for data in _events(response, aborted):
+                    if data is None:
+                        yield _aborted(request_id, ids, params.n)
+                        return
+                    if not data.get("choices"):
+                        continue  # a usage-only chunk
+                    out = generation_output(request_id, data, params.logprobs, ids)
+                    done |= {c.index for c in out.choices if c.finish_reason is not None}
+                    yield dataclasses.replace(out, finished=len(done) == params.n)
+                if len(done) < params.n:
+                    raise ReplicaFault("truncated", "the stream ended before every sample did")
+        except httpx.TimeoutException as error:
+            raise ReplicaFault("timeout", f"{type(error).__name__}") from error
+        except httpx.TransportError as error:
+            raise ReplicaFault("connection", f"{type(error).__name__}: {error}") from error
+        finally:
+            replica.in_flight -= 1
+            metrics.IN_FLIGHT.labels(replica.url).dec()
+
+    def _check(self, response: httpx.Response, model: str, replica: Replica) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        message = upstream_message(response)
+        if status in (401, 403):  # the operator's configuration, not the caller's request
+            raise InvalidEngineRequest(f"upstream {replica.url} refused this server's key "
+                                       f"({status}: {message}); check --upstream-api-key",
+                                       status=502)
+        if status >= 500 or status == 429:
+            raise ReplicaFault(f"http_{status}", f"{status}: {message}", eject=status != 429)
+        if status == 404 and model in self.adapters.loaded:
+            # the replica restarted between two probes and lost the adapter: reload it there
+            asyncio.create_task(self._reconcile_quietly(replica))
+            raise ReplicaFault("adapter_missing", f"404: {message}", eject=False)
+        refusal = ContextExceeded if "maximum context length" in message else InvalidEngineRequest
+        raise refusal(message, status=status)
+
+    async def _reconcile_quietly(self, replica: Replica) -> None:
+        with contextlib.suppress(Exception):
+            await self.adapters.reconcile(replica)
+
+    async def abort(self, request_id: str) -> None:
+        event = self._aborts.get(request_id)
+        if event is not None:
+            event.set()
+
+    async def next_token_logprobs(
+        self, prompt: str | Sequence[int], k: int, adapter: str | None = None
+    ) -> dict[str, float]:
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k, detokenize=False,
+                                final_only=True)
+        top: dict[str, float] = {}
+        async for out in self.generate(prompt, params, f"score-{uuid.uuid4().hex}", adapter):
+            for choice in out.choices:
+                for position in choice.logprobs or ():
+                    top = position.top
+        return top
+
+    # --- adapters, health ----------------------------------------------------------------------
+
+    async def add_adapter(self, name: str, path: str) -> None:
+        await self.adapters.add(name, path)
+
+    async def remove_adapter(self, name: str) -> None:
+        await self.adapters.remove(name)
+
+    async def list_adapters(self) -> list[AdapterInfo]:
+        return self.adapters.list()
+
+    async def check_health(self) -> None:
+        if not any(r.healthy for r in self.replicas):
+            raise EngineUnavailable("no upstream vLLM replica is answering")
+
+    async def shutdown(self) -> None:
+        await self.health.stop()
+        await self._http.aclose()
+
+
+async def _unless_aborted(request, aborted: asyncio.Event):
+    """The awaited response, or None once `aborted` is set (the request is then cancelled,
+    which closes its connection: vLLM aborts a request whose client left)."""
+    call = asyncio.ensure_future(request)
+    stop = asyncio.ensure_future(aborted.wait())
+    try:
+        await asyncio.wait({call, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not call.done():
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+    return call.result() if not call.cancelled() else None
+
+
+async def _events(response: httpx.Response, aborted: asyncio.Event
+                  ) -> AsyncIterator[dict | None]:
+    """The stream's `data:` events as dicts; None (then nothing) once aborted."""
+    async for line in response.aiter_lines():
+        if aborted.is_set():
+            yield None
+            return
+        if not line.startswith("data: "):
+            continue
+        data = line[len("data: "):]
+        if data == "[DONE]":
+            return
+        event = json.loads(data)
+        if "error" in event:  # the server failed after the headers were sent
+            raise ReplicaFault("stream_error", str(event["error"].get("message", event["error"])))
+        yield event
+
+
+def _aborted(request_id: str, ids: list[int], n: int) -> GenerationOutput:
+    return GenerationOutput(request_id, ids, [Choice(i, "", [], finish_reason="abort")
+                                              for i in range(n)], finished=True)
+
+
+def _finished_by_length(request_id: str, ids: list[int]) -> GenerationOutput:
+    return GenerationOutput(request_id, ids, [Choice(0, "", [], finish_reason="length")],
+                            finished=True)
+
+
+@contextlib.asynccontextmanager
+async def open_remote_engine(config: RemoteEngineConfig) -> AsyncIterator[RemoteEngine]:
+    if not config.upstreams:
+        raise ValueError("--engine remote needs at least one --upstream URL")
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    limits = httpx.Limits(max_connections=config.max_connections,
+                          max_keepalive_connections=config.max_connections)
+    timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
+    http = httpx.AsyncClient(headers=headers, limits=limits, timeout=timeout)
+    tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
+    engine = RemoteEngine(config, http, tokenizer)
+    try:
+        await engine.start()
+        yield engine
+    finally:
+        await engine.shutdown()

@@ -1,0 +1,94 @@
+"""Replica health: ejection on a failed call or probe, and probing back into rotation.
+
+Every `interval_s` each replica's /health is probed. A replica in rotation that fails is ejected;
+an ejected one that answers gets the fleet's adapters again (`on_rejoin`) before it takes
+traffic. The probe of a healthy replica also reads its load (running + waiting requests) from
+its /metrics, so routing sees what other clients of the fleet send it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.remote import metrics
+from engine.remote.routing import Replica
+
+log = logging.getLogger(__name__)
+
+LOAD_SERIES = ("vllm:num_requests_running", "vllm:num_requests_waiting")
+
+
+class HealthChecker:
+    def __init__(self, replicas: Sequence[Replica], http: httpx.AsyncClient, interval_s: float,
+                 on_rejoin: Callable[[Replica], Awaitable[None]]) -> None:
+        self.replicas = replicas
+        self._http = http
+        self._interval_s = interval_s
+        self._on_rejoin = on_rejoin
+        self._task: asyncio.Task | None = None
+        self._rejoining: set[str] = set()
+
+    def eject(self, replica: Replica, reason: str) -> None:
+        if replica.healthy:
+            replica.healthy = False
+            metrics.EJECTIONS.labels(replica.url).inc()
+            metrics.HEALTHY.labels(replica.url).set(0)
+            log.warning("upstream %s ejected: %s", replica.url, reason)
+
+    async def probe_all(self) -> None:
+        await asyncio.gather(*(self._probe(r) for r in self.replicas))
+
+    async def _probe(self, replica: Replica) -> None:
+        try:
+            response = await self._http.get(f"{replica.url}/health", timeout=self._interval_s + 1)
+            response.raise_for_status()
+            if replica.healthy:
+                replica.reported_load = await self._reported_load(replica)
+                return
+        except (httpx.HTTPError, ValueError) as error:
+            self.eject(replica, f"health probe failed ({type(error).__name__}: {error})")
+            return
+        if replica.url in self._rejoining:
+            return
+        self._rejoining.add(replica.url)
+        try:
+            await self._on_rejoin(replica)
+        except Exception as error:  # noqa: BLE001 - stays out of rotation, probed again
+            log.warning("upstream %s answers but could not rejoin: %s", replica.url, error)
+            return
+        finally:
+            self._rejoining.discard(replica.url)
+        replica.healthy = True
+        metrics.HEALTHY.labels(replica.url).set(1)
+        log.info("upstream %s in rotation", replica.url)
+
+    async def _reported_load(self, replica: Replica) -> int:
+        response = await self._http.get(f"{replica.url}/metrics", timeout=self._interval_s + 1)
+        if response.status_code != 200:
+            return replica.reported_load
+        total = 0.0
+        for family in text_string_to_metric_families(response.text):
+            if family.name in LOAD_SERIES:
+                total += sum(sample.value for sample in family.samples)
+        return int(total)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            with contextlib.suppress(Exception):
+                await self.probe_all()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,86 @@
+"""vLLM's /v1/completions wire format: the request body for a `SamplingParams` (one function:
+every field of the engine's params is translated here and nowhere else) and the engine's
+outputs read back from a response or a stream chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.protocol import Choice, GenerationOutput, SamplingParams, TokenLogprob
+
+
+def completion_body(model: str, prompt_token_ids: Sequence[int], params: SamplingParams,
+                    stream: bool) -> dict:
+    """The body asking vLLM's OpenAI server for what `LocalEngine` asks `AsyncLLM` for.
+
+    The sampling fields are all set, so the server's defaults (a model's generation_config)
+    never change a request: the same params give the same tokens as in-process. `detokenize`
+    has no counterpart: the server always decodes (scoring calls read only logprobs)."""
+    body = {
+        "model": model,
+        "prompt": list(prompt_token_ids),
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "top_k": 0,
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "n": params.n,
+        "stop": list(params.stop),
+        "seed": params.seed,
+        "logprobs": params.logprobs,
+        "prompt_logprobs": params.prompt_logprobs,
+        "ignore_eos": params.ignore_eos,
+        "presence_penalty": params.presence_penalty,
+        "frequency_penalty": params.frequency_penalty,
+        "logit_bias": {str(token): bias for token, bias in params.logit_bias} or None,
+        "return_token_ids": True,  # the ids generated, so search paths stay token-exact
+        "stream": stream,
+    }
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def generation_output(request_id: str, body: dict, k: int | None,
+                      prompt_token_ids: Sequence[int]) -> GenerationOutput:
+    """A non-streamed response, or one stream chunk (its choices are deltas), as engine output.
+    `finished` is left False: the caller knows when the response or stream ended."""
+    choices = body.get("choices") or []
+    first = choices[0] if choices else {}
+    return GenerationOutput(
+        request_id=request_id,
+        prompt_token_ids=first.get("prompt_token_ids") or list(prompt_token_ids),
+        choices=[_choice(c, k) for c in choices],
+        finished=False,
+        prompt_logprobs=_prompt_logprobs(first.get("prompt_logprobs")),
+    )
+
+
+def _choice(choice: dict, k: int | None) -> Choice:
+    token_ids = choice.get("token_ids") or []
+    logprobs = None
+    if k is not None and choice.get("logprobs"):
+        wire = choice["logprobs"]
+        logprobs = [_position(token, logprob, top, k) for token, logprob, top in
+                    zip(wire["tokens"], wire["token_logprobs"], wire["top_logprobs"])]
+    return Choice(index=choice["index"], text=choice.get("text") or "", token_ids=token_ids,
+                  logprobs=logprobs, finish_reason=choice.get("finish_reason"),
+                  stop_reason=choice.get("stop_reason"))
+
+
+def _position(token: str, logprob: float, top: dict[str, float] | None, k: int) -> TokenLogprob:
+    top = dict(top or {})
+    # The server adds the sampled token to the top k when it ranks below them (OpenAI's
+    # k + 1); the in-process engine keeps only ranks 1..k.
+    if len(top) > k:
+        top.pop(token, None)
+    return TokenLogprob(token=token, logprob=logprob, top=top)
+
+
+def _prompt_logprobs(positions: list | None) -> list[dict[str, float] | None] | None:
+    """vLLM's prompt logprobs ({token id: {logprob, rank, decoded_token}} per position, None
+    for the first) as {token: logprob}, as the in-process engine reports them."""
+    if positions is None:
+        return None
+    return [None if position is None else
+            {entry.get("decoded_token") or "": entry["logprob"] for entry in position.values()}
+            for position in positions]
