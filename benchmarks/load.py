@@ -29,25 +29,28 @@ class LoadResult:
         return statistics.quantiles(self.latencies_s, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-async def run_load(base_url: str, path: str, bodies: list[dict], concurrency: int) -> LoadResult:
-    queue: asyncio.Queue[dict] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+async def run_load(base_url: str | list[str], path: str, bodies: list[dict], concurrency: int
+                   ) -> LoadResult:
+    """`base_url`: one server, or several that take the requests in turn (round-robin)."""
+    urls = [base_url] if isinstance(base_url, str) else base_url
+    queue: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    for i, body in enumerate(bodies):
+        queue.put_nowait((urls[i % len(urls)], body))
     latencies: list[float] = []
     tokens = 0
 
     async def client(http: httpx.AsyncClient) -> None:
         nonlocal tokens
         while not queue.empty():
-            body = queue.get_nowait()
+            url, body = queue.get_nowait()
             start = time.perf_counter()
-            response = await http.post(path, json=body)
+            response = await http.post(url + path, json=body)
             response.raise_for_status()
             latencies.append(time.perf_counter() - start)
             tokens += response.json()["usage"]["completion_tokens"]
 
     limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=600, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=600, limits=limits) as http:
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
         wall = time.perf_counter() - start

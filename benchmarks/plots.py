@@ -88,3 +88,30 @@ def accuracy_compute_figure(results: dict[str, dict], path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def remote_figure(serving: dict[str, list[LoadResult]], search: dict[str, dict[str, dict]],
+                  path: Path) -> Path:
+    """Left: serving throughput of every pass. Right: prefix-cache hit rate per search and
+    routing (remote affinity, remote round-robin, local engine)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, (name, runs) in enumerate(serving.items()):
+        left.scatter([i] * len(runs), [r.requests_per_s for r in runs], alpha=0.7)
+    left.set_xticks(range(len(serving)), list(serving))
+    left.set_xlim(-0.5, len(serving) - 0.5)
+    left.set_ylim(bottom=0)
+    left.set_ylabel("greedy throughput (requests/s), every pass")
+    routings = ["affinity", "round_robin", "local"]
+    width = 0.8 / len(routings)
+    for j, routing in enumerate(routings):
+        right.bar([i + j * width for i in range(len(search))],
+                  [runs[routing]["hit_rate"] for runs in search.values()], width, label=routing)
+    right.set_xticks([i + width for i in range(len(search))], list(search))
+    right.set_ylabel("vLLM prefix-cache hit rate")
+    right.set_ylim(0, 1)
+    right.legend()
+    fig.suptitle("Deliberate over two vllm serve replicas")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

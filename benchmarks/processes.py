@@ -36,7 +36,7 @@ def running_server(
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
-            _wait_healthy(proc, base_url, timeout_s, log_path)
+            wait_healthy(proc, base_url, timeout_s, log_path)
             yield base_url
         finally:
             proc.terminate()
@@ -47,7 +47,8 @@ def running_server(
                 proc.wait()
 
 
-def _wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float, log_path: Path) -> None:
+def wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float, log_path: Path) -> None:
+    """Returns once GET /health answers 200; raises if the process exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -83,7 +83,8 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
             timeout_s=settings.upstream_timeout_s,
             health_interval_s=settings.upstream_health_interval_s,
             start_timeout_s=settings.upstream_start_timeout_s,
-            prefix_tokens=settings.affinity_prefix_tokens, slack=settings.affinity_slack)
+            prefix_tokens=settings.affinity_prefix_tokens, slack=settings.affinity_slack,
+            routing=settings.upstream_routing)
         async with open_remote_engine(remote) as engine:
             yield engine
         return

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     affinity_slack: int = Field(
         4, ge=0, description="remote engine: calls the hashed replica may run above the "
                              "least-loaded one before a request goes elsewhere")
+    upstream_routing: Literal["affinity", "round_robin"] = Field(
+        "affinity", description="remote engine: affinity (a request's calls on one replica, "
+                                "requests placed by prompt prefix) or round_robin (a baseline)")
     # Local engine (vLLM's engine arguments).
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     kv_cache_bytes: int | None = Field(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import uuid
@@ -36,7 +37,7 @@ from engine.protocol import (
 from engine.remote import metrics
 from engine.remote.adapters import FleetAdapters, upstream_message
 from engine.remote.health import HealthChecker
-from engine.remote.routing import Replica, choose
+from engine.remote.routing import Replica, choose, round_robin
 from engine.remote.wire import completion_body, generation_output
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class RemoteEngineConfig:
     start_timeout_s: float = 300.0  # wait this long at start for a first replica
     prefix_tokens: int = 64  # prompt tokens hashed to place a request (routing.py)
     slack: int = 4  # calls a hashed replica may run above the least-loaded one
+    routing: str = "affinity"  # or "round_robin" (no affinity: a baseline to measure against)
     max_connections: int = 256
 
 
@@ -79,6 +81,7 @@ class RemoteEngine:
                                     on_rejoin=self._rejoin)
         self.adapters = FleetAdapters(self.replicas, http, self.health.eject)
         self._aborts: dict[str, asyncio.Event] = {}
+        self._turns = itertools.count()
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -190,6 +193,8 @@ class RemoteEngine:
 
     def _choose(self, ids: list[int], request_affinity, tried: set[str]) -> Replica:
         try:
+            if self.config.routing == "round_robin":
+                return round_robin(self.replicas, tried, next(self._turns))
             return choose(self.replicas, ids, request_affinity, tried,
                           self.config.prefix_tokens, self.config.slack)
         except EngineUnavailable:

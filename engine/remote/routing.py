@@ -7,6 +7,7 @@
    replica moves only the prefixes it owned.
 3. Unless that replica is busier than the least-loaded one by more than `slack` calls: then the
    next replica in its rendezvous order that is not.
+`round_robin` ignores all of that (the baseline the remote benchmark measures affinity against).
 """
 
 from __future__ import annotations
@@ -43,13 +44,23 @@ def prefix_key(prompt_token_ids: Sequence[int], prefix_tokens: int) -> bytes:
     return b",".join(str(t).encode() for t in prompt_token_ids[:prefix_tokens])
 
 
+def in_rotation(replicas: Sequence[Replica], exclude: set[str]) -> list[Replica]:
+    healthy = [r for r in replicas if r.healthy and r.url not in exclude]
+    if not healthy:
+        raise EngineUnavailable("no upstream vLLM replica is answering; retry shortly")
+    return healthy
+
+
+def round_robin(replicas: Sequence[Replica], exclude: set[str], turn: int) -> Replica:
+    healthy = in_rotation(replicas, exclude)
+    return healthy[turn % len(healthy)]
+
+
 def choose(replicas: Sequence[Replica], prompt_token_ids: Sequence[int],
            affinity: Affinity | None, exclude: set[str], prefix_tokens: int, slack: int
            ) -> Replica:
     """The replica for the next call; records the choice in the request's `affinity`."""
-    healthy = [r for r in replicas if r.healthy and r.url not in exclude]
-    if not healthy:
-        raise EngineUnavailable("no upstream vLLM replica is answering; retry shortly")
+    healthy = in_rotation(replicas, exclude)
     if affinity is not None and affinity.replica is not None:
         sticky = next((r for r in healthy if r.url == affinity.replica), None)
         if sticky is not None:

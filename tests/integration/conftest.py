@@ -21,6 +21,10 @@ DEMO_MODEL = ROOT / "models" / "demo" / "base"
 MODEL = Path(os.environ.get("DELIBERATE_TEST_MODEL", DEMO_MODEL))
 SERVED_NAME = "demo"
 STARTUP_TIMEOUT_S = 180
+# Every test server's settings (local and remote mode alike, so their answers can be compared).
+# A generous verifier timeout: a PRM call that waits behind a busy engine still scores.
+SERVER_FLAGS = ["--served-model-name", SERVED_NAME, "--max-n", "16", "--default-strategy",
+                "greedy", "--verifier-timeout-s", "120"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     adapter_root = tmp_path_factory.mktemp("adapters")
-    command = ["-m", "server", "--model", str(MODEL), "--port", str(port),
-               "--served-model-name", SERVED_NAME, "--max-n", "16", "--default-strategy", "greedy",
+    command = ["-m", "server", "--model", str(MODEL), "--port", str(port), *SERVER_FLAGS,
                "--adapter-roots", str(ROOT / "models"), str(adapter_root)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
     with running_server(command, port, log_path, env=env, timeout_s=STARTUP_TIMEOUT_S,
