@@ -145,21 +145,23 @@ async def mixed_request(http: httpx.AsyncClient, i: int) -> tuple[int, str]:
     kind = i % 4
     if kind == 0:  # greedy, whole answer
         r = await http.post("/v1/completions", json={"model": SERVED_NAME, "prompt": p.prompt,
-                                                     "max_tokens": 96, "temperature": 0})
+                                                     "max_tokens": 64, "temperature": 0})
         return r.status_code, r.text
     if kind == 1:  # streamed: a replica dying mid-stream is continued on another
         async with http.stream("POST", "/v1/chat/completions", json={
                 "model": SERVED_NAME, "messages": [{"role": "user", "content": p.prompt}],
-                "max_tokens": 96, "temperature": 0.8, "seed": i, "stream": True}) as r:
+                "max_tokens": 64, "temperature": 0.8, "seed": i, "stream": True}) as r:
             text = "".join([line async for line in r.aiter_lines()])
             ok = r.status_code == 200 and '"error"' not in text and "[DONE]" in text
             return (200 if ok else 599), text
     if kind == 2:  # on the adapter loaded before the kill
         r = await http.post("/v1/completions", json={"model": "arithmetic", "prompt": p.prompt,
-                                                     "max_tokens": 96, "temperature": 0})
+                                                     "max_tokens": 64, "temperature": 0})
         return r.status_code, r.text
-    r = await http.post("/v1/chat/completions", json=search_request(
-        "beam" if i % 8 == 3 else "best_of_n", p.prompt))
+    # a search (its steps are retried whole: each is one call)
+    body = search_request("beam" if i % 8 == 3 else "best_of_n", p.prompt)
+    body["reasoning"].update(verifiers={"logic": 1}, n_candidates=2)
+    r = await http.post("/v1/chat/completions", json=body)
     return r.status_code, r.text
 
 

@@ -1,0 +1,239 @@
+"""The remote engine against scripted vLLM servers (tests/upstream_fakes.py): the wire format,
+routing, failover, upstream errors, fleet adapters and health."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from transformers import AutoTokenizer
+
+from engine import affinity
+from engine.protocol import (ContextExceeded, EngineUnavailable, InvalidEngineRequest,
+                             SamplingParams)
+from engine.remote.engine import RemoteEngine, RemoteEngineConfig
+from engine.remote.routing import Replica, choose, rendezvous_order
+from engine.remote.wire import completion_body
+from tests.upstream_fakes import FakeReplica, Fleet
+
+DEMO = str(Path(__file__).resolve().parents[2] / "models" / "demo" / "base")
+A, B = "http://a:1", "http://b:2"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(DEMO)
+
+
+@pytest.fixture
+def replicas(tokenizer) -> tuple[FakeReplica, FakeReplica]:
+    return FakeReplica(A, tokenizer=tokenizer), FakeReplica(B, tokenizer=tokenizer)
+
+
+async def started(tokenizer, *fakes: FakeReplica, **config) -> RemoteEngine:
+    http = httpx.AsyncClient(transport=Fleet(*fakes).transport())
+    engine = RemoteEngine(RemoteEngineConfig(
+        upstreams=tuple(f.url for f in fakes), tokenizer=DEMO, served_model_name="demo",
+        start_timeout_s=0, health_interval_s=60, **config), http, tokenizer)
+    await engine.start()
+    return engine
+
+
+async def run(engine: RemoteEngine, prompt: list[int], params: SamplingParams,
+              adapter: str | None = None) -> tuple[str, list[int], list]:
+    text, ids, outs = "", [], []
+    async for out in engine.generate(prompt, params, "r1", adapter):
+        outs.append(out)
+        for choice in out.choices:
+            text += choice.text
+            ids += list(choice.token_ids)
+    return text, ids, outs
+
+
+def metric(name: str, replica: str) -> float:
+    return REGISTRY.get_sample_value(name, {"replica": replica}) or 0.0
+
+
+# --- the wire format ---------------------------------------------------------------------------
+
+# SamplingParams fields with no body key of their own: how they are carried instead.
+NOT_IN_BODY = {"final_only": "stream", "detokenize": None}
+
+
+def test_every_sampling_param_reaches_the_completions_body():
+    """A field added to SamplingParams must be translated in completion_body (or listed here)."""
+    params = SamplingParams(max_tokens=7, temperature=0.5, top_p=0.9, n=2, stop=("\n",), seed=3,
+                            logprobs=2, prompt_logprobs=1, ignore_eos=True, presence_penalty=0.1,
+                            frequency_penalty=0.2, logit_bias=((5, 1.5),), final_only=True)
+    body = completion_body("m", [1, 2], params, stream=not params.final_only)
+    for field in dataclasses.fields(SamplingParams):
+        assert field.name in body or field.name in NOT_IN_BODY, field.name
+    assert body["prompt"] == [1, 2] and body["logit_bias"] == {"5": 1.5}
+    assert body["stop"] == ["\n"] and body["stream"] is False and body["return_token_ids"]
+    # the server's generation_config defaults never apply: sampling is fully specified
+    assert (body["top_k"], body["min_p"], body["repetition_penalty"]) == (0, 0.0, 1.0)
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+def test_rendezvous_moves_only_the_removed_replicas_prefixes():
+    three = [Replica(f"http://r{i}:1", healthy=True) for i in range(3)]
+    keys = [str(i).encode() for i in range(300)]
+    before = {k: rendezvous_order(k, three)[0].url for k in keys}
+    after = {k: rendezvous_order(k, three[:2])[0].url for k in keys}
+    moved = [k for k in keys if before[k] != after[k]]
+    assert moved and all(before[k] == three[2].url for k in moved)
+    assert len(set(before.values())) == 3  # spread over all
+
+
+def test_a_requests_calls_stick_and_a_busy_replica_is_passed_over():
+    a, b = Replica(A, healthy=True), Replica(B, healthy=True)
+    prompt = [5, 6, 7]
+    first = choose([a, b], prompt, None, set(), 64, slack=2)
+    other = b if first is a else a
+    scope = affinity.Affinity()
+    assert choose([a, b], prompt, scope, set(), 64, 2) is first and scope.replica == first.url
+    first.in_flight = 10  # busier than the other by more than the slack
+    assert choose([a, b], prompt, None, set(), 64, 2) is other
+    assert choose([a, b], [9, 9, 9], scope, set(), 64, 2) is first  # the request stays put
+    with pytest.raises(EngineUnavailable):
+        choose([a, b], prompt, None, {A, B}, 64, 2)
+
+
+async def test_calls_inside_one_request_scope_go_to_one_replica(tokenizer, replicas):
+    engine = await started(tokenizer, *replicas)
+    params = SamplingParams(max_tokens=2, final_only=True)
+    with affinity.request_scope():
+        for prompt in ([1, 2, 3], [40, 41], [7] * 9, [60]):
+            await run(engine, prompt, params)
+    assert sorted(r.completions() for r in replicas) == [0, 4]
+
+
+# --- failover ----------------------------------------------------------------------------------
+
+async def test_a_call_to_a_dead_replica_is_retried_on_the_other(tokenizer, replicas):
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    with affinity.request_scope() as scope:
+        scope.replica = A
+        a.up = False
+        retries = metric("deliberate_upstream_retries_total", A)
+        text, _, outs = await run(engine, [1, 2], SamplingParams(max_tokens=2, final_only=True))
+    assert text == "12" and outs[-1].finished and b.completions() == 1
+    assert scope.replica == B  # the request's later calls follow it
+    assert not engine.replicas[0].healthy
+    assert metric("deliberate_upstream_retries_total", A) == retries + 1
+
+
+async def test_a_stream_cut_midway_continues_on_the_other_replica(tokenizer, replicas):
+    a, b = replicas
+    a.reply = b.reply = "abcdef"
+    a.break_stream_after = 2
+    engine = await started(tokenizer, a, b)
+    with affinity.request_scope() as scope:
+        scope.replica = A
+        text, ids, outs = await run(engine, [1, 2], SamplingParams(max_tokens=6))
+    # b continued from the two tokens a had sent, with the room they left
+    assert b.bodies[-1]["prompt"] == [1, 2, ord("a"), ord("b")]
+    assert b.bodies[-1]["max_tokens"] == 4
+    assert text == "ab" + "abcd" and len(ids) == 6
+    assert all(list(out.prompt_token_ids) == [1, 2] for out in outs)
+    assert outs[-1].finished and outs[-1].choices[-1].finish_reason == "length"
+
+
+async def test_with_no_replica_up_calls_fail_at_once_with_retry_after(tokenizer, replicas):
+    engine = await started(tokenizer, *replicas)
+    for r in replicas:
+        r.up = False
+    with pytest.raises(EngineUnavailable) as failure:
+        await run(engine, [1], SamplingParams(max_tokens=2, final_only=True))
+    assert failure.value.retry_after_s > 0
+    with pytest.raises(EngineUnavailable):  # /health is 503 from here
+        await engine.check_health()
+
+
+async def test_an_upstream_4xx_is_the_callers_and_keeps_its_status(tokenizer, replicas):
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    for fake in (a, b):
+        fake.status, fake.error = 400, "This model's maximum context length is 64 tokens"
+    with pytest.raises(ContextExceeded):
+        await run(engine, [1], SamplingParams(max_tokens=2, final_only=True))
+    for fake in (a, b):
+        fake.status, fake.error = 422, "top_p must be in (0, 1]"
+    with pytest.raises(InvalidEngineRequest) as refusal:
+        await run(engine, [1], SamplingParams(max_tokens=2))
+    assert refusal.value.status == 422 and "top_p" in str(refusal.value)
+    assert all(r.healthy for r in engine.replicas)  # the caller's fault ejects nobody
+    assert a.completions() + b.completions() == 2  # and is not retried
+
+
+async def test_a_5xx_ejects_the_replica_and_the_request_succeeds(tokenizer, replicas):
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    a.status = b.status = 500
+    with pytest.raises(EngineUnavailable, match="every replica"):
+        await run(engine, [1], SamplingParams(max_tokens=2, final_only=True))
+    assert not any(r.healthy for r in engine.replicas)
+
+
+# --- start, adapters, health -------------------------------------------------------------------
+
+async def test_start_reads_the_model_and_checks_the_tokenizer(tokenizer, replicas):
+    engine = await started(tokenizer, *replicas)
+    assert (engine.upstream_model, engine.max_model_len) == ("demo", 64)
+
+    class Other:
+        def encode(self, text, add_special_tokens=True):
+            return [1, *tokenizer.encode(text)]
+    replicas[0].tokenizer = Other()
+    with pytest.raises(RuntimeError, match="does not match upstream"):
+        await started(tokenizer, replicas[0])
+
+
+async def test_adapters_reach_every_replica_and_a_refusal_names_the_replica(tokenizer, replicas):
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    await engine.add_adapter("x", "/shared/x")
+    assert a.adapters == b.adapters == {"x"}
+    text, _, _ = await run(engine, [1], SamplingParams(max_tokens=1, final_only=True), "x")
+    assert text == "1"
+    b.refuse_adapters = True
+    with pytest.raises(InvalidEngineRequest, match=f"upstream {B} refused adapter 'y'.*shared"):
+        await engine.add_adapter("y", "/not/shared/y")
+    assert "y" not in a.adapters  # all or none
+    await engine.remove_adapter("x")
+    assert a.adapters == b.adapters == set()
+
+
+async def test_a_replica_is_ejected_by_its_probe_and_rejoins_with_the_adapters(tokenizer,
+                                                                             replicas):
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    await engine.add_adapter("x", "/shared/x")
+    b.up = False
+    await engine.health.probe_all()
+    assert [r.healthy for r in engine.replicas] == [True, False]
+    b.up, b.adapters = True, set()  # restarted, empty
+    reloads = metric("deliberate_upstream_adapter_reloads_total", B)
+    await engine.health.probe_all()
+    assert engine.replicas[1].healthy and b.adapters == {"x"}
+    assert metric("deliberate_upstream_adapter_reloads_total", B) == reloads + 1
+
+
+async def test_a_replica_that_lost_an_adapter_between_probes_is_reconciled(tokenizer, replicas):
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    await engine.add_adapter("x", "/shared/x")
+    b.adapters.clear()  # restarted faster than the probe interval
+    with affinity.request_scope() as scope:
+        scope.replica = B
+        text, _, _ = await run(engine, [1], SamplingParams(max_tokens=1, final_only=True), "x")
+    assert text == "1"  # served by a meanwhile
+    await asyncio.sleep(0)  # the reconciliation task
+    await asyncio.sleep(0.01)
+    assert b.adapters == {"x"} and engine.replicas[1].healthy
