@@ -29,9 +29,6 @@ from verifiers.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
-# For the step searches `n_candidates` is the branching, the next steps sampled per expanded
-# node (each strategy's own default, 3, when the request names none): their parameter for it.
-BRANCHING = {"beam": "candidates", "mcts": "expansions", "tot": "thoughts"}
 
 
 @dataclass
@@ -173,10 +170,10 @@ class ReasoningService:
             top_p=request.top_p, max_tokens=max_tokens, aggregation=o.aggregation,
             return_trace=o.return_trace, n_answers=request.n, selection=o.selection,
             stop_score=o.stop_score or s.search_stop_score)
-        branch_param = BRANCHING.get(decision.strategy)
-        branching = ({} if o.n_candidates is None or branch_param is None
-                     else {branch_param: o.n_candidates})
-        tot_value = {} if o.evaluation is None else {"value": o.evaluation}
+        # For the step searches `n_candidates` is the branching, the next steps sampled per
+        # expanded node (each strategy's own default when the request names none).
+        branching = {} if o.n_candidates is None else {"n_candidates": o.n_candidates}
+        tot_value = {} if o.evaluation is None else {"evaluation": o.evaluation}
         specific = {
             "beam": dict(beam_width=o.beam_width or s.beam_width, **branching),
             "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
@@ -184,7 +181,7 @@ class ReasoningService:
                          evaluation=o.evaluation or s.mcts_evaluation,
                          accept_greedy=(o.accept_greedy if o.accept_greedy is not None
                                         else fitted and fitted.accept_greedy), **branching),
-            "tot": dict(breadth=o.beam_width or s.beam_width,
+            "tot": dict(beam_width=o.beam_width or s.beam_width,
                         max_depth=o.max_depth or s.mcts_depth, **tot_value, **branching),
             "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n)),
             "self_consistency": dict(n_candidates=max(o.n_candidates or s.n_candidates,
