@@ -50,6 +50,20 @@ def test_every_strategy_is_registered_with_its_params():
     assert STRATEGIES["mcts"].params().max_depth == 5
 
 
+def test_params_build_themselves_from_options_with_one_name_per_setting():
+    options = {"n_candidates": 5, "beam_width": 2, "max_depth": 4, "evaluation": "rollout",
+               "simulations": None, "verifiers": {"logic": 1}, "n_answers": 1}
+    built = {name: s.params.from_options(options) for name, s in STRATEGIES.items()}
+    assert [built[n].n_candidates for n in ("beam", "mcts", "tot", "best_of_n")] == [5] * 4
+    assert (built["beam"].beam_width, built["tot"].beam_width) == (2, 2)
+    assert (built["mcts"].max_depth, built["tot"].max_depth) == (4, 4)
+    assert built["mcts"].evaluation == built["tot"].evaluation == "rollout"
+    assert built["mcts"].simulations == mcts.Params().simulations  # None keeps the default
+    # n distinct answers need at least n complete solutions
+    assert best_of_n.Params.from_options({"n_candidates": 2, "n_answers": 4}).n_candidates == 4
+    assert self_consistency.Params.from_options({"n_answers": 9}).n_candidates == 9
+
+
 def test_greedy_follows_the_first_candidate_and_scores_it():
     result, engine, _ = run(greedy, greedy.Params())
     assert result.best.text == "x1\nx2\nAnswer: 1"
