@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Self
 
 from verifiers.aggregation import PathAggregation
 
@@ -26,3 +28,12 @@ class SearchParams:
     n_answers: int = 1  # distinct answers to return (the request's n)
     # a step search ends once n_answers distinct answers have finished paths scoring this much
     stop_score: float | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Self:
+        """This strategy's params from a request's options, by name: the keys it has a field
+        for; an absent key or None keeps the field's default. Every strategy names a setting
+        the same way (`n_candidates`, `beam_width`, `max_depth`, `evaluation`, ...), so one
+        mapping serves them all."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in options.items() if k in names and v is not None})

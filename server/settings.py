@@ -144,7 +144,7 @@ class Settings(BaseSettings):
                                "the partial path (cheaper; weak where valid steps can be dead "
                                "ends, as in countdown)")
     n_candidates: int = Field(8, description="best_of_n / self_consistency samples by default")
-    max_beam_width: int = Field(8, description="largest beam_width (and tot breadth) allowed")
+    max_beam_width: int = Field(8, description="largest beam_width (beam, and tot's breadth) allowed")
     max_depth: int = Field(12, description="largest max_depth allowed")
     max_simulations: int = Field(64, description="largest simulations allowed")
     max_candidates: int = Field(32, description="largest n_candidates allowed")

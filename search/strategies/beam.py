@@ -1,4 +1,4 @@
-"""beam: step-level beam search. Each round every live beam samples `candidates` next steps
+"""beam: step-level beam search. Each round every live beam samples `n_candidates` next steps
 (all beams' requests together), every new step is scored in one batch, and the `beam_width`
 best paths by aggregated score survive; finished paths keep competing until the end, and one
 pruned on the way still competes for the answer (a min-aggregated score only falls as a path
@@ -20,7 +20,7 @@ NAME = "beam"
 @dataclass(frozen=True)
 class Params(SearchParams):
     beam_width: int = 3
-    candidates: int = 3  # sampled next steps per beam and round
+    n_candidates: int = 3  # sampled next steps per beam and round
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
@@ -31,7 +31,7 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
         live = [b for b in beams if not (b.final or b.truncated)]
         if not live or search.should_stop():
             break
-        children = await search.expand_many(live, params.candidates)
+        children = await search.expand_many(live, params.n_candidates)
         pool = [c for group in children for c in group] + [b for b in beams if b not in live]
         if not pool:
             break

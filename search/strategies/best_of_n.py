@@ -6,7 +6,10 @@ right where they can."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Self
 
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
@@ -19,7 +22,14 @@ NAME = "best_of_n"
 
 @dataclass(frozen=True)
 class Params(SearchParams):
-    n_candidates: int = 8
+    n_candidates: int = 8  # complete solutions sampled
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Self:
+        # n distinct answers need at least n solutions
+        params = super().from_options(options)
+        return dataclasses.replace(params, n_candidates=max(params.n_candidates,
+                                                            params.n_answers))
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,

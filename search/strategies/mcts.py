@@ -1,7 +1,7 @@
 """mcts: Monte Carlo tree search over steps.
 
 Each simulation selects a path from the root by UCT or PUCT (`tree_policy`), expands its leaf
-by sampling `expansions` next steps in one request, evaluates the new nodes (by the scorer: the
+by sampling `n_candidates` next steps in one request, evaluates the new nodes (by the scorer: the
 aggregated score of the partial path; or by a greedy rollout to the end, scored, which makes
 every rollout a finished candidate), and backpropagates the values to the root. A node at
 `max_depth` steps is finished greedily once; its finished path is its value from then on. The
@@ -11,8 +11,8 @@ budget ran out first).
 PUCT's prior for a child is its step score normalised over its siblings.
 
 Progressive widening (Coulom 2007): a node visited v times may hold up to
-ceil(expansions * (v / expansions) ** widening) children, so selection stops at a node that has
-room and samples `expansions` more steps there; a node whose widening found no new step is not
+ceil(n_candidates * (v / n_candidates) ** widening) children, so selection stops at a node that has
+room and samples `n_candidates` more steps there; a node whose widening found no new step is not
 widened again. Without it the first expansion fixes a node's alternatives for good: three
 first steps of a countdown problem that all lead nowhere leave the search nothing to try."""
 
@@ -41,7 +41,7 @@ class Params(SearchParams):
     # children sampled per expansion. Two, not three: with widening a node that keeps being
     # visited gets more anyway, so a third rollout is spent before the search knows the node is
     # worth it. `python -m benchmarks.mcts_sweep` (benchmarks/results/mcts_sweep.md) chose 2 x 16
-    expansions: int = 2
+    n_candidates: int = 2
     tree_policy: Literal["uct", "puct"] = "puct"  # the selection rule
     c: float = 1.0  # exploration weight
     evaluation: Literal["scorer", "rollout"] = "scorer"
@@ -76,7 +76,7 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
         if _terminal(leaf, params):
             values = [(leaf, await _leaf_value(search, leaf, params))]
         else:
-            children = await search.expand(leaf, params.expansions)
+            children = await search.expand(leaf, params.n_candidates)
             if not children:  # the samples only repeated known steps or ended the path
                 saturated.add(leaf.id)
                 # A widened node learned nothing new; a bare leaf is valued as it stands.
@@ -119,8 +119,8 @@ def _width(node: Node, params: Params) -> int:
     its first expansion without it, however few distinct steps that sampled)."""
     if params.widening <= 0:
         return 0
-    visits = max(node.visits, params.expansions)
-    return math.ceil(params.expansions * (visits / params.expansions) ** params.widening)
+    visits = max(node.visits, params.n_candidates)
+    return math.ceil(params.n_candidates * (visits / params.n_candidates) ** params.widening)
 
 
 def _select(root: Node, params: Params, saturated: set[int]) -> Node:

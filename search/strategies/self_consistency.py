@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
 from search.run import SearchRun
+from search.strategies import best_of_n
 from engine.protocol import Engine
 from verifiers.scorer import Scorer
 
@@ -15,8 +15,8 @@ NAME = "self_consistency"
 
 
 @dataclass(frozen=True)
-class Params(SearchParams):
-    n_candidates: int = 8
+class Params(best_of_n.Params):
+    """best_of_n's: N complete solutions."""
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,

@@ -1,6 +1,6 @@
 """tot: Tree-of-Thought breadth-first search (Yao et al. 2023). Each level, every state in the
-frontier proposes `thoughts` next steps; a value function rates the new states and the best
-`breadth` form the next frontier; after `max_depth` levels the frontier is finished greedily
+frontier proposes `n_candidates` next steps; a value function rates the new states and the best
+`beam_width` form the next frontier; after `max_depth` levels the frontier is finished greedily
 and the best finished path wins.
 
 Unlike beam, states are rated by a value function of the state, not by the path's aggregate:
@@ -26,10 +26,10 @@ NAME = "tot"
 
 @dataclass(frozen=True)
 class Params(SearchParams):
-    breadth: int = 3  # states kept per level (b)
-    thoughts: int = 3  # proposals per state
+    beam_width: int = 3  # states kept per level (b, the breadth)
+    n_candidates: int = 3  # proposals per state
     max_depth: int = 5
-    value: Literal["scorer", "rollout"] = "scorer"
+    evaluation: Literal["scorer", "rollout"] = "scorer"
 
 
 async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
@@ -40,7 +40,7 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
         live = [s for s in frontier if not (s.final or s.truncated)]
         if not live or search.should_stop():
             break
-        proposals = [c for group in await search.expand_many(live, params.thoughts)
+        proposals = [c for group in await search.expand_many(live, params.n_candidates)
                      for c in group]
         rated = await asyncio.gather(*(_value(search, s, params) for s in proposals))
         values = {id(s): v for s, v in zip(proposals, rated)}
@@ -49,7 +49,7 @@ async def run(problem: SearchProblem, engine: Engine, scorer: Scorer,
         pool = proposals + kept
         if not pool:
             break
-        frontier = sorted(pool, key=lambda s: values[id(s)], reverse=True)[: params.breadth]
+        frontier = sorted(pool, key=lambda s: values[id(s)], reverse=True)[: params.beam_width]
     return await search.conclude(frontier + search.finals(), n=params.n_answers)
 
 
@@ -58,7 +58,7 @@ def _state_value(state: Node) -> float:
 
 
 async def _value(search: SearchRun, state: Node, params: Params) -> float:
-    if params.value == "rollout" and not state.final:
+    if params.evaluation == "rollout" and not state.final:
         end = await search.finish(state)
         return end.path_score(params.aggregation)
     return _state_value(state)

@@ -29,9 +29,6 @@ from verifiers.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
-# For the step searches `n_candidates` is the branching, the next steps sampled per expanded
-# node (each strategy's own default, 3, when the request names none): their parameter for it.
-BRANCHING = {"beam": "candidates", "mcts": "expansions", "tot": "thoughts"}
 
 
 @dataclass
@@ -159,38 +156,32 @@ class ReasoningService:
 
     def params(self, decision: Decision, request: SamplingRequest, max_tokens: int
                ) -> SearchParams:
+        """The strategy's params, each setting from the first that gives it: the request's
+        `reasoning` options, the router table's route (for the mcts it routes to), the
+        server's defaults; the strategy's own default where none does."""
         o, s = decision.options, self.settings
-        strategy = STRATEGIES[decision.strategy]
-        # the router table's settings for the mcts it routes to (the request's own win)
         fitted = decision.route if decision.strategy == "mcts" else None
-        common = dict(
-            budget_tokens=(o.budget_tokens or (fitted and fitted.budget_tokens)
-                           or s.max_search_tokens),
-            max_nodes=o.max_nodes or s.max_search_nodes,
-            timeout_s=o.timeout_s or s.max_search_timeout_s,
-            seed=o.seed if o.seed is not None else request.seed,
+        route = {} if fitted is None else {"accept_greedy": fitted.accept_greedy,
+                                           "budget_tokens": fitted.budget_tokens}
+        request_level = dict(
+            seed=request.seed,
             temperature=request.temperature if request.temperature > 0 else s.search_temperature,
-            top_p=request.top_p, max_tokens=max_tokens, aggregation=o.aggregation,
-            return_trace=o.return_trace, n_answers=request.n, selection=o.selection,
-            stop_score=o.stop_score or s.search_stop_score)
-        branch_param = BRANCHING.get(decision.strategy)
-        branching = ({} if o.n_candidates is None or branch_param is None
-                     else {branch_param: o.n_candidates})
-        tot_value = {} if o.evaluation is None else {"value": o.evaluation}
-        specific = {
-            "beam": dict(beam_width=o.beam_width or s.beam_width, **branching),
-            "mcts": dict(max_depth=o.max_depth or s.mcts_depth,
-                         simulations=o.simulations or s.mcts_simulations,
-                         evaluation=o.evaluation or s.mcts_evaluation,
-                         accept_greedy=(o.accept_greedy if o.accept_greedy is not None
-                                        else fitted and fitted.accept_greedy), **branching),
-            "tot": dict(breadth=o.beam_width or s.beam_width,
-                        max_depth=o.max_depth or s.mcts_depth, **tot_value, **branching),
-            "best_of_n": dict(n_candidates=max(o.n_candidates or s.n_candidates, request.n)),
-            "self_consistency": dict(n_candidates=max(o.n_candidates or s.n_candidates,
-                                                      request.n)),
-        }.get(decision.strategy, {})
-        return strategy.params(**common, **specific)
+            top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n)
+        options = {k: v for k, v in o.model_dump().items() if v is not None}
+        layers = (self._defaults(decision.strategy), route, request_level, options)
+        merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
+        return STRATEGIES[decision.strategy].params.from_options(merged)
+
+    def _defaults(self, strategy: str) -> dict:
+        s = self.settings
+        # settings that name one strategy's default; the others keep their own
+        own = {"mcts": {"evaluation": s.mcts_evaluation},
+               "best_of_n": {"n_candidates": s.n_candidates},
+               "self_consistency": {"n_candidates": s.n_candidates}}.get(strategy, {})
+        return {"budget_tokens": s.max_search_tokens, "max_nodes": s.max_search_nodes,
+                "timeout_s": s.max_search_timeout_s, "stop_score": s.search_stop_score,
+                "beam_width": s.beam_width, "max_depth": s.mcts_depth,
+                "simulations": s.mcts_simulations, **own}
 
     def scorer(self, decision: Decision) -> Scorer:
         weights = self.verify.weights_for(

@@ -50,6 +50,20 @@ def test_every_strategy_is_registered_with_its_params():
     assert STRATEGIES["mcts"].params().max_depth == 5
 
 
+def test_params_build_themselves_from_options_with_one_name_per_setting():
+    options = {"n_candidates": 5, "beam_width": 2, "max_depth": 4, "evaluation": "rollout",
+               "simulations": None, "verifiers": {"logic": 1}, "n_answers": 1}
+    built = {name: s.params.from_options(options) for name, s in STRATEGIES.items()}
+    assert [built[n].n_candidates for n in ("beam", "mcts", "tot", "best_of_n")] == [5] * 4
+    assert (built["beam"].beam_width, built["tot"].beam_width) == (2, 2)
+    assert (built["mcts"].max_depth, built["tot"].max_depth) == (4, 4)
+    assert built["mcts"].evaluation == built["tot"].evaluation == "rollout"
+    assert built["mcts"].simulations == mcts.Params().simulations  # None keeps the default
+    # n distinct answers need at least n complete solutions
+    assert best_of_n.Params.from_options({"n_candidates": 2, "n_answers": 4}).n_candidates == 4
+    assert self_consistency.Params.from_options({"n_answers": 9}).n_candidates == 9
+
+
 def test_greedy_follows_the_first_candidate_and_scores_it():
     result, engine, _ = run(greedy, greedy.Params())
     assert result.best.text == "x1\nx2\nAnswer: 1"
@@ -61,10 +75,10 @@ def test_greedy_follows_the_first_candidate_and_scores_it():
 
 
 def test_mcts_finds_the_one_right_branch_greedy_misses():
-    result, engine, verifier = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3))
+    result, engine, verifier = run(mcts, mcts.Params(simulations=8, seed=1, n_candidates=3))
     assert result.best.text == "z1\nz2\nAnswer: 3"
     assert result.best.score == pytest.approx(0.55)
-    # siblings come from one request (n = expansions), never one by one
+    # siblings come from one request (n = n_candidates), never one by one
     first = engine.calls[0][1]
     assert first.n == 3 and first.stop == ("\n",)
     assert result.stats.nodes >= 3 and result.stats.engine_calls == len(engine.calls)
@@ -72,12 +86,12 @@ def test_mcts_finds_the_one_right_branch_greedy_misses():
 
 def test_mcts_greedy_first_keeps_an_accepted_answer_and_searches_past_a_rejected_one():
     # the greedy path scores 0.6 * 0.1 * 0.1 = 0.006 by the table (the verifier named)
-    kept, engine, _ = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3,
+    kept, engine, _ = run(mcts, mcts.Params(simulations=8, seed=1, n_candidates=3,
                                             accept_greedy=0.005, accept_by="table"))
     assert kept.best.text == "x1\nx2\nAnswer: 1" and kept.stats.stopped_by == "accept_greedy"
     assert len(engine.calls) == 1 and engine.calls[0][1].temperature == 0
     # no PRM among the verifiers: the combined score decides, and 0.006 < 0.01 searches on
-    searched, engine, _ = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3,
+    searched, engine, _ = run(mcts, mcts.Params(simulations=8, seed=1, n_candidates=3,
                                                 accept_greedy=0.01, return_trace=True))
     assert searched.best.text == "z1\nz2\nAnswer: 3"
     assert engine.calls[0][1].temperature == 0 and engine.calls[1][1].temperature > 0
@@ -88,7 +102,7 @@ def test_mcts_greedy_first_keeps_an_accepted_answer_and_searches_past_a_rejected
 
 def test_mcts_greedy_first_answers_with_the_attempt_when_the_search_finishes_nothing():
     # the greedy attempt spends 17 of 20 tokens: the search stops before finishing a path
-    result, _, _ = run(mcts, mcts.Params(simulations=8, seed=1, expansions=3, accept_greedy=0.5,
+    result, _, _ = run(mcts, mcts.Params(simulations=8, seed=1, n_candidates=3, accept_greedy=0.5,
                                          budget_tokens=20))
     assert result.best.text == "x1\nx2\nAnswer: 1" and result.best.finish_reason == "stop"
     assert result.stats.stopped_by == "budget_tokens"
@@ -108,7 +122,7 @@ def test_mcts_by_default_samples_two_steps_and_widens_to_the_third():
 
 
 def test_mcts_values_are_backpropagated_to_the_root():
-    result, _, _ = run(mcts, mcts.Params(simulations=8, expansions=3, return_trace=True))
+    result, _, _ = run(mcts, mcts.Params(simulations=8, n_candidates=3, return_trace=True))
     root = next(n for n in result.trace if n["parent"] is None)
     children = [n for n in result.trace if n["parent"] == root["id"]]
     assert root["visits"] == sum(c["visits"] for c in children)
@@ -127,7 +141,7 @@ DEAD_END_SCORES = {"a": 0.9, "b": 0.9, "c": 0.9, "d": 0.9, "Answer: 4": 0.95, "o
 def test_mcts_widens_a_node_whose_children_lead_nowhere(evaluation):
     def search(widening: float):
         engine = StepEngine(prompt=PROMPT, script=DEAD_ENDS, fresh=True)
-        params = mcts.Params(simulations=10, expansions=3, widening=widening,
+        params = mcts.Params(simulations=10, n_candidates=3, widening=widening,
                              evaluation=evaluation, return_trace=True)
         result, _, _ = run(mcts, params, engine=engine, table=DEAD_END_SCORES)
         return result, [n["text"] for n in result.trace if n["parent"] == 0]
@@ -144,14 +158,14 @@ def test_mcts_without_widening_keeps_a_first_expansion_that_merged_repeats():
     # the first request samples a, a, b (two children); a later one would find d
     script = {**DEAD_ENDS, (): ["a", "a", "b", "d"]}
     engine = StepEngine(prompt=PROMPT, script=script, fresh=True)
-    params = mcts.Params(simulations=10, expansions=3, widening=0, return_trace=True)
+    params = mcts.Params(simulations=10, n_candidates=3, widening=0, return_trace=True)
     result, _, _ = run(mcts, params, engine=engine, table=DEAD_END_SCORES)
     assert [n["text"] for n in result.trace if n["parent"] == 0] == ["a", "b"]
 
 
 def test_mcts_does_not_widen_a_node_whose_samples_only_repeat():
     engine = StepEngine(prompt=PROMPT, script=TRAP)  # every request samples the same three
-    params = mcts.Params(simulations=12, expansions=3, return_trace=True)
+    params = mcts.Params(simulations=12, n_candidates=3, return_trace=True)
     result, _, _ = run(mcts, params, engine=engine)
     widenings = [p for p, params in engine.calls if p == PROMPT and params.temperature > 0]
     assert len(widenings) == 2  # the first expansion, and one widening that found nothing
@@ -165,7 +179,7 @@ def test_beam_keeps_the_top_width_paths_each_round():
     table = {"a": 0.9, "b": 0.3, "c": 0.8, "d": 0.1, "a2": 0.2, "c2": 0.7,
              "Answer: a": 0.9, "Answer: c": 0.9}
     engine = StepEngine(prompt=PROMPT, script=wide)
-    result, engine, verifier = run(beam, beam.Params(beam_width=2, candidates=4,
+    result, engine, verifier = run(beam, beam.Params(beam_width=2, n_candidates=4,
                                                      return_trace=True), engine, table)
     expanded = [engine.steps_of(prompt) for prompt, _ in engine.calls]
     # round 1 expands the root; round 2 only the two best ("a" and "c"), in one batch
@@ -176,15 +190,15 @@ def test_beam_keeps_the_top_width_paths_each_round():
 
 
 def test_tot_keeps_the_best_states_by_value_and_finishes_them():
-    result, engine, _ = run(tot, tot.Params(breadth=1, thoughts=3, max_depth=1))
+    result, engine, _ = run(tot, tot.Params(beam_width=1, n_candidates=3, max_depth=1))
     # depth 1 keeps the best-rated first step ("x1", 0.6), then finishes it greedily
     assert result.best.text == "x1\nx2\nAnswer: 1"
-    result, _, _ = run(tot, tot.Params(breadth=1, thoughts=3, max_depth=1, value="rollout"))
+    result, _, _ = run(tot, tot.Params(beam_width=1, n_candidates=3, max_depth=1, evaluation="rollout"))
     assert result.best.text == "z1\nz2\nAnswer: 3"  # the lookahead sees past the trap
 
 
 def test_tot_with_rollouts_does_not_finish_a_state_it_rolled_out_again():
-    result, engine, _ = run(tot, tot.Params(breadth=1, thoughts=3, max_depth=1, value="rollout",
+    result, engine, _ = run(tot, tot.Params(beam_width=1, n_candidates=3, max_depth=1, evaluation="rollout",
                                             return_trace=True))
     completions = [params for _, params in engine.calls if not params.stop]
     assert len(completions) == 3  # one rollout per first step; concluding reuses z1's
@@ -242,7 +256,7 @@ def test_best_of_n_weighted_vote_sums_the_scores_of_each_answer():
 
 
 @pytest.mark.parametrize("strategy, params", [
-    (mcts, mcts.Params(simulations=4, expansions=3, evaluation="rollout")),
+    (mcts, mcts.Params(simulations=4, n_candidates=3, evaluation="rollout")),
     (tot, tot.Params(max_depth=2)),
     (beam, beam.Params()),
 ])
@@ -263,7 +277,7 @@ def test_tot_weighted_vote_counts_a_kept_finished_path_once():
     # 9 1.8.
     script = {(): ["s", "Answer: 7", "t"], ("s",): ["Answer: 9", "Answer: 7"]}
     table = {"s": 0.95, "Answer: 7": 0.6, "t": 0.3, "Answer: 9": 0.9}
-    params = tot.Params(breadth=1, max_depth=2, selection="weighted_vote")
+    params = tot.Params(beam_width=1, max_depth=2, selection="weighted_vote")
     result, _, _ = run(tot, params, StepEngine(prompt=PROMPT, script=script), table)
     assert result.best.text.endswith("Answer: 7")
 
@@ -284,7 +298,7 @@ def test_a_spent_budget_stops_the_search_and_still_answers(budget):
 @pytest.mark.parametrize("strategy, params", [
     (mcts, mcts.Params(simulations=50, evaluation="rollout")),
     (beam, beam.Params(beam_width=1)),
-    (tot, tot.Params(breadth=1)),
+    (tot, tot.Params(beam_width=1)),
 ])
 def test_a_search_stops_once_a_finished_path_reaches_stop_score(strategy, params):
     # one first step is a whole solution scoring 0.9; the best path takes four steps
@@ -307,7 +321,7 @@ def test_a_search_stops_once_a_finished_path_reaches_stop_score(strategy, params
 def test_beam_still_answers_with_a_finished_path_it_pruned_when_the_beams_end_worse():
     script = {(): ["a", "Answer: 1"], ("a",): ["a2"], ("a", "a2"): ["Answer: 2"]}
     table = {"a": 0.95, "Answer: 1": 0.9, "a2": 0.5, "Answer: 2": 0.5}
-    result, _, _ = run(beam, beam.Params(beam_width=1, candidates=2),
+    result, _, _ = run(beam, beam.Params(beam_width=1, n_candidates=2),
                        StepEngine(prompt=PROMPT, script=script), table)
     assert result.best.text == "Answer: 1"  # cut in round one (0.9 < 0.95); "a" ends at 0.5
 
@@ -315,8 +329,8 @@ def test_beam_still_answers_with_a_finished_path_it_pruned_when_the_beams_end_wo
 ALL = [(greedy, greedy.Params()), (best_of_n, best_of_n.Params(n_candidates=3)),
        (self_consistency, self_consistency.Params(n_candidates=3)),
        (beam, beam.Params()), (tot, tot.Params()),
-       (mcts, mcts.Params(simulations=8, expansions=3)),
-       (mcts, mcts.Params(simulations=8, expansions=3, evaluation="rollout"))]
+       (mcts, mcts.Params(simulations=8, n_candidates=3)),
+       (mcts, mcts.Params(simulations=8, n_candidates=3, evaluation="rollout"))]
 
 
 @pytest.mark.parametrize("max_tokens", [1, 4, 5, 8])

@@ -5,8 +5,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from server.auth import require_api_key
 from server.openai.chat.service import ChatService
 from server.openai.protocol import ChatCompletionRequest
-from server.openai.streaming import event_stream, with_cancellation
-from server.reasoning.response import STRATEGY_HEADER
+from server.openai.streaming import with_cancellation
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
@@ -21,10 +20,4 @@ async def create_chat_completion(
     body: ChatCompletionRequest, raw_request: Request, response: Response,
     service: ChatService = Depends(get_service),
 ):
-    job = service.prepare(body)
-    decision = await service.decide(body)
-    headers = {STRATEGY_HEADER: decision.strategy}
-    if body.stream:
-        return event_stream(await service.stream(body, job, decision), headers)
-    response.headers.update(headers)
-    return await service.complete(body, job, decision)
+    return await service.serve(body, response)

@@ -1,13 +1,14 @@
-"""Chat completions: messages are rendered with the model's chat template, then generated from."""
+"""Chat completions: messages are rendered with the model's chat template, then generated from.
+A search streams its progress as reasoning_content."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from search.problem import SearchProblem, SearchResult
 from engine.protocol import GenerationOutput, TokenLogprob
+from search.problem import SearchProblem, SearchResult
 from server.errors import bad_request
-from server.openai.generation import EngineRequest, GenerationService
+from server.openai.generation import EngineRequest, Result
 from server.openai.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -20,23 +21,19 @@ from server.openai.protocol import (
     TokenLogprobEntry,
     TopLogprob,
 )
+from server.openai.serving import Serving, chunk_body
 from server.reasoning.progress import with_progress
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
-from server.reasoning.service import Decision, ReasoningService
+from server.reasoning.service import Decision
 
 
-class ChatService:
-    def __init__(self, generation: GenerationService, reasoning: ReasoningService) -> None:
-        self.generation = generation
-        self.reasoning = reasoning
-
+class ChatService(Serving[ChatCompletionRequest]):
     def prepare(self, request: ChatCompletionRequest) -> EngineRequest:
         self.generation.check_model(request.model)
         if request.top_logprobs is not None and not request.logprobs:
             raise bad_request("top_logprobs needs logprobs=true", param="top_logprobs")
         engine = self.generation.engine
-        text = engine.render_chat([{"role": m.role, "content": m.text()}
-                                   for m in request.messages])
+        text = engine.render_chat(_messages(request))
         # The template already holds any special tokens the model expects.
         ids = engine.encode(text, add_special_tokens=False)
         limit_param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
@@ -48,7 +45,7 @@ class ChatService:
         )
 
     def problem(self, request: ChatCompletionRequest) -> SearchProblem:
-        messages = [{"role": m.role, "content": m.text()} for m in request.messages]
+        messages = _messages(request)
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"),
                         messages[-1]["content"])
         delimiter = request.reasoning.step_delimiter if request.reasoning else "\n"
@@ -56,15 +53,11 @@ class ChatService:
                              question=question.strip(), delimiter=delimiter,
                              add_special_tokens=False)
 
-    async def decide(self, request: ChatCompletionRequest) -> Decision:
-        single_pass = self.reasoning.single_pass_feature(request, logprobs=request.logprobs)
-        return await self.reasoning.decide(request, self.problem(request), single_pass)
+    def single_pass_feature(self, request: ChatCompletionRequest) -> str | None:
+        return self.reasoning.single_pass_feature(request, logprobs=request.logprobs)
 
-    async def complete(self, request: ChatCompletionRequest, job: EngineRequest,
-                       decision: Decision) -> ChatCompletionResponse:
-        if decision.strategy != "greedy":
-            return await self._search(request, job, decision)
-        result = await self.generation.run(job)
+    def single_response(self, request: ChatCompletionRequest, job: EngineRequest,
+                        decision: Decision, result: Result) -> ChatCompletionResponse:
         choices = [
             ChatChoice(index=i, message=AssistantMessage(content=c.text),
                        finish_reason=c.finish_reason,
@@ -76,11 +69,8 @@ class ChatService:
             usage=plain_usage(result.prompt_tokens, result.completion_tokens, decision),
             reasoning=reasoning_object(decision))
 
-    async def _search(self, request: ChatCompletionRequest, job: EngineRequest,
-                      decision: Decision) -> ChatCompletionResponse:
-        result = await self.reasoning.search(
-            decision, decision.problem, request.model,
-            self.reasoning.params(decision, request, job.params.max_tokens))
+    def search_response(self, request: ChatCompletionRequest, job: EngineRequest,
+                        decision: Decision, result: SearchResult) -> ChatCompletionResponse:
         choices = [ChatChoice(index=i, message=AssistantMessage(content=a.text),
                               finish_reason=a.finish_reason)
                    for i, a in enumerate(result.answers)]
@@ -89,22 +79,15 @@ class ChatService:
             usage=search_usage(len(job.prompt_token_ids), decision, result),
             reasoning=reasoning_object(decision, result))
 
-    async def stream(self, request: ChatCompletionRequest, job: EngineRequest,
-                     decision: Decision) -> AsyncIterator[dict]:
-        if decision.strategy != "greedy":
-            return self._search_chunks(request, job, decision)
-        return self._chunks(request, job, decision, await self.generation.start(job))
-
-    async def _search_chunks(self, request: ChatCompletionRequest, job: EngineRequest,
-                             decision: Decision) -> AsyncIterator[dict]:
+    async def search_chunks(self, request: ChatCompletionRequest, job: EngineRequest,
+                            decision: Decision) -> AsyncIterator[dict]:
         """Progress as reasoning_content (each new best path), then the answers as content."""
         yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
             role="assistant", content=""))])
         problem = decision.problem
-        params = self.reasoning.params(decision, request, job.params.max_tokens)
 
         async def run(p: SearchProblem) -> SearchResult:
-            return await self.reasoning.search(decision, p, request.model, params)
+            return await self.search(request, job, decision, p)
 
         async for item in with_progress(run, problem):
             if isinstance(item, tuple):
@@ -118,9 +101,9 @@ class ChatService:
             yield _chunk(job, request, [], search_usage(len(job.prompt_token_ids), decision, item),
                          reasoning=reasoning_object(decision, item))
 
-    async def _chunks(self, request: ChatCompletionRequest, job: EngineRequest,
-                      decision: Decision, outputs: AsyncIterator[GenerationOutput]
-                      ) -> AsyncIterator[dict]:
+    async def single_chunks(self, request: ChatCompletionRequest, job: EngineRequest,
+                            decision: Decision, outputs: AsyncIterator[GenerationOutput]
+                            ) -> AsyncIterator[dict]:
         # As OpenAI does: the role comes first, alone, once per choice.
         yield _chunk(job, request, [ChatChunkChoice(
             index=i, delta=DeltaMessage(role="assistant", content="")) for i in range(job.params.n)])
@@ -137,16 +120,15 @@ class ChatService:
                      reasoning=reasoning_object(decision))
 
 
+def _messages(request: ChatCompletionRequest) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.text()} for m in request.messages]
+
+
 def _chunk(job: EngineRequest, request: ChatCompletionRequest, choices, usage_=None,
            reasoning: dict | None = None) -> dict:
-    """One SSE chunk. The closing one (no choices) carries the reasoning object, and the usage
-    when the client asked for it (then every chunk has a `usage` key, null until the last)."""
-    body = ChatCompletionChunk(id=job.request_id, model=request.model, choices=choices,
-                               usage=usage_, reasoning=reasoning).model_dump(mode="json")
-    if not request.include_usage:
-        del body["usage"]
-    if reasoning is None:
-        del body["reasoning"]
+    body = chunk_body(ChatCompletionChunk(id=job.request_id, model=request.model,
+                                          choices=choices, usage=usage_, reasoning=reasoning),
+                      request, has_reasoning=reasoning is not None)
     for choice in body["choices"]:
         if choice["delta"]["reasoning_content"] is None:
             del choice["delta"]["reasoning_content"]
