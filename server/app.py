@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from server import health, metrics
-from server.affinity import AffinityMiddleware
 from server.body_limit import BodyLimitMiddleware
+from server.scope import RequestScopeMiddleware
 from engine.protocol import Engine
 from server.errors import install_error_handlers
 from server.lora.router import router as lora_router
@@ -61,7 +61,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.include_router(router)
     install_error_handlers(app)
     # Outermost first: body limit before anything reads the body; metrics see every response.
-    app.add_middleware(AffinityMiddleware)
+    app.add_middleware(RequestScopeMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
     return app

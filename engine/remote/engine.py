@@ -3,7 +3,7 @@
 Generation goes through /v1/completions with token-id prompts (wire.py); the tokenizer and chat
 template are loaded here and checked against a replica's /tokenize at start. One pooled httpx
 client with keep-alive serves every call. Routing (routing.py) keeps the calls of one client
-request on one replica; health.py ejects and re-admits replicas; adapters.py keeps the fleet's
+request (the server's `engine.scope`) on one replica; health.py ejects and re-admits replicas; adapters.py keeps the fleet's
 adapters in step. A call that fails because of its replica (connection refused or reset, 5xx,
 timeout) is retried on another: before any output, from the start; mid-stream (one sample), as a
 continuation of the tokens already generated. An upstream 4xx is the caller's: passed on.
@@ -18,13 +18,13 @@ import itertools
 import json
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import httpx
 from transformers import AutoTokenizer
 
-from engine import affinity
 from engine.protocol import (
     AdapterInfo,
     Choice,
@@ -39,6 +39,7 @@ from engine.remote.adapters import FleetAdapters, upstream_message
 from engine.remote.health import HealthChecker
 from engine.remote.routing import Replica, choose, round_robin
 from engine.remote.wire import completion_body, generation_output
+from engine.scope import RequestScope, current_scope
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class RemoteEngine:
         self.adapters = FleetAdapters(self.replicas, http, self.health.eject)
         self._aborts: dict[str, asyncio.Event] = {}
         self._turns = itertools.count()
+        # request scope -> the replica its calls go to; an entry leaves with its request
+        self._sticky: weakref.WeakKeyDictionary[RequestScope, str] = weakref.WeakKeyDictionary()
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -152,14 +155,14 @@ class RemoteEngine:
             raise InvalidEngineRequest(f"adapter {adapter!r} is not loaded")
         ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
         model = adapter or self.upstream_model
-        request_affinity = affinity.current()
+        scope = current_scope()
         tried: set[str] = set()
         generated: list[int] = []  # of a single streamed sample, for a mid-stream failover
         call_params = params
         aborted = self._aborts.setdefault(request_id, asyncio.Event())
         try:
             while True:
-                replica = self._choose(ids, request_affinity, tried)
+                replica = self._choose(ids, scope, tried)
                 calls = self._call(replica, ids + generated, call_params, model, request_id,
                                    aborted)
                 try:
@@ -191,12 +194,15 @@ class RemoteEngine:
         finally:
             self._aborts.pop(request_id, None)
 
-    def _choose(self, ids: list[int], request_affinity, tried: set[str]) -> Replica:
+    def _choose(self, ids: list[int], scope: RequestScope | None, tried: set[str]) -> Replica:
         try:
             if self.config.routing == "round_robin":
                 return round_robin(self.replicas, tried, next(self._turns))
-            return choose(self.replicas, ids, request_affinity, tried,
-                          self.config.prefix_tokens, self.config.slack)
+            replica = choose(self.replicas, ids, self._sticky.get(scope) if scope else None,
+                             tried, self.config.prefix_tokens, self.config.slack)
+            if scope is not None:
+                self._sticky[scope] = replica.url  # later calls of the request follow it
+            return replica
         except EngineUnavailable:
             if tried:
                 raise EngineUnavailable(f"the engine call failed on every replica in rotation "

@@ -1,6 +1,6 @@
 """Which replica serves an engine call.
 
-1. The calls of one client request go where its first call went (`engine.affinity`), so the
+1. The calls of one client request (`engine.scope`) go where its first call went, so the
    request's shared prefixes (a search's steps, rollouts and PRM/ORM scoring) hit one prefix cache.
 2. A request's first call goes by rendezvous hashing on the prompt's first tokens: requests
    that share a prefix (a system prompt, a few-shot block) meet on one replica, and removing a
@@ -16,7 +16,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.affinity import Affinity
 from engine.protocol import EngineUnavailable
 from engine.remote import metrics
 
@@ -56,19 +55,16 @@ def round_robin(replicas: Sequence[Replica], exclude: set[str], turn: int) -> Re
     return healthy[turn % len(healthy)]
 
 
-def choose(replicas: Sequence[Replica], prompt_token_ids: Sequence[int],
-           affinity: Affinity | None, exclude: set[str], prefix_tokens: int, slack: int
-           ) -> Replica:
-    """The replica for the next call; records the choice in the request's `affinity`."""
+def choose(replicas: Sequence[Replica], prompt_token_ids: Sequence[int], sticky: str | None,
+           exclude: set[str], prefix_tokens: int, slack: int) -> Replica:
+    """The replica for the next call: `sticky` (where the request's calls went) while it is in
+    rotation, else by the prompt's prefix."""
     healthy = in_rotation(replicas, exclude)
-    if affinity is not None and affinity.replica is not None:
-        sticky = next((r for r in healthy if r.url == affinity.replica), None)
-        if sticky is not None:
-            metrics.AFFINITY_HITS.labels(sticky.url).inc()
-            return sticky
+    if sticky is not None:
+        same = next((r for r in healthy if r.url == sticky), None)
+        if same is not None:
+            metrics.AFFINITY_HITS.labels(same.url).inc()
+            return same
     least = min(r.load for r in healthy)
     ranked = rendezvous_order(prefix_key(prompt_token_ids, prefix_tokens), healthy)
-    chosen = next(r for r in ranked if r.load <= least + slack)
-    if affinity is not None:
-        affinity.replica = chosen.url
-    return chosen
+    return next(r for r in ranked if r.load <= least + slack)

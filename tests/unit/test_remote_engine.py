@@ -12,12 +12,12 @@ import pytest
 from prometheus_client import REGISTRY
 from transformers import AutoTokenizer
 
-from engine import affinity
 from engine.protocol import (ContextExceeded, EngineUnavailable, InvalidEngineRequest,
                              SamplingParams)
 from engine.remote.engine import RemoteEngine, RemoteEngineConfig
 from engine.remote.routing import Replica, choose, rendezvous_order
 from engine.remote.wire import completion_body
+from engine.scope import RequestScope, request_scope
 from tests.upstream_fakes import FakeReplica, Fleet
 
 DEMO = str(Path(__file__).resolve().parents[2] / "models" / "demo" / "base")
@@ -90,16 +90,15 @@ def test_rendezvous_moves_only_the_removed_replicas_prefixes():
     assert len(set(before.values())) == 3  # spread over all
 
 
-def test_a_requests_calls_stick_and_a_busy_replica_is_passed_over():
+def test_a_busy_replica_is_passed_over_unless_the_request_is_already_on_it():
     a, b = Replica(A, healthy=True), Replica(B, healthy=True)
     prompt = [5, 6, 7]
     first = choose([a, b], prompt, None, set(), 64, slack=2)
     other = b if first is a else a
-    scope = affinity.Affinity()
-    assert choose([a, b], prompt, scope, set(), 64, 2) is first and scope.replica == first.url
+    assert choose([a, b], prompt, None, set(), 64, 2) is first  # stable
     first.in_flight = 10  # busier than the other by more than the slack
     assert choose([a, b], prompt, None, set(), 64, 2) is other
-    assert choose([a, b], [9, 9, 9], scope, set(), 64, 2) is first  # the request stays put
+    assert choose([a, b], [9, 9, 9], first.url, set(), 64, 2) is first  # the request stays put
     with pytest.raises(EngineUnavailable):
         choose([a, b], prompt, None, {A, B}, 64, 2)
 
@@ -107,10 +106,11 @@ def test_a_requests_calls_stick_and_a_busy_replica_is_passed_over():
 async def test_calls_inside_one_request_scope_go_to_one_replica(tokenizer, replicas):
     engine = await started(tokenizer, *replicas)
     params = SamplingParams(max_tokens=2, final_only=True)
-    with affinity.request_scope():
+    with request_scope(RequestScope("one")):
         for prompt in ([1, 2, 3], [40, 41], [7] * 9, [60]):
             await run(engine, prompt, params)
     assert sorted(r.completions() for r in replicas) == [0, 4]
+    assert len(engine._sticky) == 1
 
 
 # --- failover ----------------------------------------------------------------------------------
@@ -118,13 +118,13 @@ async def test_calls_inside_one_request_scope_go_to_one_replica(tokenizer, repli
 async def test_a_call_to_a_dead_replica_is_retried_on_the_other(tokenizer, replicas):
     a, b = replicas
     engine = await started(tokenizer, a, b)
-    with affinity.request_scope() as scope:
-        scope.replica = A
+    with request_scope(RequestScope("one")) as scope:
+        engine._sticky[scope] = A
         a.up = False
         retries = metric("deliberate_upstream_retries_total", A)
         text, _, outs = await run(engine, [1, 2], SamplingParams(max_tokens=2, final_only=True))
+        assert engine._sticky[scope] == B  # the request's later calls follow it
     assert text == "12" and outs[-1].finished and b.completions() == 1
-    assert scope.replica == B  # the request's later calls follow it
     assert not engine.replicas[0].healthy
     assert metric("deliberate_upstream_retries_total", A) == retries + 1
 
@@ -134,8 +134,8 @@ async def test_a_stream_cut_midway_continues_on_the_other_replica(tokenizer, rep
     a.reply = b.reply = "abcdef"
     a.break_stream_after = 2
     engine = await started(tokenizer, a, b)
-    with affinity.request_scope() as scope:
-        scope.replica = A
+    with request_scope(RequestScope("one")) as scope:
+        engine._sticky[scope] = A
         text, ids, outs = await run(engine, [1, 2], SamplingParams(max_tokens=6))
     # b continued from the two tokens a had sent, with the room they left
     assert b.bodies[-1]["prompt"] == [1, 2, ord("a"), ord("b")]
@@ -230,8 +230,8 @@ async def test_a_replica_that_lost_an_adapter_between_probes_is_reconciled(token
     engine = await started(tokenizer, a, b)
     await engine.add_adapter("x", "/shared/x")
     b.adapters.clear()  # restarted faster than the probe interval
-    with affinity.request_scope() as scope:
-        scope.replica = B
+    with request_scope(RequestScope("one")) as scope:
+        engine._sticky[scope] = B
         text, _, _ = await run(engine, [1], SamplingParams(max_tokens=1, final_only=True), "x")
     assert text == "1"  # served by a meanwhile
     await asyncio.sleep(0)  # the reconciliation task

@@ -1,12 +1,12 @@
 """The server's side of remote mode: settings, the 503s with Retry-After when no replica
-answers, and one affinity scope per HTTP request."""
+answers, and one engine request scope per HTTP request."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from engine import affinity
+from engine.scope import current_scope
 from engine.protocol import EngineUnavailable
 from server.app import create_app
 from server.settings import Settings, parse_settings
@@ -69,17 +69,17 @@ async def test_no_replica_is_503_with_retry_after_on_health_and_requests():
     assert chat.json()["error"]["code"] == "engine_unavailable"
 
 
-class RecordsAffinity(FakeEngine):
+class RecordsScope(FakeEngine):
     scopes: list
 
     async def generate(self, *args, **kwargs):
-        self.scopes.append(id(affinity.current()))
+        self.scopes.append(current_scope())
         async for out in super().generate(*args, **kwargs):
             yield out
 
 
-async def test_every_http_request_gets_its_own_affinity_scope():
-    engine = RecordsAffinity()
+async def test_every_http_request_gets_its_own_request_scope():
+    engine = RecordsScope()
     engine.scopes = []
     app = create_app(Settings(default_strategy="greedy"), engine)
     body = {"model": "demo", "prompt": "1+1", "max_tokens": 4}
@@ -88,5 +88,5 @@ async def test_every_http_request_gets_its_own_affinity_scope():
         for stream in (False, True, False):
             assert (await client.post("/v1/completions",
                                       json={**body, "stream": stream})).status_code == 200
-    assert len(engine.scopes) == 3 and len(set(engine.scopes)) == 3
-    assert id(None) not in engine.scopes  # the streamed one's body ran inside its scope too
+    assert None not in engine.scopes  # the streamed one's body ran inside its scope too
+    assert len({scope.key for scope in engine.scopes}) == 3
