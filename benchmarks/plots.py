@@ -12,19 +12,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 from benchmarks.load import LoadResult  # noqa: E402
 
 
+def throughput_panel(ax, passes: dict[str, list[LoadResult]]) -> None:
+    """Throughput of every pass, one column per server."""
+    for i, (name, runs) in enumerate(passes.items()):
+        ax.scatter([i] * len(runs), [r.requests_per_s for r in runs], label=name, alpha=0.7)
+    ax.set_xticks(range(len(passes)), list(passes))
+    ax.set_xlim(-0.5, len(passes) - 0.5)
+    ax.set_ylabel("throughput (requests/s), every pass")
+    ax.set_ylim(bottom=0)
+
+
 def serving_figure(passes: dict[str, list[LoadResult]], path: Path) -> Path:
     """Left: throughput of every pass per server. Right: latency CDF of the median pass."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for i, (name, runs) in enumerate(passes.items()):
-        left.scatter([i] * len(runs), [r.requests_per_s for r in runs], label=name, alpha=0.7)
+    throughput_panel(left, passes)
+    for name, runs in passes.items():
         median = sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
         latencies = sorted(median.latencies_s)
         right.plot([x * 1e3 for x in latencies],
                    [(k + 1) / len(latencies) for k in range(len(latencies))], label=name)
-    left.set_xticks(range(len(passes)), list(passes))
-    left.set_xlim(-0.5, len(passes) - 0.5)
-    left.set_ylabel("throughput (requests/s), every pass")
-    left.set_ylim(bottom=0)
     right.set_xlabel("request latency (ms), median pass")
     right.set_ylabel("fraction of requests")
     right.legend()
@@ -95,12 +101,7 @@ def remote_figure(serving: dict[str, list[LoadResult]], search: dict[str, dict[s
     """Left: serving throughput of every pass. Right: prefix-cache hit rate per search and
     routing (remote affinity, remote round-robin, local engine)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for i, (name, runs) in enumerate(serving.items()):
-        left.scatter([i] * len(runs), [r.requests_per_s for r in runs], alpha=0.7)
-    left.set_xticks(range(len(serving)), list(serving))
-    left.set_xlim(-0.5, len(serving) - 0.5)
-    left.set_ylim(bottom=0)
-    left.set_ylabel("greedy throughput (requests/s), every pass")
+    throughput_panel(left, serving)
     routings = ["affinity", "round_robin", "local"]
     width = 0.8 / len(routings)
     for j, routing in enumerate(routings):

@@ -31,7 +31,7 @@ from benchmarks.load import LoadResult, run_load
 from benchmarks.plots import remote_figure
 from benchmarks.processes import free_port, running_server
 from benchmarks.reasoning import chat_request, prefix_cache
-from benchmarks.serving import median_and_best, prompts
+from benchmarks.serving import add_load_arguments, greedy_bodies, median_and_best
 from training.tasks import get_task
 
 RESULTS = Path(__file__).parent / "results"
@@ -175,18 +175,14 @@ def report(serving: dict[str, list[LoadResult]], search: dict[str, dict[str, dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/demo/base")
-    parser.add_argument("--requests", type=int, default=256)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=64)
+    add_load_arguments(parser)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--problems", type=int, default=8)
     parser.add_argument("--search-concurrency", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS / "remote.md")
     args = parser.parse_args()
     started = time.monotonic()
-    bodies = [{"model": SERVED_NAME, "prompt": p, "max_tokens": args.max_tokens, "temperature": 0}
-              for p in prompts(args.requests, seed=1234)]
+    bodies = greedy_bodies(args)
     env = {**replica_env(), "VLLM_SERVER_DEV_MODE": "1"}  # for /reset_prefix_cache
     plain = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
     with contextlib.ExitStack() as stack:

@@ -113,20 +113,29 @@ def report(all_passes: dict[str, list[LoadResult]], args: argparse.Namespace) ->
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The greedy serving load: the model, how many requests, how many clients, how long."""
     parser.add_argument("--model", default="models/demo/base")
     parser.add_argument("--requests", type=int, default=256)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
+
+
+def greedy_bodies(args: argparse.Namespace) -> list[dict]:
+    return [{"model": SERVED_NAME, "prompt": p, "max_tokens": args.max_tokens, "temperature": 0}
+            for p in prompts(args.requests, seed=1234)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_arguments(parser)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--max-model-len", type=int, default=512)
     parser.add_argument("--kv-cache-bytes", type=int, default=256 * 2**20)
     parser.add_argument("--out", type=Path, default=RESULTS / "serving.md")
     args = parser.parse_args()
 
-    bodies = [{"model": SERVED_NAME, "prompt": p, "max_tokens": args.max_tokens, "temperature": 0}
-              for p in prompts(args.requests, seed=1234)]
+    bodies = greedy_bodies(args)
     port = free_port()
     commands = server_commands(args.model, port, args.max_model_len, args.kv_cache_bytes)
     passes: dict[str, list[LoadResult]] = {name: [] for name in commands}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from engine.protocol import (
     SamplingParams,
     TokenLogprob,
 )
+from engine.scoring import next_token_logprobs
 
 
 @dataclass(frozen=True)
@@ -139,13 +139,7 @@ class LocalEngine:
     async def next_token_logprobs(
         self, prompt: str | Sequence[int], k: int, adapter: str | None = None
     ) -> dict[str, float]:
-        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k, detokenize=False)
-        top: dict[str, float] = {}
-        async for out in self.generate(prompt, params, f"score-{uuid.uuid4().hex}", adapter):
-            for choice in out.choices:
-                for position in choice.logprobs or ():
-                    top = position.top
-        return top
+        return await next_token_logprobs(self, prompt, k, adapter)
 
     def _token_text(self, token_id: int, decoded: str | None) -> str:
         """vLLM's text for a logprob entry; when it did not decode (detokenize=False), the same

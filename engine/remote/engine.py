@@ -17,7 +17,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import uuid
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from engine.remote.health import HealthChecker
 from engine.remote.routing import Replica, choose, round_robin
 from engine.remote.wire import completion_body, generation_output
 from engine.scope import RequestScope, current_scope
+from engine.scoring import next_token_logprobs
 
 log = logging.getLogger(__name__)
 
@@ -281,14 +281,7 @@ class RemoteEngine:
     async def next_token_logprobs(
         self, prompt: str | Sequence[int], k: int, adapter: str | None = None
     ) -> dict[str, float]:
-        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k, detokenize=False,
-                                final_only=True)
-        top: dict[str, float] = {}
-        async for out in self.generate(prompt, params, f"score-{uuid.uuid4().hex}", adapter):
-            for choice in out.choices:
-                for position in choice.logprobs or ():
-                    top = position.top
-        return top
+        return await next_token_logprobs(self, prompt, k, adapter)
 
     # --- adapters, health ----------------------------------------------------------------------
 
