@@ -45,10 +45,10 @@ wait_for() {  # url, seconds
   for _ in $(seq "$2"); do curl -sf -o /dev/null "$1" && return 0; sleep 1; done
   echo "FAILED: $1 not ready after $2 s"; return 1
 }
-chat() {  # base url: a chat request whose answer must end with an Answer line
+chat() {  # base url [temperature]: a chat request whose answer must have an Answer line
   curl -sf "$1/v1/chat/completions" -H 'Content-Type: application/json' -d '{"model": "demo",
     "messages": [{"role": "user", "content": "Compute: 48+17*3-29*2+11"}], "max_tokens": 96,
-    "temperature": 0}' | python3 -c 'import json, sys
+    "temperature": '"${2:-0}"', "seed": 1}' | python3 -c 'import json, sys
 answer = json.load(sys.stdin)["choices"][0]["message"]["content"]
 print("   answer:", answer.replace("\n", " | "))
 assert "Answer:" in answer, answer'
@@ -61,7 +61,7 @@ start=$SECONDS
 wait_for "http://127.0.0.1:$PORT/health" 240
 echo "   healthy after $((SECONDS - start)) s"
 chat "http://127.0.0.1:$PORT"
-chat "http://127.0.0.1:$PORT"  # the engine survives its first sampled request (g++ present)
+chat "http://127.0.0.1:$PORT" 1  # sampled: torch compiles vLLM's sampler here (needs g++)
 curl -sf -o /dev/null "http://127.0.0.1:$PORT/health"
 docker rm -f "$container" >/dev/null
 
