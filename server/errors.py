@@ -24,6 +24,7 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -31,6 +32,7 @@ class APIError(Exception):
         self.param = param
         self.code = code
         self.type = type or _type_for(status)
+        self.headers = headers or {}
 
 
 def bad_request(message: str, param: str | None = None) -> APIError:
@@ -43,7 +45,7 @@ def error_body(error: APIError) -> dict:
 
 
 def error_response(error: APIError) -> JSONResponse:
-    return JSONResponse(error_body(error), status_code=error.status)
+    return JSONResponse(error_body(error), status_code=error.status, headers=error.headers)
 
 
 def to_api_error(exc: Exception) -> APIError:
@@ -106,6 +108,9 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "list[int]", "list[str]", "list[Tex
 def _type_for(status: int) -> str:
     if status == 401:
         return "authentication_error"
+    if status == 429:
+        return "rate_limit_error"
     if status < 500:
         return "invalid_request_error"
-    return {501: "not_implemented_error", 503: "service_unavailable_error"}.get(status, "server_error")
+    return {501: "not_implemented_error", 503: "service_unavailable_error",
+            504: "timeout_error"}.get(status, "server_error")

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = Field(None, description="require `Authorization: Bearer <key>` on /v1")
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="tenants: name -> API key (JSON); each key is accepted on /v1, and its name "
+                    "selects its safety policy and its own prefix cache")
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     kv_cache_bytes: int = Field(256 * 2**20, description="KV cache size in bytes")
     block_size: int | None = Field(
@@ -33,7 +37,12 @@ class Settings(BaseSettings):
     dtype: str = "auto"
     seed: int = Field(0, description="engine seed for requests without one")
     max_body_bytes: int = Field(1 * 2**20, description="larger request bodies get 413")
+    max_header_bytes: int = Field(16 * 2**10, description="larger request headers get 431")
     max_n: int = Field(16, description="largest `n` a request may ask for")
+    max_tokens_limit: int | None = Field(
+        None, description="largest max_tokens a request may ask for (default: the context)")
+    max_messages: int = Field(256, description="most chat messages a request may send")
+    max_stop: int = Field(16, description="most stop strings a request may send")
     max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
     log_level: str = "info"
     # LoRA adapters (adapters/): served by the same engine as the base model.
@@ -110,6 +119,31 @@ class Settings(BaseSettings):
     max_search_tokens: int = Field(16384, description="largest budget_tokens, and the default")
     max_search_nodes: int = Field(2048, description="largest max_nodes, and the default")
     max_search_timeout_s: float = Field(120.0, description="largest timeout_s, and the default")
+    # Admission control (server/admission.py): requests are counted by their cost in tokens, a
+    # single pass by n x max_tokens, a search by its budget_tokens, in two lanes so that a flood
+    # of searches cannot hold back single passes.
+    single_pass_capacity: int = Field(
+        131072, description="single-pass tokens (n x max_tokens) in flight at once")
+    single_pass_queue: int = Field(
+        524288, description="single-pass tokens waiting; a request past it gets 429")
+    search_capacity: int = Field(
+        65536, description="search budget tokens in flight at once (4 searches at the default "
+                           "budget)")
+    search_queue: int = Field(
+        262144, description="search budget tokens waiting; a request past it gets 429")
+    queue_timeout_s: float = Field(
+        30.0, gt=0, description="a request that waits longer than this to start gets 429")
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="per-request deadline: a search's timeout_s is cut to what is "
+                                 "left of it, a single pass still running at it ends with 504")
+    # Safety (verifiers/builtin/safety.py): applied to every answer, and to search steps.
+    safety_policy_file: str | None = Field(
+        None, description="YAML/JSON safety policy (blocked patterns for everyone, per API key "
+                          "name, per `user`), reloaded by POST /v1/reload_safety_policy")
+    health_check_interval_s: float = Field(
+        1.0, gt=0, description="how often the engine is checked; when it has died the server "
+                               "answers 503 and exits with status 3 for its supervisor to "
+                               "restart it")
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
@@ -123,7 +157,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
                                 help=help_)
         elif field.annotation in (list[str], list[str] | None):
             parser.add_argument(flag, nargs="*", default=None, help=help_)
-        elif field.annotation in (dict[str, float], dict[str, dict]):
+        elif field.annotation in (dict[str, float], dict[str, dict], dict[str, str]):
             parser.add_argument(flag, type=json.loads, default=None, help=help_ + " (JSON)")
         else:
             parser.add_argument(flag, default=None, help=help_)

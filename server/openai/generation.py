@@ -41,6 +41,7 @@ class ChoiceResult:
     token_count: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None
+    filter_reason: str | None = None  # why a safety policy withheld it (finish content_filter)
 
 
 @dataclass

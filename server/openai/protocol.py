@@ -192,6 +192,10 @@ def now() -> int:
 # /v1/completions responses
 
 
+# With finish_reason "content_filter": why the safety policy withheld the text; absent otherwise.
+FilterReason = Annotated[str | None, Field(exclude_if=lambda reason: reason is None)]
+
+
 class CompletionLogprobs(BaseModel):
     tokens: list[str] = []
     token_logprobs: list[float] = []
@@ -205,6 +209,7 @@ class CompletionChoice(BaseModel):
     logprobs: CompletionLogprobs | None = None
     finish_reason: str | None = None
     prompt_logprobs: list[dict[str, float] | None] | None = None
+    content_filter_reason: FilterReason = None
 
 
 class CompletionResponse(BaseModel):
@@ -244,6 +249,7 @@ class ChatChoice(BaseModel):
     message: AssistantMessage
     logprobs: ChatLogprobs | None = None
     finish_reason: str | None = None
+    content_filter_reason: FilterReason = None
 
 
 class ChatCompletionResponse(BaseModel):
@@ -267,6 +273,7 @@ class ChatChunkChoice(BaseModel):
     delta: DeltaMessage
     logprobs: ChatLogprobs | None = None
     finish_reason: str | None = None
+    content_filter_reason: FilterReason = None
 
 
 class ChatCompletionChunk(BaseModel):
