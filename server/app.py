@@ -38,8 +38,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with _engine(settings, engine) as running:
             adapters = await build_registry(settings, running)
-            generation = GenerationService(running, Limits(settings.max_n, settings.max_logprobs),
-                                           adapters)
+            generation = GenerationService(running, Limits.from_settings(settings), adapters)
             app.state.engine = running
             app.state.adapters = adapters
             allowlist = settings.verifier_allowlist

@@ -106,8 +106,9 @@ class Serving(ABC, Generic[RequestT]):
         if is_search(decision):
             params = self.reasoning.params(decision, request, job.params.max_tokens)
             await ticket.enter(SEARCH, params.budget_tokens or single_cost)
-            # a search is anytime: it stops in time to answer before the request's deadline
-            left = max(ticket.seconds_left(), 0.001)
+            # a search is anytime: it stops in time to answer before the request's deadline,
+            # leaving a fifth of what is left for the round in flight and the answer's completion
+            left = max(ticket.seconds_left() * 0.8, 0.001)
             decision.search_params = dataclasses.replace(
                 params, timeout_s=min(params.timeout_s or left, left))
         elif ticket.lane is None:

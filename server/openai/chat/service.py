@@ -32,6 +32,10 @@ class ChatService(Serving[ChatCompletionRequest]):
         self.generation.check_model(request.model)
         if request.top_logprobs is not None and not request.logprobs:
             raise bad_request("top_logprobs needs logprobs=true", param="top_logprobs")
+        limit = self.generation.limits.max_messages
+        if len(request.messages) > limit:
+            raise bad_request(f"{len(request.messages)} messages are more than this server's "
+                              f"limit of {limit}; send fewer", param="messages")
         engine = self.generation.engine
         text = engine.render_chat(_messages(request))
         # The template already holds any special tokens the model expects.
