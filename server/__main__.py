@@ -17,8 +17,12 @@ from server.settings import parse_settings
 def main() -> None:
     settings = parse_settings()
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=5, h11_max_incomplete_event_size=settings.max_header_bytes)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        timeout_graceful_shutdown=5, h11_max_incomplete_event_size=settings.max_header_bytes))
+    # a graceful shutdown that, unlike SIGTERM's, leaves the exit status to us
+    app.state.request_shutdown = lambda: setattr(server, "should_exit", True)
+    server.run()
     if app.state.engine_failed:
         sys.exit(ENGINE_DEAD_EXIT_STATUS)
 

@@ -43,7 +43,8 @@ async def health(request: Request) -> Response:
 async def watching(app: FastAPI, engine: Engine, interval_s: float) -> AsyncIterator[None]:
     """Checks the engine every `interval_s` while the app runs; when it has died, marks the app
     (`app.state.engine_failed`, read by `python -m server` for its exit status) and asks the
-    server to shut down as on SIGTERM: in-flight requests finish (with 503), then it exits."""
+    server to shut down (`app.state.request_shutdown`, else SIGTERM): in-flight requests finish
+    (with 503), then it exits."""
 
     async def watch() -> None:
         while True:
@@ -54,7 +55,8 @@ async def watching(app: FastAPI, engine: Engine, interval_s: float) -> AsyncIter
                 log.critical("the engine has died (%s); shutting down for the supervisor to "
                              "restart the server", exc)
                 app.state.engine_failed = True
-                os.kill(os.getpid(), signal.SIGTERM)
+                stop = getattr(app.state, "request_shutdown", None)
+                stop() if stop is not None else os.kill(os.getpid(), signal.SIGTERM)
                 return
             except Exception:  # a check that failed for another reason is not a verdict
                 log.exception("engine health check failed")
