@@ -101,7 +101,11 @@ class LocalEngine:
         if scope is not None and scope.cache_salt is not None:
             # the tenant's own prefix cache: blocks hashed with another salt never match
             engine_prompt["cache_salt"] = scope.cache_salt
-        stream = self._llm.generate(engine_prompt, _to_vllm(params), request_id, lora_request=lora)
+        try:
+            sampling = _to_vllm(params)
+        except (VLLMClientError, ValueError) as error:  # vLLM's own checks of the parameters
+            raise InvalidEngineRequest(str(error)) from error
+        stream = self._llm.generate(engine_prompt, sampling, request_id, lora_request=lora)
         # vLLM counts prefix-cache queries per sequence, except for prompt-logprob requests
         ceiling_counted = self._cache_block is None or params.prompt_logprobs is not None
         try:

@@ -109,6 +109,14 @@ class SamplingRequest(OpenAIModel):
                                           {"param": name, "instead": instead})
         return data
 
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if stop == "" or (isinstance(stop, list) and "" in stop):
+            raise ValueError("a stop string cannot be empty (it would stop before the first "
+                             "token); drop it")
+        return stop
+
     @field_validator("logit_bias")
     @classmethod
     def _token_id_keys(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
