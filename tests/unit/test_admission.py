@@ -176,20 +176,20 @@ async def test_a_routed_request_waits_in_the_single_lane_and_an_effort_goes_to_s
 
 
 @pytest.mark.parametrize("settings", [Settings(
-    search_verifiers={"logic": 1.0}, default_strategy="greedy", request_timeout_s=0.5)])
+    search_verifiers={"logic": 1.0}, default_strategy="greedy", request_timeout_s=2.0)])
 async def test_the_deadline_cuts_a_search_short_and_ends_a_pass_with_504(client, engine):
-    engine.delay_s = 0.05
+    engine.delay_s = 0.2
     # slips `logic` scores 0, new ones at every sample: nothing stops the search but time
     engine.script, engine.fresh = {(): [f"3*4={v}" for v in range(13, 99)]}, True
     started = time.monotonic()
     r = await client.post("/v1/completions", json=completion(reasoning={
         "strategy": "mcts", "simulations": 64, "stop_score": 1.0}))
-    # unhurried, this search takes 19 engine calls of 0.05 s: it stops in time, with what it
+    # unhurried, this search takes 19 engine calls of 0.2 s: it stops in time, with what it
     # has
     assert r.status_code == 200, r.text
     assert r.json()["reasoning"]["stopped_by"] == "timeout_s"
-    assert time.monotonic() - started < 0.5
-    engine.delay_s = 2.0
+    assert time.monotonic() - started < 2.0
+    engine.delay_s = 5.0
     r = await client.post("/v1/completions", json=completion(reasoning={"strategy": "greedy"}))
     assert r.status_code == 504 and r.json()["error"]["code"] == "deadline_exceeded"
     assert not engine.running  # the engine request was aborted
@@ -198,3 +198,4 @@ async def test_the_deadline_cuts_a_search_short_and_ends_a_pass_with_504(client,
 def test_admission_lanes_come_from_the_settings():
     admission = Admission(Settings(single_pass_capacity=5, search_queue=7))
     assert admission.lanes["single"].capacity == 5 and admission.lanes["search"].queue_limit == 7
+
