@@ -39,7 +39,10 @@ class Tenants:
     @classmethod
     def from_settings(cls, settings) -> Tenants:
         keys = dict(settings.api_keys)
-        if settings.api_key is not None:
+        empty = sorted(name for name, key in keys.items() if not key)
+        if empty:
+            raise ValueError(f"--api-keys: the key of {empty} is empty; give each tenant a key")
+        if settings.api_key:  # an empty DELIBERATE_API_KEY (compose's default) sets no key
             keys.setdefault(DEFAULT_TENANT, settings.api_key)
         return cls(keys)
 

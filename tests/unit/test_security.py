@@ -131,3 +131,9 @@ async def test_large_headers_are_a_431_and_large_bodies_a_413(client):
     r = await client.post("/v1/completions", json={**BODY, "prompt": "a" * 5000},
                           headers=bearer("acme-key"))
     assert r.status_code == 413
+
+
+def test_an_empty_key_is_no_key_and_an_empty_tenant_key_is_refused():
+    assert not Tenants.from_settings(Settings(api_key="")).required
+    with pytest.raises(ValueError, match="empty"):
+        Tenants.from_settings(Settings(api_keys={"acme": ""}))
