@@ -45,6 +45,7 @@ class FuzzReport:
     statuses: dict[str, collections.Counter] = field(
         default_factory=lambda: collections.defaultdict(collections.Counter))
     server_errors: list[dict] = field(default_factory=list)  # the 5xx cases, replayable
+    no_answer: list[str] = field(default_factory=list)  # cases the server never answered
     wall_s: float = 0.0
 
     @property
@@ -107,7 +108,11 @@ def fuzz(url: str, cases_per_operation: int, clamp: bool = False, api_key: str =
                                  suppress_health_check=list(hypothesis.HealthCheck),
                                  phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
             def send(case) -> None:
-                response = case.call(base_url=url, headers=headers, timeout=120)
+                try:
+                    response = case.call(base_url=url, headers=headers, timeout=120)
+                except Exception as exc:  # no answer at all: as bad as a 5xx, and said so
+                    report.no_answer.append(f"{name}: {type(exc).__name__}: {exc}"[:500])
+                    return
                 report.record(name, case, response.status_code)
 
             try:
@@ -145,7 +150,8 @@ def main() -> None:
 
 def write(report: FuzzReport, healthy: bool) -> None:
     fives = sum(n for c in report.statuses.values() for s, n in c.items() if s >= 500)
-    body = {"cases": report.cases, "responses_5xx": fives, "healthy_after": healthy,
+    body = {"cases": report.cases, "responses_5xx": fives, "no_answer": report.no_answer,
+            "healthy_after": healthy,
             "wall_s": round(report.wall_s, 1), "server_flags": SERVER_FLAGS,
             "statuses": {op: dict(sorted(c.items())) for op, c in report.statuses.items()},
             "server_errors": report.server_errors}
@@ -153,7 +159,8 @@ def write(report: FuzzReport, healthy: bool) -> None:
     lines = ["# Schema fuzzing (schemathesis)", "",
              "`python -m benchmarks.fuzz` against a real server (demo model, CPU engine), "
              "valid and schema-breaking cases for every operation of its OpenAPI schema.", "",
-             f"Cases: **{report.cases}**, responses 500 or above: **{fives}**, "
+             f"Cases: **{report.cases}**, responses 500 or above: **{fives}**, cases never "
+             f"answered: **{len(report.no_answer)}**, "
              f"/health after: **{200 if healthy else 503}**, wall {report.wall_s:.0f} s.", "",
              "| operation | cases | status codes |", "|---|---:|---|"]
     for op, counts in sorted(report.statuses.items()):
