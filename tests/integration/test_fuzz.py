@@ -13,10 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_no_generated_request_gets_a_5xx_and_the_server_stays_healthy(server):
-    report = fuzz(server.url, cases_per_operation=12, clamp=True, api_key=None, admin_key=None)
-    assert report.cases >= 60
+    report = fuzz(server.url, cases_per_operation=8, clamp=True, api_key=None, admin_key=None)
+    assert report.cases >= 40
     assert report.server_errors == []
     assert report.no_answer == []
     # the cases reached the engine, not only the validators
-    assert sum(c[200] for c in report.statuses.values()) >= 5
+    assert sum(c[200] for c in report.statuses.values()) >= 3
     assert httpx.get(f"{server.url}/health").status_code == 200
