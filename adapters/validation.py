@@ -186,7 +186,33 @@ def _check_weights(weights: Path, base: BaseModelInfo, limits: AdapterLimits) ->
     if rank > limits.max_rank:
         raise AdapterError(f"adapter weights have rank {rank}, above the server's max LoRA rank "
                            f"{limits.max_rank}.")
+    _check_values(weights)
     return rank
+
+
+FLOAT_DTYPES = ("F32", "F16", "BF16")
+
+
+def _check_values(weights: Path) -> None:
+    """Every weight a float, and finite: a NaN or Inf in one adapter would make its rows' logits
+    NaN inside a batch the engine shares with every other request. Reads the tensors (an
+    adapter is a few MB; --max-adapter-bytes bounds it)."""
+    import torch  # only here: the checks above need no tensor library
+
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            for key in fh.keys():
+                dtype = fh.get_slice(key).get_dtype()
+                if dtype not in FLOAT_DTYPES:
+                    raise AdapterError(f"{key!r} is {dtype}; adapter weights are float32, "
+                                       "float16 or bfloat16.")
+                if not torch.isfinite(fh.get_tensor(key)).all():
+                    raise AdapterError(f"{key!r} holds NaN or infinite values: the adapter is "
+                                       "damaged; retrain or re-export it.")
+    except AdapterError:
+        raise
+    except Exception as exc:  # data shorter than its header says, and such
+        raise AdapterError(f"{weights} is not a readable safetensors file ({exc}).") from exc
 
 
 def _base_key(adapter_key: str) -> tuple[str, str | None]:

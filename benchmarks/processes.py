@@ -58,3 +58,15 @@ def wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float, log_pa
                 return
         time.sleep(0.5)
     raise TimeoutError(f"server not healthy after {timeout_s:.0f} s:\n{log_path.read_text()}")
+
+
+def install_verifier_plugins(directory: Path, dist: str, plugins: dict[str, str]) -> Path:
+    """A dist-info in `directory` registering `plugins` (name -> "module:Class") in the
+    verifier entry-point group: a server started with `directory` on its PYTHONPATH loads
+    them, and nothing else does."""
+    info = directory / f"{dist.replace('-', '_')}-0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0\n")
+    entries = "".join(f"{name} = {target}\n" for name, target in plugins.items())
+    (info / "entry_points.txt").write_text(f"[deliberate.verifiers]\n{entries}")
+    return directory

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import free_port, install_verifier_plugins, running_server
 from benchmarks.reasoning import LEARNED, RESULTS, SEED, Outcome, run_config
 from training.tasks import from_prompt, get_task, step_solvable
 from verifiers.protocol import ScoringContext, StepItem
@@ -61,15 +61,9 @@ class SolvableVerifier:
 
 
 def install_plugin(directory: Path) -> Path:
-    """A dist-info in `directory` that registers SolvableVerifier in the verifier entry-point
-    group; put `directory` on the server's PYTHONPATH."""
-    dist = directory / "deliberate_value_ceiling-0.dist-info"
-    dist.mkdir(parents=True, exist_ok=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: deliberate-value-ceiling\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text(
-        "[deliberate.verifiers]\nsolvable = benchmarks.value_ceiling:SolvableVerifier\n")
-    return directory
+    """SolvableVerifier as a verifier plugin; put `directory` on the server's PYTHONPATH."""
+    return install_verifier_plugins(directory, "deliberate-value-ceiling",
+                                    {"solvable": "benchmarks.value_ceiling:SolvableVerifier"})
 
 
 def command_line(args: argparse.Namespace) -> str:

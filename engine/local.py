@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from vllm import SamplingParams as VllmSamplingParams
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.exceptions import VLLMClientError
-from vllm.inputs import TokensPrompt
+from vllm.inputs import TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
@@ -24,6 +24,7 @@ from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDeadError
 
 from engine.metrics import PREFIX_CACHE_CEILING, cacheable_prefix
+from engine.scope import current_scope
 from engine.protocol import (
     AdapterInfo,
     Choice,
@@ -102,10 +103,17 @@ class LocalEngine:
             lora = self._adapters.get(adapter)
             if lora is None:
                 raise InvalidEngineRequest(f"adapter {adapter!r} is not loaded")
-        engine_prompt = (
-            TokensPrompt(prompt_token_ids=list(prompt)) if not isinstance(prompt, str) else prompt
-        )
-        stream = self._llm.generate(engine_prompt, _to_vllm(params), request_id, lora_request=lora)
+        engine_prompt = (TextPrompt(prompt=prompt) if isinstance(prompt, str)
+                         else TokensPrompt(prompt_token_ids=list(prompt)))
+        scope = current_scope()
+        if scope is not None and scope.cache_salt is not None:
+            # the tenant's own prefix cache: blocks hashed with another salt never match
+            engine_prompt["cache_salt"] = scope.cache_salt
+        try:
+            sampling = _to_vllm(params)
+        except (VLLMClientError, ValueError) as error:  # vLLM's own checks of the parameters
+            raise InvalidEngineRequest(str(error)) from error
+        stream = self._llm.generate(engine_prompt, sampling, request_id, lora_request=lora)
         # vLLM counts prefix-cache queries per sequence, except for prompt-logprob requests
         ceiling_counted = self._cache_block is None or params.prompt_logprobs is not None
         try:

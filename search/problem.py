@@ -33,6 +33,7 @@ class Answer:
     step_verifier_scores: tuple[dict[str, float], ...]
     finish_reason: str  # "stop" (complete) or "length" (a budget ran out before the end)
     tokens: int  # tokens of `text` as generated
+    filter_reason: str | None = None  # why a safety policy withheld it (finish content_filter)
 
 
 @dataclass

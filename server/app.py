@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from server import health, metrics
+from server import health, metrics, safety
+from server.admission import Admission
+from server.auth import admin_keys
 from server.body_limit import BodyLimitMiddleware
-from server.scope import RequestScopeMiddleware
+from server.header_limit import HeaderLimitMiddleware
 from engine.protocol import Engine
 from server.errors import install_error_handlers
 from server.lora.router import router as lora_router
@@ -22,6 +24,7 @@ from server.openai.generation import GenerationService, Limits
 from server.openai.models.router import router as models_router
 from server.reasoning.service import ReasoningService
 from server.settings import Settings
+from server.tenancy import TenancyMiddleware, Tenants
 from server.verify.router import router as verify_router
 from server.verify.service import VerifyService
 from search.difficulty.registry import discover_estimators
@@ -35,13 +38,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with _engine(settings, engine) as running:
             adapters = await build_registry(settings, running)
-            generation = GenerationService(running, Limits(settings.max_n, settings.max_logprobs),
-                                           adapters)
+            generation = GenerationService(running, Limits.from_settings(settings), adapters)
             app.state.engine = running
             app.state.adapters = adapters
             allowlist = settings.verifier_allowlist
-            deps = VerifierDeps(engine=running, config=settings.verifier_config,
-                                adapter_scope=adapters.acquire)
+            # the safety verifier judges search steps by the policy that screens the answers
+            policy = app.state.safety_policy
+            config = {**settings.verifier_config,
+                      "safety": {**settings.verifier_config.get("safety", {}), "source": policy}}
+            deps = VerifierDeps(engine=running, config=config, adapter_scope=adapters.acquire)
             verifiers = discover(deps, allowlist=None if allowlist is None else set(allowlist))
             verify = VerifyService(verifiers, settings.default_verifiers,
                                    settings.verifier_timeout_s)
@@ -50,19 +55,28 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                                           adapter_scope=adapters.acquire)
             reasoning = ReasoningService(settings, running, adapters, verify,
                                          discover_estimators(estimator_deps))
-            app.state.completion_service = CompletionService(generation, reasoning)
-            app.state.chat_service = ChatService(generation, reasoning)
-            yield
+            admission, screen = Admission(settings), safety.AnswerFilter(policy)
+            app.state.completion_service = CompletionService(generation, reasoning, admission,
+                                                             screen)
+            app.state.chat_service = ChatService(generation, reasoning, admission, screen)
+            async with health.watching(app, running, settings.health_check_interval_s):
+                yield
 
     app = FastAPI(title="Deliberate", lifespan=lifespan)
     app.state.settings = settings
+    app.state.tenants = Tenants.from_settings(settings)
+    app.state.admin_keys = admin_keys(settings)
+    app.state.safety_policy = safety.policy_source(settings)  # a bad file stops start-up
+    app.state.engine_failed = False
     for router in (health.router, metrics.router, models_router, completions_router, chat_router,
-                   lora_router, verify_router):
+                   lora_router, verify_router, safety.router):
         app.include_router(router)
     install_error_handlers(app)
-    # Outermost first: body limit before anything reads the body; metrics see every response.
-    app.add_middleware(RequestScopeMiddleware)
+    # Each added one wraps the ones before: metrics see every response, the limits run before
+    # anything reads the request, and the tenant's scope holds for the whole request.
+    app.add_middleware(TenancyMiddleware, tenants=app.state.tenants)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
     return app
 

@@ -1,31 +1,35 @@
-"""Optional bearer-token check for the /v1 routes."""
+"""Bearer-token checks: the API keys (any tenant's) on every route that reaches the engine, the
+admin key on adapter management and policy reloads."""
 
 from __future__ import annotations
-
-import secrets
 
 from fastapi import Request
 
 from server.errors import APIError
+from server.tenancy import Tenants, current_tenant
 
 
 async def require_api_key(request: Request) -> None:
-    _check_bearer(request, request.app.state.settings.api_key, "API key")
+    """Passes when no key is configured, or when the caller presented one (TenancyMiddleware
+    resolved it to a tenant)."""
+    if request.app.state.tenants.required and current_tenant() is None:
+        raise _unauthorized("API key")
 
 
 async def require_admin_key(request: Request) -> None:
-    """Adapter management: the admin key when one is set, else the ordinary API key."""
-    settings = request.app.state.settings
-    if settings.admin_api_key is not None:
-        _check_bearer(request, settings.admin_api_key, "admin API key")
-    else:
-        _check_bearer(request, settings.api_key, "API key")
-
-
-def _check_bearer(request: Request, expected: str | None, what: str) -> None:
-    if expected is None:
+    """The admin key when one is set, else any API key."""
+    admin = request.app.state.admin_keys
+    if admin.required:
+        if admin.identify(request.headers.get("authorization")) is None:
+            raise _unauthorized("admin API key")
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), expected.encode()):
-        raise APIError(401, f"missing or wrong {what}; send `Authorization: Bearer <key>`",
-                       code="invalid_api_key")
+    await require_api_key(request)
+
+
+def admin_keys(settings) -> Tenants:
+    return Tenants({} if settings.admin_api_key is None else {"admin": settings.admin_api_key})
+
+
+def _unauthorized(what: str) -> APIError:
+    return APIError(401, f"missing or wrong {what}; send `Authorization: Bearer <key>`",
+                    code="invalid_api_key")

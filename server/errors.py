@@ -32,7 +32,7 @@ class APIError(Exception):
         self.param = param
         self.code = code
         self.type = type or _type_for(status)
-        self.headers = headers
+        self.headers = headers or {}
 
 
 def bad_request(message: str, param: str | None = None) -> APIError:
@@ -111,6 +111,9 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "list[int]", "list[str]", "list[Tex
 def _type_for(status: int) -> str:
     if status == 401:
         return "authentication_error"
+    if status == 429:
+        return "rate_limit_error"
     if status < 500:
         return "invalid_request_error"
-    return {501: "not_implemented_error", 503: "service_unavailable_error"}.get(status, "server_error")
+    return {501: "not_implemented_error", 503: "service_unavailable_error",
+            504: "timeout_error"}.get(status, "server_error")

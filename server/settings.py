@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     port: int = 8000
     api_key: str | None = Field(None, description="require `Authorization: Bearer <key>` on /v1 "
                                                   "(empty: none)")
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="tenants: name -> API key (JSON); each key is accepted on /v1, and its name "
+                    "selects its safety policy and its own prefix cache")
     # Engine: vLLM in this process (local), or a fleet of `vllm serve` replicas (remote).
     engine: Literal["local", "remote"] = Field(
         "local", description="local: vLLM in this process; remote: the --upstream replicas")
@@ -74,7 +78,12 @@ class Settings(BaseSettings):
                     "e.g. {\"enable_chunked_prefill\": false}")
     seed: int = Field(0, description="engine seed for requests without one")
     max_body_bytes: int = Field(1 * 2**20, description="larger request bodies get 413")
+    max_header_bytes: int = Field(16 * 2**10, description="larger request headers get 431")
     max_n: int = Field(16, description="largest `n` a request may ask for")
+    max_tokens_limit: int | None = Field(
+        None, description="largest max_tokens a request may ask for (default: the context)")
+    max_messages: int = Field(256, description="most chat messages a request may send")
+    max_stop: int = Field(16, description="most stop strings a request may send")
     max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
     log_level: str = "info"
     # LoRA adapters (adapters/): served by the same engine as the base model.
@@ -151,6 +160,31 @@ class Settings(BaseSettings):
     max_search_tokens: int = Field(16384, description="largest budget_tokens, and the default")
     max_search_nodes: int = Field(2048, description="largest max_nodes, and the default")
     max_search_timeout_s: float = Field(120.0, description="largest timeout_s, and the default")
+    # Admission control (server/admission.py): requests are counted by their cost in tokens, a
+    # single pass by n x max_tokens, a search by its budget_tokens, in two lanes so that a flood
+    # of searches cannot hold back single passes.
+    single_pass_capacity: int = Field(
+        131072, description="single-pass tokens (n x max_tokens) in flight at once")
+    single_pass_queue: int = Field(
+        524288, description="single-pass tokens waiting; a request past it gets 429")
+    search_capacity: int = Field(
+        65536, description="search budget tokens in flight at once (4 searches at the default "
+                           "budget)")
+    search_queue: int = Field(
+        262144, description="search budget tokens waiting; a request past it gets 429")
+    queue_timeout_s: float = Field(
+        30.0, gt=0, description="a request that waits longer than this to start gets 429")
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="per-request deadline: a search's timeout_s is cut to what is "
+                                 "left of it, a single pass still running at it ends with 504")
+    # Safety (verifiers/builtin/safety.py): applied to every answer, and to search steps.
+    safety_policy_file: str | None = Field(
+        None, description="YAML/JSON safety policy (blocked patterns for everyone, per API key "
+                          "name, per `user`), reloaded by POST /v1/reload_safety_policy")
+    health_check_interval_s: float = Field(
+        1.0, gt=0, description="how often the engine is checked; when it has died the server "
+                               "answers 503 and exits with status 3 for its supervisor to "
+                               "restart it")
 
     @field_validator("api_key", "admin_api_key", "upstream_api_key", "tokenizer", mode="before")
     @classmethod
@@ -181,7 +215,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
                                 help=help_)
         elif field.annotation in (list[str], list[str] | None):
             parser.add_argument(flag, nargs="*", default=None, help=help_)
-        elif field.annotation in (dict[str, float], dict[str, dict], dict[str, Any]):
+        elif field.annotation in (dict[str, float], dict[str, dict], dict[str, Any],
+                                  dict[str, str]):
             parser.add_argument(flag, type=json.loads, default=None, help=help_ + " (JSON)")
         else:
             parser.add_argument(flag, default=None, help=help_)

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
+from engine.scope import RequestScope, current_scope
 from engine.protocol import (
     AdapterInfo,
     Choice,
@@ -35,6 +36,8 @@ class FakeEngine:
     fail_midway: Exception | None = None  # raised after the first token
     adapters: dict[str, str] = field(default_factory=dict)  # resident: name -> path
     adapter_of: dict[str, str | None] = field(default_factory=dict)  # request id -> adapter
+    # request id -> the request scope the engine saw (engine/scope.py: the tenant's cache salt)
+    scopes: dict[str, RequestScope | None] = field(default_factory=dict)
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return [ord(c) for c in text]
@@ -57,6 +60,7 @@ class FakeEngine:
         assert adapter is None or adapter in self.adapters, f"adapter {adapter} not resident"
         self.requests.append((request_id, ids, params))
         self.adapter_of[request_id] = adapter
+        self.scopes[request_id] = current_scope()
         self.running.add(request_id)
         texts = [self.reply_for(i, params.n)[: params.max_tokens] for i in range(params.n)]
         finished = False

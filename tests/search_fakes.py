@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.protocol import Choice, GenerationOutput, SamplingParams
+from engine.scope import current_scope
 from tests.fakes import FakeEngine
 from verifiers.protocol import ScoringContext, StepItem
 
@@ -59,6 +60,7 @@ class StepEngine(FakeEngine):
         prompt = prompt if isinstance(prompt, str) else "".join(map(chr, prompt))
         self.calls.append((prompt, params))
         self.adapter_of[request_id] = adapter
+        self.scopes[request_id] = current_scope()
         self.running.add(request_id)
         finished = False
         try:

@@ -25,7 +25,8 @@ class ScoringContext:
     """What a request brings beyond the steps: evidence for `factual`, the caller for `safety`."""
 
     evidence: tuple[str, ...] = ()
-    api_key_id: str | None = None
+    api_key_id: str | None = None  # the caller's API key name (the tenant), never the key
+    user: str | None = None  # the request's `user`
     extra: dict = field(default_factory=dict)
 
 

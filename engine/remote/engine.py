@@ -212,7 +212,9 @@ class RemoteEngine:
     async def _call(self, replica: Replica, ids: list[int], params: SamplingParams, model: str,
                     request_id: str, aborted: asyncio.Event
                     ) -> AsyncGenerator[GenerationOutput, None]:
-        body = completion_body(model, ids, params, stream=not params.final_only)
+        scope = current_scope()
+        body = completion_body(model, ids, params, stream=not params.final_only,
+                               cache_salt=scope.cache_salt if scope is not None else None)
         url = f"{replica.url}/v1/completions"
         replica.in_flight += 1
         metrics.IN_FLIGHT.labels(replica.url).inc()

@@ -10,12 +10,14 @@ from engine.protocol import Choice, GenerationOutput, SamplingParams, TokenLogpr
 
 
 def completion_body(model: str, prompt_token_ids: Sequence[int], params: SamplingParams,
-                    stream: bool) -> dict:
+                    stream: bool, cache_salt: str | None = None) -> dict:
     """The body asking vLLM's OpenAI server for what `LocalEngine` asks `AsyncLLM` for.
 
     The sampling fields are all set, so the server's defaults (a model's generation_config)
     never change a request: the same params give the same tokens as in-process. `detokenize`
-    has no counterpart: the server always decodes (scoring calls read only logprobs)."""
+    has no counterpart: the server always decodes (scoring calls read only logprobs).
+    `cache_salt` (the request scope's tenant) keeps the tenant's prefix cache its own on the
+    replica too."""
     body = {
         "model": model,
         "prompt": list(prompt_token_ids),
@@ -36,6 +38,7 @@ def completion_body(model: str, prompt_token_ids: Sequence[int], params: Samplin
         "logit_bias": {str(token): bias for token, bias in params.logit_bias} or None,
         "return_token_ids": True,  # the ids generated, so search paths stay token-exact
         "stream": stream,
+        "cache_salt": cache_salt,
     }
     return {key: value for key, value in body.items() if value is not None}
 

@@ -25,6 +25,13 @@ from server.openai.protocol import SamplingRequest
 class Limits:
     max_n: int
     max_logprobs: int
+    max_tokens: int | None = None  # None: the context bounds it
+    max_stop: int = 16
+    max_messages: int = 256
+
+    @classmethod
+    def from_settings(cls, s) -> Limits:
+        return cls(s.max_n, s.max_logprobs, s.max_tokens_limit, s.max_stop, s.max_messages)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class ChoiceResult:
     token_count: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None
+    filter_reason: str | None = None  # why a safety policy withheld it (finish content_filter)
 
 
 @dataclass
@@ -89,11 +97,20 @@ class GenerationService:
                 f"This model's maximum context length is {context} tokens, but the prompt has "
                 f"{prompt_len} tokens; shorten the prompt.", param=prompt_param)
         room = context - prompt_len
+        cap = self.limits.max_tokens
+        if max_tokens is not None and cap is not None and max_tokens > cap:
+            raise bad_request(f"{max_tokens_param}={max_tokens} is above this server's limit of "
+                              f"{cap}", param=max_tokens_param)
+        if max_tokens is None and cap is not None:
+            max_tokens = min(room, cap)
         if max_tokens is not None and max_tokens > room:
             raise bad_request(
                 f"{max_tokens_param}={max_tokens} is too large: the prompt has {prompt_len} tokens "
                 f"and the context length is {context}, so at most {room} can be generated.",
                 param=max_tokens_param)
+        if len(request.stop_strings()) > self.limits.max_stop:
+            raise bad_request(f"{len(request.stop_strings())} stop strings are more than this "
+                              f"server's limit of {self.limits.max_stop}", param="stop")
         if request.n > self.limits.max_n:
             raise bad_request(f"n={request.n} is above this server's limit of "
                               f"{self.limits.max_n}", param="n")

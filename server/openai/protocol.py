@@ -109,6 +109,14 @@ class SamplingRequest(OpenAIModel):
                                           {"param": name, "instead": instead})
         return data
 
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if stop == "" or (isinstance(stop, list) and "" in stop):
+            raise ValueError("a stop string cannot be empty (it would stop before the first "
+                             "token); drop it")
+        return stop
+
     @field_validator("logit_bias")
     @classmethod
     def _token_id_keys(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
@@ -192,6 +200,10 @@ def now() -> int:
 # /v1/completions responses
 
 
+# With finish_reason "content_filter": why the safety policy withheld the text; absent otherwise.
+FilterReason = Annotated[str | None, Field(exclude_if=lambda reason: reason is None)]
+
+
 class CompletionLogprobs(BaseModel):
     tokens: list[str] = []
     token_logprobs: list[float] = []
@@ -205,6 +217,7 @@ class CompletionChoice(BaseModel):
     logprobs: CompletionLogprobs | None = None
     finish_reason: str | None = None
     prompt_logprobs: list[dict[str, float] | None] | None = None
+    content_filter_reason: FilterReason = None
 
 
 class CompletionResponse(BaseModel):
@@ -244,6 +257,7 @@ class ChatChoice(BaseModel):
     message: AssistantMessage
     logprobs: ChatLogprobs | None = None
     finish_reason: str | None = None
+    content_filter_reason: FilterReason = None
 
 
 class ChatCompletionResponse(BaseModel):
@@ -267,6 +281,7 @@ class ChatChunkChoice(BaseModel):
     delta: DeltaMessage
     logprobs: ChatLogprobs | None = None
     finish_reason: str | None = None
+    content_filter_reason: FilterReason = None
 
 
 class ChatCompletionChunk(BaseModel):

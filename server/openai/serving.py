@@ -1,10 +1,15 @@
 """What chat and completions share: validate, decide the strategy, then either one engine pass
 or a search, whole or streamed. Each endpoint says how its prompt, search problem and response
-are shaped; this base owns the single-pass / search fork, so both endpoints take the same path.
+are shaped; this base owns the single-pass / search fork, so both endpoints take the same path,
+and so does every answer: admission (server/admission.py), the request's deadline, and the
+safety policy of the caller's API key and `user` (server/safety.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
@@ -14,19 +19,26 @@ from pydantic import BaseModel
 
 from engine.protocol import GenerationOutput
 from search.problem import SearchProblem, SearchResult
+from search.router import needs_difficulty
+from server.admission import SEARCH, SINGLE, Admission, Ticket
+from server.errors import APIError
 from server.openai.generation import EngineRequest, GenerationService, Result
 from server.openai.protocol import SamplingRequest
 from server.openai.streaming import event_stream
 from server.reasoning.response import STRATEGY_HEADER
 from server.reasoning.service import Decision, ReasoningService
+from server.safety import AnswerFilter
 
 RequestT = TypeVar("RequestT", bound=SamplingRequest)
 
 
 class Serving(ABC, Generic[RequestT]):
-    def __init__(self, generation: GenerationService, reasoning: ReasoningService) -> None:
+    def __init__(self, generation: GenerationService, reasoning: ReasoningService,
+                 admission: Admission | None = None, safety: AnswerFilter | None = None) -> None:
         self.generation = generation
         self.reasoning = reasoning
+        self.admission = admission or Admission(reasoning.settings)
+        self.safety = safety or AnswerFilter(None)
 
     # --- what each endpoint defines -----------------------------------------------------------
 
@@ -65,18 +77,50 @@ class Serving(ABC, Generic[RequestT]):
     # --- the shared path ----------------------------------------------------------------------
 
     async def serve(self, request: RequestT, response: Response):
-        """The HTTP answer: an event stream, or the whole response with the strategy header."""
+        """The HTTP answer: an event stream, or the whole response with the strategy header.
+        The request holds its admission ticket until its last byte (or its client) is gone."""
         job = self.prepare(request)
+        ticket = self.admission.ticket()
+        streaming = False
+        try:
+            decision = await self.admit(request, job, ticket)
+            headers = {STRATEGY_HEADER: decision.strategy}
+            if request.stream:
+                chunks = await _before(ticket, self.stream(request, job, decision))
+                streaming = True
+                return event_stream(_held(chunks, ticket), headers)
+            response.headers.update(headers)
+            return await _before(ticket, self.complete(request, job, decision))
+        finally:
+            if not streaming:
+                ticket.release()
+
+    async def admit(self, request: RequestT, job: EngineRequest, ticket: Ticket) -> Decision:
+        """Decides the strategy inside the right lane: a request routed by difficulty waits in
+        the single-pass lane for its probe, and moves to the search lane if routed to one."""
+        single_cost = job.params.n * job.params.max_tokens
+        options = self.reasoning.options(request)
+        if needs_difficulty(options.strategy, request.reasoning_effort):
+            await ticket.enter(SINGLE, single_cost)
         decision = await self.decide(request)
-        headers = {STRATEGY_HEADER: decision.strategy}
-        if request.stream:
-            return event_stream(await self.stream(request, job, decision), headers)
-        response.headers.update(headers)
-        return await self.complete(request, job, decision)
+        if is_search(decision):
+            params = self.reasoning.params(decision, request, job.params.max_tokens)
+            await ticket.enter(SEARCH, params.budget_tokens or single_cost)
+            # a search is anytime: it stops in time to answer before the request's deadline,
+            # leaving a fifth of what is left for the round in flight and the answer's completion
+            left = max(ticket.seconds_left() * 0.8, 0.001)
+            decision.search_params = dataclasses.replace(
+                params, timeout_s=min(params.timeout_s or left, left))
+        elif ticket.lane is None:
+            await ticket.enter(SINGLE, single_cost)
+        return decision
 
     async def decide(self, request: RequestT) -> Decision:
         single_pass = self.single_pass_feature(request)
         problem = self.problem(request) if single_pass is None else None
+        if problem is not None:  # the caller, for verifiers that judge by it (safety)
+            problem = dataclasses.replace(problem, context=self.safety.context(
+                problem.context, request.user))
         return await self.reasoning.decide(request, problem, single_pass)
 
     async def complete(self, request: RequestT, job: EngineRequest,
@@ -84,21 +128,83 @@ class Serving(ABC, Generic[RequestT]):
         if is_search(decision):
             return self.search_response(request, job, decision,
                                         await self.search(request, job, decision))
-        return self.single_response(request, job, decision, await self.generation.run(job))
+        result = await self.generation.run(job)
+        for choice in result.choices:
+            reason = self.safety.check(choice.text, request.user)
+            if reason is not None:
+                choice.text, choice.finish_reason, choice.filter_reason = \
+                    "", "content_filter", reason
+        return self.single_response(request, job, decision, result)
 
     async def stream(self, request: RequestT, job: EngineRequest,
                      decision: Decision) -> AsyncIterator[dict]:
         if is_search(decision):
             return self.search_chunks(request, job, decision)
         # started here, so that a refusal is a status code, not an error event in a 200 stream
-        return self.single_chunks(request, job, decision, await self.generation.start(job))
+        outputs = await self.generation.start(job)
+        return self.single_chunks(request, job, decision,
+                                  self.safety.screen(outputs, job.params.n, request.user))
 
     async def search(self, request: RequestT, job: EngineRequest, decision: Decision,
                      problem: SearchProblem | None = None) -> SearchResult:
-        """The decided strategy's search on `problem` (the decision's unless given)."""
-        return await self.reasoning.search(
-            decision, problem or decision.problem, request.model,
-            self.reasoning.params(decision, request, job.params.max_tokens))
+        """The decided strategy's search on `problem` (the decision's unless given); answers
+        the caller's safety policy blocks come back empty, finish_reason content_filter."""
+        params = decision.search_params or self.reasoning.params(decision, request,
+                                                                 job.params.max_tokens)
+        result = await self.reasoning.search(decision, problem or decision.problem,
+                                             request.model, params)
+        result.answers = [self.safety.screen_answer(answer, request.user)
+                          for answer in result.answers]
+        return result
+
+    def blocked(self, request: RequestT, text: str) -> bool:
+        """Whether the caller's safety policy blocks `text` (a search's progress, say)."""
+        return self.safety.check(text, request.user) is not None
+
+
+async def _before(ticket: Ticket, work):
+    """`work`, cut off at the request's deadline (504)."""
+    try:
+        async with asyncio.timeout(max(ticket.seconds_left(), 0.0)):
+            return await work
+    except TimeoutError:
+        raise _deadline_exceeded(ticket) from None
+
+
+def _held(chunks: AsyncIterator[dict], ticket: Ticket) -> AsyncIterator[dict]:
+    """`chunks`, each within the request's deadline, releasing the ticket when the stream ends:
+    at its end, on an error, when the client leaves, or, if it never started, when it is
+    dropped."""
+
+    async def held() -> AsyncIterator[dict]:
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(max(ticket.seconds_left(), 0.0)):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise _deadline_exceeded(ticket) from None
+                yield chunk
+        finally:
+            ticket.release()
+            await chunks.aclose()
+
+    stream = held()
+    weakref.finalize(stream, ticket.release)
+    return stream
+
+
+def _deadline_exceeded(ticket: Ticket) -> APIError:
+    return APIError(504, f"the request ran past this server's deadline of "
+                         f"{ticket.admission.request_timeout_s:g} s (--request-timeout-s); ask "
+                         "for fewer tokens or a smaller search budget", code="deadline_exceeded")
+
+
+def filter_reason(delta) -> str | None:
+    """A streamed delta's content-filter reason (the screen puts it in stop_reason)."""
+    return delta.stop_reason if delta.finish_reason == "content_filter" else None
 
 
 def is_search(decision: Decision) -> bool:

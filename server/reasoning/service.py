@@ -40,6 +40,7 @@ class Decision:
     options: ReasoningOptions = field(default_factory=ReasoningOptions)
     problem: SearchProblem | None = None  # what a search strategy works on (built once)
     route: Thresholds | None = None  # the router's, when it chose the strategy (auto)
+    search_params: SearchParams | None = None  # set once admitted (its deadline applied)
 
 
 class ReasoningService:

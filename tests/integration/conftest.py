@@ -5,6 +5,7 @@ DELIBERATE_TEST_MODEL picks the model (default: the committed demo model, models
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -32,9 +33,10 @@ class Server:
     url: str
     trained_demo_model: bool  # known answers can be asserted
     adapter_root: Path  # tests may load adapters from here (an allowed root)
+    log_path: Path | None = None
 
     def metric(self, name: str) -> float:
-        """A `vllm:` gauge from /metrics (one engine, so one series)."""
+        """A `vllm:` gauge or counter from /metrics (one engine, so one series)."""
         text = httpx.get(f"{self.url}/metrics").text
         match = re.search(rf"^{re.escape(name)}{{[^}}]*}} (\S+)$", text, re.M)
         assert match, f"{name} not in /metrics"
@@ -43,13 +45,22 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[Server]:
+    adapter_root = tmp_path_factory.mktemp("adapters")
+    with own_server(tmp_path_factory, "--adapter-roots", str(ROOT / "models"),
+                    str(adapter_root), adapter_root=adapter_root) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def own_server(tmp_path_factory, *flags: str, adapter_root: Path | None = None
+               ) -> Iterator[Server]:
+    """A server of its own (the session's settings plus `flags`), for tests that need a fresh
+    engine, other settings, or to kill it."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    adapter_root = tmp_path_factory.mktemp("adapters")
-    command = ["-m", "server", "--model", str(MODEL), "--port", str(port), *SERVER_FLAGS,
-               "--adapter-roots", str(ROOT / "models"), str(adapter_root)]
+    command = ["-m", "server", "--model", str(MODEL), "--port", str(port), *SERVER_FLAGS, *flags]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
     with running_server(command, port, log_path, env=env, timeout_s=STARTUP_TIMEOUT_S,
                         cwd=ROOT) as url:
         yield Server(url, trained_demo_model=MODEL.resolve() == DEMO_MODEL.resolve(),
-                     adapter_root=adapter_root)
+                     adapter_root=adapter_root or ROOT / "models", log_path=log_path)

@@ -28,6 +28,8 @@ BAD = [
     ("/v1/completions", {**GOOD, "logprobs": 50}, 400, "logprobs"),
     ("/v1/completions", {**GOOD, "max_tokens": 0}, 400, "max_tokens"),
     ("/v1/completions", {**GOOD, "seed": "x"}, 400, "seed"),
+    ("/v1/completions", {**GOOD, "stop": ["", "x"]}, 400, "stop"),  # found by the fuzzer: a 500
+    ("/v1/completions", {**GOOD, "prompt": [5, -3]}, 400, None),
     ("/v1/chat/completions", {**CHAT, "messages": []}, 400, "messages"),
     ("/v1/chat/completions", {**CHAT, "messages": [{"content": "hi"}]}, 400, "messages.0.role"),
     ("/v1/chat/completions", {**CHAT, "max_completion_tokens": 10**6}, 400,

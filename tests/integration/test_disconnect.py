@@ -54,3 +54,33 @@ async def test_non_streaming_clients_that_leave_are_aborted(server):
             with pytest.raises(httpx.ReadTimeout):  # the client gives up and disconnects
                 await request
     await wait_until(lambda: engine_busy(server) == 0, timeout_s=3)
+
+
+# A search that would run for long: mcts with many simulations, rollouts, no early stop.
+SEARCH = {"model": "demo", "prompt": "Numbers: 3 7 25 50 Target: 353\n", "max_tokens": 64,
+          "temperature": 1.0, "reasoning": {"strategy": "mcts", "simulations": 64,
+                                            "stop_score": 1.0, "evaluation": "rollout",
+                                            "verifiers": {"logic": 1, "syntax": 1}}}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_client_that_leaves_mid_search_leaves_no_engine_request(server, stream):
+    # a search fans out into many engine requests, concurrently; all must be aborted
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        if stream:
+            async with http.stream("POST", "/v1/completions",
+                                   json={**SEARCH, "stream": True}) as response:
+                assert response.status_code == 200
+                await wait_until(lambda: server.metric("vllm:num_requests_running") > 0,
+                                 timeout_s=30)
+        else:
+            request = asyncio.create_task(http.post("/v1/completions", json=SEARCH,
+                                                    timeout=httpx.Timeout(60, read=5.0)))
+            await wait_until(lambda: server.metric("vllm:num_requests_running") > 0,
+                             timeout_s=5)
+            with pytest.raises(httpx.ReadTimeout):
+                await request
+    # the engine's own gauges: nothing of the search is left running or waiting
+    await wait_until(lambda: engine_busy(server) == 0, timeout_s=3)
+    await asyncio.sleep(1.0)  # and the search starts nothing after that
+    assert engine_busy(server) == 0

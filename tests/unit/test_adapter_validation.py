@@ -96,6 +96,30 @@ def test_corrupt_safetensors_is_refused(root, base, limits):
     assert "not a readable safetensors" in rejected("x", path, base, limits).message
 
 
+def test_truncated_weights_are_refused(root, base, limits):
+    path = make_adapter(root / "truncated")
+    weights = path / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-16])  # the header promises more data
+    assert "not a readable safetensors" in rejected("x", path, base, limits).message
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_weights_that_are_not_finite_are_refused(root, base, limits, value):
+    a = np.zeros((4, 6), np.float32)
+    a[1, 2] = value
+    path = make_adapter(root / "nan", tensors={
+        f"{PREFIX}.q_proj.lora_A.weight": a,
+        f"{PREFIX}.q_proj.lora_B.weight": np.zeros((8, 4), np.float32)})
+    assert "NaN or infinite" in rejected("x", path, base, limits).message
+
+
+def test_weights_that_are_not_floats_are_refused(root, base, limits):
+    path = make_adapter(root / "ints", tensors={
+        f"{PREFIX}.q_proj.lora_A.weight": np.zeros((4, 6), np.int8),
+        f"{PREFIX}.q_proj.lora_B.weight": np.zeros((8, 4), np.int8)})
+    assert "float32, float16 or bfloat16" in rejected("x", path, base, limits).message
+
+
 def test_pickle_only_adapter_is_refused_without_unpickling(root, base, limits):
     path = make_adapter(root / "pickle")
     (path / "adapter_model.safetensors").unlink()

@@ -112,3 +112,21 @@ def test_discarded_requests_generators_are_hidden_from_the_rewind_and_restored()
     assert cpu_fixes._no_generator_rewind(original)(runner) == "result"
     assert seen == [{0: "g0", 2: "g2"}]  # request 1's generator is not rewound
     assert gens == {0: "g0", 1: "g1", 2: "g2"}
+
+
+def test_amx_permission_follows_the_cpu():
+    # vLLM's CPU attention picks its AMX kernels when torch reports AMX tiles; the process must
+    # then be allowed to run them, or a one-token first request dies of SIGILL
+    has_amx = torch.cpu._is_amx_tile_supported()
+    assert cpu_fixes.allow_amx() is has_amx
+    assert cpu_fixes.amx_permitted() is has_amx
+
+
+def test_the_xstate_permission_query_reaches_the_kernel():
+    # ARCH_GET_XCOMP_PERM answers on every x86-64 Linux: x87 and SSE state are always permitted,
+    # so a broken syscall plumbing (which would make allow_amx a silent no-op) shows here
+    import ctypes
+
+    mask = ctypes.c_uint64(0)
+    assert cpu_fixes._arch_prctl(cpu_fixes._ARCH_GET_XCOMP_PERM, ctypes.addressof(mask)) == 0
+    assert mask.value & 0b11 == 0b11

@@ -199,3 +199,10 @@ async def test_failure_mid_stream_is_an_error_event(client, engine):
     *chunks, error = parse_events(r.text)
     assert chunks[0]["choices"][0]["text"] == "1"
     assert error["error"]["type"] == "server_error" and "boom" not in error["error"]["message"]
+
+
+async def test_an_empty_stop_string_is_a_400_not_a_500_from_the_engine(client):
+    # schemathesis found it: vLLM refuses stop=[""] while building its SamplingParams
+    r = await client.post("/v1/completions", json={"model": "demo", "prompt": "x",
+                                                   "max_tokens": 2, "stop": ["a", ""]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "stop"

@@ -113,6 +113,22 @@ async def test_calls_inside_one_request_scope_go_to_one_replica(tokenizer, repli
     assert len(engine._sticky) == 1
 
 
+async def test_a_tenants_cache_salt_reaches_the_replica(tokenizer, replicas):
+    """Per-tenant prefix caches hold on the fleet too: the scope's salt is in every call's body,
+    and a call outside a tenant's scope sends none (the shared cache)."""
+    engine = await started(tokenizer, *replicas)
+    params = SamplingParams(max_tokens=2, final_only=True)
+
+    def salts() -> list:
+        return [body.get("cache_salt") for r in replicas for body in r.bodies]
+
+    with request_scope(RequestScope("one", cache_salt="tenant-a-salt")):
+        await run(engine, [1, 2, 3], params)
+    assert salts() == ["tenant-a-salt"]
+    await run(engine, [1, 2, 3], params)
+    assert sorted(salts(), key=str) == [None, "tenant-a-salt"]
+
+
 # --- failover ----------------------------------------------------------------------------------
 
 async def test_a_call_to_a_dead_replica_is_retried_on_the_other(tokenizer, replicas):

@@ -3,10 +3,12 @@ answers, and one engine request scope per HTTP request."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import httpx
 import pytest
 
-from engine.scope import current_scope
 from engine.protocol import EngineUnavailable
 from server.app import create_app
 from server.settings import Settings, parse_settings
@@ -69,18 +71,23 @@ async def test_no_replica_is_503_with_retry_after_on_health_and_requests():
     assert chat.json()["error"]["code"] == "engine_unavailable"
 
 
-class RecordsScope(FakeEngine):
-    scopes: list
-
-    async def generate(self, *args, **kwargs):
-        self.scopes.append(current_scope())
-        async for out in super().generate(*args, **kwargs):
-            yield out
+@pytest.mark.parametrize("engine, exits", [(FleetDown(), False), (FakeEngine(), True)])
+async def test_a_fleet_with_no_replica_up_is_waited_for_but_a_dead_engine_ends_the_server(
+        engine, exits):
+    """Replicas are probed back, so a fleet that is down keeps the server up (503s until one
+    returns); an in-process engine that died is for the supervisor (exit status 3)."""
+    app = create_app(Settings(default_strategy="greedy", health_check_interval_s=0.01), engine)
+    stopped = asyncio.Event()
+    app.state.request_shutdown = stopped.set
+    async with app.router.lifespan_context(app):
+        engine.dead = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopped.wait(), 0.3)
+    assert (stopped.is_set(), app.state.engine_failed) == (exits, exits)
 
 
 async def test_every_http_request_gets_its_own_request_scope():
-    engine = RecordsScope()
-    engine.scopes = []
+    engine = FakeEngine()
     app = create_app(Settings(default_strategy="greedy"), engine)
     body = {"model": "demo", "prompt": "1+1", "max_tokens": 4}
     async with app.router.lifespan_context(app), httpx.AsyncClient(
@@ -88,5 +95,6 @@ async def test_every_http_request_gets_its_own_request_scope():
         for stream in (False, True, False):
             assert (await client.post("/v1/completions",
                                       json={**body, "stream": stream})).status_code == 200
-    assert None not in engine.scopes  # the streamed one's body ran inside its scope too
-    assert len({scope.key for scope in engine.scopes}) == 3
+    scopes = list(engine.scopes.values())
+    assert len(scopes) == 3 and None not in scopes  # the streamed body ran inside its scope too
+    assert len({scope.key for scope in scopes}) == 3

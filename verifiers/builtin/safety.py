@@ -1,15 +1,96 @@
-"""`safety`: a configurable policy of blocked patterns, globally and per API key.
+"""`safety`: a policy of blocked patterns for everyone, per API key name and per `user`.
 
-Config (settings `verifier_config.safety`): {"blocked_patterns": [regex, ...],
-"key_policies": {key_id: [regex, ...]}}. A step matching any applicable pattern scores 0.
+The same policy scores search steps here (a blocked step scores 0, pruning its branch) and, in
+the server, screens every answer (server/safety.py). Its source is a file the admin can reload
+(`--safety-policy-file`, `PolicyFile`), or this verifier's inline config:
+
+    blocked: [regex | {pattern: regex, reason: text}, ...]          # everyone
+    keys: {api_key_name: {blocked: [...]}, ...}                        # per tenant (--api-keys)
+    users: {user: {blocked: [...]}, ...}                               # per request `user`
+
+(The older inline form {"blocked_patterns": [...], "key_policies": {name: [...]}} still works.)
+Patterns are case-insensitive regular expressions.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from verifiers.protocol import ScoringContext, StepItem
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern
+    reason: str
+
+
+@dataclass(frozen=True)
+class SafetyPolicy:
+    everyone: tuple[Rule, ...] = ()
+    keys: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    users: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> SafetyPolicy:
+        """Raises ValueError naming the entry that is wrong."""
+        data = data or {}
+        if not isinstance(data, Mapping):
+            raise ValueError("a safety policy is a mapping with `blocked`, `keys` and `users`")
+        everyone = _rules(data.get("blocked", data.get("blocked_patterns", [])), "blocked",
+                          "the safety policy")
+        keys = {name: _rules(_blocked(entry), f"keys.{name}", f"the policy of API key {name!r}")
+                for name, entry in _mapping(data, "keys", "key_policies").items()}
+        users = {name: _rules(_blocked(entry), f"users.{name}", f"the policy of user {name!r}")
+                 for name, entry in _mapping(data, "users").items()}
+        return cls(everyone, keys, users)
+
+    def check(self, text: str, key: str | None = None, user: str | None = None) -> str | None:
+        """The reason the first matching rule gives, or None when `text` may pass."""
+        for rule in (*self.everyone, *self.keys.get(key or "", ()), *self.users.get(user or "", ())):
+            if rule.pattern.search(text):
+                return rule.reason
+        return None
+
+    @property
+    def size(self) -> dict[str, int]:
+        return {"rules": len(self.everyone) + sum(map(len, self.keys.values()))
+                + sum(map(len, self.users.values())),
+                "keys": len(self.keys), "users": len(self.users)}
+
+
+def load_policy(path: str | Path) -> SafetyPolicy:
+    """A policy file: YAML, or JSON (a subset of YAML). Raises ValueError saying what is wrong."""
+    try:
+        text = Path(path).read_text()
+        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read the safety policy {str(path)!r}: {exc}") from exc
+    return SafetyPolicy.from_dict(data)
+
+
+class PolicyFile:
+    """The policy in a file, read at start-up and again on `reload` (a bad file keeps the
+    policy in force and raises ValueError)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.policy = load_policy(self.path)
+
+    def reload(self) -> SafetyPolicy:
+        self.policy = load_policy(self.path)
+        return self.policy
+
+
+class StaticPolicy:
+    def __init__(self, policy: SafetyPolicy) -> None:
+        self.policy = policy
 
 
 class SafetyVerifier:
@@ -17,10 +98,37 @@ class SafetyVerifier:
 
     def __init__(self, deps=None) -> None:
         config = (deps.config_for(self.name) if deps else {}) or {}
-        self._blocked = [re.compile(p, re.IGNORECASE) for p in config.get("blocked_patterns", [])]
-        self._per_key = {key: [re.compile(p, re.IGNORECASE) for p in patterns]
-                         for key, patterns in (config.get("key_policies") or {}).items()}
+        # the server hands the verifier its own (reloadable) policy source
+        self._source = config.get("source") or StaticPolicy(SafetyPolicy.from_dict(config))
 
     async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
-        patterns = self._blocked + self._per_key.get(context.api_key_id or "", [])
-        return [0.0 if any(p.search(item.step) for p in patterns) else 1.0 for item in items]
+        policy = self._source.policy
+        return [0.0 if policy.check(item.step, context.api_key_id, context.user) else 1.0
+                for item in items]
+
+
+def _mapping(data: Mapping, *names: str) -> Mapping:
+    value = next((data[n] for n in names if n in data), None) or {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"safety policy: `{names[0]}` maps names to policies")
+    return value
+
+
+def _blocked(entry) -> list:
+    return entry.get("blocked", []) if isinstance(entry, Mapping) else entry
+
+
+def _rules(entries, where: str, whose: str) -> tuple[Rule, ...]:
+    if not isinstance(entries, list):
+        raise ValueError(f"safety policy: `{where}` is a list of patterns")
+    rules = []
+    for i, entry in enumerate(entries):
+        pattern, reason = ((entry.get("pattern"), entry.get("reason"))
+                           if isinstance(entry, Mapping) else (entry, None))
+        try:
+            compiled = re.compile(pattern, re.IGNORECASE)
+        except (re.error, TypeError) as exc:
+            raise ValueError(f"safety policy: `{where}[{i}]` is not a regular expression: "
+                             f"{exc}") from exc
+        rules.append(Rule(compiled, str(reason) if reason else f"blocked by {whose}"))
+    return tuple(rules)

@@ -21,7 +21,7 @@ from server.openai.protocol import (
     TokenLogprobEntry,
     TopLogprob,
 )
-from server.openai.serving import Serving, chunk_body
+from server.openai.serving import Serving, chunk_body, filter_reason
 from server.reasoning.progress import with_progress
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
 from server.reasoning.service import Decision
@@ -32,6 +32,10 @@ class ChatService(Serving[ChatCompletionRequest]):
         self.generation.check_model(request.model)
         if request.top_logprobs is not None and not request.logprobs:
             raise bad_request("top_logprobs needs logprobs=true", param="top_logprobs")
+        limit = self.generation.limits.max_messages
+        if len(request.messages) > limit:
+            raise bad_request(f"{len(request.messages)} messages are more than this server's "
+                              f"limit of {limit}; send fewer", param="messages")
         engine = self.generation.engine
         text = engine.render_chat(_messages(request))
         # The template already holds any special tokens the model expects.
@@ -60,7 +64,7 @@ class ChatService(Serving[ChatCompletionRequest]):
                         decision: Decision, result: Result) -> ChatCompletionResponse:
         choices = [
             ChatChoice(index=i, message=AssistantMessage(content=c.text),
-                       finish_reason=c.finish_reason,
+                       finish_reason=c.finish_reason, content_filter_reason=c.filter_reason,
                        logprobs=_logprobs(c.logprobs) if request.logprobs else None)
             for i, c in enumerate(result.choices)
         ]
@@ -72,7 +76,8 @@ class ChatService(Serving[ChatCompletionRequest]):
     def search_response(self, request: ChatCompletionRequest, job: EngineRequest,
                         decision: Decision, result: SearchResult) -> ChatCompletionResponse:
         choices = [ChatChoice(index=i, message=AssistantMessage(content=a.text),
-                              finish_reason=a.finish_reason)
+                              finish_reason=a.finish_reason,
+                              content_filter_reason=a.filter_reason)
                    for i, a in enumerate(result.answers)]
         return ChatCompletionResponse(
             id=job.request_id, model=request.model, choices=choices,
@@ -91,13 +96,16 @@ class ChatService(Serving[ChatCompletionRequest]):
 
         async for item in with_progress(run, problem):
             if isinstance(item, tuple):
+                if self.blocked(request, problem.delimiter.join(item)):
+                    continue  # a path the caller's policy blocks is not shown as progress
                 yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
                     reasoning_content=problem.delimiter.join(item) + "\n\n"))])
                 continue
             for i, answer in enumerate(item.answers):
                 yield _chunk(job, request, [ChatChunkChoice(
                     index=i, delta=DeltaMessage(content=answer.text),
-                    finish_reason=answer.finish_reason)])
+                    finish_reason=answer.finish_reason,
+                    content_filter_reason=answer.filter_reason)])
             yield _chunk(job, request, [], search_usage(len(job.prompt_token_ids), decision, item),
                          reasoning=reasoning_object(decision, item))
 
@@ -114,7 +122,7 @@ class ChatService(Serving[ChatCompletionRequest]):
                 completion_tokens += len(delta.token_ids)
                 yield _chunk(job, request, [ChatChunkChoice(
                     index=delta.index, delta=DeltaMessage(content=delta.text),
-                    finish_reason=delta.finish_reason,
+                    finish_reason=delta.finish_reason, content_filter_reason=filter_reason(delta),
                     logprobs=_logprobs(delta.logprobs or ()) if request.logprobs else None)])
         yield _chunk(job, request, [], plain_usage(prompt_tokens, completion_tokens, decision),
                      reasoning=reasoning_object(decision))

@@ -14,7 +14,7 @@ from server.openai.protocol import (
     CompletionRequest,
     CompletionResponse,
 )
-from server.openai.serving import Serving, chunk_body
+from server.openai.serving import Serving, chunk_body, filter_reason
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
 from server.reasoning.service import Decision
 
@@ -48,7 +48,8 @@ class CompletionService(Serving[CompletionRequest]):
         choices = [
             CompletionChoice(index=i, text=c.text, finish_reason=c.finish_reason,
                              logprobs=_logprobs(c.logprobs) if request.logprobs is not None else None,
-                             prompt_logprobs=result.prompt_logprobs)
+                             prompt_logprobs=result.prompt_logprobs,
+                             content_filter_reason=c.filter_reason)
             for i, c in enumerate(result.choices)
         ]
         return CompletionResponse(
@@ -58,7 +59,8 @@ class CompletionService(Serving[CompletionRequest]):
 
     def search_response(self, request: CompletionRequest, job: EngineRequest,
                         decision: Decision, result: SearchResult) -> CompletionResponse:
-        choices = [CompletionChoice(index=i, text=a.text, finish_reason=a.finish_reason)
+        choices = [CompletionChoice(index=i, text=a.text, finish_reason=a.finish_reason,
+                                    content_filter_reason=a.filter_reason)
                    for i, a in enumerate(result.answers)]
         return CompletionResponse(
             id=job.request_id, model=request.model, choices=choices,
@@ -88,7 +90,8 @@ class CompletionService(Serving[CompletionRequest]):
                 offsets[delta.index] += len(delta.text)
                 yield _chunk(job, request, [CompletionChoice(
                     index=delta.index, text=delta.text, logprobs=logprobs,
-                    finish_reason=delta.finish_reason)])
+                    finish_reason=delta.finish_reason,
+                    content_filter_reason=filter_reason(delta))])
         yield _chunk(job, request, [], plain_usage(prompt_tokens, completion_tokens, decision),
                      reasoning=reasoning_object(decision))
 

@@ -1,0 +1,207 @@
+"""Admission control: cost-counted lanes, 429 with Retry-After, the deadline, and lanes apart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from server.admission import Admission, Lane, Overloaded
+from server.settings import Settings
+from tests.search_fakes import StepEngine
+
+FAR = float("inf")
+
+
+async def test_a_lane_admits_by_cost_first_come_first_served():
+    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=5)
+    assert await lane.acquire(6, FAR) == 6
+    started = []
+
+    async def later(name, cost):
+        await lane.acquire(cost, time.monotonic() + 5)
+        started.append(name)
+
+    big = asyncio.create_task(later("big", 8))  # does not fit beside the 6 running
+    await asyncio.sleep(0)
+    small = asyncio.create_task(later("small", 1))  # would fit, but waits behind `big`
+    await asyncio.sleep(0.01)
+    assert started == [] and lane.queued == 9
+    lane.release(6)
+    await asyncio.gather(big, small)
+    assert started == ["big", "small"] and lane.in_flight == 9
+
+
+async def test_a_request_costlier_than_the_capacity_runs_alone():
+    lane = Lane("search", capacity=100, queue=1000, queue_timeout_s=5)
+    assert await lane.acquire(10_000, FAR) == 100  # clipped: it holds the whole lane
+    assert lane.in_flight == 100
+
+
+async def test_a_full_queue_is_a_429_with_retry_after():
+    lane = Lane("single", capacity=10, queue=10, queue_timeout_s=5)
+    await lane.acquire(10, FAR)
+    waiting = asyncio.create_task(lane.acquire(10, FAR))
+    await asyncio.sleep(0.01)
+    with pytest.raises(Overloaded) as refused:
+        await lane.acquire(1, FAR)
+    assert refused.value.status == 429
+    assert int(refused.value.headers["Retry-After"]) >= 1
+    lane.release(10)
+    await waiting
+
+
+async def test_retry_after_follows_the_recent_throughput():
+    lane = Lane("single", capacity=100, queue=0, queue_timeout_s=5)
+    for _ in range(10):  # 1000 tokens finished within the last second or so
+        await lane.acquire(100, FAR)
+        lane.release(100)
+    await lane.acquire(100, FAR)
+    # 100 in flight + 100 asked, 100 of capacity: 100 tokens ahead at ~1000/s
+    assert lane.retry_after(100) == 1
+    lane._done.clear()
+    lane._done.append((time.monotonic() - 60, 10))  # 10 tokens in the last minute
+    assert lane.retry_after(500) == 600  # capped at ten minutes
+
+
+async def test_waiting_past_the_queue_timeout_is_a_429_and_leaves_the_queue():
+    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=0.05)
+    await lane.acquire(10, FAR)
+    with pytest.raises(Overloaded, match="waited"):
+        await lane.acquire(5, FAR)
+    assert lane.queued == 0 and not lane.waiters
+
+
+async def test_a_waiter_whose_client_leaves_takes_nothing():
+    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=5)
+    await lane.acquire(10, FAR)
+    waiter = asyncio.create_task(lane.acquire(5, FAR))
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not lane.waiters
+    lane.release(10)
+    assert lane.in_flight == 0 and lane.running == 0
+
+
+# --- through the API --------------------------------------------------------------------------
+
+PROMPT = "Compute: 2+3*4\n"
+SCRIPT = {(): ["3*4=12"], ("3*4=12",): ["2+12=14"], ("3*4=12", "2+12=14"): ["Answer: 14"]}
+
+
+@pytest.fixture
+def engine() -> StepEngine:
+    return StepEngine(prompt=PROMPT, script=SCRIPT, delay_s=0.2)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    # room for one search (budget 1000) and its queue for none; single passes apart
+    return Settings(search_verifiers={"logic": 1.0}, default_strategy="greedy",
+                    search_capacity=1000, search_queue=0, single_pass_capacity=64,
+                    single_pass_queue=64, queue_timeout_s=5)
+
+
+def completion(**extra) -> dict:
+    return {"model": "demo", "prompt": PROMPT, "max_tokens": 32, **extra}
+
+
+SEARCH = {"strategy": "beam", "budget_tokens": 1000}
+
+
+async def test_a_search_past_the_search_lane_is_a_429_while_single_passes_go_on(client, app):
+    first = asyncio.create_task(client.post("/v1/completions", json=completion(reasoning=SEARCH)))
+    await until(lambda: app.state.completion_service.admission.lanes["search"].running == 1)
+    refused = await client.post("/v1/completions", json=completion(reasoning=SEARCH))
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"].isdigit()
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    # the search lane is full, but a single pass is not behind it: it is answered while the
+    # search still runs
+    greedy = await client.post("/v1/completions", json=completion(
+        reasoning={"strategy": "greedy"}))
+    assert greedy.status_code == 200 and not first.done()
+    assert (await first).status_code == 200
+
+
+async def until(predicate, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_single_passes_queue_by_n_times_max_tokens(client, app, engine):
+    engine.delay_s = 1.0
+    lane = app.state.completion_service.admission.lanes["single"]
+    # 2 x 32 = 64: the whole lane; a second such request waits, a third overflows the queue
+    body = completion(n=2, temperature=1.0, reasoning={"strategy": "greedy"})
+    requests = [asyncio.create_task(client.post("/v1/completions", json=body))
+                for _ in range(2)]
+    await until(lambda: (lane.in_flight, lane.queued) == (64, 64))
+    third = await client.post("/v1/completions", json=body)
+    assert third.status_code == 429
+    assert [r.status_code for r in await asyncio.gather(*requests)] == [200, 200]
+    assert (lane.in_flight, lane.queued, lane.running) == (0, 0, 0)
+
+
+async def test_the_tickets_of_streams_are_released_when_they_end(client, app):
+    lanes = app.state.completion_service.admission.lanes
+    for reasoning in ({"strategy": "greedy"}, SEARCH):
+        async with client.stream("POST", "/v1/completions",
+                                 json=completion(stream=True, reasoning=reasoning)) as r:
+            assert r.status_code == 200
+            assert any([line async for line in r.aiter_lines()])
+    assert all(lane.in_flight == 0 and lane.running == 0 for lane in lanes.values())
+
+
+async def test_a_routed_request_waits_in_the_single_lane_and_an_effort_goes_to_search(
+        app, client):
+    admission = app.state.completion_service.admission
+    seen = []
+    for name, lane in admission.lanes.items():
+        async def spy(cost, deadline, name=name, original=lane.acquire):
+            seen.append((name, cost, admission.lanes["single"].in_flight))
+            return await original(cost, deadline)
+        lane.acquire = spy
+    r = await client.post("/v1/completions", json=completion(reasoning_effort="medium"))
+    assert r.status_code == 200 and r.headers["x-reasoning-strategy"] == "beam"
+    # the effort names the search: straight to its lane, at the search's budget (the default)
+    assert seen == [("search", 16384, 0)]
+    seen.clear()
+    r = await client.post("/v1/completions", json=completion(reasoning={"strategy": "auto"}))
+    assert r.status_code == 200
+    # routed by difficulty: the probe runs in the single lane (n x max_tokens = 32); a search
+    # then enters its own lane with nothing left in the single one
+    assert seen[0] == ("single", 32, 0)
+    assert seen[1:] == ([] if r.headers["x-reasoning-strategy"] == "greedy"
+                        else [("search", 16384, 0)])
+
+
+@pytest.mark.parametrize("settings", [Settings(
+    search_verifiers={"logic": 1.0}, default_strategy="greedy", request_timeout_s=2.0)])
+async def test_the_deadline_cuts_a_search_short_and_ends_a_pass_with_504(client, engine):
+    engine.delay_s = 0.2
+    # slips `logic` scores 0, new ones at every sample: nothing stops the search but time
+    engine.script, engine.fresh = {(): [f"3*4={v}" for v in range(13, 99)]}, True
+    started = time.monotonic()
+    r = await client.post("/v1/completions", json=completion(reasoning={
+        "strategy": "mcts", "simulations": 64, "stop_score": 1.0}))
+    # unhurried, this search takes 19 engine calls of 0.2 s: it stops in time, with what it
+    # has
+    assert r.status_code == 200, r.text
+    assert r.json()["reasoning"]["stopped_by"] == "timeout_s"
+    assert time.monotonic() - started < 2.0
+    engine.delay_s = 5.0
+    r = await client.post("/v1/completions", json=completion(reasoning={"strategy": "greedy"}))
+    assert r.status_code == 504 and r.json()["error"]["code"] == "deadline_exceeded"
+    assert not engine.running  # the engine request was aborted
+
+
+def test_admission_lanes_come_from_the_settings():
+    admission = Admission(Settings(single_pass_capacity=5, search_queue=7))
+    assert admission.lanes["single"].capacity == 5 and admission.lanes["search"].queue_limit == 7
+

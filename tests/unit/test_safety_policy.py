@@ -1,0 +1,145 @@
+"""The safety policy per API key and per `user`, on every answer (greedy, search, streamed), in the
+safety verifier, and reloaded from its file without a restart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.settings import Settings
+from tests.fakes import FakeEngine
+from tests.search_fakes import StepEngine
+from verifiers.builtin.safety import SafetyPolicy, load_policy
+
+PROMPT = "Compute: 2+3*4\n"
+SCRIPT = {(): ["3*4=12"], ("3*4=12",): ["2+12=14"], ("3*4=12", "2+12=14"): ["Answer: 14"]}
+KEYS = {"acme": "acme-key", "globex": "globex-key"}
+POLICY = {
+    "blocked": [{"pattern": r"\bforbidden\b", "reason": "house rule"}],
+    "keys": {"acme": {"blocked": [r"2\+12"]}},
+    "users": {"kid": {"blocked": [{"pattern": "Answer: 14", "reason": "no spoilers"}]}},
+}
+
+
+@pytest.fixture
+def policy_file(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(json.dumps(POLICY))  # JSON is YAML
+    return path
+
+
+@pytest.fixture
+def engine() -> StepEngine:
+    return StepEngine(prompt=PROMPT, script=SCRIPT)
+
+
+@pytest.fixture
+def settings(policy_file) -> Settings:
+    return Settings(api_keys=KEYS, admin_api_key="root", default_strategy="greedy",
+                    search_verifiers={"logic": 1.0}, safety_policy_file=str(policy_file))
+
+
+def ask(client, key: str, reasoning: dict | None = None, **extra):
+    body = {"model": "demo", "prompt": PROMPT, "max_tokens": 64,
+            "reasoning": reasoning or {"strategy": "greedy"}, **extra}
+    return client.post("/v1/completions", json=body, headers={"Authorization": f"Bearer {key}"})
+
+
+def test_a_policy_names_the_first_rule_that_matches():
+    policy = SafetyPolicy.from_dict(POLICY)
+    assert policy.check("this is FORBIDDEN") == "house rule"
+    assert policy.check("2+12=14") is None
+    assert policy.check("2+12=14", key="acme") == "blocked by the policy of API key 'acme'"
+    assert policy.check("Answer: 14", key="globex", user="kid") == "no spoilers"
+    assert policy.check("Answer: 14", key="globex", user="adult") is None
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ({"blocked": "x"}, "`blocked` is a list"),
+    ({"blocked": ["("]}, "`blocked[0]` is not a regular expression"),
+    ({"keys": ["acme"]}, "`keys` maps names"),
+    ({"users": {"kid": {"blocked": [3]}}}, "`users.kid[0]`"),
+])
+def test_a_bad_policy_says_where(data, where):
+    with pytest.raises(ValueError, match=where.replace("[", r"\[").replace("]", r"\]")):
+        SafetyPolicy.from_dict(data)
+
+
+async def test_a_greedy_answer_is_screened_by_the_callers_key(client):
+    # the scripted model's greedy answer is the whole path, "3*4=12\n2+12=14\nAnswer: 14"
+    allowed = (await ask(client, "globex-key")).json()["choices"][0]
+    assert allowed["text"].endswith("Answer: 14") and "content_filter_reason" not in allowed
+    blocked = (await ask(client, "acme-key")).json()["choices"][0]
+    assert blocked == {"index": 0, "text": "", "logprobs": None,
+                       "finish_reason": "content_filter", "prompt_logprobs": None,
+                       "content_filter_reason": "blocked by the policy of API key 'acme'"}
+
+
+async def test_the_user_field_selects_its_policy_for_chat_too(client):
+    body = {"model": "demo", "messages": [{"role": "user", "content": PROMPT.strip()}],
+            "max_tokens": 64, "user": "kid", "reasoning": {"strategy": "greedy"}}
+    r = await client.post("/v1/chat/completions", json=body,
+                          headers={"Authorization": "Bearer globex-key"})
+    choice = r.json()["choices"][0]
+    assert (choice["message"]["content"], choice["finish_reason"],
+            choice["content_filter_reason"]) == ("", "content_filter", "no spoilers")
+
+
+@pytest.mark.parametrize("strategy", ["beam", "best_of_n", "mcts"])
+async def test_search_answers_are_screened(client, strategy):
+    r = await ask(client, "globex-key", {"strategy": strategy}, user="kid")
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    assert (choice["text"], choice["finish_reason"]) == ("", "content_filter")
+
+
+async def test_the_safety_verifier_prunes_by_the_callers_policy(client):
+    r = await ask(client, "acme-key", {"strategy": "beam", "verifiers": {"safety": 1}})
+    # every path passes through the step acme's policy blocks: each scores 0
+    assert r.json()["reasoning"]["verifier_scores"] == {"safety": 0.0}
+    r = await ask(client, "globex-key", {"strategy": "beam", "verifiers": {"safety": 1}})
+    assert r.json()["reasoning"]["verifier_scores"] == {"safety": 1.0}
+
+
+@pytest.mark.parametrize("engine", [FakeEngine()])  # one token per delta
+async def test_a_stream_is_cut_at_the_delta_that_completes_a_match(client, app, engine):
+    app.state.safety_policy.policy = SafetyPolicy.from_dict({"blocked": ["Answer"]})
+    async with client.stream("POST", "/v1/completions", headers={
+            "Authorization": "Bearer globex-key"}, json={
+            "model": "demo", "prompt": "x", "max_tokens": 32, "stream": True,
+            "reasoning": {"strategy": "greedy"}}) as r:
+        assert r.status_code == 200
+        events = [json.loads(line[6:]) for line in [line async for line in r.aiter_lines()]
+                  if line.startswith("data: {")]
+    choices = [e["choices"][0] for e in events if e["choices"]]
+    # one token per delta: "1+1=2\nAnswe" went out; the "r" that completed "Answer" did not
+    assert "".join(c["text"] for c in choices) == "1+1=2\nAnswe"
+    assert choices[-1]["finish_reason"] == "content_filter"
+    assert choices[-1]["content_filter_reason"] == "blocked by the safety policy"
+    assert engine.aborted  # the rest was never generated
+
+
+async def test_the_admin_reloads_the_policy_and_a_bad_file_changes_nothing(client, policy_file):
+    admin = {"Authorization": "Bearer root"}
+    assert (await ask(client, "globex-key")).json()["choices"][0]["finish_reason"] == "stop"
+    policy_file.write_text("blocked: ['Answer']\n")
+    r = await client.post("/v1/reload_safety_policy", headers=admin)
+    assert r.status_code == 200 and r.json()["rules"] == 1
+    assert (await ask(client, "globex-key")).json()["choices"][0]["finish_reason"] == \
+        "content_filter"
+    policy_file.write_text("blocked: ['(']\n")
+    r = await client.post("/v1/reload_safety_policy", headers=admin)
+    assert r.status_code == 400 and "unchanged" in r.json()["error"]["message"]
+    assert (await ask(client, "globex-key")).json()["choices"][0]["finish_reason"] == \
+        "content_filter"
+    tenant = await client.post("/v1/reload_safety_policy",
+                               headers={"Authorization": "Bearer acme-key"})
+    assert tenant.status_code == 401
+
+
+def test_a_policy_file_that_does_not_parse_stops_start_up(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("blocked: [")
+    with pytest.raises(ValueError, match="cannot read the safety policy"):
+        load_policy(bad)
