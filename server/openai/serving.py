@@ -36,7 +36,9 @@ class Serving(ABC, Generic[RequestT]):
 
     @abstractmethod
     def problem(self, request: RequestT) -> SearchProblem:
-        """What a search works on (built only when a search is possible)."""
+        """What a search works on: the endpoint's prompt and question (built only when a search
+        is possible; `ReasoningService.problem` adds what every search takes from the
+        request)."""
 
     @abstractmethod
     def single_pass_feature(self, request: RequestT) -> str | None:
@@ -67,16 +69,19 @@ class Serving(ABC, Generic[RequestT]):
     async def serve(self, request: RequestT, response: Response):
         """The HTTP answer: an event stream, or the whole response with the strategy header."""
         job = self.prepare(request)
-        decision = await self.decide(request)
+        decision = await self.decide(request, job)
         headers = {STRATEGY_HEADER: decision.strategy}
         if request.stream:
             return event_stream(await self.stream(request, job, decision), headers)
         response.headers.update(headers)
         return await self.complete(request, job, decision)
 
-    async def decide(self, request: RequestT) -> Decision:
+    async def decide(self, request: RequestT, job: EngineRequest) -> Decision:
         single_pass = self.single_pass_feature(request)
-        problem = self.problem(request) if single_pass is None else None
+        problem = None
+        if single_pass is None:
+            problem = self.reasoning.problem(self.problem(request), request,
+                                             job.prompt_token_ids)
         return await self.reasoning.decide(request, problem, single_pass)
 
     async def complete(self, request: RequestT, job: EngineRequest,
