@@ -13,7 +13,7 @@ from search.answers import answer_key, extract_answer
 from search.budget import Budget
 from search.params import SearchParams
 from search.problem import Answer, SearchProblem, SearchResult, SearchStats
-from search.sampler import Sample, Sampler
+from search.sampler import Sample, Sampler, before_stop
 from search.tree import Node, Tree
 from engine.protocol import Engine
 from verifiers.aggregation import aggregate_path
@@ -192,10 +192,7 @@ class SearchRun:
     def text(self, node: Node) -> str:
         """The path's generated ids as text, exactly; up to the request's stop string when one
         ended it (a stop string is not part of the answer, as in a single pass)."""
-        text = self.sampler.engine.decode(node.path_ids())
-        if node.stop is not None and node.stop in text:
-            text = text[: text.rfind(node.stop)]
-        return text
+        return before_stop(self.sampler.engine.decode(node.path_ids()), node.stop)
 
     def answer_key(self, node: Node) -> str:
         """What makes two solutions the same answer, for `n` distinct answers and for

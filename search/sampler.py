@@ -95,7 +95,7 @@ class Sampler:
             (out,) = await self._generate(path_ids + tuple(ids),
                                           self._step_params(limit - len(ids), 1))
             ids += out.ids
-        view = delimiter.view(text)
+        view = delimiter.view(before_stop(text, stop))
         return Sample(steps=(Step(view, tuple(ids)),) if view else (), tokens=len(ids),
                       final=final, truncated=False, stop=stop)
 
@@ -125,6 +125,11 @@ class Sampler:
         for out in await self._generate(path_ids, params):
             final, stop = self._ending(out)
             steps = split_completion(out.ids, self.problem.delimiter, self.engine.decode)
+            if stop is not None and steps:  # the stop string is no part of the last step
+                last = steps.pop()
+                text = before_stop(self.engine.decode(last.token_ids), stop)
+                view = self.problem.delimiter.view(text)
+                steps += [Step(view, last.token_ids)] if view else []
             samples.append(Sample(steps=tuple(steps), tokens=len(out.ids), final=final,
                                   truncated=out.finish == "length", stop=stop))
         return samples
@@ -167,3 +172,8 @@ class Sampler:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self.stats.busy_s += time.monotonic() - self._busy_since
+
+
+def before_stop(text: str, stop: str | None) -> str:
+    """`text` up to the request's stop string that ended it (all of it when none did)."""
+    return text if stop is None or stop not in text else text[: text.rfind(stop)]

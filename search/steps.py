@@ -44,7 +44,8 @@ class StepDelimiter:
         if self.pattern is not None:
             if not self.triggers or not all(self.triggers):
                 raise ValueError("a regex step delimiter needs non-empty triggers")
-            self._regex  # noqa: B018 -- compiles it: a bad pattern fails here, not mid-search
+            regex.compile(self.pattern)  # a bad pattern fails here (its own positions), not
+            self._regex  # noqa: B018 -- mid-search
 
     @classmethod
     def of(cls, value: str | Mapping | StepDelimiter) -> StepDelimiter:

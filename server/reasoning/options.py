@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, \
+    field_validator
 
 from search.answers import EXTRACTORS
 from search.steps import StepDelimiter
@@ -36,7 +37,22 @@ class StepPattern(BaseModel):
         return regex
 
 
-StepDelimiterOption = Annotated[str, Field(min_length=1)] | StepPattern
+def _one_delimiter(value: object) -> object:
+    """Validates a delimiter as the form it is, so that an error names what is wrong with it
+    (not with the other member of the union)."""
+    if isinstance(value, dict):
+        try:
+            return StepPattern.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                       for e in exc.errors())) from None
+    if isinstance(value, str) and not value:
+        raise ValueError('a step delimiter cannot be empty: give "\\n", "\\n\\n" or '
+                         '{"regex": ...}')
+    return value
+
+
+StepDelimiterOption = Annotated[str | StepPattern, BeforeValidator(_one_delimiter)]
 
 
 def step_delimiter(value: str | StepPattern | dict) -> StepDelimiter:

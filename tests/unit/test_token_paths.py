@@ -130,6 +130,7 @@ def test_a_stop_string_of_the_request_ends_the_solution_and_is_not_in_the_answer
                            stop=("print",))
         assert result.best.text == "Step one.\n\nStep two:\n\n    total = 1 + 2\n    "
         assert result.best.finish_reason == "stop"
+        assert result.best.steps[-1] == "    total = 1 + 2"  # verifiers do not see it either
 
 
 def test_max_tokens_cuts_the_path_within_a_step():
