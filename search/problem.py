@@ -24,6 +24,9 @@ class SearchProblem:
     stop: tuple[str, ...] = ()  # the request's stop strings: each ends the solution
     answer_extractor: str = "auto"  # how a solution's final answer is read (search.answers)
     seed: int | None = None  # the request's seed, for a reproducible difficulty probe
+    # A reasoning model's end of thinking ("</think>"): the step it ends holds the answer after
+    # it, so that a search branches over the thinking only.
+    thinking_end: str | None = None
     context: ScoringContext = ScoringContext()
     # Called with the best path's text so far whenever it changes (streamed as reasoning).
     on_progress: Callable[[str], None] | None = None

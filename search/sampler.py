@@ -27,7 +27,7 @@ from engine.protocol import Engine, SamplingParams
 from search.budget import Budget
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchStats
-from search.steps import Step, split_completion
+from search.steps import Step, split_completion, trim
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,13 @@ class Sampler:
     def _step_params(self, max_tokens: int, n: int) -> SamplingParams:
         return SamplingParams(
             max_tokens=max_tokens, temperature=self.params.temperature, top_p=self.params.top_p,
-            n=n, stop=self.problem.delimiter.stops + self.problem.stop,
+            n=n, stop=self.problem.delimiter.stops + self.problem.stop + self._thinking_end,
             seed=self._next_seed(), final_only=True)
+
+    @property
+    def _thinking_end(self) -> tuple[str, ...]:
+        end = self.problem.thinking_end
+        return () if end is None else (end,)
 
     async def _step(self, path_ids: tuple[int, ...], out: _Output, limit: int) -> Sample:
         """One step from a sample: continued while it holds only blank space (or a regex
@@ -89,6 +94,8 @@ class Sampler:
         while True:
             text = self.engine.decode(ids)
             final, stop = self._ending(out)
+            if out.finish == "stop" and out.stop in self._thinking_end:
+                return await self._answer(path_ids, ids)
             if final or out.finish != "stop" or delimiter.match(text) is not None \
                     or len(ids) >= limit:
                 break
@@ -98,6 +105,21 @@ class Sampler:
         view = delimiter.view(before_stop(text, stop))
         return Sample(steps=(Step(view, tuple(ids)),) if view else (), tokens=len(ids),
                       final=final, truncated=False, stop=stop)
+
+    async def _answer(self, path_ids: tuple[int, ...], ids: list[int]) -> Sample:
+        """The step that ends the thinking, with the answer after it, written greedily in one
+        request: a search branches over the thinking, not over the answer it leads to."""
+        room = self.answer_room(path_ids + tuple(ids))
+        if room <= 0:  # the thinking took all the room: the path ends there, cut
+            return Sample(steps=(Step(trim(self.engine.decode(ids)), tuple(ids)),),
+                          tokens=len(ids), final=False, truncated=True)
+        (out,) = await self._generate(path_ids + tuple(ids), SamplingParams(
+            max_tokens=room, temperature=0.0, stop=self.problem.stop, final_only=True))
+        ids = ids + out.ids
+        final, stop = self._ending(out)
+        view = trim(before_stop(self.engine.decode(ids), stop))
+        return Sample(steps=(Step(view, tuple(ids)),), tokens=len(ids), final=final,
+                      truncated=out.finish == "length", stop=stop)
 
     def _ending(self, out: _Output) -> tuple[bool, str | None]:
         """(the solution ended, the request's stop string that ended it)."""
@@ -124,7 +146,8 @@ class Sampler:
         samples = []
         for out in await self._generate(path_ids, params):
             final, stop = self._ending(out)
-            steps = split_completion(out.ids, self.problem.delimiter, self.engine.decode)
+            steps = split_completion(out.ids, self.problem.delimiter, self.engine.decode,
+                                     self.problem.thinking_end)
             if stop is not None and steps:  # the stop string is no part of the last step
                 last = steps.pop()
                 text = before_stop(self.engine.decode(last.token_ids), stop)

@@ -92,8 +92,12 @@ class StepDelimiter:
         """A step as verifiers read it: its text before the delimiter, without the blank lines
         before it or the space after it (indentation kept)."""
         found = self.match(text)
-        body = text if found is None else text[: found[0]]
-        return _LEADING_BLANK_LINES.sub("", body).rstrip()
+        return trim(text if found is None else text[: found[0]])
+
+
+def trim(text: str) -> str:
+    """Without the blank lines before it or the space after it (indentation kept)."""
+    return _LEADING_BLANK_LINES.sub("", text).rstrip()
 
 
 def _occurrences(text: str, needle: str, start: int) -> list[int]:
@@ -110,19 +114,24 @@ class Step:
     token_ids: tuple[int, ...]  # what the model generated for it, the delimiter included
 
 
-def split_completion(ids: Sequence[int], delimiter: StepDelimiter, decode: Decode
-                     ) -> list[Step]:
+def split_completion(ids: Sequence[int], delimiter: StepDelimiter, decode: Decode,
+                     thinking_end: str | None = None) -> list[Step]:
     """`ids` (a completion) cut into steps where `delimiter` ends each one, at the token that
     completes the delimiter (as a stop string would have stopped there). Blank space before a
-    step is part of it; blank space after the last step is kept with that step."""
+    step is part of it; blank space after the last step is kept with that step. With
+    `thinking_end` ("</think>"), the step in which the thinking ends holds the rest: a
+    reasoning model's steps are its thinking, and its answer is not cut up."""
     steps: list[Step] = []
     rest = list(ids)
     while rest:
         text = decode(rest)
         found = delimiter.match(text)
         cut = len(rest) if found is None else _tokens_covering(rest, found[1], decode)
+        ends = -1 if thinking_end is None else text.find(thinking_end)
+        if ends >= 0 and (found is None or ends < found[1]):
+            cut = len(rest)
         piece = rest[:cut]
-        view = delimiter.view(decode(piece))
+        view = delimiter.view(decode(piece)) if cut < len(rest) or ends < 0 else trim(text)
         if not view and steps:  # trailing blank space: the last step's
             last = steps.pop()
             steps.append(Step(last.text, last.token_ids + tuple(piece)))

@@ -22,6 +22,7 @@ from search.registry import STRATEGIES
 from search.router import Thresholds, needs_difficulty, route
 from engine.protocol import Engine
 from server.errors import bad_request
+from server.openai.chat.thinking import CLOSE as THINKING_END
 from server.openai.protocol import SamplingRequest
 from server.reasoning import metrics
 from server.reasoning.options import ReasoningOptions, step_delimiter
@@ -156,7 +157,8 @@ class ReasoningService:
             problem, prompt_token_ids=tuple(prompt_token_ids),
             delimiter=step_delimiter(delimiter), stop=request.stop_strings(),
             answer_extractor=options.answer_extractor or self.settings.answer_extractor,
-            seed=request_seed(request, prompt_token_ids))
+            seed=request_seed(request, prompt_token_ids),
+            thinking_end=None if self.settings.reasoning_parser is None else THINKING_END)
 
     @staticmethod
     def single_pass_feature(request: SamplingRequest, **fields: object) -> str | None:

@@ -84,3 +84,14 @@ def test_a_pattern_that_never_finishes_matching_fails_the_request():
         d.match("a" * 60 + "!\n")
     with pytest.raises(Exception):
         StepDelimiter(pattern="(")
+
+
+def test_a_reasoning_models_answer_stays_with_the_step_that_ends_its_thinking():
+    tokens = ["<think>", "\nA.", "\n\n", "B.\n", "</think>", "\n\n", "C.", "\n\n", "D."]
+
+    def decode(seq):
+        return "".join(tokens[i] for i in seq)
+
+    steps = split_completion(range(len(tokens)), StepDelimiter.of("\n\n"), decode, "</think>")
+    assert [s.text for s in steps] == ["<think>\nA.", "B.\n</think>\n\nC.\n\nD."]
+    assert [i for s in steps for i in s.token_ids] == list(range(len(tokens)))

@@ -182,6 +182,24 @@ async def test_a_thinking_model_answers_in_content_and_thinks_in_reasoning(clien
 
 @pytest.mark.parametrize("settings", [{"reasoning_parser": "think"}])
 @pytest.mark.parametrize("engine", [TokenEngine(prompt=PROMPT, vocab=VOCAB, solutions=THINKING)])
+@pytest.mark.parametrize("strategy", ["beam", "mcts", "best_of_n"])
+async def test_a_thinking_models_search_branches_over_its_thinking_only(client, engine,
+                                                                       strategy):
+    engine.calls.clear()
+    r = await client.post("/v1/chat/completions", json=chat(reasoning={
+        "strategy": strategy, "step_delimiter": "\n\n", "seed": 1}))
+    steps = [s["text"] for s in r.json()["reasoning"]["steps"]]
+    assert steps[0] == "<think>\nOne."
+    assert steps[-1] in ("Two.\n</think>\n\nSo \\boxed{3}.", "Four.\n</think>\n\nSo \\boxed{4}.")
+    end = engine.encode("</think>")[0]
+    prompt = engine.encode(PROMPT)
+    # no step was sampled after the thinking ended: the answer came in one greedy request
+    assert not any(end in ids[len(prompt):] for ids, params in engine.calls
+                   if params.temperature > 0)
+
+
+@pytest.mark.parametrize("settings", [{"reasoning_parser": "think"}])
+@pytest.mark.parametrize("engine", [TokenEngine(prompt=PROMPT, vocab=VOCAB, solutions=THINKING)])
 async def test_a_streamed_search_sends_reasoning_a_client_can_append(client):
     r = await client.post("/v1/chat/completions", json=chat(stream=True, reasoning={
         "strategy": "beam", "step_delimiter": "\n\n"}))
