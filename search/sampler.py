@@ -29,6 +29,11 @@ from search.params import SearchParams
 from search.problem import SearchProblem, SearchStats
 from search.steps import Step, split_completion, trim
 
+# Requests one step may take when it stops before it has ended (blank lines, a regex delimiter
+# not matched yet at a trigger): a model that writes blank lines without end, or lines that
+# never match, has its step cut there, as at max_step_tokens.
+MAX_CONTINUATIONS = 16
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -91,13 +96,13 @@ class Sampler:
         delimiter has not matched), until the step ends, the solution ends, or `limit`."""
         ids = list(out.ids)
         delimiter = self.problem.delimiter
-        while True:
+        for continued in range(MAX_CONTINUATIONS + 1):
             text = self.engine.decode(ids)
             final, stop = self._ending(out)
             if out.finish == "stop" and out.stop in self._thinking_end:
                 return await self._answer(path_ids, ids)
             if final or out.finish != "stop" or delimiter.match(text) is not None \
-                    or len(ids) >= limit:
+                    or len(ids) >= limit or continued == MAX_CONTINUATIONS:
                 break
             (out,) = await self._generate(path_ids + tuple(ids),
                                           self._step_params(limit - len(ids), 1))

@@ -153,3 +153,14 @@ def test_property_random_solutions_come_back_byte_identical(seed):
     for answer in result.answers:
         assert answer.text == e.decode(answer.token_ids)
         assert answer.text in solutions, (answer.text, solutions)
+
+
+def test_a_step_that_never_ends_is_cut_after_a_bounded_number_of_requests():
+    # every line is a trigger stop the pattern does not match
+    lines = "".join(f"Step {i}.\n" for i in range(40)) + "\nSo \\boxed{1}."
+    e = engine(solutions=(lines,))
+    result, _ = search(beam, beam.Params(n_candidates=1, beam_width=1, max_step_tokens=999), e,
+                       delimiter={"regex": r"\n\n"})
+    assert result.best.text == lines  # cut into several steps, nothing lost
+    # a step's request, then at most 16 more from where it stopped: 17 lines a step
+    assert [step.count("\n") + 1 for step in result.best.steps[:2]] == [17, 17]
