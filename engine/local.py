@@ -81,6 +81,11 @@ class LocalEngine:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(self._llm.tokenizer.encode(text, add_special_tokens=add_special_tokens))
 
+    def decode(self, token_ids: Sequence[int]) -> str:
+        # as vLLM's detokenizer writes outputs: special tokens skipped, no space clean-up
+        return self._llm.tokenizer.decode(list(token_ids), skip_special_tokens=True,
+                                          clean_up_tokenization_spaces=False)
+
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         tokenizer = self._llm.tokenizer
         if not getattr(tokenizer, "chat_template", None):

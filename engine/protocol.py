@@ -73,6 +73,9 @@ class Choice:
 
     index: int
     text: str
+    # Every generated id, as vLLM reports them: a stop string's tokens are in token_ids but not
+    # in text, and so is the last id of a choice that ended on an EOS or stop token
+    # (finish_reason "stop", stop_reason None or that id).
     token_ids: Sequence[int]
     logprobs: Sequence[TokenLogprob] | None = None
     finish_reason: str | None = None  # "stop" | "length" | "abort" once finished
@@ -103,6 +106,10 @@ class Engine(Protocol):
     max_model_len: int
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]: ...
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """The text of `token_ids` as the engine writes outputs (special tokens left out)."""
+        ...
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         """The chat template applied to `messages`, ending where the assistant's reply starts."""

@@ -18,7 +18,7 @@ class SearchParams:
     seed: int | None = None  # makes the sampled branches reproducible
     temperature: float = 1.0  # for sampled branches; final completions are greedy
     top_p: float = 1.0
-    max_step_tokens: int = 64  # a step longer than this is cut (and ends its branch)
+    max_step_tokens: int = 512  # a step longer than this is cut; the next step continues it
     max_tokens: int = 256  # of the returned answer
     max_steps: int = 16  # a path this long is finished
     aggregation: PathAggregation = "min"  # path score from step scores

@@ -5,28 +5,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from search.steps import StepDelimiter
 from verifiers.protocol import ScoringContext
 
 
 @dataclass(frozen=True)
 class SearchProblem:
-    """`prompt` is the text the model continues (a rendered chat or a completion prompt);
-    `question` is what verifiers see as the problem. Steps end at `delimiter`."""
+    """`prompt` is the text the model continues (a rendered chat or a completion prompt), and
+    `prompt_token_ids` its ids as a single pass would send them (encoded from `prompt` when
+    None); `question` is what verifiers see as the problem. Steps end at `delimiter`."""
 
     prompt: str
     question: str
     adapter: str | None = None  # the served model's adapter, kept resident by the caller
-    delimiter: str = "\n"
+    delimiter: StepDelimiter = StepDelimiter()
     add_special_tokens: bool = True  # False for a rendered chat, which holds them already
+    prompt_token_ids: tuple[int, ...] | None = None
+    stop: tuple[str, ...] = ()  # the request's stop strings: each ends the solution
+    answer_extractor: str = "auto"  # how a solution's final answer is read (search.answers)
+    seed: int | None = None  # the request's seed, for a reproducible difficulty probe
+    # A reasoning model's end of thinking ("</think>"): the step it ends holds the answer after
+    # it, so that a search branches over the thinking only.
+    thinking_end: str | None = None
     context: ScoringContext = ScoringContext()
-    # Called with the best path so far whenever it changes (streams as reasoning_content).
-    on_progress: Callable[[tuple[str, ...]], None] | None = None
+    # Called with the best path's text so far whenever it changes (streamed as reasoning).
+    on_progress: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
 class Answer:
-    steps: tuple[str, ...]
-    text: str  # the steps joined by the delimiter: what the client receives
+    steps: tuple[str, ...]  # as verifiers read them
+    text: str  # the path's generated ids decoded: what the client receives
     score: float  # the aggregated path score
     step_scores: tuple[float, ...]
     verifier_scores: dict[str, float]  # per verifier, aggregated over the path
@@ -34,6 +43,7 @@ class Answer:
     finish_reason: str  # "stop" (complete) or "length" (a budget ran out before the end)
     tokens: int  # tokens of `text` as generated
     filter_reason: str | None = None  # why a safety policy withheld it (finish content_filter)
+    token_ids: tuple[int, ...] = ()  # the path's generated ids (`text` is their decoding)
 
 
 @dataclass

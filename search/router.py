@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-EFFORT_STRATEGY = {"low": "greedy", "medium": "beam", "high": "mcts"}
+# OpenAI's "minimal" and "none" ask for no reasoning at all: a single greedy pass
+EFFORT_STRATEGY = {"none": "greedy", "minimal": "greedy", "low": "greedy", "medium": "beam",
+                   "high": "mcts"}
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from search.answers import extract_answer
+from search.answers import answer_key, extract_answer
 from search.budget import Budget
 from search.params import SearchParams
 from search.problem import Answer, SearchProblem, SearchResult, SearchStats
-from search.sampler import Sample, Sampler
+from search.sampler import Sample, Sampler, before_stop
 from search.tree import Node, Tree
 from engine.protocol import Engine
 from verifiers.aggregation import aggregate_path
@@ -31,7 +31,7 @@ class SearchRun:
         self.budget = Budget(params, self.stats)
         self.sampler = Sampler(engine, problem, params, self.stats, self.budget)
         self.tree = Tree()
-        self._best_reported: tuple[str, ...] | None = None
+        self._best_reported: str | None = None
         self._confident: set[str] = set()  # answers of finished paths scoring stop_score
         # node id -> its greedy completion: every node along a greedy completion has that same
         # completion, so asking again would only generate it twice and add the path twice
@@ -55,7 +55,8 @@ class SearchRun:
     async def expand_many(self, nodes: Sequence[Node], k: int) -> list[list[Node]]:
         """`expand` for several nodes: their requests run together (the engine batches them),
         then all the new steps are scored in one batch."""
-        sampled = await asyncio.gather(*(self.sampler.sample_steps(n.steps(), k) for n in nodes))
+        sampled = await asyncio.gather(*(self.sampler.sample_steps(n.path_ids(), k)
+                                         for n in nodes))
         children = [self._add(node, samples) for node, samples in zip(nodes, sampled)]
         await self.score([c for group in children for c in group])
         self.report()
@@ -86,13 +87,14 @@ class SearchRun:
         """n completions of `node` in one request (sampled at the search's temperature unless
         given), each added as a chain of scored steps; empty completions add nothing."""
         samples = await self.sampler.finish(
-            node.steps(), n=n,
+            node.path_ids(), n=n,
             temperature=self.params.temperature if temperature is None else temperature)
         ends = []
         for sample in samples:
             if sample.steps:
                 ends.append(self.tree.add_path(node, sample.steps, final=sample.final,
-                                               truncated=sample.truncated, tokens=sample.tokens))
+                                               truncated=sample.truncated, tokens=sample.tokens,
+                                               stop=sample.stop))
                 self.stats.nodes += len(sample.steps)
         await self.score([n_ for end in ends for n_ in end.lineage() if n_.score is None])
         self.report()
@@ -103,20 +105,21 @@ class SearchRun:
         existing = {c.step: c for c in node.children}
         new: list[Node] = []
         for sample in samples:
-            step = sample.steps[0] if sample.steps else ""
             self.stats.nodes += 1
-            if not step:
-                # Nothing but the end of the solution: the path ends at `node`; nothing but a
-                # delimiter: a blank step, which adds nothing.
+            if not sample.steps:
+                # Nothing but the end of the solution: the path ends at `node`.
                 node.final = node.final or (sample.final and node.parent is not None)
                 continue
-            if step in existing:
+            (step,) = sample.steps
+            if step.text in existing:
                 continue
             # a path that used up the answer's max_tokens ends here, cut
-            full = not sample.final and self.sampler.answer_room(node.steps() + (step,)) <= 0
-            child = self.tree.add(node, step, final=sample.final,
-                                  truncated=sample.truncated or full, tokens=sample.tokens)
-            existing[step] = child
+            full = not sample.final and self.sampler.answer_room(
+                node.path_ids() + step.token_ids) <= 0
+            child = self.tree.add(node, step.text, token_ids=step.token_ids, final=sample.final,
+                                  truncated=sample.truncated or full, tokens=sample.tokens,
+                                  stop=sample.stop)
+            existing[step.text] = child
             new.append(child)
         return new
 
@@ -147,7 +150,7 @@ class SearchRun:
         threshold = self.params.stop_score
         if threshold is not None:
             self._confident.update(
-                _answer_key(self.problem.delimiter.join(n.steps())) for n in nodes
+                self.answer_key(n) for n in nodes
                 if n.final and n.path_score(self.params.aggregation) >= threshold)
 
     # --- choosing -----------------------------------------------------------------------------
@@ -164,7 +167,7 @@ class SearchRun:
         that state no answer do not vote; empty when none does."""
         groups: dict[str, list[Node]] = defaultdict(list)
         for end in ends:
-            answer = extract_answer(self.problem.delimiter.join(end.steps()))
+            answer = extract_answer(self.text(end), self.problem.answer_extractor)
             if answer is not None:
                 groups[answer].append(end)
         ranked = sorted(groups.values(), reverse=True,
@@ -179,12 +182,22 @@ class SearchRun:
         if self.problem.on_progress is None:
             return
         node = self.best(self.finals()) or self.best(self.tree.nodes[1:])
-        steps = node.steps() if node is not None else ()
-        if steps and steps != self._best_reported:
-            self._best_reported = steps
-            self.problem.on_progress(steps)
+        text = self.text(node) if node is not None else ""
+        if text and text != self._best_reported:
+            self._best_reported = text
+            self.problem.on_progress(text)
 
     # --- the result ---------------------------------------------------------------------------
+
+    def text(self, node: Node) -> str:
+        """The path's generated ids as text, exactly; up to the request's stop string when one
+        ended it (a stop string is not part of the answer, as in a single pass)."""
+        return before_stop(self.sampler.engine.decode(node.path_ids()), node.stop)
+
+    def answer_key(self, node: Node) -> str:
+        """What makes two solutions the same answer, for `n` distinct answers and for
+        stop_score: the stated answer, or the whole text when it states none."""
+        return answer_key(self.text(node), self.problem.answer_extractor)
 
     async def conclude(self, candidates: Sequence[Node], n: int = 1,
                        in_order: bool = False) -> SearchResult:
@@ -210,7 +223,7 @@ class SearchRun:
             if not node.final:
                 node = await self.finish(node)
             answer = self.answer(node)
-            key = _answer_key(answer.text)
+            key = self.answer_key(node)
             if key in seen:
                 continue
             seen.add(key)
@@ -234,18 +247,12 @@ class SearchRun:
                                               if name in n.verifier_scores], how)
                         for name in sorted(names)}
         return Answer(
-            steps=node.steps(), text=self.problem.delimiter.join(node.steps()),
+            steps=node.steps(), text=self.text(node), token_ids=node.path_ids(),
             score=node.path_score(how), step_scores=tuple(node.step_scores()),
             verifier_scores=per_verifier,
             step_verifier_scores=tuple(dict(n.verifier_scores) for n in lineage),
             finish_reason="stop" if node.final and not node.truncated else "length",
             tokens=sum(n.tokens for n in lineage))
-
-
-def _answer_key(text: str) -> str:
-    """What makes two solutions the same answer, for `n` distinct answers and for stop_score:
-    the stated answer, or the whole text when it states none."""
-    return extract_answer(text) or text
 
 
 def _log(score: float) -> float:

@@ -1,6 +1,14 @@
 """Engine calls of a search: sample the next step of a path (siblings in one request, n = k) or
-finish a path. Every request's prompt is the problem's prompt plus the path, so siblings and
-descendants share a prefix that vLLM's prefix cache reuses.
+finish a path. Paths are token ids: every request's prompt is the prompt's ids followed by the
+ids the engine generated along the path, so the model reads exactly what it wrote, siblings and
+descendants share a prefix that vLLM's prefix cache reuses whole, and an answer decodes to the
+very text generated.
+
+A step sample ends at the step delimiter (`search.steps`); one that stopped with only blank space
+so far (a blank line between steps), or at a trigger where a regex delimiter does not match yet,
+goes on in another request from where it stopped. A step is at most `max_step_tokens`; a longer
+one is cut there and the next step continues it. The solution ends at any of the model's EOS
+ids (vLLM stops on every EOS of generation_config.json) or at one of the request's stop strings.
 
 Cancelling the search (client gone) cancels the tasks iterating these requests; closing an
 engine generator aborts its request, so nothing keeps running.
@@ -8,24 +16,40 @@ engine generator aborts its request, so nothing keeps running.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from engine.protocol import Engine, SamplingParams
 from search.budget import Budget
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchStats
-from engine.protocol import Engine, SamplingParams
+from search.steps import Step, split_completion, trim
+
+# Requests one step may take when it stops before it has ended (blank lines, a regex delimiter
+# not matched yet at a trigger): a model that writes blank lines without end, or lines that
+# never match, has its step cut there, as at max_step_tokens.
+MAX_CONTINUATIONS = 16
 
 
 @dataclass(frozen=True)
 class Sample:
-    steps: tuple[str, ...]  # one step when sampling a step; the rest of the path when finishing
-    tokens: int
-    final: bool  # the model ended the solution (end of sequence), not just the step
-    truncated: bool  # cut by a token limit
+    steps: tuple[Step, ...]  # one step when sampling a step; the rest of the path when finishing
+    tokens: int  # generated, an ending EOS included
+    final: bool  # the model ended the solution (EOS, or a stop string of the request)
+    truncated: bool  # the answer's room (max_tokens) or the token budget ran out
+    stop: str | None = None  # the request's stop string that ended it (not part of the answer)
+
+
+@dataclass
+class _Output:
+    """One sample of one engine request."""
+    ids: list[int]  # generated ids (an ending EOS among them: special, it decodes to nothing)
+    finish: str | None
+    stop: str | int | None
 
 
 class Sampler:
@@ -36,51 +60,107 @@ class Sampler:
         self.params = params
         self.stats = stats
         self.budget = budget
+        self.prompt_ids = tuple(problem.prompt_token_ids if problem.prompt_token_ids is not None
+                                else engine.encode(problem.prompt,
+                                                   add_special_tokens=problem.add_special_tokens))
         self._calls = 0  # numbers each request, for its seed: same calls, same samples
         self._in_flight = 0
         self._busy_since = 0.0
 
-    def prompt_for(self, steps: tuple[str, ...]) -> str:
-        d = self.problem.delimiter
-        return self.problem.prompt + "".join(step + d for step in steps)
-
-    def answer_room(self, steps: tuple[str, ...]) -> int:
-        """Tokens the answer may still take after `steps`. The request's max_tokens bounds the
+    def answer_room(self, path_ids: Sequence[int]) -> int:
+        """Tokens the answer may still take after `path_ids`. The request's max_tokens bounds the
         returned answer, every step of it, as it bounds a greedy one; this also keeps a long
         path inside the model's context (max_tokens defaults to the room the prompt leaves)."""
-        d = self.problem.delimiter
-        written = d.join(steps) + d if steps else ""
-        used = len(self.engine.encode(written, add_special_tokens=False)) if written else 0
-        return self.params.max_tokens - used
+        return self.params.max_tokens - len(path_ids)
 
-    async def sample_steps(self, steps: tuple[str, ...], k: int) -> list[Sample]:
-        """k candidate next steps after `steps`, in one engine request."""
-        room = max(self.answer_room(steps), 1)
-        params = SamplingParams(
-            max_tokens=min(self.params.max_step_tokens, room),
-            temperature=self.params.temperature,
-            top_p=self.params.top_p, n=k, stop=(self.problem.delimiter,),
+    async def sample_steps(self, path_ids: tuple[int, ...], k: int) -> list[Sample]:
+        """k candidate next steps after `path_ids`, in one engine request (a sample that must go
+        on after a blank line goes on in a request of its own)."""
+        limit = min(self.params.max_step_tokens, max(self.answer_room(path_ids), 1))
+        outs = await self._generate(path_ids, self._step_params(limit, k))
+        return list(await asyncio.gather(*(self._step(path_ids, out, limit) for out in outs)))
+
+    def _step_params(self, max_tokens: int, n: int) -> SamplingParams:
+        return SamplingParams(
+            max_tokens=max_tokens, temperature=self.params.temperature, top_p=self.params.top_p,
+            n=n, stop=self.problem.delimiter.stops + self.problem.stop + self._thinking_end,
             seed=self._next_seed(), final_only=True)
-        outs = await self._generate(self.prompt_for(steps), params)
-        return [Sample(steps=(text.strip(),), tokens=tokens,
-                       final=reason == "stop" and stop is None, truncated=reason == "length")
-                for text, tokens, reason, stop in outs]
 
-    async def finish(self, steps: tuple[str, ...], n: int = 1,
+    @property
+    def _thinking_end(self) -> tuple[str, ...]:
+        end = self.problem.thinking_end
+        return () if end is None else (end,)
+
+    async def _step(self, path_ids: tuple[int, ...], out: _Output, limit: int) -> Sample:
+        """One step from a sample: continued while it holds only blank space (or a regex
+        delimiter has not matched), until the step ends, the solution ends, or `limit`."""
+        ids = list(out.ids)
+        delimiter = self.problem.delimiter
+        for continued in range(MAX_CONTINUATIONS + 1):
+            text = self.engine.decode(ids)
+            final, stop = self._ending(out)
+            if out.finish == "stop" and out.stop in self._thinking_end:
+                return await self._answer(path_ids, ids)
+            if final or out.finish != "stop" or delimiter.match(text) is not None \
+                    or len(ids) >= limit or continued == MAX_CONTINUATIONS:
+                break
+            (out,) = await self._generate(path_ids + tuple(ids),
+                                          self._step_params(limit - len(ids), 1))
+            ids += out.ids
+        view = delimiter.view(before_stop(text, stop))
+        return Sample(steps=(Step(view, tuple(ids)),) if view else (), tokens=len(ids),
+                      final=final, truncated=False, stop=stop)
+
+    async def _answer(self, path_ids: tuple[int, ...], ids: list[int]) -> Sample:
+        """The step that ends the thinking, with the answer after it, written greedily in one
+        request: a search branches over the thinking, not over the answer it leads to."""
+        room = self.answer_room(path_ids + tuple(ids))
+        if room <= 0:  # the thinking took all the room: the path ends there, cut
+            return Sample(steps=(Step(trim(self.engine.decode(ids)), tuple(ids)),),
+                          tokens=len(ids), final=False, truncated=True)
+        (out,) = await self._generate(path_ids + tuple(ids), SamplingParams(
+            max_tokens=room, temperature=0.0, stop=self.problem.stop, final_only=True))
+        ids = ids + out.ids
+        final, stop = self._ending(out)
+        view = trim(before_stop(self.engine.decode(ids), stop))
+        return Sample(steps=(Step(view, tuple(ids)),), tokens=len(ids), final=final,
+                      truncated=out.finish == "length", stop=stop)
+
+    def _ending(self, out: _Output) -> tuple[bool, str | None]:
+        """(the solution ended, the request's stop string that ended it)."""
+        if out.finish != "stop":
+            return False, None
+        if out.stop is None or isinstance(out.stop, int):  # an EOS (any of the model's)
+            return True, None
+        if out.stop in self.problem.stop:
+            return True, out.stop
+        return False, None
+
+    async def finish(self, path_ids: tuple[int, ...], n: int = 1,
                      temperature: float = 0.0) -> list[Sample]:
         """n completions of the path to the end (greedy by default), split into steps."""
-        max_tokens = max(self.answer_room(steps), 1)
+        max_tokens = max(self.answer_room(path_ids), 1)
         left = self.budget.tokens_left()
         if left is not None:
             max_tokens = max(min(max_tokens, left // max(n, 1)), 1)
         params = SamplingParams(max_tokens=max_tokens, temperature=temperature,
                                 top_p=self.params.top_p if temperature > 0 else 1.0, n=n,
+                                stop=self.problem.stop,
                                 seed=self._next_seed() if temperature > 0 else None,
                                 final_only=True)
-        outs = await self._generate(self.prompt_for(steps), params)
-        return [Sample(steps=split_steps(text, self.problem.delimiter), tokens=tokens,
-                       final=reason == "stop", truncated=reason == "length")
-                for text, tokens, reason, _ in outs]
+        samples = []
+        for out in await self._generate(path_ids, params):
+            final, stop = self._ending(out)
+            steps = split_completion(out.ids, self.problem.delimiter, self.engine.decode,
+                                     self.problem.thinking_end)
+            if stop is not None and steps:  # the stop string is no part of the last step
+                last = steps.pop()
+                text = before_stop(self.engine.decode(last.token_ids), stop)
+                view = self.problem.delimiter.view(text)
+                steps += [Step(view, last.token_ids)] if view else []
+            samples.append(Sample(steps=tuple(steps), tokens=len(out.ids), final=final,
+                                  truncated=out.finish == "length", stop=stop))
+        return samples
 
     def _next_seed(self) -> int | None:
         self._calls += 1
@@ -88,30 +168,24 @@ class Sampler:
             return None
         return (self.params.seed * 1_000_003 + self._calls) % 2**31
 
-    async def _generate(self, prompt: str, params: SamplingParams
-                        ) -> list[tuple[str, int, str | None, str | int | None]]:
-        """(text, tokens, finish_reason, stop_reason) per sample, in index order."""
+    async def _generate(self, path_ids: Sequence[int], params: SamplingParams) -> list[_Output]:
+        """The samples of one request for the prompt followed by `path_ids`, in index order."""
         self.stats.engine_calls += 1
-        texts = [""] * params.n
-        tokens = [0] * params.n
-        reasons: list[str | None] = [None] * params.n
-        stops: list[str | int | None] = [None] * params.n
+        outs = [_Output([], None, None) for _ in range(params.n)]
         with self.engine_work():
-            ids = self.engine.encode(prompt, add_special_tokens=self.problem.add_special_tokens)
-            outputs = self.engine.generate(ids, params, f"search-{uuid.uuid4().hex}",
-                                           self.problem.adapter)
+            outputs = self.engine.generate([*self.prompt_ids, *path_ids], params,
+                                           f"search-{uuid.uuid4().hex}", self.problem.adapter)
             try:
-                async for out in outputs:
-                    for choice in out.choices:
-                        texts[choice.index] += choice.text
-                        tokens[choice.index] += len(choice.token_ids)
+                async for output in outputs:
+                    for choice in output.choices:
+                        out = outs[choice.index]
+                        out.ids += choice.token_ids
                         self.stats.generated_tokens += len(choice.token_ids)
                         if choice.finish_reason is not None:
-                            reasons[choice.index] = choice.finish_reason
-                            stops[choice.index] = choice.stop_reason
+                            out.finish, out.stop = choice.finish_reason, choice.stop_reason
             finally:
                 await outputs.aclose()
-        return list(zip(texts, tokens, reasons, stops))
+        return outs
 
     @contextmanager
     def engine_work(self) -> Iterator[None]:
@@ -128,5 +202,6 @@ class Sampler:
                 self.stats.busy_s += time.monotonic() - self._busy_since
 
 
-def split_steps(text: str, delimiter: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(delimiter) if s.strip())
+def before_stop(text: str, stop: str | None) -> str:
+    """`text` up to the request's stop string that ended it (all of it when none did)."""
+    return text if stop is None or stop not in text else text[: text.rfind(stop)]

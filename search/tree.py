@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from search.steps import Step
 from verifiers.aggregation import PathAggregation, aggregate_path, path_log_score
 
 
@@ -12,10 +14,12 @@ from verifiers.aggregation import PathAggregation, aggregate_path, path_log_scor
 class Node:
     id: int
     parent: Node | None
-    step: str  # "" for the root
+    step: str  # "" for the root; as verifiers read it
+    token_ids: tuple[int, ...] = ()  # what the model generated for this step
     final: bool = False  # the path ends here (the model finished the solution)
     truncated: bool = False  # the step or the path was cut by a token limit
     tokens: int = 0  # generated tokens of this step (of all steps, for a finished path)
+    stop: str | None = None  # the request's stop string that ended the path here
     score: float | None = None  # combined verifier score of this step
     verifier_scores: dict[str, float] = field(default_factory=dict)
     children: list[Node] = field(default_factory=list)
@@ -42,6 +46,10 @@ class Node:
     def steps(self) -> tuple[str, ...]:
         return tuple(n.step for n in self.lineage())
 
+    def path_ids(self) -> tuple[int, ...]:
+        """The ids the model generated from the first step to this one."""
+        return tuple(i for n in self.lineage() for i in n.token_ids)
+
     def step_scores(self) -> list[float]:
         return [n.score for n in self.lineage() if n.score is not None]
 
@@ -63,19 +71,21 @@ class Tree:
         self.nodes.append(node)
         return node
 
-    def add_path(self, parent: Node, steps: tuple[str, ...], *, final: bool,
-                 truncated: bool, tokens: int) -> Node:
+    def add_path(self, parent: Node, steps: Sequence[Step], *, final: bool,
+                 truncated: bool, tokens: int, stop: str | None = None) -> Node:
         """A chain of steps under `parent` (a completion); the last node carries the ending."""
         node = parent
         for i, step in enumerate(steps):
             last = i == len(steps) - 1
-            node = self.add(node, step, final=final and last, truncated=truncated and last,
-                            tokens=tokens if last else 0)
+            node = self.add(node, step.text, token_ids=step.token_ids, final=final and last,
+                            truncated=truncated and last, tokens=tokens if last else 0,
+                            stop=stop if last else None)
         return node
 
     def trace(self) -> list[dict]:
         return [{"id": n.id, "parent": None if n.parent is None else n.parent.id,
-                 "text": n.step, "score": n.score, "scores": dict(n.verifier_scores),
+                 "text": n.step, "token_ids": list(n.token_ids), "score": n.score,
+                 "scores": dict(n.verifier_scores),
                  "visits": n.visits, "value": round(n.value, 6) if n.visits else None,
                  "final": n.final}
                 for n in self.nodes]

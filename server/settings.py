@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from server.reasoning.options import StrategyName
+from server.reasoning.options import AnswerExtractor, StepPattern, StrategyName
 
 
 class Settings(BaseSettings):
@@ -153,6 +153,22 @@ class Settings(BaseSettings):
                                "the partial path (cheaper; weak where valid steps can be dead "
                                "ends, as in countdown)")
     n_candidates: int = Field(8, description="best_of_n / self_consistency samples by default")
+    # How the served model writes (a request's `reasoning` options win).
+    step_delimiter: str | StepPattern = Field(
+        "\n", description="where a search step ends: a literal (\"\\n\", \"\\n\\n\") or "
+                          "{\"regex\": ..., \"triggers\": [...]} (JSON); a blank line is never "
+                          "a step of its own")
+    max_step_tokens: int = Field(
+        512, ge=1, description="a search step longer than this is cut there and the next step "
+                               "continues it (always within the room max_tokens leaves)")
+    answer_extractor: AnswerExtractor = Field(
+        "auto", description="how a solution's final answer is read for voting, stop_score and "
+                            "the difficulty probe: auto (\\boxed{}, else 'Answer: X', else the "
+                            "last number), boxed, answer, last_line, text")
+    reasoning_parser: Literal["think", "deepseek_r1", "qwen3"] | None = Field(
+        None, description="a reasoning model's <think>...</think> goes to the message's "
+                          "`reasoning` (and `reasoning_content`), the rest to `content`; vLLM's "
+                          "deepseek_r1 and qwen3 are the same parser here")
     max_beam_width: int = Field(8, description="largest beam_width (beam, and tot's breadth) allowed")
     max_depth: int = Field(12, description="largest max_depth allowed")
     max_simulations: int = Field(64, description="largest simulations allowed")
@@ -198,6 +214,17 @@ class Settings(BaseSettings):
     def _split_upstreams(cls, value: object) -> object:
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @field_validator("step_delimiter", mode="before")
+    @classmethod
+    def _delimiter_json(cls, value: Any) -> Any:
+        # a flag's value: JSON when it is JSON ('"\\n\\n"', '{"regex": ...}'), else literal
+        if isinstance(value, str) and value[:1] in ('"', "{"):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
         return value
 
 

@@ -21,6 +21,9 @@ from engine.protocol import (
 )
 
 
+EOS_ID = 2  # as the demo tokenizer's </s>; the scripted step engine ends solutions with it
+
+
 @dataclass
 class FakeEngine:
     model_name: str = "demo"
@@ -41,6 +44,9 @@ class FakeEngine:
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return [ord(c) for c in text]
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return "".join(chr(i) for i in token_ids if i != EOS_ID)  # EOS is special: no text
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         return "".join(m["content"] + "\n" for m in messages if m["role"] == "user")

@@ -6,7 +6,8 @@ the first (with `fresh`, sampled requests for the same steps go on through the c
 where the last one stopped, as sampling finds new steps over time). A request with a stop
 string returns one step (stop_reason = the delimiter), or the step and end of sequence when it
 is an "Answer" step; one without returns the whole rest of the path, greedily. One token per
-character.
+character; as vLLM reports them, a choice's ids hold the delimiter it stopped at (its text does
+not) and the EOS id that ended it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from engine.protocol import Choice, GenerationOutput, SamplingParams
 from engine.scope import current_scope
-from tests.fakes import FakeEngine
+from tests.fakes import EOS_ID, FakeEngine
 from verifiers.protocol import ScoringContext, StepItem
 
 
@@ -71,9 +72,13 @@ class StepEngine(FakeEngine):
             for i in range(params.n):
                 text, stop = self.continuation(steps, i, params)
                 reason = "stop"
-                if len(text) > params.max_tokens:
-                    text, reason, stop = text[: params.max_tokens], "length", None
-                choices.append(Choice(i, text, [ord(c) for c in text], None, reason, stop))
+                ids = [ord(c) for c in text] + [ord(c) for c in stop or ""]
+                if stop is None:
+                    ids.append(EOS_ID)
+                if len(ids) > params.max_tokens:
+                    ids, reason, stop = ids[: params.max_tokens], "length", None
+                    text = self.decode(ids)
+                choices.append(Choice(i, text, ids, None, reason, stop))
             if params.temperature > 0:
                 self._drawn[steps] = self._drawn.get(steps, 0) + params.n
             finished = True
@@ -92,7 +97,88 @@ class TableVerifier:
     other: float = 0.5
     name: str = "table"
     batches: list[int] = field(default_factory=list)
+    items: list[list[StepItem]] = field(default_factory=list)  # every batch it scored
 
     async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
         self.batches.append(len(items))
+        self.items.append(list(items))
         return [self.table.get(item.step, self.other) for item in items]
+
+
+@dataclass
+class TokenEngine(FakeEngine):
+    """A scripted model that writes whole solutions as multi-character tokens, stopping as vLLM
+    does: it emits one token at a time, and after the token that completes a stop string it
+    stops, its text cut before the stop string, its ids keeping the token; at the end of a
+    solution it emits an EOS id (`second_eos` ones the generation config's second EOS, reported
+    as a stop_reason id).
+
+    `solutions` are texts, tokenized once by greedy longest match over `vocab` (so ".\\n\\n" and
+    "\\n\\n" are single tokens). A request continues the solutions whose ids start with the ids
+    written after the prompt; sample i takes the i-th of them (greedy: the first). Ids that no
+    solution starts with were never written by this model: the request fails, so a caller that
+    re-tokenizes text is caught."""
+
+    prompt: str = ""
+    vocab: tuple[str, ...] = ()
+    solutions: tuple[str, ...] = ()
+    second_eos: frozenset[int] = frozenset()  # indices of solutions ended by the second EOS
+    max_model_len: int = 4096
+    calls: list[tuple[list[int], SamplingParams]] = field(default_factory=list)
+    outputs: list[list[int]] = field(default_factory=list)  # every choice's generated ids
+
+    EOS, EOT = 0, 1  # ids of "<eos>" (the tokenizer's) and "<eot>" (the second EOS)
+
+    def __post_init__(self) -> None:
+        self.tokens = ("<eos>", "<eot>", *sorted(set(self.vocab) | set(map(chr, range(9, 127))),
+                                                 key=lambda t: (-len(t), t)))
+        self.ids = {token: i for i, token in enumerate(self.tokens)}
+        self.written = [self.encode(s) for s in self.solutions]
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        ids, at = [], 0
+        while at < len(text):
+            token = next(t for t in self.tokens[2:] if text.startswith(t, at))
+            ids.append(self.ids[token])
+            at += len(token)
+        return ids
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return "".join(self.tokens[i] for i in token_ids if i > self.EOT)
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return "".join(f"<{m['role']}>{m['content']}\n" for m in messages)
+
+    async def generate(self, prompt, params: SamplingParams, request_id: str, adapter=None):
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        self.calls.append((ids, params))
+        prompt_len = len(self.encode(self.prompt))
+        written = ids[prompt_len:]
+        matching = [i for i, s in enumerate(self.written) if s[: len(written)] == written]
+        if ids[:prompt_len] != self.encode(self.prompt) or not matching:
+            raise AssertionError(f"the model never wrote {self.decode(written)!r} as {written}")
+        choices = []
+        for k in range(params.n):
+            index = matching[0 if params.temperature == 0 else k % len(matching)]
+            end = self.EOT if index in self.second_eos else self.EOS
+            rest = self.written[index][len(written):] + [end]
+            choices.append(self._continue(k, rest, params))
+            self.outputs.append(list(choices[-1].token_ids))
+        yield GenerationOutput(request_id, ids, choices, True)
+
+    def _continue(self, index: int, rest: list[int], params: SamplingParams) -> Choice:
+        out: list[int] = []
+        text = ""
+        for token in rest:
+            out.append(token)
+            if token in (self.EOS, self.EOT):
+                return Choice(index, text, out, None, "stop",
+                              None if token == self.EOS else token)
+            before, text = len(text), text + self.tokens[token]
+            for stop in params.stop:
+                at = text.find(stop, max(before - len(stop) + 1, 0))
+                if at >= 0:
+                    return Choice(index, text[:at], out, None, "stop", stop)
+            if len(out) == params.max_tokens:
+                return Choice(index, text, out, None, "length", None)
+        raise AssertionError("a solution without an end")

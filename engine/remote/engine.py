@@ -135,6 +135,11 @@ class RemoteEngine:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(self._tokenizer.encode(text, add_special_tokens=add_special_tokens))
 
+    def decode(self, token_ids: Sequence[int]) -> str:
+        # as the replicas' detokenizer writes outputs: special tokens skipped, no space clean-up
+        return self._tokenizer.decode(list(token_ids), skip_special_tokens=True,
+                                      clean_up_tokenization_spaces=False)
+
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         if not getattr(self._tokenizer, "chat_template", None):
             raise InvalidEngineRequest(

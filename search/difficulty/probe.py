@@ -1,9 +1,13 @@
 """`probe`: difficulty from the model's own uncertainty on a few cheap samples of the problem.
 
-One request samples `samples` short solutions (n = samples). Two signals, each in [0, 1]:
-answer disagreement (1 - the majority answer's share, scaled so that all-different is 1) and
-first-step spread (distinct first steps, scaled the same way; a cheap stand-in for the entropy
-of the first step). d = weight * disagreement + (1 - weight) * spread.
+One request samples `samples` short solutions (n = samples), from the prompt's ids as a single
+pass sends them, seeded by the request's seed when it has one (a temperature-0 request always
+does: the same request is routed the same way). Two signals, each in [0, 1]: answer
+disagreement (1 - the majority answer's share, scaled so that all-different is 1) and first-step
+spread (distinct first steps, scaled the same way; a cheap stand-in for the entropy of the first
+step). d = weight * disagreement + (1 - weight) * spread. Answers are read by the problem's
+answer extractor (search.answers) and normalized; a sample that states none counts as its whole
+normalized text, so free text ("The capital of France is Paris.") agrees with itself.
 Config (`difficulty_config.probe`): {"samples": 4, "max_tokens": 128, "temperature": 1.0,
 "weight": 0.75}.
 """
@@ -13,9 +17,10 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
-from search.answers import extract_answer
+from search.answers import answer_key
 from search.difficulty.protocol import Estimate
 from search.problem import SearchProblem
+from search.steps import StepDelimiter
 from engine.protocol import SamplingParams
 
 
@@ -36,10 +41,12 @@ class ProbeEstimator:
 
     async def estimate(self, problem: SearchProblem) -> Estimate:
         params = SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature,
-                                n=self.samples, final_only=True)
+                                n=self.samples, seed=problem.seed, final_only=True)
         texts = [""] * self.samples
         tokens = 0
-        ids = self._engine.encode(problem.prompt, add_special_tokens=problem.add_special_tokens)
+        ids = (list(problem.prompt_token_ids) if problem.prompt_token_ids is not None
+               else self._engine.encode(problem.prompt,
+                                        add_special_tokens=problem.add_special_tokens))
         outputs = self._engine.generate(ids, params, f"probe-{uuid.uuid4().hex}",
                                         problem.adapter)
         try:
@@ -49,14 +56,16 @@ class ProbeEstimator:
                     tokens += len(choice.token_ids)
         finally:
             await outputs.aclose()
-        return Estimate(uncertainty(texts, problem.delimiter, self.weight), tokens)
+        return Estimate(uncertainty(texts, problem.delimiter, self.weight,
+                                    problem.answer_extractor), tokens)
 
 
-def uncertainty(texts: list[str], delimiter: str, weight: float) -> float:
+def uncertainty(texts: list[str], delimiter: StepDelimiter, weight: float,
+                extractor: str = "auto") -> float:
     n = len(texts)
-    answers = Counter(extract_answer(t) for t in texts)
-    majority = max((c for a, c in answers.items() if a is not None), default=0)
+    answers = Counter(answer_key(t, extractor) for t in texts)
+    majority = max(answers.values())
     disagreement = (1 - majority / n) * n / (n - 1)
-    first_steps = {t.strip().split(delimiter)[0].strip() for t in texts}
+    first_steps = {delimiter.view(t) for t in texts}
     spread = (len(first_steps) - 1) / (n - 1)
     return min(max(weight * disagreement + (1 - weight) * spread, 0.0), 1.0)

@@ -95,7 +95,7 @@ class SamplingRequest(OpenAIModel):
     # vLLM's extension, used by load generators: generate max_tokens whatever the model says.
     ignore_eos: bool = False
     # Reasoning extensions (design.md "Compute selection"; server/reasoning/).
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     reasoning: ReasoningOptions | None = None
 
     @model_validator(mode="before")
@@ -250,6 +250,10 @@ class ChatLogprobs(BaseModel):
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    # A reasoning model's thinking (--reasoning-parser): vLLM's current name, and the older
+    # one that clients written for DeepSeek's API read. Left out when there is none.
+    reasoning: str | None = Field(None, exclude_if=lambda v: v is None)
+    reasoning_content: str | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class ChatChoice(BaseModel):
@@ -273,7 +277,9 @@ class ChatCompletionResponse(BaseModel):
 class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
-    reasoning_content: str | None = None  # a search's progress: its best path so far
+    # Thinking, or a search's progress, as increments to append (both names, as the message)
+    reasoning: str | None = None
+    reasoning_content: str | None = None
 
 
 class ChatChunkChoice(BaseModel):

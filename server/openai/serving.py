@@ -48,7 +48,9 @@ class Serving(ABC, Generic[RequestT]):
 
     @abstractmethod
     def problem(self, request: RequestT) -> SearchProblem:
-        """What a search works on (built only when a search is possible)."""
+        """What a search works on: the endpoint's prompt and question (built only when a search
+        is possible; `ReasoningService.problem` adds what every search takes from the
+        request)."""
 
     @abstractmethod
     def single_pass_feature(self, request: RequestT) -> str | None:
@@ -102,7 +104,7 @@ class Serving(ABC, Generic[RequestT]):
         options = self.reasoning.options(request)
         if needs_difficulty(options.strategy, request.reasoning_effort):
             await ticket.enter(SINGLE, single_cost)
-        decision = await self.decide(request)
+        decision = await self.decide(request, job)
         if is_search(decision):
             params = self.reasoning.params(decision, request, job.params.max_tokens)
             await ticket.enter(SEARCH, params.budget_tokens or single_cost)
@@ -115,10 +117,13 @@ class Serving(ABC, Generic[RequestT]):
             await ticket.enter(SINGLE, single_cost)
         return decision
 
-    async def decide(self, request: RequestT) -> Decision:
+    async def decide(self, request: RequestT, job: EngineRequest) -> Decision:
         single_pass = self.single_pass_feature(request)
-        problem = self.problem(request) if single_pass is None else None
-        if problem is not None:  # the caller, for verifiers that judge by it (safety)
+        problem = None
+        if single_pass is None:
+            problem = self.reasoning.problem(self.problem(request), request,
+                                             job.prompt_token_ids)
+            # the caller, for verifiers that judge by it (safety)
             problem = dataclasses.replace(problem, context=self.safety.context(
                 problem.context, request.user))
         return await self.reasoning.decide(request, problem, single_pass)

@@ -5,13 +5,60 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, \
+    field_validator
+
+from search.answers import EXTRACTORS
+from search.steps import StepDelimiter
 
 # A 64-bit signed integer, as vLLM's API takes: the engine cannot carry a larger seed (a bigger
 # one failed inside it, a 500).
 Seed = Annotated[int, Field(ge=-2**63, le=2**63 - 1)]
 
 StrategyName = Literal["auto", "greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency"]
+AnswerExtractor = Literal[tuple(EXTRACTORS)]  # type: ignore[valid-type]
+
+
+class StepPattern(BaseModel):
+    """A regex step delimiter: a step ends at the first of `triggers` (literal stop strings)
+    where the step's text so far ends with a match of `regex`."""
+    model_config = ConfigDict(extra="forbid")
+
+    regex: str = Field(min_length=1)
+    triggers: list[Annotated[str, Field(min_length=1)]] = Field(["\n"], min_length=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, regex: str) -> str:
+        try:
+            StepDelimiter(pattern=regex)
+        except Exception as exc:  # re.error, or a pattern Python cannot compile
+            raise ValueError(f"not a valid regular expression ({exc})") from exc
+        return regex
+
+
+def _one_delimiter(value: object) -> object:
+    """Validates a delimiter as the form it is, so that an error names what is wrong with it
+    (not with the other member of the union)."""
+    if isinstance(value, dict):
+        try:
+            return StepPattern.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                       for e in exc.errors())) from None
+    if isinstance(value, str) and not value:
+        raise ValueError('a step delimiter cannot be empty: give "\\n", "\\n\\n" or '
+                         '{"regex": ...}')
+    return value
+
+
+StepDelimiterOption = Annotated[str | StepPattern, BeforeValidator(_one_delimiter)]
+
+
+def step_delimiter(value: str | StepPattern | dict) -> StepDelimiter:
+    if isinstance(value, StepPattern):
+        return StepDelimiter(pattern=value.regex, triggers=tuple(value.triggers))
+    return StepDelimiter.of(value)
 
 
 class ReasoningOptions(BaseModel):
@@ -38,5 +85,13 @@ class ReasoningOptions(BaseModel):
     # mcts: answer greedily first, and search only if the PRM scores that answer below this
     accept_greedy: float | None = Field(None, gt=0, le=1)
     return_trace: bool = False
-    step_delimiter: str = Field("\n", min_length=1)
+    # where a step ends: "\n", "\n\n", or {"regex": ..., "triggers": [...]}; default: the
+    # server's --step-delimiter
+    step_delimiter: StepDelimiterOption | None = None
+    # a step longer than this is cut there and the next step continues it; default: the
+    # server's --max-step-tokens (always within the room max_tokens leaves)
+    max_step_tokens: int | None = Field(None, ge=1)
+    # how a solution's final answer is read, for voting, stop_score and the probe; default:
+    # the server's --answer-extractor
+    answer_extractor: AnswerExtractor | None = None
     seed: Seed | None = None

@@ -12,11 +12,11 @@ from search.problem import SearchProblem, SearchResult
 
 async def with_progress(run: Callable[[SearchProblem], Awaitable[SearchResult]],
                         problem: SearchProblem
-                        ) -> AsyncIterator[tuple[str, ...] | SearchResult]:
-    """Yields each new best path (a tuple of steps) while `run(problem)` searches, then its
+                        ) -> AsyncIterator[str | SearchResult]:
+    """Yields each new best path (its text) while `run(problem)` searches, then its
     result. Closing this iterator early (client gone) cancels the search, which aborts every
     engine request it has in flight."""
-    updates: asyncio.Queue[tuple[str, ...]] = asyncio.Queue()
+    updates: asyncio.Queue[str] = asyncio.Queue()
     task = asyncio.create_task(run(dataclasses.replace(problem, on_progress=updates.put_nowait)))
     try:
         while not task.done():
@@ -34,3 +34,19 @@ async def with_progress(run: Callable[[SearchProblem], Awaitable[SearchResult]],
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class Increments:
+    """What a stream sends for each new best path, so that a client that appends the deltas
+    reads each path once: the new text when the path extends the one sent last; a path that is
+    not an extension (the search moved to another branch) in full, after a blank line, as a
+    fresh attempt."""
+
+    def __init__(self) -> None:
+        self._sent = ""
+
+    def delta(self, text: str) -> str:
+        sent, self._sent = self._sent, text
+        if text.startswith(sent):
+            return text[len(sent):]
+        return "\n\n" + text

@@ -8,7 +8,10 @@ with the request's verifiers, keeping the model's adapter resident for the whole
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from adapters.registry import AdapterRegistry
@@ -19,9 +22,10 @@ from search.registry import STRATEGIES
 from search.router import Thresholds, needs_difficulty, route
 from engine.protocol import Engine
 from server.errors import bad_request
+from server.openai.chat.thinking import CLOSE as THINKING_END
 from server.openai.protocol import SamplingRequest
 from server.reasoning import metrics
-from server.reasoning.options import ReasoningOptions
+from server.reasoning.options import ReasoningOptions, step_delimiter
 from server.reasoning.router_table import default_thresholds, load_router_table
 from server.settings import Settings
 from server.verify.service import VerifyService
@@ -141,11 +145,25 @@ class ReasoningService:
             metrics.DIFFICULTY.observe(decision.difficulty)
             return
 
+    def problem(self, problem: SearchProblem, request: SamplingRequest,
+                prompt_token_ids: Sequence[int]) -> SearchProblem:
+        """`problem` (the endpoint's prompt and question) with what every search takes from the
+        request and the server's settings: the prompt's ids as a single pass sends them, where
+        steps end, the request's stop strings (each ends the solution), how answers are read,
+        and the seed."""
+        options = request.reasoning or ReasoningOptions()
+        delimiter = (options.step_delimiter if options.step_delimiter is not None
+                     else self.settings.step_delimiter)
+        return dataclasses.replace(
+            problem, prompt_token_ids=tuple(prompt_token_ids),
+            delimiter=step_delimiter(delimiter), stop=request.stop_strings(),
+            answer_extractor=options.answer_extractor or self.settings.answer_extractor,
+            seed=request_seed(request, prompt_token_ids),
+            thinking_end=None if self.settings.reasoning_parser is None else THINKING_END)
+
     @staticmethod
     def single_pass_feature(request: SamplingRequest, **fields: object) -> str | None:
         """The first single-pass-only field the request sets (`fields`: endpoint-specific)."""
-        if request.stop_strings():
-            return "stop"
         if request.ignore_eos:
             return "ignore_eos"
         for name in ("logit_bias", "presence_penalty", "frequency_penalty"):
@@ -164,8 +182,9 @@ class ReasoningService:
         fitted = decision.route if decision.strategy == "mcts" else None
         route = {} if fitted is None else {"accept_greedy": fitted.accept_greedy,
                                            "budget_tokens": fitted.budget_tokens}
+        problem = decision.problem
         request_level = dict(
-            seed=request.seed,
+            seed=problem.seed if problem is not None else request.seed,
             temperature=request.temperature if request.temperature > 0 else s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n)
         options = {k: v for k, v in o.model_dump().items() if v is not None}
@@ -180,6 +199,7 @@ class ReasoningService:
                "best_of_n": {"n_candidates": s.n_candidates},
                "self_consistency": {"n_candidates": s.n_candidates}}.get(strategy, {})
         return {"budget_tokens": s.max_search_tokens, "max_nodes": s.max_search_nodes,
+                "max_step_tokens": s.max_step_tokens,
                 "timeout_s": s.max_search_timeout_s, "stop_score": s.search_stop_score,
                 "beam_width": s.beam_width, "max_depth": s.mcts_depth,
                 "simulations": s.mcts_simulations, **own}
@@ -204,3 +224,20 @@ class ReasoningService:
         metrics.TOKENS_BY_KIND.labels(kind="reasoning").inc(
             result.stats.generated_tokens + decision.probe_tokens - answer_tokens)
         return result
+
+
+def request_seed(request: SamplingRequest, prompt_token_ids: Sequence[int]) -> int | None:
+    """The seed of a request's search and probe: `reasoning.seed`, else `seed`; a request at
+    temperature 0 that gives neither gets one drawn from its own content (prompt ids, model,
+    n, max_tokens, reasoning options), so that the same request gets the same answer, as a
+    greedy pass would, when it is routed to a search."""
+    options = request.reasoning
+    if options is not None and options.seed is not None:
+        return options.seed
+    if request.seed is not None or request.temperature > 0:
+        return request.seed
+    content = json.dumps([request.model, list(prompt_token_ids), request.n, request.max_tokens,
+                          getattr(request, "max_completion_tokens", None),
+                          request.reasoning_effort,
+                          None if options is None else options.model_dump(mode="json")])
+    return int.from_bytes(hashlib.sha256(content.encode()).digest()[:8], "big") >> 1

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from server.openai.protocol import OpenAIModel
+from server.reasoning.options import StepDelimiterOption
 
 
 class VerifyRequest(OpenAIModel):
@@ -15,7 +16,8 @@ class VerifyRequest(OpenAIModel):
     verifiers: dict[str, float] | None = Field(
         None, description="verifier name -> weight (an exponent); default: the server's")
     aggregation: Literal["product", "min", "last", "mean"] = "product"
-    step_delimiter: str = Field("\n", min_length=1)
+    # "\n", "\n\n", or {"regex": ..., "triggers": [...]}, as a search's reasoning options
+    step_delimiter: StepDelimiterOption = "\n"
     evidence: list[str] = Field(default_factory=list, description="facts for `factual`")
 
 

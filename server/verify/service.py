@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from search.steps import split_text
 from server.errors import bad_request
+from server.reasoning.options import step_delimiter
 from server.verify.protocol import StepScore, VerifyRequest, VerifyResponse
 from verifiers.aggregation import aggregate_path
 from verifiers.protocol import ScoringContext, StepItem
@@ -41,8 +43,7 @@ class VerifyService:
 
     async def verify(self, request: VerifyRequest) -> VerifyResponse:
         weights = self.weights_for(request.verifiers)
-        steps = [s.strip() for s in request.completion.split(request.step_delimiter)]
-        steps = [s for s in steps if s]
+        steps = split_text(request.completion, step_delimiter(request.step_delimiter))
         if not steps:
             raise bad_request("the completion has no steps (only delimiters and spaces)",
                               param="completion")

@@ -370,7 +370,7 @@ def test_seeded_searches_send_the_same_requests():
 def test_progress_reports_the_best_path_as_it_changes():
     seen = []
     run(beam, beam.Params(), on_progress=seen.append)
-    assert seen and seen[-1] == ("z1", "z2", "Answer: 3")
+    assert seen and seen[-1] == "z1\nz2\nAnswer: 3"
     assert all(a != b for a, b in zip(seen, seen[1:]))
 
 
@@ -391,9 +391,10 @@ def test_cancelling_a_search_leaves_no_engine_request_running():
 
 def test_stats_count_every_generated_token():
     result, engine, _ = run(best_of_n, best_of_n.Params(n_candidates=3))
-    assert result.stats.generated_tokens == sum(len(t) for t in (
+    # one token per character, and each solution's EOS
+    assert result.stats.generated_tokens == sum(len(t) + 1 for t in (
         "x1\nx2\nAnswer: 1", "y1\ny2\nAnswer: 2", "z1\nz2\nAnswer: 3"))
-    assert result.best.tokens == len("z1\nz2\nAnswer: 3")
+    assert result.best.tokens == len("z1\nz2\nAnswer: 3") + 1
     assert 0 < result.stats.busy_s <= result.stats.wall_s
 
 

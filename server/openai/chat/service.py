@@ -1,5 +1,7 @@
 """Chat completions: messages are rendered with the model's chat template, then generated from.
-A search streams its progress as reasoning_content."""
+With a reasoning parser, a model's `<think>...</think>` goes to the message's `reasoning` and
+`reasoning_content`, the rest to `content`. A search streams its progress as reasoning: each new
+best path (its thinking, for a thinking model) as an increment to append (`Increments`)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ from server.openai.protocol import (
     TokenLogprobEntry,
     TopLogprob,
 )
+from server.openai.chat.thinking import ThinkingStream, opens_thinking, split_thinking
 from server.openai.serving import Serving, chunk_body, filter_reason
-from server.reasoning.progress import with_progress
+from server.reasoning.progress import Increments, with_progress
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
 from server.reasoning.service import Decision
 
@@ -52,18 +55,30 @@ class ChatService(Serving[ChatCompletionRequest]):
         messages = _messages(request)
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"),
                         messages[-1]["content"])
-        delimiter = request.reasoning.step_delimiter if request.reasoning else "\n"
         return SearchProblem(prompt=self.generation.engine.render_chat(messages),
-                             question=question.strip(), delimiter=delimiter,
-                             add_special_tokens=False)
+                             question=question.strip(), add_special_tokens=False)
 
     def single_pass_feature(self, request: ChatCompletionRequest) -> str | None:
         return self.reasoning.single_pass_feature(request, logprobs=request.logprobs)
 
+    def thinking_opened(self, request: ChatCompletionRequest) -> bool | None:
+        """None without a reasoning parser; else whether the prompt leaves the model inside
+        `<think>` (an R1 distill's template)."""
+        if self.reasoning.settings.reasoning_parser is None:
+            return None
+        return opens_thinking(self.generation.engine.render_chat(_messages(request)))
+
+    def message(self, request: ChatCompletionRequest, text: str) -> AssistantMessage:
+        opened = self.thinking_opened(request)
+        if opened is None:
+            return AssistantMessage(content=text)
+        thinking, answer = split_thinking(text, opened)
+        return AssistantMessage(content=answer, reasoning=thinking, reasoning_content=thinking)
+
     def single_response(self, request: ChatCompletionRequest, job: EngineRequest,
                         decision: Decision, result: Result) -> ChatCompletionResponse:
         choices = [
-            ChatChoice(index=i, message=AssistantMessage(content=c.text),
+            ChatChoice(index=i, message=self.message(request, c.text),
                        finish_reason=c.finish_reason, content_filter_reason=c.filter_reason,
                        logprobs=_logprobs(c.logprobs) if request.logprobs else None)
             for i, c in enumerate(result.choices)
@@ -75,7 +90,7 @@ class ChatService(Serving[ChatCompletionRequest]):
 
     def search_response(self, request: ChatCompletionRequest, job: EngineRequest,
                         decision: Decision, result: SearchResult) -> ChatCompletionResponse:
-        choices = [ChatChoice(index=i, message=AssistantMessage(content=a.text),
+        choices = [ChatChoice(index=i, message=self.message(request, a.text),
                               finish_reason=a.finish_reason,
                               content_filter_reason=a.filter_reason)
                    for i, a in enumerate(result.answers)]
@@ -86,24 +101,29 @@ class ChatService(Serving[ChatCompletionRequest]):
 
     async def search_chunks(self, request: ChatCompletionRequest, job: EngineRequest,
                             decision: Decision) -> AsyncIterator[dict]:
-        """Progress as reasoning_content (each new best path), then the answers as content."""
+        """Progress as reasoning (each new best path, as increments), then the answers as
+        content."""
         yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
             role="assistant", content=""))])
-        problem = decision.problem
+        opened = self.thinking_opened(request)
+        increments = Increments()
 
         async def run(p: SearchProblem) -> SearchResult:
             return await self.search(request, job, decision, p)
 
-        async for item in with_progress(run, problem):
-            if isinstance(item, tuple):
-                if self.blocked(request, problem.delimiter.join(item)):
+        async for item in with_progress(run, decision.problem):
+            if isinstance(item, str):
+                if self.blocked(request, item):
                     continue  # a path the caller's policy blocks is not shown as progress
-                yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
-                    reasoning_content=problem.delimiter.join(item) + "\n\n"))])
+                thinking = None if opened is None else split_thinking(item, opened)[0]
+                delta = increments.delta(item if thinking is None else thinking)
+                if delta:
+                    yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
+                        reasoning=delta, reasoning_content=delta))])
                 continue
             for i, answer in enumerate(item.answers):
                 yield _chunk(job, request, [ChatChunkChoice(
-                    index=i, delta=DeltaMessage(content=answer.text),
+                    index=i, delta=DeltaMessage(content=self.message(request, answer.text).content),
                     finish_reason=answer.finish_reason,
                     content_filter_reason=answer.filter_reason)])
             yield _chunk(job, request, [], search_usage(len(job.prompt_token_ids), decision, item),
@@ -116,16 +136,37 @@ class ChatService(Serving[ChatCompletionRequest]):
         yield _chunk(job, request, [ChatChunkChoice(
             index=i, delta=DeltaMessage(role="assistant", content="")) for i in range(job.params.n)])
         prompt_tokens, completion_tokens = len(job.prompt_token_ids), 0
+        opened = self.thinking_opened(request)
+        thinking = [ThinkingStream(opened) for _ in range(job.params.n)] if opened is not None \
+            else None
         async for out in outputs:
             prompt_tokens = len(out.prompt_token_ids)
             for delta in out.choices:
                 completion_tokens += len(delta.token_ids)
+                message = DeltaMessage(content=delta.text)
+                if thinking is not None:
+                    message = _thinking_delta(thinking[delta.index], delta.text,
+                                              done=delta.finish_reason is not None)
+                    if message is None and delta.finish_reason is None and not delta.logprobs:
+                        continue  # a tag still arriving: nothing to send yet
                 yield _chunk(job, request, [ChatChunkChoice(
-                    index=delta.index, delta=DeltaMessage(content=delta.text),
+                    index=delta.index, delta=message or DeltaMessage(content=""),
                     finish_reason=delta.finish_reason, content_filter_reason=filter_reason(delta),
                     logprobs=_logprobs(delta.logprobs or ()) if request.logprobs else None)])
         yield _chunk(job, request, [], plain_usage(prompt_tokens, completion_tokens, decision),
                      reasoning=reasoning_object(decision))
+
+
+def _thinking_delta(stream: ThinkingStream, text: str, done: bool) -> DeltaMessage | None:
+    """The delta of a thinking model's output piece (None when it holds nothing yet)."""
+    thinking, answer = stream.feed(text)
+    if done:
+        more_thinking, more_answer = stream.close()
+        thinking, answer = thinking + more_thinking, answer + more_answer
+    if not thinking and not answer:
+        return None
+    return DeltaMessage(content=answer or None, reasoning=thinking or None,
+                        reasoning_content=thinking or None)
 
 
 def _messages(request: ChatCompletionRequest) -> list[dict[str, str]]:
@@ -138,8 +179,9 @@ def _chunk(job: EngineRequest, request: ChatCompletionRequest, choices, usage_=N
                                           choices=choices, usage=usage_, reasoning=reasoning),
                       request, has_reasoning=reasoning is not None)
     for choice in body["choices"]:
-        if choice["delta"]["reasoning_content"] is None:
-            del choice["delta"]["reasoning_content"]
+        for name in ("reasoning", "reasoning_content"):
+            if choice["delta"][name] is None:
+                del choice["delta"][name]
     return body
 
 

@@ -33,9 +33,7 @@ class CompletionService(Serving[CompletionRequest]):
 
     def problem(self, request: CompletionRequest) -> SearchProblem:
         """Only for a text prompt: token ids are a single-pass feature."""
-        delimiter = request.reasoning.step_delimiter if request.reasoning else "\n"
-        return SearchProblem(prompt=request.prompt, question=request.prompt.strip(),
-                             delimiter=delimiter)
+        return SearchProblem(prompt=request.prompt, question=request.prompt.strip())
 
     def single_pass_feature(self, request: CompletionRequest) -> str | None:
         return self.reasoning.single_pass_feature(
