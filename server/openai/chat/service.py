@@ -25,6 +25,7 @@ from server.openai.serving import Serving, chunk_body
 from server.reasoning.progress import with_progress
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
 from server.reasoning.service import Decision
+from verifiers.protocol import ScoringContext
 
 
 class ChatService(Serving[ChatCompletionRequest]):
@@ -51,7 +52,8 @@ class ChatService(Serving[ChatCompletionRequest]):
         delimiter = request.reasoning.step_delimiter if request.reasoning else "\n"
         return SearchProblem(prompt=self.generation.engine.render_chat(messages),
                              question=question.strip(), delimiter=delimiter,
-                             add_special_tokens=False)
+                             add_special_tokens=False,
+                             context=ScoringContext(messages=tuple(messages)))
 
     def single_pass_feature(self, request: ChatCompletionRequest) -> str | None:
         return self.reasoning.single_pass_feature(request, logprobs=request.logprobs)
