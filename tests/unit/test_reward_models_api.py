@@ -157,3 +157,32 @@ def test_the_setting_parses_from_the_command_line_and_the_environment(monkeypatc
                        '{"shepherd": {"kind": "token_prm", "engine": {"model": "/m"}}}')
     env = parse_settings([])
     assert env.reward_models["shepherd"].step_tag == " ки"
+
+
+@pytest.mark.parametrize("kind, runner, pooler", [
+    ("pooling_prm", "pooling", {"tok_pooling_type": "ALL"}),
+    ("classifier_orm", "pooling", None),
+    ("token_prm", "generate", None),
+])
+def test_each_kind_gets_an_engine_of_its_own_settings(kind, runner, pooler):
+    from server.reward_models import engine_config
+
+    spec = Settings(reward_models={"rm": {"kind": kind, "engine": {
+        "model": "/m", "max_model_len": 1024, "kv_cache_bytes": 2**26}}}).reward_models["rm"]
+    config = engine_config("rm", spec)
+    assert (config.model, config.served_model_name, config.runner) == ("/m", "rm", runner)
+    assert config.pooler_config == pooler and not config.enable_lora
+    assert (config.max_model_len, config.kv_cache_bytes) == (1024, 2**26)
+    assert config.max_logprobs == 20  # the token PRM's top_k: what its engine must keep
+
+
+def test_a_hub_id_or_a_directory_without_config_is_refused_with_what_to_give(tmp_path):
+    from engine.model_dir import require_local_model
+
+    with pytest.raises(ValueError, match=r"--model: 'meta-llama/Llama-3.2-1B' is not a local "
+                                         r"model directory\. It looks like a hub id.*--local-dir"):
+        require_local_model("meta-llama/Llama-3.2-1B", "--model")
+    with pytest.raises(ValueError, match="has no config.json"):
+        require_local_model(tmp_path, "--model")
+    (tmp_path / "config.json").write_text("{}")
+    assert require_local_model(str(tmp_path), "--model") == tmp_path
