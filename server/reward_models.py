@@ -2,9 +2,12 @@
 
 Each runs in a vLLM engine of its own beside the policy's: a pooling runner for the pooling PRM
 and the classifier ORM, a generating one for the token PRM. A model that is not a local
-directory stops the start with a message that names it. An engine that fails to start is
-logged, and its verifier reports why in the `verifier_errors` of each request that names it:
-a broken reward model degrades requests, never the server.
+directory stops the start with a message that names it. Each verifier then scores a two-step
+solution once, before the server reports healthy: that pays vLLM's one-off warm-up of its first
+logprobs request (seconds on a CPU, past a verifier's timeout) and finds a model of the wrong
+kind (a classifier configured as a PRM) at start. An engine that fails to start, or a verifier
+that fails that first scoring, is logged, and the verifier reports why in the `verifier_errors`
+of each request that names it: a broken reward model degrades requests, never the server.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from engine.model_dir import require_local_model
-from verifiers.protocol import Verifier
+from verifiers.protocol import ScoringContext, StepItem, Verifier
 from verifiers.reward_models import UnavailableVerifier, reward_model_verifier
 from verifiers.reward_models.spec import RewardModelSpec
 
@@ -59,9 +62,26 @@ async def open_reward_models(specs: Mapping[str, RewardModelSpec],
                 verifiers[name] = UnavailableVerifier(
                     name, spec, f"its engine failed to start ({type(exc).__name__}: {exc})")
                 continue
-            verifiers[name] = reward_model_verifier(name, spec, engine)
-            log.info("reward model %r (%s) serving %s", name, spec.kind, spec.engine.model)
+            verifier = reward_model_verifier(name, spec, engine)
+            try:
+                await warm_up(verifier)
+            except Exception as exc:
+                log.exception("reward model %r: its first scoring failed", name)
+                verifier = UnavailableVerifier(
+                    name, spec, f"it failed its first scoring at start ({type(exc).__name__}: "
+                                f"{exc}); is it a {spec.kind}?")
+            else:
+                log.info("reward model %r (%s) serving %s", name, spec.kind, spec.engine.model)
+            verifiers[name] = verifier
         yield verifiers
+
+
+async def warm_up(verifier: Verifier) -> None:
+    """One path of two steps (one request), then a lone step (the other request shape)."""
+    steps = ("1+1=2", "The answer is 2.")
+    await verifier.score([StepItem("What is 1+1?", steps[:1]),
+                          StepItem("What is 1+1?", steps, is_final=True)], ScoringContext())
+    await verifier.score([StepItem("What is 1+1?", steps, is_final=True)], ScoringContext())
 
 
 def _open_local(name: str, spec: RewardModelSpec):

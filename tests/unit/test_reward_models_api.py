@@ -14,6 +14,7 @@ from tests.fakes import FakeEngine
 from tests.unit.test_reward_model_verifiers import ScriptedRewardEngine, softmax1
 
 PROBLEM = "Compute: 2+3*4"
+WARM_UP = 2  # each reward model's requests at start (server.reward_models.warm_up)
 
 
 @pytest.fixture
@@ -63,7 +64,8 @@ async def test_reward_models_score_through_verify_with_the_conversation(model_di
         [softmax1(1.5), softmax1(-1.5)])
     assert [s["scores"]["skywork"] for s in body["steps"]] == pytest.approx([1.0, softmax1(2.0)])
     assert body["verifier_errors"] == {}
-    assert all("Be brief." in text for text, _ in prm.pooled + orm.pooled)
+    asked = prm.pooled[WARM_UP:] + orm.pooled[WARM_UP:]
+    assert asked and all("Be brief." in text for text, _ in asked)
 
 
 async def test_a_chat_search_carries_the_conversation_to_the_reward_model(model_dir):
@@ -79,8 +81,8 @@ async def test_a_chat_search_carries_the_conversation_to_the_reward_model(model_
                           "verifiers": {"math_prm": 1}}})
     assert r.status_code == 200, r.text
     assert r.json()["reasoning"]["verifier_scores"]["math_prm"] > 0
-    assert prm.pooled and all(text.startswith("<|im_start|>system\nShow each step.")
-                              for text, _ in prm.pooled)
+    assert prm.pooled[WARM_UP:] and all(text.startswith("<|im_start|>system\nShow each step.")
+                                        for text, _ in prm.pooled[WARM_UP:])
 
 
 async def test_a_reward_model_whose_engine_fails_degrades_requests_not_the_server(model_dir):
@@ -98,6 +100,28 @@ async def test_a_reward_model_whose_engine_fails_degrades_requests_not_the_serve
     assert health.status_code == 200
 
 
+async def test_a_reward_model_of_the_wrong_kind_is_found_at_start_by_its_first_scoring(
+        model_dir):
+    from engine.protocol import InvalidEngineRequest
+
+    classifier = ScriptedRewardEngine()
+
+    async def refuse(prompt, task):
+        if task != "classify":
+            raise InvalidEngineRequest(f"Unsupported task: {task!r}")
+        return [[0.0]]
+
+    classifier.pool = refuse
+    async with serve(reward_settings(model_dir),
+                     {"math_prm": classifier, "skywork": ScriptedRewardEngine()}) as client:
+        r = await client.post("/v1/verify", json={
+            "prompt": PROBLEM, "completion": "3*4=12", "verifiers": {"math_prm": 1}})
+    assert r.status_code == 200, r.text
+    error = r.json()["verifier_errors"]["math_prm"]
+    assert "failed its first scoring at start" in error and "Unsupported task" in error
+    assert "is it a pooling_prm?" in error
+
+
 async def test_a_reward_model_engine_that_dies_mid_request_is_a_verifier_error(model_dir):
     from engine.protocol import EngineDeadError
 
@@ -106,9 +130,9 @@ async def test_a_reward_model_engine_that_dies_mid_request_is_a_verifier_error(m
     async def dead(prompt, task):
         raise EngineDeadError("engine core exited")
 
-    dying.pool = dead
     async with serve(reward_settings(model_dir), {"math_prm": dying,
                                                    "skywork": ScriptedRewardEngine()}) as client:
+        dying.pool = dead  # after its start
         r = await client.post("/v1/verify", json={
             "prompt": PROBLEM, "completion": "3*4=12", "verifiers": {"math_prm": 1, "logic": 1}})
         again = await client.post("/v1/verify", json={
