@@ -8,7 +8,7 @@ the fitted router on problems it was not fitted on. One server answers each prob
 and with beam (width 3) and mcts (depth 5) under each verifier set that gets its own thresholds:
 learned (prm x orm), learned plus `logic`, and the server's default search verifiers. An `auto`
 pass with every difficulty routed to greedy reads each problem's estimated difficulty.
-`training.router.fit_thresholds` then picks, per verifier set, the cheapest (low, high) whose
+`training.components.router_fit.fit_thresholds` then picks, per verifier set, the cheapest (low, high) whose
 accuracy is at least (1 - `--tolerance`) times always-mcts's; with `--mcts-accept-greedy` /
 `--mcts-budget`, mcts also runs greedy first, and the fit may route to that instead.
 
@@ -32,7 +32,7 @@ from benchmarks.reasoning import (LEARNED, RESULTS, WITH_LOGIC, Outcome, add_run
                                   load_problems, run_config)
 from search.router import Thresholds
 from server.settings import Settings
-from training.router import CalibrationProblem, Fit, evaluate, fit_thresholds
+from training.components.router_fit import CalibrationProblem, Fit, evaluate, fit_thresholds
 
 SEED = 800_000
 ROUTER_FILE = Path(Settings.model_fields["router_file"].default)  # where the server looks

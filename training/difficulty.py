@@ -11,7 +11,7 @@ whether the base model's greedy answer to it is wrong.
    {"id", "task", "level", "prompt", "answer", "split": "train"|"eval", "greedy_failure": 0|1,
     "samples": K, "sample_failures": n, "failure_rate": n/K (greedy_failure when K = 0)}.
    `--labels PATH` trains from such a file instead of measuring again.
-2. Train (the PRM machinery of `training.prm`): the text is `difficulty_query(question)`, the
+2. Train (the label-token machinery `training.prm` uses too): the text is `difficulty_query(question)`, the
    question followed by the tag " #"; the token after the tag is GOOD "+" when greedy solves the
    problem and BAD "-" when it fails; the loss is the full-vocabulary cross-entropy at the tag.
 3. Evaluate on the held-out problems: d = 1 - P(GOOD) over {GOOD, BAD} (what the `learned`
@@ -19,43 +19,41 @@ whether the base model's greedy answer to it is wrong.
    (task x level, d averaged per bucket) and against each problem's failure rate; AUROC of d for
    greedy failure. Metrics go into the adapter's manifest and to --eval-json.
 
-Problems come from seed 4_000_000 + --seed (training) and 4_000_000 + --eval-seed (held out;
-any held-out prompt also drawn for training is dropped). Evaluation uses seeds below 1_000_000,
-pretraining >= 1_000_000, adapter SFT data >= 2_000_000, rollouts >= 3_000_000: none is reused.
+Problems come from the `difficulty` seed stream (training/components/seeds.py: 4_000_000 + --seed
+for training, 4_000_000 + --eval-seed held out; any held-out prompt also drawn for training is
+dropped), which no other recipe draws from.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import sys
 import time
-from collections.abc import Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from search.difficulty.learned import difficulty_query
-from training.config import parse_with_config, resolved
-from training.label_adapter import new_label_adapter, to_model_device, train_on_logits
-from training.lora import build_parser as lora_parser
-from training.lora import check_servable, save_adapter
-from training.prm import auroc, collate, tag_log_odds, tag_loss
-from training.rollouts import make_llm, selector_problems
-from training.task_selector import parse_selector
-from training.tasks import Problem, completion_prompt, get_task
-from verifiers.reward_format import BAD, GOOD, good_probability
+from training.components.batches import collate_tags
+from training.components.config import parse_with_config, resolved
+from training.components.difficulty_labels import (encode_row, evaluate_difficulty, label_row,
+                                                   markdown, predict)
+from training.components.jsonl import read_jsonl, write_jsonl
+from training.components.label_adapter import new_label_adapter
+from training.components.losses import tag_loss
+from training.components.offline_llm import make_llm
+from training.components.peft import adapter_parser, check_servable, save_adapter
+from training.components.problems import draw_problems, selector_errors
+from training.components.seeds import problem_seed
+from training.components.trainer import train_on_logits
+from training.tasks import Problem, completion_prompt
 
-DIFFICULTY_SEED_BASE = 4_000_000
 DEFAULT_TASKS = ["arithmetic/1-8", "countdown/1-5"]
 LABELS_NAME = "labels.jsonl"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = lora_parser()
-    parser.prog = "python -m training.difficulty"
-    parser.description = __doc__.splitlines()[0]
+    parser = adapter_parser("python -m training.difficulty", __doc__.splitlines()[0])
     parser.add_argument("--task", action="append", default=None, metavar="SELECTOR",
                         help="demo task with optional levels, e.g. arithmetic/1-8 (repeatable; "
                              f"default {' '.join(DEFAULT_TASKS)})")
@@ -80,12 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> list[str]:
     """What is wrong with the recipe's own arguments (empty when nothing)."""
-    errors = []
-    for selector in args.task:
-        try:
-            parse_selector(selector)
-        except ValueError as e:
-            errors.append(str(e))
+    errors = selector_errors(args.task)
     if args.labels is None:
         if args.out_dir is None:
             errors.append("--out-dir is required to measure (or give --labels PATH)")
@@ -101,37 +94,6 @@ def check_args(args: argparse.Namespace) -> list[str]:
     elif not args.labels.is_file():
         errors.append(f"--labels {args.labels} does not exist; run without it to measure")
     return errors
-
-
-# -- problems and their measured labels ------------------------------------------------------
-
-
-def problem_seed(seed: int) -> int:
-    return DIFFICULTY_SEED_BASE + seed
-
-
-def load_problems(selectors: Sequence[str], seed: int, count: int,
-                  exclude: Collection[str] = ()) -> list[Problem]:
-    """Every selector's problems from the difficulty seed stream, repeated (or excluded)
-    prompts dropped."""
-    problems: dict[str, Problem] = {}
-    for selector in selectors:
-        for problem in selector_problems(selector, problem_seed(seed), count):
-            if problem.prompt not in exclude:
-                problems.setdefault(problem.prompt, problem)
-    return list(problems.values())
-
-
-def label_row(problem: Problem, split: str, greedy: str, samples: Sequence[str]) -> dict:
-    """One measured problem: greedy failure (the training label) and the sampled failure rate."""
-    task = get_task(problem.task)
-    greedy_failure = int(not task.check(problem, greedy))
-    sample_failures = sum(not task.check(problem, s) for s in samples)
-    return {"id": problem.id, "task": problem.task, "level": problem.difficulty,
-            "prompt": problem.prompt, "answer": problem.answer, "split": split,
-            "greedy_failure": greedy_failure, "samples": len(samples),
-            "sample_failures": sample_failures,
-            "failure_rate": sample_failures / len(samples) if samples else float(greedy_failure)}
 
 
 def measure(llm, splits: dict[str, list[Problem]], args: argparse.Namespace) -> list[dict]:
@@ -165,157 +127,16 @@ def sampled(split: str, args: argparse.Namespace) -> bool:
 def measure_in_child(splits: dict[str, list[Problem]], args: argparse.Namespace) -> list[dict]:
     """`measure` in a fresh process: vLLM's CPU build pins the process to one torch thread and
     holds its KV cache until exit, neither of which training in this process should inherit."""
-    return measure(make_llm(args), splits, args)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def write_jsonl(rows: Sequence[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-
-
-# -- the training text and its label ---------------------------------------------------------
-
-
-def target(row: dict) -> float:
-    """The probability of GOOD the adapter is trained towards: 1 when greedy solves it."""
-    return 1.0 - float(row["greedy_failure"])
-
-
-def encode_row(row: dict, tokenizer, max_length: int) -> dict:
-    """Token ids of `difficulty_query(prompt)` (tokenized as the server tokenizes a text prompt)
-    and the one tag position whose next token carries the label."""
-    ids = tokenizer(difficulty_query(row["prompt"]))["input_ids"]
-    if len(ids) > max_length:
-        raise ValueError(f"a difficulty query of {len(ids)} tokens exceeds --max-length "
-                         f"{max_length}; raise --max-length")
-    return {"input_ids": ids, "tag_positions": [len(ids) - 1], "tag_targets": [target(row)]}
-
-
-def difficulty_of_log_odds(log_odds: float) -> float:
-    """d from logit(GOOD) - logit(BAD), exactly as the server computes it from logprobs."""
-    return 1.0 - good_probability({GOOD: log_odds, BAD: 0.0})
-
-
-# -- evaluation ------------------------------------------------------------------------------
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks, ties sharing their average rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for k in range(start, end + 1):
-            ranks[order[k]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (Pearson's r of the tie-averaged ranks, as scipy's
-    `spearmanr`; written out because scipy is not a dependency). nan when either side is
-    constant or there are fewer than 2 points."""
-    if len(x) != len(y):
-        raise ValueError(f"spearman needs paired values; got {len(x)} and {len(y)}")
-    if len(x) < 2:
-        return float("nan")
-    rx, ry = _ranks(x), _ranks(y)
-    mean = (len(x) + 1) / 2
-    cov = sum((a - mean) * (b - mean) for a, b in zip(rx, ry))
-    var_x = sum((a - mean) ** 2 for a in rx)
-    var_y = sum((b - mean) ** 2 for b in ry)
-    if var_x == 0 or var_y == 0:
-        return float("nan")
-    return cov / math.sqrt(var_x * var_y)
-
-
-def bucket_of(row: dict) -> str:
-    return f"{row['task']} {row['level']}"
-
-
-def bucket_table(rows: Sequence[dict], difficulties: Sequence[float] | None = None
-                 ) -> dict[str, dict]:
-    """Per bucket (task x level): n, measured greedy failure rate, mean per-problem failure rate
-    and, given the rows' difficulties, their mean d. Buckets in task-then-level order."""
-    groups: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        groups.setdefault(bucket_of(row), []).append(i)
-    table = {}
-    for bucket in sorted(groups, key=lambda b: (b.split()[0], int(b.split()[1]))):
-        members = groups[bucket]
-        entry = {"n": len(members),
-                 "greedy_failure": sum(rows[i]["greedy_failure"] for i in members) / len(members),
-                 "failure_rate": sum(rows[i]["failure_rate"] for i in members) / len(members)}
-        if difficulties is not None:
-            entry["mean_d"] = sum(difficulties[i] for i in members) / len(members)
-        table[bucket] = entry
-    return table
-
-
-def evaluate_difficulty(rows: Sequence[dict], difficulties: Sequence[float],
-                        train_rows: Sequence[dict] = ()) -> tuple[dict, dict]:
-    """(metrics, per-bucket table) of held-out difficulties against measured failure.
-
-    With the training rows, also the `lookup` reference: an estimator that knows each problem's
-    task and level and answers that bucket's training greedy failure rate."""
-    table = bucket_table(rows, difficulties)
-    metrics = {
-        "spearman_bucket": spearman([b["mean_d"] for b in table.values()],
-                                    [b["greedy_failure"] for b in table.values()]),
-        "spearman_problem": spearman(difficulties, [r["failure_rate"] for r in rows]),
-        "spearman_problem_greedy": spearman(difficulties, [r["greedy_failure"] for r in rows]),
-        "auroc_greedy_failure": auroc(list(difficulties), [r["greedy_failure"] for r in rows]),
-        "eval_problems": len(rows), "eval_buckets": len(table),
-        "eval_greedy_failure": sum(r["greedy_failure"] for r in rows) / max(len(rows), 1),
-        "problem_failure": "sampled" if rows and rows[0]["samples"] else "greedy",
-    }
-    if train_rows:
-        known = {b: v["greedy_failure"] for b, v in bucket_table(train_rows).items()}
-        lookup = [known.get(bucket_of(r), 0.5) for r in rows]
-        metrics["lookup_spearman_problem"] = spearman(lookup, [r["failure_rate"] for r in rows])
-    return metrics, table
-
-
-def predict(model, rows: Sequence[dict], tokenizer, max_length: int, batch_size: int = 256
-            ) -> list[float]:
-    """The adapter's difficulty d for each row, read at the tag."""
-    import torch
-    from tqdm import tqdm
-
-    good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
-    encoded = [encode_row(r, tokenizer, max_length) for r in rows]
-    odds: list[float] = []
-    model.eval()
-    with torch.no_grad():
-        for start in tqdm(range(0, len(encoded), batch_size), desc="eval", unit="batch"):
-            batch = to_model_device(
-                collate(encoded[start : start + batch_size], tokenizer.pad_token_id), model)
-            logits = model(input_ids=batch["input_ids"],
-                           attention_mask=batch["attention_mask"]).logits  # [B, S, V]
-            odds += tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"],
-                                 good_id, bad_id).tolist()
-    return [difficulty_of_log_odds(o) for o in odds]
-
-
-# -- the recipe ------------------------------------------------------------------------------
+    return measure(make_llm(args.model, max_model_len=args.max_model_len, seed=args.seed),
+                   splits, args)
 
 
 def measured_rows(args: argparse.Namespace) -> tuple[list[dict], dict]:
     """The labelled rows (measured now, or read from --labels) and timing notes."""
     if args.labels is not None:
         return read_jsonl(args.labels), {"labels": str(args.labels)}
-    train_problems = load_problems(args.task, args.seed, args.problems)
-    eval_problems = load_problems(args.task, args.eval_seed, args.eval_count,
+    train_problems = draw_problems(args.task, "difficulty", args.seed, args.problems)
+    eval_problems = draw_problems(args.task, "difficulty", args.eval_seed, args.eval_count,
                                   exclude={p.prompt for p in train_problems})
     started = time.perf_counter()
     print(f"measuring {len(train_problems)} training problems (greedy) and "
@@ -344,7 +165,7 @@ def train(args: argparse.Namespace) -> dict:
     data = Dataset.from_list([encode_row(r, adapter.tokenizer, args.max_length)
                               for r in train_rows])
     steps, seconds = train_on_logits(
-        adapter, args, data, collate,
+        adapter.model, adapter.tokenizer, args, data, collate_tags,
         lambda logits, batch: tag_loss(logits, batch["tag_rows"], batch["tag_cols"],
                                        batch["tag_targets"], good_id, bad_id))
     model, tokenizer = adapter.model, adapter.tokenizer
@@ -354,8 +175,8 @@ def train(args: argparse.Namespace) -> dict:
     metrics["train_greedy_failure"] = sum(r["greedy_failure"] for r in train_rows) / len(train_rows)
     manifest = save_adapter(model, args, [notes["labels"]], {
         "rows": len(train_rows), "steps": steps, "seconds": round(seconds, 1),
-        "tasks": args.task, "problem_seed": problem_seed(args.seed),
-        "eval_problem_seed": problem_seed(args.eval_seed), **notes}, metrics,
+        "tasks": args.task, "problem_seed": problem_seed("difficulty", args.seed),
+        "eval_problem_seed": problem_seed("difficulty", args.eval_seed), **notes}, metrics,
         "training.difficulty")
     report = {"metrics": metrics, "buckets": table, "train": manifest["train"],
               "adapter": str(args.out), "command": manifest["command"]}
@@ -365,13 +186,6 @@ def train(args: argparse.Namespace) -> dict:
     print(markdown(table))
     print(f"difficulty adapter written to {args.out}: {json.dumps(metrics)}")
     return manifest
-
-
-def markdown(table: dict[str, dict]) -> str:
-    lines = ["| bucket | n | greedy failure | failure rate | mean d |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {b} | {v['n']} | {v['greedy_failure']:.3f} | {v['failure_rate']:.3f} | "
-              f"{v['mean_d']:.3f} |" for b, v in table.items()]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

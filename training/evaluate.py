@@ -7,72 +7,24 @@ With adapters, the same problems are also solved by each adapter, and a comparis
 (bucket x model) follows the base model's tables.
 
 Buckets: arithmetic with 1-2, 3-5 and 6-8 operations, and countdown (levels 1-5); each bucket's
-`count` problems are split evenly over its levels. Seeds must stay below
-`training.tasks.base.TRAIN_SEED_BASE` so that evaluation never reuses a training stream.
+`count` problems are split evenly over its levels. Seeds must be in the `evaluation` stream of
+training/components/seeds.py (below 1_000_000), which no training recipe draws from.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
-from training.tasks import Problem, completion_prompt, get_task
-from training.tasks.base import TRAIN_SEED_BASE
-
-BUCKETS: dict[str, tuple[str, list[int]]] = {
-    "arithmetic 1-2 ops": ("arithmetic", [1, 2]),
-    "arithmetic 3-5 ops": ("arithmetic", [3, 4, 5]),
-    "arithmetic 6-8 ops": ("arithmetic", [6, 7, 8]),
-    "countdown": ("countdown", [1, 2, 3, 4, 5]),
-}
+from training.components.config import parse_with_config
+from training.components.offline_llm import make_llm
+from training.components.seeds import SEED_RANGES, is_evaluation_seed
+from training.components.task_eval import bucket_problems, comparison, markdown, score
+from training.tasks import completion_prompt
 
 
-def bucket_problems(count: int, seed: int) -> dict[str, list[Problem]]:
-    problems = {}
-    for bucket, (name, levels) in BUCKETS.items():
-        task = get_task(name)
-        shares = [count // len(levels) + (i < count % len(levels)) for i in range(len(levels))]
-        problems[bucket] = [p for level, n in zip(levels, shares)
-                            for p in task.generate(seed, n, level)]
-    return problems
-
-
-def score(problems: dict[str, list[Problem]], completions: dict[str, list[str]]) -> dict:
-    """Accuracy per bucket and per (task, level)."""
-    buckets, levels = {}, {}
-    for bucket, items in problems.items():
-        correct = [get_task(p.task).check(p, c) for p, c in zip(items, completions[bucket])]
-        buckets[bucket] = {"n": len(items), "accuracy": sum(correct) / len(items)}
-        for p, ok in zip(items, correct):
-            row = levels.setdefault(f"{p.task} {p.difficulty}", [0, 0])
-            row[0] += ok
-            row[1] += 1
-    per_level = {k: {"n": n, "accuracy": c / n} for k, (c, n) in levels.items()}
-    return {"buckets": buckets, "levels": per_level}
-
-
-def markdown(results: dict) -> str:
-    lines = ["| bucket | n | greedy accuracy |", "|---|---:|---:|"]
-    lines += [f"| {k} | {v['n']} | {100 * v['accuracy']:.1f}% |"
-              for k, v in results["buckets"].items()]
-    lines += ["", "| task level | n | greedy accuracy |", "|---|---:|---:|"]
-    lines += [f"| {k} | {v['n']} | {100 * v['accuracy']:.1f}% |"
-              for k, v in results["levels"].items()]
-    return "\n".join(lines)
-
-
-def comparison(by_model: dict[str, dict]) -> str:
-    names = list(by_model)
-    lines = ["| bucket | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for bucket in next(iter(by_model.values()))["buckets"]:
-        cells = [f"{100 * by_model[n]['buckets'][bucket]['accuracy']:.1f}%" for n in names]
-        lines.append(f"| {bucket} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models/demo/base")
@@ -84,18 +36,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="print this many completions per bucket, for a look")
     parser.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
                         help="also evaluate this LoRA adapter on the same problems")
-    args = parser.parse_args(argv)
-    if args.seed >= TRAIN_SEED_BASE:
-        parser.error(f"--seed must be below {TRAIN_SEED_BASE}: higher seeds make training data")
+    return parser
 
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from vllm import LLM, SamplingParams  # slow import, after argument errors
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parse_with_config(parser, argv)
+    if not is_evaluation_seed(args.seed):
+        parser.error(f"--seed must be below {SEED_RANGES['evaluation'].stop}: higher seeds make "
+                     "training data")
+    from vllm import SamplingParams  # slow import, after argument errors
     from vllm.lora.request import LoRARequest
 
     problems = bucket_problems(args.count, args.seed)
     lora = {"enable_lora": True, "max_lora_rank": 16, "max_loras": 1} if args.adapter else {}
-    llm = LLM(model=args.model, dtype="float32", max_model_len=512, seed=0, **lora)
+    llm = make_llm(args.model, max_model_len=512, seed=0, **lora)
     params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
     flat = [p for items in problems.values() for p in items]
     by_model = {}

@@ -13,26 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import tempfile
 import time
-from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
 
 import torch
-from transformers import (LlamaConfig, LlamaForCausalLM, Trainer, TrainerCallback,
-                          TrainingArguments)
+from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
 
-from training.config import parse_with_config
-from training.tasks import completion_prompt, get_task
-from training.tasks.base import TRAIN_SEED_BASE
-from training.tokenizer import build_tokenizer
-
-CHUNK = 1000  # problems generated per (task, seed) chunk, in parallel
+from training.components.config import parse_with_config
+from training.components.pretrain_data import PadCollator, WorkedSolutions, make_examples
+from training.components.tokenizer import build_tokenizer
+from training.components.trainer import time_limit
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.pretrain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="models/demo/base")
@@ -57,75 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="stop training early after this many minutes (a safety net)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes generating the training problems")
-    return parse_with_config(parser, argv)
+    return parser
 
 
-def _worked_chunk(job: tuple[str, int, int]) -> list[tuple[str, str]]:
-    name, seed, count = job
-    return [(completion_prompt(p), s) for p, s in get_task(name).generate_worked(seed, count)]
-
-
-def make_examples(counts: dict[str, int], seed: int, workers: int) -> list[tuple[str, str]]:
-    """(completion prompt, worked solution) pairs; chunk k of a task uses seed BASE+seed*1e4+k."""
-    jobs = []
-    for name, count in counts.items():
-        for k, start in enumerate(range(0, count, CHUNK)):
-            jobs.append((name, TRAIN_SEED_BASE + seed * 10_000 + k, min(CHUNK, count - start)))
-    if workers > 1 and len(jobs) > 1:
-        with Pool(workers) as pool:
-            chunks = pool.map(_worked_chunk, jobs)
-    else:
-        chunks = [_worked_chunk(job) for job in jobs]
-    examples = [pair for chunk in chunks for pair in chunk]
-    random.Random(seed).shuffle(examples)
-    return examples
-
-
-class WorkedSolutions(torch.utils.data.Dataset):
-    """Token ids of prompt + solution + eos; labels mask the prompt with -100."""
-
-    def __init__(self, examples: list[tuple[str, str]], tokenizer) -> None:
-        self.vocab = tokenizer.get_vocab()
-        self.eos = tokenizer.eos_token_id
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, i: int) -> dict[str, list[int]]:
-        prompt, completion = self.examples[i]
-        # One token per character (the tokenizer is character-level; a unit test checks this).
-        prompt_ids = [self.vocab[c] for c in prompt]
-        completion_ids = [self.vocab[c] for c in completion] + [self.eos]
-        return {"input_ids": prompt_ids + completion_ids,
-                "labels": [-100] * len(prompt_ids) + completion_ids}
-
-
-@dataclass
-class PadCollator:
-    pad_id: int
-
-    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id)  # [B, S]
-        labels = torch.full((len(rows), width), -100)  # [B, S]
-        mask = torch.zeros((len(rows), width), dtype=torch.long)  # [B, S]
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            mask[i, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
-
-
-class TimeLimit(TrainerCallback):
-    def __init__(self, minutes: float) -> None:
-        self.deadline = time.time() + 60 * minutes
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if time.time() > self.deadline:
-            print(f"time limit reached at step {state.global_step}; stopping", flush=True)
-            control.should_training_stop = True
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parse_with_config(build_parser(), argv)
 
 
 def build_model(args: argparse.Namespace, tokenizer) -> LlamaForCausalLM:
@@ -191,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     trainer = Trainer(model=model, args=training_args,
                       train_dataset=WorkedSolutions(examples, tokenizer),
                       data_collator=PadCollator(tokenizer.pad_token_id),
-                      callbacks=[TimeLimit(args.time_limit_min)] if args.time_limit_min else None)
+                      callbacks=[time_limit(args.time_limit_min)] if args.time_limit_min else None)
     train_start = time.time()
     result = trainer.train()
     train_seconds = time.time() - train_start

@@ -24,17 +24,18 @@ import argparse
 import json
 import sys
 
-from training.label_adapter import new_label_adapter, to_model_device, train_on_logits
-from training.lora import build_parser as lora_parser
-from training.lora import run_recipe, save_adapter
+from training.components.batches import collate_tags
+from training.components.label_adapter import new_label_adapter
+from training.components.losses import tag_log_odds, tag_loss
+from training.components.metrics import auroc
+from training.components.peft import adapter_parser, run_recipe, save_adapter
+from training.components.trainer import to_model_device, train_on_logits
 from training.tasks import from_prompt, solvable_labels
 from verifiers.reward_format import STEP_TAG, tagged_path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = lora_parser()
-    parser.prog = "python -m training.prm"
-    parser.description = __doc__.splitlines()[0]
+    parser = adapter_parser("python -m training.prm", __doc__.splitlines()[0])
     parser.add_argument("--labels", choices=sorted(LABEL_KINDS), default="hard",
                         help="which step labels to train on (see above)")
     parser.add_argument("--init-adapter", default=None, metavar="DIR",
@@ -85,47 +86,6 @@ def encode_row(row: dict, tokenizer, max_length: int, labels: str = "hard") -> d
             "tag_targets": [float(t) for t in targets[: len(positions)]]}
 
 
-def collate(rows: list[dict], pad_id: int):
-    import torch
-
-    width = max(len(r["input_ids"]) for r in rows)
-    ids = torch.full((len(rows), width), pad_id)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    rows_idx, cols, targets = [], [], []
-    for b, row in enumerate(rows):
-        ids[b, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
-        mask[b, : len(row["input_ids"])] = 1
-        rows_idx += [b] * len(row["tag_positions"])
-        cols += row["tag_positions"]
-        targets += row["tag_targets"]
-    return {"input_ids": ids, "attention_mask": mask, "tag_rows": torch.tensor(rows_idx),
-            "tag_cols": torch.tensor(cols), "tag_targets": torch.tensor(targets)}
-
-
-def tag_log_odds(logits, tag_rows, tag_cols, good_id: int, bad_id: int):
-    """logit(GOOD) - logit(BAD) at each tag: the log-odds of P(GOOD) over {GOOD, BAD}."""
-    at_tags = logits[tag_rows, tag_cols]  # [n_tags, vocab]
-    return at_tags[:, good_id] - at_tags[:, bad_id]
-
-
-def tag_loss(logits, tag_rows, tag_cols, targets, good_id: int, bad_id: int):
-    """Mean over tags of -(y log P(GOOD) + (1 - y) log P(BAD)), full-vocabulary softmax."""
-    import torch
-
-    logp = torch.log_softmax(logits[tag_rows, tag_cols].float(), dim=-1)  # [n_tags, vocab]
-    return -(targets * logp[:, good_id] + (1 - targets) * logp[:, bad_id]).mean()
-
-
-def auroc(scores: list[float], labels: list[int]) -> float:
-    """Probability that a random good step outscores a random bad one (ties count half)."""
-    good = [s for s, y in zip(scores, labels) if y]
-    bad = [s for s, y in zip(scores, labels) if not y]
-    if not good or not bad:
-        return float("nan")
-    wins = sum((g > b) + 0.5 * (g == b) for g in good for b in bad)
-    return wins / (len(good) * len(bad))
-
-
 def main(argv: list[str] | None = None) -> int:
     return run_recipe(build_parser(), train, argv)
 
@@ -154,7 +114,7 @@ def train(args: argparse.Namespace) -> dict:
                     remove_columns=rows.column_names)
     split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
     steps, seconds = train_on_logits(
-        adapter, args, split["train"], collate,
+        adapter.model, adapter.tokenizer, args, split["train"], collate_tags,
         lambda logits, batch: tag_loss(logits, batch["tag_rows"], batch["tag_cols"],
                                        batch["tag_targets"], good_id, bad_id))
     metrics = evaluate(adapter.model, split["test"], adapter.tokenizer.pad_token_id, good_id,
@@ -174,7 +134,7 @@ def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
     model.eval()
     with torch.no_grad():
         for start in range(0, len(rows), 64):
-            batch = to_model_device(collate(
+            batch = to_model_device(collate_tags(
                 [rows[i] for i in range(start, min(start + 64, len(rows)))], pad_id), model)
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits

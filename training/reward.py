@@ -14,17 +14,16 @@ import argparse
 import json
 import sys
 
-from training.label_adapter import new_label_adapter, to_model_device, train_on_logits
-from training.lora import build_parser as lora_parser
-from training.lora import run_recipe, save_adapter
+from training.components.batches import collate_pairs
+from training.components.label_adapter import new_label_adapter
+from training.components.losses import bradley_terry_loss, rewards_and_label_mass
+from training.components.peft import adapter_parser, run_recipe, save_adapter
+from training.components.trainer import to_model_device, train_on_logits
 from verifiers.reward_format import step_query
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = lora_parser()
-    parser.prog = "python -m training.reward"
-    parser.description = __doc__.splitlines()[0]
-    return parser
+    return adapter_parser("python -m training.reward", __doc__.splitlines()[0])
 
 
 def encode_pair(row: dict, tokenizer, max_length: int) -> dict:
@@ -35,40 +34,6 @@ def encode_pair(row: dict, tokenizer, max_length: int) -> dict:
         return tokens[-max_length:]  # the tag at the end is what is scored
 
     return {"chosen_ids": ids(row["chosen"]), "rejected_ids": ids(row["rejected"])}
-
-
-def collate(rows: list[dict], pad_id: int):
-    """[chosen..., rejected...] right-padded, with the index of each sequence's last token."""
-    import torch
-
-    sequences = [r["chosen_ids"] for r in rows] + [r["rejected_ids"] for r in rows]
-    width = max(map(len, sequences))
-    ids = torch.full((len(sequences), width), pad_id)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for b, seq in enumerate(sequences):
-        ids[b, : len(seq)] = torch.tensor(seq)
-        mask[b, : len(seq)] = 1
-    return {"input_ids": ids, "attention_mask": mask,
-            "last": torch.tensor([len(s) - 1 for s in sequences])}
-
-
-def rewards_and_label_mass(logits, last, good_id: int, bad_id: int):
-    """Per sequence: reward = logit(GOOD) - logit(BAD) at its tag, and log(P(GOOD)+P(BAD))."""
-    import torch
-
-    at_tag = logits[torch.arange(len(last)), last].float()  # [B, vocab]
-    logp = torch.log_softmax(at_tag, dim=-1)
-    reward = at_tag[:, good_id] - at_tag[:, bad_id]
-    mass = torch.logsumexp(logp[:, [good_id, bad_id]], dim=-1)
-    return reward, mass
-
-
-def bradley_terry_loss(reward, mass):
-    import torch
-
-    half = len(reward) // 2
-    pairwise = -torch.nn.functional.logsigmoid(reward[:half] - reward[half:]).mean()
-    return pairwise - mass.mean()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +50,7 @@ def train(args: argparse.Namespace) -> dict:
                     remove_columns=rows.column_names)
     split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
     steps, seconds = train_on_logits(
-        adapter, args, split["train"], collate,
+        adapter.model, adapter.tokenizer, args, split["train"], collate_pairs,
         lambda logits, batch: bradley_terry_loss(
             *rewards_and_label_mass(logits, batch["last"], good_id, bad_id)))
     metrics = evaluate(adapter.model, split["test"], adapter.tokenizer.pad_token_id, good_id,
@@ -105,7 +70,7 @@ def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
     model.eval()
     with torch.no_grad():
         for start in range(0, len(rows), 32):
-            batch = to_model_device(collate(
+            batch = to_model_device(collate_pairs(
                 [rows[i] for i in range(start, min(start + 32, len(rows)))], pad_id), model)
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits

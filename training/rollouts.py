@@ -16,8 +16,8 @@ Writes to --out-dir:
 With --continuations 0 no continuations are sampled: steps.jsonl rows carry only `exact_labels`
 (for `training.prm --labels exact`), which is all a task with a step checker needs.
 
-Problems come from seed 3_000_000 + --seed (evaluation uses seeds below 1_000_000, pretraining
->= 1_000_000, adapter SFT data >= 2_000_000), so rollouts never reuse those problems.
+Problems come from the `rollouts` seed stream, 3_000_000 + --seed (training/components/seeds.py),
+which no other recipe draws from.
 The K samples of a problem are one request (n=K); every (problem, step prefix) continuation
 request goes to the engine in a single `generate` call (n=M each); identical prefixes of a
 problem's solutions share one request.
@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from training import math_shepherd as ms
-from training.config import parse_with_config
-from training.task_selector import parse_selector
-from training.tasks import Problem, completion_prompt, get_task, step_labels
-
-ROLLOUT_SEED_BASE = 3_000_000
+from training.components import math_shepherd as ms
+from training.components.config import parse_with_config
+from training.components.jsonl import write_jsonl
+from training.components.offline_llm import make_llm
+from training.components.problems import draw_problems, selector_errors
+from training.components.seeds import problem_seed
+from training.tasks import Problem, completion_prompt, get_task
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--seed", type=int, default=0,
-                   help=f"problems use seed {ROLLOUT_SEED_BASE:_} + this; sampling uses it too")
+                   help=f"problems use seed {problem_seed('rollouts', 0):_} + this; sampling uses "
+                        "it too")
     p.add_argument("--max-pairs-per-problem", type=int, default=0, help="0: no cap")
     p.add_argument("--out-dir", type=Path, default=None)
     p.add_argument("--max-model-len", type=int, default=512)
@@ -69,11 +70,7 @@ def check_args(args: argparse.Namespace) -> list[str]:
     errors = []
     if not args.task:
         errors.append("give at least one --task")
-    for selector in args.task or []:
-        try:
-            parse_selector(selector)
-        except ValueError as e:
-            errors.append(str(e))
+    errors += selector_errors(args.task or [])
     if args.out_dir is None:
         errors.append("--out-dir is required")
     for name in ("problems", "samples", "max_tokens"):
@@ -84,25 +81,6 @@ def check_args(args: argparse.Namespace) -> list[str]:
     if args.temperature <= 0:
         errors.append("--temperature must be positive (greedy samples would all be the same)")
     return errors
-
-
-def selector_problems(selector: str, seed: int, count: int) -> list[Problem]:
-    """`count` problems of a selector, split evenly over its levels (as `worked_problems`)."""
-    name, levels = parse_selector(selector)
-    task = get_task(name)
-    if levels is None:
-        return task.generate(seed, count)
-    shares = [count // len(levels) + (i < count % len(levels)) for i in range(len(levels))]
-    return [p for level, n in zip(levels, shares) for p in task.generate(seed, n, level)]
-
-
-def load_problems(selectors: list[str], seed: int, count: int) -> list[Problem]:
-    """Every selector's problems from the rollout seed stream, repeated prompts dropped."""
-    problems: dict[str, Problem] = {}
-    for selector in selectors:
-        for problem in selector_problems(selector, ROLLOUT_SEED_BASE + seed, count):
-            problems.setdefault(problem.prompt, problem)
-    return list(problems.values())
 
 
 def request_seed(seed: int, phase: int, index: int) -> int:
@@ -120,17 +98,6 @@ def sample_solutions(llm, problems: list[Problem], args) -> list[list[str]]:
               for i in range(len(problems))]
     outputs = llm.generate([completion_prompt(p) for p in problems], params, use_tqdm=True)
     return [[c.text for c in out.outputs] for out in outputs]
-
-
-def continuation_keys(problems: list[Problem], solutions: list[list[list[str]]]
-                      ) -> list[tuple[int, tuple[str, ...]]]:
-    """The distinct (problem index, step prefix) pairs whose continuations label a step."""
-    keys: dict[tuple[int, tuple[str, ...]], None] = {}
-    for index, steps_list in enumerate(solutions):
-        for steps in steps_list:
-            for prefix in ms.prefixes_to_expand(steps):
-                keys.setdefault((index, prefix), None)
-    return list(keys)
 
 
 def sample_continuations(llm, problems: list[Problem], keys, args
@@ -153,103 +120,23 @@ def sample_continuations(llm, problems: list[Problem], keys, args
     return outcomes
 
 
-def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_pairs: int
-               ) -> tuple[list[dict], list[dict], dict]:
-    """Preference rows, step rows, and the summary's counts. `outcomes` None: no Math-Shepherd
-    labels, the rows carry the step checker's only."""
-    pairs, rows = [], []
-    n_samples = n_correct = n_unique = 0
-    hard_all, soft_all, exact_all = [], [], []
-    per_task: dict[str, dict] = {}
-    for index, (problem, completions) in enumerate(zip(problems, samples)):
-        task = get_task(problem.task)
-        judged = [(ms.solution_text(c), task.check(problem, c)) for c in completions]
-        n_samples += len(judged)
-        n_correct += sum(ok for _, ok in judged)
-        tally = per_task.setdefault(problem.task, {"solutions": 0, "correct": 0, "steps": 0,
-                                                   "good": 0, "exact_good": 0, "agree": 0,
-                                                   "hard": 0})
-        tally["solutions"] += len(judged)
-        tally["correct"] += sum(ok for _, ok in judged)
-        pairs += ms.preference_pairs(problem.prompt, judged, max_pairs or None)
-        for text, ok in {t: ok for t, ok in judged if t}.items():
-            steps = text.split("\n")
-            n_unique += 1
-            exact = step_labels(problem, steps)
-            if outcomes is None:
-                rows.append({"prompt": problem.prompt, "completions": steps,
-                             "exact_labels": [int(e) for e in exact]})
-                hard = soft = []
-            else:
-                keyed = {prefix: outcomes[(index, prefix)]
-                         for prefix in ms.prefixes_to_expand(steps)}
-                hard, soft = ms.label_steps(steps, keyed, ok)
-                rows.append(ms.step_row(problem.prompt, steps, hard, soft, exact))
-            hard_all += hard
-            soft_all += soft
-            exact_all += exact
-            tally["steps"] += len(steps)
-            tally["good"] += sum(hard)
-            tally["hard"] += len(hard)
-            tally["exact_good"] += sum(exact)
-            tally["agree"] += sum(h == int(e) for h, e in zip(hard, exact))
-    counts = {
-        "problems": len(problems), "solutions": n_samples, "unique_solutions": n_unique,
-        "sample_accuracy": round(n_correct / n_samples, 4) if n_samples else None,
-        "pairs": len(pairs), "step_rows": len(rows), "steps": len(exact_all),
-        "good_step_fraction": round(sum(hard_all) / len(hard_all), 4) if hard_all else None,
-        "mean_soft_label": round(sum(soft_all) / len(soft_all), 4) if soft_all else None,
-        "exact_good_step_fraction":
-            round(sum(exact_all) / len(exact_all), 4) if exact_all else None,
-        "hard_label_agreement_with_check_step":
-            round(ms.agreement(hard_all, exact_all), 4) if hard_all else None,
-        "by_task": {name: _task_summary(t) for name, t in per_task.items()},
-    }
-    return pairs, rows, counts
-
-
-def _task_summary(t: dict) -> dict:
-    def ratio(a: int, b: int) -> float | None:
-        return round(a / b, 4) if b else None
-
-    return {"solutions": t["solutions"], "sample_accuracy": ratio(t["correct"], t["solutions"]),
-            "steps": t["steps"], "good_step_fraction": ratio(t["good"], t["hard"]),
-            "exact_good_step_fraction": ratio(t["exact_good"], t["steps"]),
-            "hard_label_agreement_with_check_step": ratio(t["agree"], t["hard"])}
-
-
-def write_jsonl(rows: list[dict], path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-
-
-def make_llm(args):
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from vllm import LLM  # slow import, after argument errors
-
-    return LLM(model=str(args.model), dtype="float32", max_model_len=args.max_model_len,
-               seed=args.seed)
-
-
 def run(args: argparse.Namespace, llm=None) -> dict:
     """The whole pipeline; returns the summary (also written to out-dir/summary.json)."""
     started = time.perf_counter()
-    problems = load_problems(args.task, args.seed, args.problems)
-    llm = llm or make_llm(args)
+    problems = draw_problems(args.task, "rollouts", args.seed, args.problems)
+    llm = llm or make_llm(args.model, max_model_len=args.max_model_len, seed=args.seed)
     t0 = time.perf_counter()
     print(f"sampling {len(problems)} problems x {args.samples}", file=sys.stderr, flush=True)
     samples = sample_solutions(llm, problems, args)
     sample_seconds = time.perf_counter() - t0
     steps = [[s.split("\n") for s in ms.unique(ms.solution_text(c) for c in cs)] for cs in samples]
-    keys = continuation_keys(problems, steps) if args.continuations else []
+    keys = ms.continuation_keys(problems, steps) if args.continuations else []
     t0 = time.perf_counter()
     print(f"labelling steps: {len(keys)} prefixes x {args.continuations} continuations",
           file=sys.stderr, flush=True)
     outcomes = sample_continuations(llm, problems, keys, args) if args.continuations else None
     continuation_seconds = time.perf_counter() - t0
-    pairs, rows, counts = build_rows(problems, samples, outcomes, args.max_pairs_per_problem)
+    pairs, rows, counts = ms.build_rows(problems, samples, outcomes, args.max_pairs_per_problem)
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(pairs, args.out_dir / "preferences.jsonl")
@@ -259,7 +146,7 @@ def run(args: argparse.Namespace, llm=None) -> dict:
                "model": str(args.model), "tasks": args.task, "samples": args.samples,
                "continuations_per_step": args.continuations, "temperature": args.temperature,
                "max_tokens": args.max_tokens, "seed": args.seed,
-               "problem_seed": ROLLOUT_SEED_BASE + args.seed,
+               "problem_seed": problem_seed("rollouts", args.seed),
                "sample_seconds": round(sample_seconds, 1),
                "continuation_seconds": round(continuation_seconds, 1),
                "seconds": round(time.perf_counter() - started, 1)}

@@ -62,7 +62,7 @@ async def test_served_difficulty_matches_the_training_readout(estimator):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.difficulty import predict
+    from training.components.difficulty_labels import predict
 
     problems = [get_task("arithmetic").generate(SEED, 1, 5)[0],
                 get_task("countdown").generate(SEED, 1, 2)[0]]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import DEMO_MODEL
+from training.components.seeds import problem_seed
 from training.tasks import get_task
 from training.tasks.base import split_steps
 
@@ -21,7 +22,7 @@ GOOD = "17*3=51\n29*2=58\n48+51=99\n99-58=41\n41+11=52\nAnswer: 52"
 def synthetic_step_labels(path, count: int) -> None:
     """Worked solutions, half with one corrupted result; labels from the exact step checker."""
     rng, task, rows = random.Random(0), get_task("arithmetic"), []
-    for problem, worked in task.generate_worked(seed=5_000_000, count=count):
+    for problem, worked in task.generate_worked(seed=problem_seed("tests", 0), count=count):
         steps = split_steps(worked)
         if rng.random() < 0.5 and len(steps) > 1:
             i = rng.randrange(len(steps) - 1)
@@ -51,11 +52,13 @@ async def test_the_demo_prm_scores_a_wrong_countdown_step_below_the_right_one(se
 
 
 async def test_verify_ranks_worked_countdown_solutions_above_corrupted_copies(server):
-    from training.corrupt_steps import CORRUPT_SEED_BASE, corrupt
-    from training.task_selector import worked_problems
+    from training.components.corruption import corrupt
+    from training.components.problems import worked_problems
 
     rng = random.Random(7)
-    for problem, worked in worked_problems("countdown/2-4", CORRUPT_SEED_BASE - 1, 6):
+    # the seed this test has always drawn from: one below 4_000_000, where the committed PRM's
+    # corruptions were drawn, so these problems are not in its data
+    for problem, worked in worked_problems("countdown/2-4", 3_999_999, 6):
         bad = None
         while bad is None:
             bad = corrupt(worked.split("\n"), rng, rng.choice(["digit", "operand", "answer"]))

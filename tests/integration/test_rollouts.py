@@ -7,13 +7,10 @@ from pathlib import Path
 import pytest
 
 from training import rollouts
+from training.components.jsonl import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = Path(os.environ.get("DELIBERATE_TEST_MODEL", ROOT / "models" / "demo" / "base"))
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.slow

@@ -5,7 +5,10 @@ import random
 
 import pytest
 
-from training import corrupt_steps as cs
+from training import corrupt_steps
+from training.components import corruption as cs
+from training.components.problems import worked_problems
+from training.components.seeds import problem_seed
 from training.tasks import get_task, step_labels
 from training.tasks.base import apply_op
 
@@ -43,7 +46,7 @@ def test_unparseable_solutions_give_no_variant():
 
 
 def test_rows_pair_the_worked_solution_with_wrong_variants():
-    problem, worked = cs.worked_problems("countdown", cs.CORRUPT_SEED_BASE, 1)[0]
+    problem, worked = worked_problems("countdown", problem_seed("corrupt_steps", 0), 1)[0]
     steps, pairs = cs.rows_for(problem, worked, random.Random(1), variants=3)
     assert steps[0]["completions"] == worked.split("\n") and all(steps[0]["exact_labels"])
     assert len(pairs) == len(steps) - 1 >= 1
@@ -54,11 +57,11 @@ def test_rows_pair_the_worked_solution_with_wrong_variants():
 
 
 def test_cli_writes_both_files(tmp_path, capsys):
-    assert cs.main(["--task", "arithmetic/2-3", "--problems", "4", "--out-dir",
-                    str(tmp_path)]) == 0
+    assert corrupt_steps.main(["--task", "arithmetic/2-3", "--problems", "4", "--out-dir",
+                               str(tmp_path)]) == 0
     steps = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
     pairs = (tmp_path / "preferences.jsonl").read_text().splitlines()
     assert len(steps) == 4 + len(pairs) and len(pairs) >= 4
     assert all(set(r) == {"prompt", "completions", "exact_labels"} for r in steps)
     with pytest.raises(SystemExit):
-        cs.main(["--task", "arithmetic/12", "--out-dir", str(tmp_path)])
+        corrupt_steps.main(["--task", "arithmetic/12", "--out-dir", str(tmp_path)])

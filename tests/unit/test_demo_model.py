@@ -48,8 +48,8 @@ def test_committed_tokenizer_round_trips_the_prompt_formats():
 
 
 def test_training_examples_tokenize_as_the_tokenizer_does():
-    from training.pretrain import WorkedSolutions, make_examples
-    from training.tokenizer import build_tokenizer
+    from training.components.pretrain_data import WorkedSolutions, make_examples
+    from training.components.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     examples = make_examples({"arithmetic": 3, "countdown": 3}, seed=0, workers=1)

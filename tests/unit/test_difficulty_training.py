@@ -7,10 +7,12 @@ import pytest
 
 from search.difficulty.learned import difficulty_from_logprobs, difficulty_query
 from training import difficulty as rec
-from training.rollouts import ROLLOUT_SEED_BASE
+from training.components import difficulty_labels as labels
+from training.components.metrics import ranks, spearman
+from training.components.problems import draw_problems
+from training.components.seeds import problem_seed
+from training.components.tokenizer import build_tokenizer
 from training.tasks import get_task
-from training.tasks.base import TRAIN_SEED_BASE
-from training.tokenizer import build_tokenizer
 from verifiers.reward_format import BAD, GOOD, STEP_TAG
 
 
@@ -33,68 +35,68 @@ def test_query_is_the_question_then_the_tag():
 
 
 def test_encoded_row_reads_the_label_at_the_tag(tokenizer):
-    easy = rec.encode_row(row(greedy_failure=0), tokenizer, 64)
-    hard = rec.encode_row(row(greedy_failure=1), tokenizer, 64)
+    easy = labels.encode_row(row(greedy_failure=0), tokenizer, 64)
+    hard = labels.encode_row(row(greedy_failure=1), tokenizer, 64)
     text = tokenizer.decode(easy["input_ids"])
     assert text == difficulty_query("Compute: 2+3")
     # the last token is the tag; its next token is GOOD (greedy solves it) or BAD (it fails)
     assert easy["tag_positions"] == [len(text) - 1] and text[-1] == "#"
     assert easy["tag_targets"] == [1.0] and hard["tag_targets"] == [0.0]
     with pytest.raises(ValueError, match="--max-length"):
-        rec.encode_row(row(), tokenizer, 4)
+        labels.encode_row(row(), tokenizer, 4)
 
 
 def test_difficulty_is_one_minus_good_over_the_two_labels():
-    assert rec.difficulty_of_log_odds(0.0) == pytest.approx(0.5)
-    assert rec.difficulty_of_log_odds(math.log(3)) == pytest.approx(0.25)  # P(GOOD) = 3/4
+    assert labels.difficulty_of_log_odds(0.0) == pytest.approx(0.5)
+    assert labels.difficulty_of_log_odds(math.log(3)) == pytest.approx(0.25)  # P(GOOD) = 3/4
     # training's readout (log-odds) and serving's (top-k logprobs) agree
     top = {GOOD: math.log(0.1), BAD: math.log(0.3), "7": math.log(0.5)}
     assert difficulty_from_logprobs(top) == pytest.approx(0.75)
-    assert rec.difficulty_of_log_odds(math.log(0.1 / 0.3)) == pytest.approx(0.75)
+    assert labels.difficulty_of_log_odds(math.log(0.1 / 0.3)) == pytest.approx(0.75)
 
 
 def test_label_row_from_measured_answers():
     task = get_task("arithmetic")
-    problem = task.generate(rec.problem_seed(0), 1, 1)[0]
+    problem = task.generate(problem_seed("difficulty", 0), 1, 1)[0]
     right, wrong = f"Answer: {problem.answer}", "Answer: -1"
-    measured = rec.label_row(problem, "eval", wrong, [right, wrong, wrong, right])
+    measured = labels.label_row(problem, "eval", wrong, [right, wrong, wrong, right])
     assert measured["greedy_failure"] == 1 and measured["sample_failures"] == 2
     assert measured["failure_rate"] == 0.5 and measured["samples"] == 4
-    greedy_only = rec.label_row(problem, "train", right, [])
+    greedy_only = labels.label_row(problem, "train", right, [])
     assert greedy_only["greedy_failure"] == 0 and greedy_only["failure_rate"] == 0.0
-    assert rec.target(greedy_only) == 1.0 and rec.target(measured) == 0.0
+    assert labels.target(greedy_only) == 1.0 and labels.target(measured) == 0.0
 
 
 def test_spearman_known_values():
-    assert rec.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert rec.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert rec.spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(0.8207826816681233)
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(0.8207826816681233)
     # monotone transforms do not change it
-    assert rec.spearman([0.1, 0.5, 0.2], [1, 100, 3]) == pytest.approx(1.0)
+    assert spearman([0.1, 0.5, 0.2], [1, 100, 3]) == pytest.approx(1.0)
 
 
 def test_spearman_ties_share_the_average_rank():
-    assert rec._ranks([3, 1, 3, 2]) == [3.5, 1.0, 3.5, 2.0]
+    assert ranks([3, 1, 3, 2]) == [3.5, 1.0, 3.5, 2.0]
     # ranks [1, 2.5, 2.5, 4] and [1, 2, 3.5, 3.5]: r = 3.75 / sqrt(4.5 * 4.5)
-    assert rec.spearman([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(3.75 / 4.5)
-    assert rec.spearman([1, 2, 2, 3], [1, 0, 1, 1]) == pytest.approx(0.0)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(3.75 / 4.5)
+    assert spearman([1, 2, 2, 3], [1, 0, 1, 1]) == pytest.approx(0.0)
     # against a 0/1 outcome (greedy failure) ties are the rule
-    assert rec.spearman([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == pytest.approx(0.8944271909999159)
-    assert math.isnan(rec.spearman([1, 1, 1], [1, 2, 3]))
-    assert math.isnan(rec.spearman([1], [1]))
+    assert spearman([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == pytest.approx(0.8944271909999159)
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    assert math.isnan(spearman([1], [1]))
     with pytest.raises(ValueError, match="paired"):
-        rec.spearman([1, 2], [1])
+        spearman([1, 2], [1])
 
 
 def test_bucket_aggregation_by_task_and_level():
     rows = [row("countdown", 2, 1), row("arithmetic", 10, 0), row("arithmetic", 2, 1, 0.75, 4),
             row("arithmetic", 2, 0, 0.25, 4), row("countdown", 2, 0)]
-    table = rec.bucket_table(rows, [0.9, 0.1, 0.6, 0.4, 0.7])
+    table = labels.bucket_table(rows, [0.9, 0.1, 0.6, 0.4, 0.7])
     assert list(table) == ["arithmetic 2", "arithmetic 10", "countdown 2"]  # levels numerically
     assert table["arithmetic 2"] == {"n": 2, "greedy_failure": 0.5, "failure_rate": 0.5,
                                      "mean_d": pytest.approx(0.5)}
     assert table["countdown 2"]["mean_d"] == pytest.approx(0.8)
-    assert "mean_d" not in rec.bucket_table(rows)["countdown 2"]
+    assert "mean_d" not in labels.bucket_table(rows)["countdown 2"]
 
 
 def test_evaluation_metrics_and_the_lookup_reference():
@@ -104,25 +106,23 @@ def test_evaluation_metrics_and_the_lookup_reference():
             row("countdown", 3, 1, 1.0, 4), row("countdown", 3, 1, 0.75, 4)]
     d = [0.05, 0.1, 0.7, 0.4, 0.95, 0.9]
     train = [row("arithmetic", 1, 0), row("arithmetic", 8, 1), row("countdown", 3, 1)]
-    metrics, table = rec.evaluate_difficulty(rows, d, train)
+    metrics, table = labels.evaluate_difficulty(rows, d, train)
     assert metrics["spearman_bucket"] == pytest.approx(1.0)
-    assert metrics["spearman_problem"] == pytest.approx(rec.spearman(d, [0, .25, .5, .25, 1, .75]))
+    assert metrics["spearman_problem"] == pytest.approx(spearman(d, [0, .25, .5, .25, 1, .75]))
     assert metrics["auroc_greedy_failure"] == 1.0
     assert metrics["eval_problems"] == 6 and metrics["eval_buckets"] == 3
     assert metrics["problem_failure"] == "sampled"
     # the lookup knows only the bucket: its training greedy failure rate, ties within a bucket
     lookup = [0, 0, 1, 1, 1, 1]
     assert metrics["lookup_spearman_problem"] == \
-        pytest.approx(rec.spearman(lookup, [0, .25, .5, .25, 1, .75]))
+        pytest.approx(spearman(lookup, [0, .25, .5, .25, 1, .75]))
 
 
-def test_seed_stream_is_separate_from_every_other_stream():
-    base = rec.DIFFICULTY_SEED_BASE
-    assert base == 4_000_000 and rec.problem_seed(3) == 4_000_003
-    assert base >= ROLLOUT_SEED_BASE + 1_000_000 and ROLLOUT_SEED_BASE >= 3 * TRAIN_SEED_BASE
-    train = rec.load_problems(["arithmetic/1-2", "countdown/1"], seed=0, count=20)
-    held_out = rec.load_problems(["arithmetic/1-2", "countdown/1"], seed=1, count=20,
-                                 exclude={p.prompt for p in train})
+def test_training_and_held_out_problems_come_from_the_difficulty_stream():
+    base = 4_000_000  # the committed difficulty adapter's labels were measured on these seeds
+    train = draw_problems(["arithmetic/1-2", "countdown/1"], "difficulty", seed=0, count=20)
+    held_out = draw_problems(["arithmetic/1-2", "countdown/1"], "difficulty", seed=1, count=20,
+                             exclude={p.prompt for p in train})
     assert train and held_out
     assert {p.prompt for p in train}.isdisjoint(p.prompt for p in held_out)
     assert all(str(base) in p.id for p in train)  # ids name the generator seed

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from training.evaluate_rewards import Sample, majority_pick, summarise, tag_scores
+from training.components.reward_eval import Sample, majority_pick, summarise, tag_scores
+from training.components.tokenizer import build_tokenizer
 from training.tasks import Problem
-from training.tokenizer import build_tokenizer
 from verifiers.reward_format import tagged_path
 
 PROBLEM = Problem("p", "arithmetic", "Compute: 2+3", "5", 1)

@@ -6,8 +6,11 @@ import math
 import pytest
 import torch
 
-from training.prm import auroc, collate, encode_row, tag_log_odds, tag_loss
-from training.tokenizer import build_tokenizer
+from training.components.batches import collate_tags as collate
+from training.components.losses import tag_log_odds, tag_loss
+from training.components.metrics import auroc
+from training.components.tokenizer import build_tokenizer
+from training.prm import encode_row
 from verifiers.reward_format import GOOD, good_probability, step_query, tagged_path
 
 ROW = {"prompt": "Compute: 2+3*4", "completions": ["3*4=12", "2+12=15", "Answer: 15"],
@@ -113,7 +116,7 @@ def test_step_files_with_and_without_math_shepherd_labels_mix(tmp_path):
 def test_init_adapter_continues_from_the_saved_weights():
     from safetensors.torch import load_file
 
-    from training.label_adapter import new_label_adapter
+    from training.components.label_adapter import new_label_adapter
     from training.prm import build_parser
 
     saved = "models/demo/adapters/prm"

@@ -64,7 +64,7 @@ def test_router_calibration_writes_how_the_routed_mcts_runs_into_the_table():
 
     from benchmarks.calibrate_router import command_flags, router_table
     from search.router import RouterTable
-    from training.router import Fit
+    from training.components.router_fit import Fit
 
     args = argparse.Namespace(per_level=30, countdown=120, seed=800_000, tolerance=0.01,
                               model="models/demo/base", mcts_accept_greedy=1e-4,

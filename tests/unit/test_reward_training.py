@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 
-from training.reward import bradley_terry_loss, collate, encode_pair, rewards_and_label_mass
-from training.tokenizer import build_tokenizer
+from training.components.batches import collate_pairs as collate
+from training.components.losses import bradley_terry_loss, rewards_and_label_mass
+from training.components.tokenizer import build_tokenizer
+from training.reward import encode_pair
 from verifiers.builtin.orm import ORMVerifier
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.registry import VerifierDeps

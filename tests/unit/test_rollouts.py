@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from training import math_shepherd as ms
 from training import rollouts
+from training.components import math_shepherd as ms
+from training.components.problems import draw_problems
 from training.tasks import completion_prompt, get_task
 
 RIGHT = "3*2=6\n2+6=8\nAnswer: 8"
@@ -104,19 +105,19 @@ def test_agreement():
 
 
 def test_rollout_problems_come_from_their_own_seed_stream():
-    problems = rollouts.load_problems(["arithmetic/3-5", "countdown"], seed=0, count=6)
+    problems = draw_problems(["arithmetic/3-5", "countdown"], "rollouts", seed=0, count=6)
     assert len(problems) == 12
     assert {p.difficulty for p in problems if p.task == "arithmetic"} == {3, 4, 5}
-    assert all(str(rollouts.ROLLOUT_SEED_BASE) in p.id for p in problems)
+    assert all("3000000" in p.id for p in problems)  # the committed reward models' rollouts
     # a repeated selector adds no repeated prompts
-    assert len(rollouts.load_problems(["countdown", "countdown"], seed=0, count=5)) == 5
+    assert len(draw_problems(["countdown", "countdown"], "rollouts", seed=0, count=5)) == 5
 
 
 def test_build_rows_from_scripted_samples_and_continuations():
     problem = get_task("arithmetic").from_prompt("Compute: 2+3*2")
     samples = [[RIGHT, RIGHT_2, WRONG_2, "no steps at all?", ""]]
     solutions = [[s.split("\n") for s in ms.unique(ms.solution_text(c) for c in samples[0])]]
-    keys = rollouts.continuation_keys([problem], solutions)
+    keys = ms.continuation_keys([problem], solutions)
     # ("3*2=6",) is shared by the right and the wrong solution: one request
     assert keys == [(0, ("3*2=6",)), (0, ("3*2=6", "2+6=8")), (0, ("3*2=6", "2+6=9")),
                     (0, ("no steps at all?",))]
@@ -124,7 +125,7 @@ def test_build_rows_from_scripted_samples_and_continuations():
         "Compute: 2+3*2\n3*2=6\n2+6=9\n"
     outcomes = {keys[0]: [True, False], keys[1]: [True, True], keys[2]: [False, False],
                 keys[3]: [False, False]}
-    pairs, rows, counts = rollouts.build_rows([problem], samples, outcomes, max_pairs=0)
+    pairs, rows, counts = ms.build_rows([problem], samples, outcomes, max_pairs=0)
     assert pairs == [{"prompt": problem.prompt, "chosen": RIGHT, "rejected": WRONG_2},
                      {"prompt": problem.prompt, "chosen": RIGHT, "rejected": "no steps at all?"}]
     assert [r["labels"] for r in rows] == [[1, 1, 1], [1, 0, 0], [0]]
@@ -141,7 +142,7 @@ def test_build_rows_from_scripted_samples_and_continuations():
 
 def test_build_rows_without_continuations_keep_the_checker_labels_only():
     problem = get_task("arithmetic").from_prompt("Compute: 2+3*2")
-    pairs, rows, counts = rollouts.build_rows([problem], [[RIGHT, WRONG_2]], None, max_pairs=0)
+    pairs, rows, counts = ms.build_rows([problem], [[RIGHT, WRONG_2]], None, max_pairs=0)
     assert len(pairs) == 1
     assert rows == [{"prompt": problem.prompt, "completions": RIGHT.split("\n"),
                      "exact_labels": [1, 1, 1]},
@@ -172,7 +173,7 @@ def test_config_file_sets_defaults_and_flags_win(tmp_path):
     config = tmp_path / "rollouts.yaml"
     config.write_text("# python -m training.rollouts --config rollouts.yaml\n"
                       "task: [countdown]\nsamples: 3\ncontinuations: 2\nmax-pairs-per-problem: 4\n")
-    from training.config import parse_with_config
+    from training.components.config import parse_with_config
 
     args = parse_with_config(rollouts.build_parser(), ["--config", str(config), "--samples", "5"])
     assert args.task == ["countdown"] and args.samples == 5 and args.continuations == 2

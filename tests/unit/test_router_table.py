@@ -1,4 +1,4 @@
-"""Fitted router thresholds: the fit (training.router), the table (search.router) and the
+"""Fitted router thresholds: the fit (training.components.router_fit), the table (search.router) and the
 server choosing them per verifier set (server/reasoning/router_table.py)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from server.app import create_app
 from server.reasoning.router_table import load_router_table
 from server.settings import Settings
 from tests.search_fakes import StepEngine
-from training.router import CalibrationProblem, evaluate, fit_thresholds, routed
+from training.components.router_fit import CalibrationProblem, evaluate, fit_thresholds, routed
 
 # ---- the fit ---------------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from training.sft import IGNORE_INDEX, DatasetSpec, load_mixture, tokenize_row
-from training.tokenizer import build_tokenizer
+from training.components.sft_data import IGNORE_INDEX, DatasetSpec, load_mixture, tokenize_row
+from training.components.tokenizer import build_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from training.tasks import arithmetic, countdown
-from training.tasks.base import (Problem, answer_of_step, completion_prompt, extract_answer,
-                                 read_jsonl, write_jsonl)
+from training.tasks.base import Problem, answer_of_step, completion_prompt, extract_answer
 
 __all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "step_labels",
-           "step_solvable", "solvable_labels", "completion_prompt", "extract_answer",
-           "read_jsonl", "write_jsonl"]
+           "step_solvable", "solvable_labels", "completion_prompt", "extract_answer"]
 
 
 class Task(Protocol):

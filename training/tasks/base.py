@@ -1,17 +1,10 @@
 """What the demo tasks share: the `Problem` record, exact operator arithmetic, step splitting,
-answer extraction, JSONL."""
+answer extraction."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
-# Seeds from here up make training data (`training.pretrain`); evaluation uses seeds below it,
-# so evaluation problems never come from a training stream.
-TRAIN_SEED_BASE = 1_000_000
+from dataclasses import dataclass
 
 _ANSWER = re.compile(r"^\s*Answer:\s*(-?\d+)\s*$")
 
@@ -66,18 +59,3 @@ def extract_answer(text: str) -> str | None:
         if value is not None:
             return str(value)
     return None
-
-
-def write_jsonl(problems: Iterable[Problem], path: str | Path) -> int:
-    """Write one JSON object per line with fields id, task, prompt, answer, difficulty."""
-    count = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for problem in problems:
-            f.write(json.dumps(asdict(problem)) + "\n")
-            count += 1
-    return count
-
-
-def read_jsonl(path: str | Path) -> list[Problem]:
-    with open(path, encoding="utf-8") as f:
-        return [Problem(**json.loads(line)) for line in f if line.strip()]

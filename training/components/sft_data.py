@@ -2,7 +2,8 @@
 
 A dataset is a JSONL file, `PATH[:WEIGHT]`, or worked solutions of a demo task generated on the
 fly, `task:SELECTOR:COUNT[:WEIGHT]` with SELECTOR a task and optional levels, e.g.
-`task:arithmetic/6-8:20000` (seeded by the recipe's seed). Rows may be any of three formats (the first that fits wins):
+`task:arithmetic/6-8:20000` (the recipe's seed in the `sft` stream of `seeds.py`). Rows may be
+any of three formats (the first that fits wins):
   {"prompt": ..., "completion": ...}   loss on the completion (+ eos) only
   {"messages": [{"role", "content"}]}  loss on the last assistant message (+ eos) only
   {"text": ...}                        loss on every token
@@ -15,10 +16,11 @@ from pathlib import Path
 
 from datasets import Dataset, interleave_datasets, load_dataset
 
+from training.components.problems import parse_selector, worked_problems
+from training.components.seeds import problem_seed
+from training.tasks import completion_prompt
+
 IGNORE_INDEX = -100  # label id that the loss skips
-# Generated task data uses seeds from here up: pretraining starts at 1_000_000 and evaluations
-# use small seeds, so adapter data never repeats either.
-TASK_DATA_SEED_BASE = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,6 @@ class DatasetSpec:
 
     @classmethod
     def _parse_task(cls, spec: str) -> DatasetSpec:
-        from training.task_selector import parse_selector
-
         parts = spec.split(":")
         if len(parts) not in (3, 4) or not parts[2].isdigit():
             raise ValueError(f"task dataset must be task:SELECTOR:COUNT[:WEIGHT]; got {spec!r}")
@@ -64,12 +64,10 @@ class DatasetSpec:
 
 
 def task_rows(selector: str, count: int, seed: int) -> list[dict]:
-    """Worked solutions of fresh demo problems, as prompt/completion rows."""
-    from training.task_selector import worked_problems
-    from training.tasks import completion_prompt
-
+    """Worked solutions of fresh demo problems (the `sft` seed stream), as prompt/completion
+    rows."""
     return [{"prompt": completion_prompt(problem), "completion": worked}
-            for problem, worked in worked_problems(selector, TASK_DATA_SEED_BASE + seed, count)]
+            for problem, worked in worked_problems(selector, problem_seed("sft", seed), count)]
 
 
 def _is_number(text: str) -> bool:

@@ -1,5 +1,6 @@
 """The engine-free half of `training.rollouts`: preference pairs from right and wrong samples, and
-Math-Shepherd step labels from the outcomes of continuations sampled from each step's prefix.
+Math-Shepherd step labels from the outcomes of continuations sampled from each step's prefix,
+gathered into the rows and summary the recipe writes.
 
 A step is good if completions sampled from the prefix ending at it reach the right answer:
 the hard label is 1 when any continuation does, the soft label the fraction that do
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from training.tasks import Problem, get_task, step_labels
 from training.tasks.base import answer_of_step, split_steps
 
 
@@ -107,3 +109,79 @@ def agreement(hard: Sequence[int], exact: Sequence[bool]) -> float | None:
     if len(hard) != len(exact):
         raise ValueError(f"{len(hard)} labels but {len(exact)} verdicts")
     return sum(int(h) == int(e) for h, e in zip(hard, exact)) / len(hard) if hard else None
+
+
+def continuation_keys(problems: list[Problem], solutions: list[list[list[str]]]
+                      ) -> list[tuple[int, tuple[str, ...]]]:
+    """The distinct (problem index, step prefix) pairs whose continuations label a step."""
+    keys: dict[tuple[int, tuple[str, ...]], None] = {}
+    for index, steps_list in enumerate(solutions):
+        for steps in steps_list:
+            for prefix in prefixes_to_expand(steps):
+                keys.setdefault((index, prefix), None)
+    return list(keys)
+
+
+def build_rows(problems: list[Problem], samples: list[list[str]], outcomes, max_pairs: int
+               ) -> tuple[list[dict], list[dict], dict]:
+    """Preference rows, step rows, and the summary's counts. `outcomes` None: no Math-Shepherd
+    labels, the rows carry the step checker's only."""
+    pairs, rows = [], []
+    n_samples = n_correct = n_unique = 0
+    hard_all, soft_all, exact_all = [], [], []
+    per_task: dict[str, dict] = {}
+    for index, (problem, completions) in enumerate(zip(problems, samples)):
+        task = get_task(problem.task)
+        judged = [(solution_text(c), task.check(problem, c)) for c in completions]
+        n_samples += len(judged)
+        n_correct += sum(ok for _, ok in judged)
+        tally = per_task.setdefault(problem.task, {"solutions": 0, "correct": 0, "steps": 0,
+                                                   "good": 0, "exact_good": 0, "agree": 0,
+                                                   "hard": 0})
+        tally["solutions"] += len(judged)
+        tally["correct"] += sum(ok for _, ok in judged)
+        pairs += preference_pairs(problem.prompt, judged, max_pairs or None)
+        for text, ok in {t: ok for t, ok in judged if t}.items():
+            steps = text.split("\n")
+            n_unique += 1
+            exact = step_labels(problem, steps)
+            if outcomes is None:
+                rows.append({"prompt": problem.prompt, "completions": steps,
+                             "exact_labels": [int(e) for e in exact]})
+                hard = soft = []
+            else:
+                keyed = {prefix: outcomes[(index, prefix)]
+                         for prefix in prefixes_to_expand(steps)}
+                hard, soft = label_steps(steps, keyed, ok)
+                rows.append(step_row(problem.prompt, steps, hard, soft, exact))
+            hard_all += hard
+            soft_all += soft
+            exact_all += exact
+            tally["steps"] += len(steps)
+            tally["good"] += sum(hard)
+            tally["hard"] += len(hard)
+            tally["exact_good"] += sum(exact)
+            tally["agree"] += sum(h == int(e) for h, e in zip(hard, exact))
+    counts = {
+        "problems": len(problems), "solutions": n_samples, "unique_solutions": n_unique,
+        "sample_accuracy": round(n_correct / n_samples, 4) if n_samples else None,
+        "pairs": len(pairs), "step_rows": len(rows), "steps": len(exact_all),
+        "good_step_fraction": round(sum(hard_all) / len(hard_all), 4) if hard_all else None,
+        "mean_soft_label": round(sum(soft_all) / len(soft_all), 4) if soft_all else None,
+        "exact_good_step_fraction":
+            round(sum(exact_all) / len(exact_all), 4) if exact_all else None,
+        "hard_label_agreement_with_check_step":
+            round(agreement(hard_all, exact_all), 4) if hard_all else None,
+        "by_task": {name: _task_summary(t) for name, t in per_task.items()},
+    }
+    return pairs, rows, counts
+
+
+def _task_summary(t: dict) -> dict:
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    return {"solutions": t["solutions"], "sample_accuracy": ratio(t["correct"], t["solutions"]),
+            "steps": t["steps"], "good_step_fraction": ratio(t["good"], t["hard"]),
+            "exact_good_step_fraction": ratio(t["exact_good"], t["steps"]),
+            "hard_label_agreement_with_check_step": ratio(t["agree"], t["hard"])}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from training.task_selector import parse_selector, worked_problems
+from training.components.problems import parse_selector, worked_problems
 from training.tasks import completion_prompt, get_task
 
 

@@ -1,0 +1,41 @@
+"""The label-token losses: at a tag, the next-token distribution says GOOD or BAD.
+
+Both read the logits at positions the batch names (`batches.py`) and leave the vocabulary whole,
+so the labels also take the probability mass (the server reads them from the top-k logprobs)."""
+
+from __future__ import annotations
+
+
+def tag_log_odds(logits, tag_rows, tag_cols, good_id: int, bad_id: int):
+    """logit(GOOD) - logit(BAD) at each tag: the log-odds of P(GOOD) over {GOOD, BAD}."""
+    at_tags = logits[tag_rows, tag_cols]  # [n_tags, vocab]
+    return at_tags[:, good_id] - at_tags[:, bad_id]
+
+
+def tag_loss(logits, tag_rows, tag_cols, targets, good_id: int, bad_id: int):
+    """Mean over tags of -(y log P(GOOD) + (1 - y) log P(BAD)), full-vocabulary softmax."""
+    import torch
+
+    logp = torch.log_softmax(logits[tag_rows, tag_cols].float(), dim=-1)  # [n_tags, vocab]
+    return -(targets * logp[:, good_id] + (1 - targets) * logp[:, bad_id]).mean()
+
+
+def rewards_and_label_mass(logits, last, good_id: int, bad_id: int):
+    """Per sequence: reward = logit(GOOD) - logit(BAD) at its tag, and log(P(GOOD)+P(BAD))."""
+    import torch
+
+    at_tag = logits[torch.arange(len(last)), last].float()  # [B, vocab]
+    logp = torch.log_softmax(at_tag, dim=-1)
+    reward = at_tag[:, good_id] - at_tag[:, bad_id]
+    mass = torch.logsumexp(logp[:, [good_id, bad_id]], dim=-1)
+    return reward, mass
+
+
+def bradley_terry_loss(reward, mass):
+    """-log sigmoid(r_chosen - r_rejected) over the pairs ([chosen..., rejected...]), minus the
+    mean label mass."""
+    import torch
+
+    half = len(reward) // 2
+    pairwise = -torch.nn.functional.logsigmoid(reward[:half] - reward[half:]).mean()
+    return pairwise - mass.mean()
