@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from vllm import PoolingParams
 from vllm import SamplingParams as VllmSamplingParams
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.exceptions import VLLMClientError
@@ -32,6 +33,7 @@ from engine.protocol import (
     EngineDeadError,
     GenerationOutput,
     InvalidEngineRequest,
+    PoolingTask,
     SamplingParams,
     TokenLogprob,
 )
@@ -65,6 +67,10 @@ class LocalEngineConfig:
     # KV-cache block (tokens). vLLM's CPU default is 128, longer than a whole demo prompt, so
     # the prefix cache never hits; search shares prefixes, so smaller blocks pay there.
     block_size: int | None = None
+    # vLLM's runner ("generate", or "pooling" for a reward model with a classification head)
+    # and its pooler settings, e.g. {"tok_pooling_type": "ALL"}.
+    runner: str = "auto"
+    pooler_config: dict | None = None
 
 
 class LocalEngine:
@@ -86,14 +92,15 @@ class LocalEngine:
         return self._llm.tokenizer.decode(list(token_ids), skip_special_tokens=True,
                                           clean_up_tokenization_spaces=False)
 
-    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+    def render_chat(self, messages: Sequence[dict[str, str]],
+                    add_generation_prompt: bool = True) -> str:
         tokenizer = self._llm.tokenizer
         if not getattr(tokenizer, "chat_template", None):
             raise InvalidEngineRequest(
                 f"model {self.model_name!r} has no chat template; use /v1/completions"
             )
         return tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=True
+            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
     async def generate(
@@ -148,6 +155,28 @@ class LocalEngine:
 
     async def abort(self, request_id: str) -> None:
         await self._llm.abort(request_id)
+
+    async def pool(self, prompt: str | Sequence[int], task: PoolingTask) -> list[list[float]]:
+        engine_prompt = (
+            TokensPrompt(prompt_token_ids=list(prompt)) if not isinstance(prompt, str) else prompt
+        )
+        # raw logits: the caller applies the activation its model card prescribes
+        params = PoolingParams(task=task, use_activation=False)
+        data = None
+        try:
+            async for out in self._llm.encode(engine_prompt, params, f"pool-{uuid.uuid4().hex}"):
+                data = out.outputs.data
+        except VllmEngineDeadError as error:
+            raise EngineDeadError(str(error)) from error
+        except (VLLMClientError, ValueError) as error:
+            refusal = (ContextExceeded if "maximum context length" in str(error)
+                       else InvalidEngineRequest)
+            raise refusal(str(error)) from error
+        if data is None:
+            raise RuntimeError("the engine returned no pooling output")
+        # data: [num_labels] for classify, [tokens, num_labels] for token_classify
+        rows = data.float().tolist()
+        return [rows] if data.dim() == 1 else rows
 
     async def next_token_logprobs(
         self, prompt: str | Sequence[int], k: int, adapter: str | None = None
@@ -232,6 +261,8 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
         max_lora_rank=config.max_lora_rank,
         max_cpu_loras=config.max_cpu_loras,
         block_size=config.block_size,
+        runner=config.runner,
+        pooler_config=config.pooler_config,
     )
     args.update(extra)  # the operator's own engine arguments win
     engine = LocalEngine(AsyncLLM.from_engine_args(AsyncEngineArgs(**args)),

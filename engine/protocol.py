@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 class EngineDeadError(RuntimeError):
@@ -95,6 +95,11 @@ class GenerationOutput:
     prompt_logprobs: Sequence[dict[str, float] | None] | None = None
 
 
+# What a pooling model computes (vLLM's task names): "classify", one row of class logits for the
+# whole sequence; "token_classify", one row per token its pooler keeps.
+PoolingTask = Literal["classify", "token_classify"]
+
+
 @dataclass(frozen=True)
 class AdapterInfo:
     name: str
@@ -111,8 +116,11 @@ class Engine(Protocol):
         """The text of `token_ids` as the engine writes outputs (special tokens left out)."""
         ...
 
-    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
-        """The chat template applied to `messages`, ending where the assistant's reply starts."""
+    def render_chat(self, messages: Sequence[dict[str, str]],
+                    add_generation_prompt: bool = True) -> str:
+        """The chat template applied to `messages`, ending where the assistant's reply starts;
+        with `add_generation_prompt=False`, ending after the last message (a reward model
+        reading a finished conversation)."""
         ...
 
     def generate(
@@ -129,6 +137,14 @@ class Engine(Protocol):
         self, prompt: str | Sequence[int], k: int, adapter: str | None = None
     ) -> dict[str, float]:
         """Log-probabilities of the k most likely tokens after `prompt` (for reward models)."""
+        ...
+
+    async def pool(self, prompt: str | Sequence[int], task: PoolingTask) -> list[list[float]]:
+        """A pooling model's raw outputs for `prompt` (logits: no softmax or sigmoid applied).
+        "classify": one row, the class logits of the whole sequence; "token_classify": one row
+        per token the model's pooler keeps (every prompt token, or with vLLM's STEP pooler only
+        the step tags'). An engine serving a generative model refuses it
+        (`InvalidEngineRequest`)."""
         ...
 
     async def add_adapter(self, name: str, path: str) -> None: ...

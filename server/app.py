@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
@@ -22,6 +22,7 @@ from server.openai.completions.router import router as completions_router
 from server.openai.completions.service import CompletionService
 from server.openai.generation import GenerationService, Limits
 from server.openai.models.router import router as models_router
+from server.reward_models import open_reward_models
 from server.reasoning.service import ReasoningService
 from server.settings import Settings
 from server.tenancy import TenancyMiddleware, Tenants
@@ -31,12 +32,17 @@ from search.difficulty.registry import discover_estimators
 from verifiers.registry import VerifierDeps, discover
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """The app serving `engine`, or a `LocalEngine` from `settings` started by the lifespan."""
+def create_app(settings: Settings, engine: Engine | None = None,
+               open_reward_engine: Callable | None = None) -> FastAPI:
+    """The app serving `engine`, or a `LocalEngine` from `settings` started by the lifespan.
+    `open_reward_engine(name, spec)`: how reward models' engines start (default: vLLM)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with _engine(settings, engine) as running:
+        # reward models first: a misconfigured one is said before the policy's engine starts
+        async with (open_reward_models(settings.reward_models, open_reward_engine)
+                    as reward_models,
+                    _engine(settings, engine) as running):
             adapters = await build_registry(settings, running)
             generation = GenerationService(running, Limits.from_settings(settings), adapters)
             app.state.engine = running
@@ -48,6 +54,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                       "safety": {**settings.verifier_config.get("safety", {}), "source": policy}}
             deps = VerifierDeps(engine=running, config=config, adapter_scope=adapters.acquire)
             verifiers = discover(deps, allowlist=None if allowlist is None else set(allowlist))
+            for name, verifier in reward_models.items():
+                verifiers.add(name, verifier)
             verify = VerifyService(verifiers, settings.default_verifiers,
                                    settings.verifier_timeout_s)
             app.state.verify_service = verify

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.reasoning.options import AnswerExtractor, StepPattern, StrategyName
+from verifiers.reward_models.spec import RewardModelSpec
 
 
 class Settings(BaseSettings):
@@ -111,6 +112,12 @@ class Settings(BaseSettings):
     verifier_config: dict[str, dict] = Field(
         default_factory=dict, description="per-verifier settings, e.g. safety's patterns (JSON)")
     verifier_timeout_s: float = Field(10.0, description="a verifier slower than this is dropped")
+    reward_models: dict[str, RewardModelSpec] = Field(
+        default_factory=dict,
+        description="reward models of the ecosystem, each a verifier NAME served by an engine of "
+                    "its own: NAME -> {\"kind\": \"pooling_prm\" | \"token_prm\" | "
+                    "\"classifier_orm\", \"engine\": {\"model\": DIR, ...}, ...} (JSON; see "
+                    "the README)")
     # Reasoning (search/): routing, strategies' defaults, and the caps a request may not exceed.
     default_strategy: StrategyName = Field(
         "auto", description="strategy for requests that name none (auto: route by difficulty)")
@@ -243,7 +250,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         elif field.annotation in (list[str], list[str] | None):
             parser.add_argument(flag, nargs="*", default=None, help=help_)
         elif field.annotation in (dict[str, float], dict[str, dict], dict[str, Any],
-                                  dict[str, str]):
+                                  dict[str, str], dict[str, RewardModelSpec]):
             parser.add_argument(flag, type=json.loads, default=None, help=help_ + " (JSON)")
         else:
             parser.add_argument(flag, default=None, help=help_)

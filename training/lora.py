@@ -28,16 +28,18 @@ def train(args: argparse.Namespace) -> dict:
     # Heavy imports here so --help and --dry-run stay fast.
     import torch
     from peft import get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer
 
     from training.components.accuracy import greedy_accuracy
+    from training.components.base_model import load_tokenizer, stop_ids
     from training.components.sft_data import DatasetSpec, load_mixture, tokenize_dataset
 
     torch.manual_seed(args.seed)
     specs = [DatasetSpec.parse(spec) for spec in args.dataset]
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = load_tokenizer(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    data = tokenize_dataset(load_mixture(specs, args.seed), tokenizer, args.max_length)
+    data = tokenize_dataset(load_mixture(specs, args.seed), tokenizer, args.max_length,
+                            stop_ids(args.model, tokenizer))
     split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
 
     metrics: dict[str, float] = {}

@@ -31,7 +31,7 @@ from training.components.metrics import auroc
 from training.components.peft import adapter_parser, run_recipe, save_adapter
 from training.components.trainer import to_model_device, train_on_logits
 from training.tasks import from_prompt, solvable_labels
-from verifiers.reward_format import STEP_TAG, tagged_path
+from verifiers.reward_format import step_query, tagged_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,19 +71,23 @@ def step_targets(row: dict, kind: str) -> list[float]:
 
 
 def encode_row(row: dict, tokenizer, max_length: int, labels: str = "hard") -> dict:
-    """Token ids of the tagged path, the positions of the tags' last token, and their targets."""
+    """Token ids of the tagged path as the server tokenizes it (a text prompt: with the
+    tokenizer's special tokens), the positions of the tags' last token, and their targets. A
+    tag's position is where the `prm` verifier reads it: the end of the path up to that tag,
+    tokenized alone (a step whose tokens merge across its tag is left out: the server reads it
+    from a request of its own)."""
     steps = row["completions"]
     targets = step_targets(row, labels)
     if len(targets) != len(steps):
         raise ValueError(f"{len(steps)} steps but {len(targets)} labels in a row")
-    text = tagged_path(row["prompt"], steps)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_length]
-    tag_id = tokenizer.convert_tokens_to_ids(STEP_TAG[-1])
-    positions = [i for i, token in enumerate(ids) if token == tag_id]
-    # A tag character inside a step would shift the mapping; the demo steps have none.
-    positions = positions[-len(steps):] if len(positions) >= len(steps) else positions
-    return {"input_ids": ids, "tag_positions": positions,
-            "tag_targets": [float(t) for t in targets[: len(positions)]]}
+    ids = tokenizer(tagged_path(row["prompt"], steps))["input_ids"][:max_length]
+    positions, kept = [], []
+    for i in range(len(steps)):
+        query = tokenizer(step_query(row["prompt"], steps[: i + 1]))["input_ids"]
+        if len(query) <= len(ids) and ids[: len(query)] == query:
+            positions.append(len(query) - 1)
+            kept.append(float(targets[i]))
+    return {"input_ids": ids, "tag_positions": positions, "tag_targets": kept}
 
 
 def main(argv: list[str] | None = None) -> int:

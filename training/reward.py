@@ -27,10 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def encode_pair(row: dict, tokenizer, max_length: int) -> dict:
-    """Token ids of both solutions, each ending at its tag (kept when truncating)."""
+    """Token ids of both solutions, each ending at its tag (kept when truncating), as the server
+    tokenizes the `orm` verifier's text (with the tokenizer's special tokens: a Llama's BOS)."""
     def ids(solution: str) -> list[int]:
-        tokens = tokenizer(step_query(row["prompt"], [solution.strip()]),
-                           add_special_tokens=False)["input_ids"]
+        tokens = tokenizer(step_query(row["prompt"], [solution.strip()]))["input_ids"]
         return tokens[-max_length:]  # the tag at the end is what is scored
 
     return {"chosen_ids": ids(row["chosen"]), "rejected_ids": ids(row["rejected"])}

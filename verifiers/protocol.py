@@ -22,9 +22,13 @@ class StepItem:
 
 @dataclass(frozen=True)
 class ScoringContext:
-    """What a request brings beyond the steps: evidence for `factual`, the caller for `safety`."""
+    """What a request brings beyond the steps: evidence for `factual`, the caller for `safety`,
+    and the conversation the solution answers, for reward models that read it in their own chat
+    template (`messages`: {"role", "content"} dicts before the assistant's reply, as the client
+    sent them; empty for a bare prompt, whose problem is then the only user turn)."""
 
     evidence: tuple[str, ...] = ()
+    messages: tuple[dict[str, str], ...] = ()
     api_key_id: str | None = None  # the caller's API key name (the tenant), never the key
     user: str | None = None  # the request's `user`
     extra: dict = field(default_factory=dict)

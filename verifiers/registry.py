@@ -43,6 +43,13 @@ class VerifierRegistry:
     def names(self) -> list[str]:
         return sorted(self.verifiers)
 
+    def add(self, name: str, verifier: Verifier) -> None:
+        """A verifier configured by name (a reward model of the ecosystem) beside the plugins."""
+        if name in self.verifiers or name in self.skipped:
+            raise ValueError(f"verifier name {name!r} is taken by an installed plugin; give "
+                             "the reward model another name")
+        self.verifiers[name] = verifier
+
 
 def discover(deps: VerifierDeps, allowlist: set[str] | None = None) -> VerifierRegistry:
     verifiers: dict[str, Verifier] = {}

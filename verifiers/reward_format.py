@@ -12,8 +12,9 @@ step's score is P(GOOD) renormalised over {GOOD, BAD}:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+
+from verifiers.label_scoring import Labels, TaggedPath
 
 STEP_TAG = " #"
 GOOD = "+"
@@ -30,13 +31,20 @@ def step_query(problem: str, steps: Sequence[str]) -> str:
     return tagged_path(problem, steps)[:-1]
 
 
+def written_path(problem: str, steps: Sequence[str]) -> TaggedPath:
+    """`tagged_path` with where each tag ends (for `verifiers.label_scoring`)."""
+    text = tagged_path(problem, steps)
+    ends, end = [], len(problem.rstrip("\n")) + 1
+    for step in steps:
+        end += len(step) + len(STEP_TAG)
+        ends.append(end)
+        end += 1
+    return TaggedPath(text, tuple(ends))
+
+
+LABELS = Labels(GOOD, BAD)
+
+
 def good_probability(logprobs: Mapping[str, float]) -> float:
-    """P(GOOD) over {GOOD, BAD} from the top-k next-token logprobs. A label missing from the
-    top-k is at most as likely as the least likely token listed, so it gets that logprob (an
-    estimate that never turns "unlisted" into a hard 0 or 1); both missing: 0.5."""
-    if GOOD not in logprobs and BAD not in logprobs:
-        return 0.5
-    floor = min(logprobs.values())
-    good, bad = logprobs.get(GOOD, floor), logprobs.get(BAD, floor)
-    top = max(good, bad)
-    return math.exp(good - top) / (math.exp(good - top) + math.exp(bad - top))
+    """P(GOOD) over {GOOD, BAD} from the top-k next-token logprobs (`Labels.probability`)."""
+    return LABELS.probability(logprobs)

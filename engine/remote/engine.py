@@ -140,12 +140,13 @@ class RemoteEngine:
         return self._tokenizer.decode(list(token_ids), skip_special_tokens=True,
                                       clean_up_tokenization_spaces=False)
 
-    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+    def render_chat(self, messages: Sequence[dict[str, str]],
+                    add_generation_prompt: bool = True) -> str:
         if not getattr(self._tokenizer, "chat_template", None):
             raise InvalidEngineRequest(
                 f"model {self.model_name!r} has no chat template; use /v1/completions")
         return self._tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                                   add_generation_prompt=True)
+                                                   add_generation_prompt=add_generation_prompt)
 
     # --- generation ----------------------------------------------------------------------------
 

@@ -6,12 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from server.openai.protocol import OpenAIModel
+from server.openai.protocol import ChatMessage, OpenAIModel
 from server.reasoning.options import StepDelimiterOption
 
 
 class VerifyRequest(OpenAIModel):
-    prompt: str = Field(min_length=1, description="the problem, as the user stated it")
+    prompt: str | None = Field(None, min_length=1,
+                               description="the problem, as the user stated it")
+    messages: list[ChatMessage] | None = Field(
+        None, min_length=1,
+        description="instead of prompt: the conversation the completion answers; reward models "
+                    "read it in their chat template, the other verifiers its last user turn")
     completion: str = Field(min_length=1, description="the solution to score")
     verifiers: dict[str, float] | None = Field(
         None, description="verifier name -> weight (an exponent); default: the server's")

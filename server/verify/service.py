@@ -47,10 +47,12 @@ class VerifyService:
         if not steps:
             raise bad_request("the completion has no steps (only delimiters and spaces)",
                               param="completion")
-        items = [StepItem(problem=request.prompt, steps=tuple(steps[: i + 1]),
+        problem, messages = _problem(request)
+        items = [StepItem(problem=problem, steps=tuple(steps[: i + 1]),
                           is_final=i == len(steps) - 1) for i in range(len(steps))]
         scorer = self.scorer(weights)
-        batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence)))
+        batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence),
+                                                         messages=messages))
         if scorer.refused:  # the caller's input, not a broken plugin: say what to change
             name, why = next(iter(scorer.refused.items()))
             raise bad_request(f"verifier {name!r} cannot score this completion: {why} Shorten "
@@ -69,3 +71,18 @@ class VerifyService:
             aggregation=request.aggregation,
             verifier_errors=scorer.errors,
         )
+
+
+def _problem(request: VerifyRequest) -> tuple[str, tuple[dict[str, str], ...]]:
+    """The problem verifiers see, and the conversation reward models read."""
+    if (request.prompt is None) == (request.messages is None):
+        raise bad_request("give the problem as prompt or the conversation as messages (one of "
+                          "them)", param="prompt")
+    if request.prompt is not None:
+        return request.prompt, ()
+    messages = tuple({"role": m.role, "content": m.text()} for m in request.messages)
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    if not users:
+        raise bad_request("messages has no user turn: the problem is the last user message",
+                          param="messages")
+    return users[-1].strip(), messages

@@ -6,7 +6,8 @@ import math
 import pytest
 
 from engine.protocol import Choice, GenerationOutput
-from verifiers.builtin.prm import PRMVerifier, paths
+from verifiers.builtin.prm import PRMVerifier
+from verifiers.label_scoring import paths
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.registry import VerifierDeps
 

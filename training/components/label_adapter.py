@@ -8,6 +8,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
+from training.components.base_model import load_tokenizer
 from training.components.peft import lora_config
 from verifiers.reward_format import BAD, GOOD
 
@@ -25,10 +26,10 @@ def new_label_adapter(args: argparse.Namespace) -> LabelAdapter:
     adapter `args.init_adapter` made trainable again."""
     import torch
     from peft import get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = load_tokenizer(args.model)
     good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
     if getattr(args, "init_adapter", None):

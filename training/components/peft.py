@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from adapters.manifest import model_fingerprint, write_manifest
+from training.components.base_model import check_base, use_bf16
 from training.components.config import parse_with_config, resolved
 
 # vLLM's --max-lora-rank accepts exactly these; an adapter's rank must not exceed the server's.
@@ -39,6 +40,8 @@ def adapter_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 mixed precision (default: where a GPU has it; fp32 on a CPU)")
     p.add_argument("--eval-fraction", type=float, default=0.05, help="held-out rows for eval loss")
     p.add_argument("--eval-task", default=None, help="demo task (and levels, e.g. arithmetic/6-8) whose greedy accuracy to report")
     p.add_argument("--eval-count", type=int, default=100, help="fresh problems for --eval-task")
@@ -112,7 +115,8 @@ def save_adapter(model, args: argparse.Namespace, datasets: list[str], train: di
         "target_modules": sorted(model.peft_config["default"].target_modules),
         "layers_to_transform": args.layers_to_transform,
         "datasets": datasets,
-        "train": {**train, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed},
+        "train": {**train, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
+                  "precision": "bf16" if use_bf16(args) else "fp32"},
         "metrics": metrics,
         "command": f"python -m {recipe} " + " ".join(sys.argv[1:]),
     }
@@ -121,9 +125,10 @@ def save_adapter(model, args: argparse.Namespace, datasets: list[str], train: di
 
 
 def run_recipe(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None) -> int:
-    """What every adapter recipe does: config + flags, refuse unservable settings, train."""
+    """What every adapter recipe does: config + flags, refuse a base that is not a local model
+    and unservable settings, train."""
     args = parse_with_config(parser, argv)
-    problems = check_servable(args)
+    problems = check_base(args.model) + check_servable(args)
     if problems:
         parser.error("; ".join(problems))
     if args.dry_run:

@@ -5,8 +5,10 @@ fly, `task:SELECTOR:COUNT[:WEIGHT]` with SELECTOR a task and optional levels, e.
 `task:arithmetic/6-8:20000` (the recipe's seed in the `sft` stream of `seeds.py`). Rows may be
 any of three formats (the first that fits wins):
   {"prompt": ..., "completion": ...}   loss on the completion (+ eos) only
-  {"messages": [{"role", "content"}]}  loss on the last assistant message (+ eos) only
+  {"messages": [{"role", "content"}]}  loss on the last assistant message, ended as the chat
+                                       template ends a reply (+ eos when it has no stop id)
   {"text": ...}                        loss on every token
+Rows are tokenized as the server tokenizes requests (`tokenize_row`).
 """
 
 from __future__ import annotations
@@ -101,24 +103,39 @@ def _normalise(row: dict) -> dict:
     raise ValueError(f"row has none of prompt/completion, messages, text: {sorted(row)}")
 
 
-def tokenize_row(row: dict, tokenizer, max_length: int) -> dict:
+def tokenize_row(row: dict, tokenizer, max_length: int,
+                 stops: frozenset[int] = frozenset()) -> dict:
+    """Token ids as the server tokenizes the request and as the model writes the reply: a
+    prompt as /v1/completions encodes it (with the tokenizer's special tokens: a Llama's BOS),
+    a conversation as /v1/chat/completions does (its chat template, which holds them); the
+    completion up to the first id that ends a served reply (`stops`, e.g. Llama-3's <|eot_id|>
+    that its template writes after a reply), or with the EOS appended when it has none."""
     if row["chat"]:
         messages = row["chat"]
         if messages[-1]["role"] != "assistant":
             raise ValueError("a messages row must end with an assistant message to learn from")
         prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False,
                                                add_generation_prompt=True)
-        completion = messages[-1]["content"]
+        whole = tokenizer.apply_chat_template(messages, tokenize=False)
+        # the reply as the template writes it (its end-of-turn included), where it can tell
+        completion = (whole[len(prompt):] if whole.startswith(prompt)
+                      else messages[-1]["content"])
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     else:
         prompt, completion = row["prompt"], row["completion"]
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
+        prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    input_ids = (prompt_ids + completion_ids + [tokenizer.eos_token_id])[:max_length]
-    labels = ([IGNORE_INDEX] * len(prompt_ids) + completion_ids + [tokenizer.eos_token_id])
+    stops = stops or frozenset({tokenizer.eos_token_id})
+    end = next((i for i, token in enumerate(completion_ids) if token in stops), None)
+    completion_ids = (completion_ids[: end + 1] if end is not None
+                      else completion_ids + [tokenizer.eos_token_id])
+    input_ids = (prompt_ids + completion_ids)[:max_length]
+    labels = [IGNORE_INDEX] * len(prompt_ids) + completion_ids
     return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids),
             "labels": labels[:max_length]}
 
 
-def tokenize_dataset(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
-    return dataset.map(lambda row: tokenize_row(row, tokenizer, max_length),
+def tokenize_dataset(dataset: Dataset, tokenizer, max_length: int,
+                     stops: frozenset[int] = frozenset()) -> Dataset:
+    return dataset.map(lambda row: tokenize_row(row, tokenizer, max_length, stops),
                        remove_columns=dataset.column_names)

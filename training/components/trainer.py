@@ -11,15 +11,21 @@ from typing import Any
 
 
 def training_arguments(args: argparse.Namespace, **overrides):
+    import torch
     from transformers import TrainingArguments
 
+    from training.components.base_model import use_bf16
+
+    bf16 = use_bf16(args)
     values = dict(
         output_dir=tempfile.mkdtemp(prefix="lora-"), per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
         learning_rate=args.lr, num_train_epochs=args.epochs, max_steps=args.max_steps,
         lr_scheduler_type="cosine", warmup_steps=0.05, seed=args.seed, logging_steps=20,
         eval_strategy="no", save_strategy="no", report_to=[], disable_tqdm=False,
-        dataloader_num_workers=0,
+        dataloader_num_workers=0, bf16=bf16,
+        # bf16 asked for without a GPU: CPU autocast (transformers wants that said)
+        use_cpu=bf16 and not torch.cuda.is_available(),
     )
     return TrainingArguments(**{**values, **overrides})
 

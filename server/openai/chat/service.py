@@ -28,6 +28,7 @@ from server.openai.serving import Serving, chunk_body, filter_reason
 from server.reasoning.progress import Increments, with_progress
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
 from server.reasoning.service import Decision
+from verifiers.protocol import ScoringContext
 
 
 class ChatService(Serving[ChatCompletionRequest]):
@@ -56,7 +57,8 @@ class ChatService(Serving[ChatCompletionRequest]):
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"),
                         messages[-1]["content"])
         return SearchProblem(prompt=self.generation.engine.render_chat(messages),
-                             question=question.strip(), add_special_tokens=False)
+                             question=question.strip(), add_special_tokens=False,
+                             context=ScoringContext(messages=tuple(messages)))
 
     def single_pass_feature(self, request: ChatCompletionRequest) -> str | None:
         return self.reasoning.single_pass_feature(request, logprobs=request.logprobs)
