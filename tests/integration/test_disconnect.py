@@ -74,11 +74,13 @@ async def test_a_client_that_leaves_mid_search_leaves_no_engine_request(server, 
                 await wait_until(lambda: server.metric("vllm:num_requests_running") > 0,
                                  timeout_s=30)
         else:
-            request = asyncio.create_task(http.post("/v1/completions", json=SEARCH,
-                                                    timeout=httpx.Timeout(60, read=5.0)))
+            request = asyncio.create_task(http.post("/v1/completions", json=SEARCH))
             await wait_until(lambda: server.metric("vllm:num_requests_running") > 0,
                              timeout_s=5)
-            with pytest.raises(httpx.ReadTimeout):
+            # the client leaves at the search's first engine call (waiting for a read timeout
+            # instead raced the search: it may find a perfect answer and stop early)
+            request.cancel()
+            with pytest.raises(asyncio.CancelledError):
                 await request
     # the engine's own gauges: nothing of the search is left running or waiting
     await wait_until(lambda: engine_busy(server) == 0, timeout_s=3)
