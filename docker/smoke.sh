@@ -5,14 +5,14 @@
 #      and Prometheus scrapes all three.
 # BASE: the images' base (default python:3.11-slim; where it cannot be pulled, a local Debian
 # base is made with docker/base-image.sh). Host ports: SMOKE_PORT .. SMOKE_PORT+2 on 127.0.0.1.
-# Prints build times and image sizes. Needs a running Docker daemon with BuildKit.
+# Prints build times and image sizes. Needs a running Docker daemon (BuildKit or the classic
+# builder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${SMOKE_PORT:-8390}
 BASE=${BASE:-python:3.11-slim}
 DEBIAN_BASE=${DEBIAN_BASE:-debian:bookworm-slim}
 PROJECT=deliberate-smoke
-export DOCKER_BUILDKIT=1
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1 || timeout 60 docker pull -q "$1" >/dev/null 2>&1; }
 if ! have_image "$BASE" || ! have_image "$DEBIAN_BASE"; then

@@ -171,9 +171,9 @@ async def test_steps_split_at_blank_lines_and_a_long_step_survives(served):
     assert long in answer and body["choices"][0]["finish_reason"] == "stop"
 
 
+# the Llama-3 fixture ends its turns with the second EOS, <|eot_id|>
+@pytest.mark.parametrize("served", [LLAMA3.name], indirect=True)
 async def test_the_second_eos_ends_the_solution(served):
-    if served.name != LLAMA3.name:
-        pytest.skip("the Llama-3 fixture ends its turns with the second EOS, <|eot_id|>")
     eot = served.tokenizer.convert_tokens_to_ids("<|eot_id|>")
     served.engine.calls.clear()
     async with served.app() as client:
@@ -225,9 +225,8 @@ async def test_a_temperature_0_request_routed_to_a_search_answers_the_same_every
     assert seeds[0] == seeds[1] and all(s is not None for s in seeds[0])
 
 
+@pytest.mark.parametrize("served", [QWEN2.name], indirect=True)  # the thinking fixture
 async def test_a_thinking_model_answers_in_content_and_thinks_in_reasoning(served):
-    if served.name != QWEN2.name:
-        pytest.skip("the Qwen2 fixture is the thinking one")
     question = "Think about 12 plus 30."
     async with served.app(reasoning_parser="think") as client:
         body = (await client.post("/v1/chat/completions", json=served.chat(

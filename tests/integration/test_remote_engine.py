@@ -84,6 +84,9 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
         command = ["-m", "server", "--engine", "remote", "--model", str(MODEL), "--port",
                    str(port), "--upstream", *[r.url for r in replicas],
                    "--upstream-health-interval-s", "0.5", *SERVER_FLAGS,
+                   # the kill -9 test's 64 requests wait for the search lane rather than 429:
+                   # what it measures is the fleet, not admission control
+                   "--queue-timeout-s", "600",
                    "--adapter-roots", str(ROOT / "models")]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
         with running_server(command, port, logs / "deliberate.log", env=env, cwd=ROOT,
