@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.errors import bad_request
 from server.verify.protocol import StepScore, VerifyRequest, VerifyResponse
-from verifiers.aggregation import aggregate_path
+from verifiers.aggregation import Combine, aggregate_path
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.registry import VerifierRegistry
 from verifiers.scorer import Scorer
@@ -29,15 +29,16 @@ class VerifyService:
                               f"{self.registry.names()}", param=param)
         negative = sorted(name for name, w in weights.items() if w < 0)
         if negative:
-            raise bad_request(f"verifier weights must be >= 0 (they are exponents); "
+            raise bad_request(f"verifier weights must be >= 0 (exponents or coefficients); "
                               f"{negative} are negative", param=param)
         return dict(weights)
 
-    def scorer(self, weights: dict[str, float], gate: float | None = None) -> Scorer:
+    def scorer(self, weights: dict[str, float], gate: float | None = None,
+               combine: Combine = "product") -> Scorer:
         """A scorer over `weights`' verifiers (validated by `weights_for`); one per request.
         `gate`: see `Scorer` (searches only: /v1/verify reports every verifier's own score)."""
         return Scorer({name: self.registry.get(name) for name in weights}, weights,
-                      self.timeout_s, gate=gate)
+                      self.timeout_s, gate=gate, combine=combine)
 
     async def verify(self, request: VerifyRequest) -> VerifyResponse:
         weights = self.weights_for(request.verifiers)
@@ -48,7 +49,7 @@ class VerifyService:
                               param="completion")
         items = [StepItem(problem=request.prompt, steps=tuple(steps[: i + 1]),
                           is_final=i == len(steps) - 1) for i in range(len(steps))]
-        scorer = self.scorer(weights)
+        scorer = self.scorer(weights, combine=request.combine)
         batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence)))
         if scorer.refused:  # the caller's input, not a broken plugin: say what to change
             name, why = next(iter(scorer.refused.items()))
@@ -66,5 +67,6 @@ class VerifyService:
                              for n, s in batch.per_verifier.items()},
             score=aggregate_path(batch.combined, request.aggregation),
             aggregation=request.aggregation,
+            combine=request.combine,
             verifier_errors=scorer.errors,
         )
