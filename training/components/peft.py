@@ -120,10 +120,12 @@ def save_adapter(model, args: argparse.Namespace, datasets: list[str], train: di
     return manifest
 
 
-def run_recipe(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None) -> int:
-    """What every adapter recipe does: config + flags, refuse unservable settings, train."""
+def run_recipe(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None,
+               extra_checks=None) -> int:
+    """What every adapter recipe does: config + flags, refuse unservable settings (and what
+    `extra_checks(args)` refuses: a list of messages), train."""
     args = parse_with_config(parser, argv)
-    problems = check_servable(args)
+    problems = check_servable(args) + (extra_checks(args) if extra_checks else [])
     if problems:
         parser.error("; ".join(problems))
     if args.dry_run:
