@@ -28,6 +28,9 @@ class SearchParams:
     n_answers: int = 1  # distinct answers to return (the request's n)
     # a step search ends once n_answers distinct answers have finished paths scoring this much
     stop_score: float | None = None
+    # the learned and exact verifiers' scores of the answer this far apart are reported
+    # (SearchResult.verifier_disagreement); None: not compared
+    disagreement_threshold: float | None = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Self:

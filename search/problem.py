@@ -62,6 +62,9 @@ class SearchResult:
     stats: SearchStats
     verifier_errors: dict[str, str] = field(default_factory=dict)
     trace: list[dict] | None = None  # the explored tree, when asked for
+    # the learned and the exact verifiers disagree strongly on the best answer (None: they
+    # agree, or the search had not both kinds; verifiers/disagreement.py)
+    verifier_disagreement: dict | None = None
 
     @property
     def best(self) -> Answer:

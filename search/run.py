@@ -17,6 +17,7 @@ from search.sampler import Sample, Sampler, before_stop
 from search.tree import Node, Tree
 from engine.protocol import Engine
 from verifiers.aggregation import aggregate_path
+from verifiers.disagreement import disagreement, verifier_kind
 from verifiers.protocol import StepItem
 from verifiers.scorer import Scorer
 
@@ -217,7 +218,7 @@ class SearchRun:
             candidates, in_order = (voted, True) if voted else (candidates, False)
         ranked = list(candidates) if in_order else sorted(candidates, key=self.rank_key,
                                                           reverse=True)
-        answers: list[Answer] = []
+        chosen: list[tuple[Answer, Node]] = []
         seen: set[str] = set()
         for node in ranked:
             if not node.final:
@@ -227,17 +228,48 @@ class SearchRun:
             if key in seen:
                 continue
             seen.add(key)
-            answers.append(answer)
-            if len(answers) == n:
+            chosen.append((answer, node))
+            if len(chosen) == n:
                 break
-        if not answers:  # nothing was generated at all (a budget of zero)
-            answers.append(self.answer(self.tree.root))
+        if not chosen:  # nothing was generated at all (a budget of zero)
+            chosen.append((self.answer(self.tree.root), self.tree.root))
         if not in_order:
-            answers.sort(key=lambda a: _log(a.score), reverse=True)
+            chosen.sort(key=lambda pair: _log(pair[0].score), reverse=True)
+        disagree = await self.disagreement(chosen[0][1])
         self.stats.wall_s = time.monotonic() - self._started
-        return SearchResult(answers=answers, stats=self.stats,
+        return SearchResult(answers=[answer for answer, _ in chosen], stats=self.stats,
                             verifier_errors=dict(self.scorer.errors),
-                            trace=self.tree.trace() if self.params.return_trace else None)
+                            trace=self.tree.trace() if self.params.return_trace else None,
+                            verifier_disagreement=disagree)
+
+    async def disagreement(self, node: Node) -> dict | None:
+        """Whether the learned and the exact verifiers disagree strongly on the path to `node`
+        (`verifiers.disagreement`). Steps the gate kept from a verifier are scored by it now,
+        on this one path: the gate skips a learned verifier exactly where an exact one said
+        no, which is where their disagreement would show."""
+        threshold = self.params.disagreement_threshold
+        lineage = node.lineage()
+        kinds = {name: verifier_kind(v) for name, v in self.scorer.verifiers.items()}
+        if threshold is None or not lineage or not {"learned", "exact"} <= set(kinds.values()):
+            return None
+        scores = [dict(n.verifier_scores) for n in lineage]
+        items = [StepItem(problem=self.problem.question, steps=n.steps(), is_final=n.final)
+                 for n in lineage]
+        missing = {name: [i for i, s in enumerate(scores) if name not in s]
+                   for name, kind in kinds.items() if kind and name not in self.scorer.errors}
+        missing = {name: where for name, where in missing.items() if where}
+        with self.sampler.engine_work():
+            found = await asyncio.gather(*(
+                self.scorer.judge(name, [items[i] for i in where], self.problem.context)
+                for name, where in missing.items()))
+        for (name, where), values in zip(missing.items(), found):
+            for i, value in zip(where, values or ()):
+                scores[i][name] = value
+        how = self.params.aggregation
+        path = {name: aggregate_path([s[name] for s in scores if name in s], how)
+                for name, kind in kinds.items()
+                if kind and name not in self.scorer.errors and any(name in s for s in scores)}
+        return disagreement(path, kinds, threshold)
 
     def answer(self, node: Node) -> Answer:
         lineage = node.lineage()

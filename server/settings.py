@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         description="in a search, a costlier verifier (by its `cost`: prm, then orm) judges "
                     "only the steps the cheaper ones scored at least this (product); 0: every "
                     "verifier judges every step, concurrently")
+    verifier_disagreement_threshold: float = Field(
+        0.5, ge=0, le=1,
+        description="a search's answer whose learned verifiers (prm, orm) and exact ones "
+                    "(logic, syntax) score it at least this far apart is flagged in "
+                    "`reasoning.verifier_disagreement` and counted; 0: never compared")
     difficulty_estimators: list[str] = Field(
         default_factory=lambda: ["learned", "probe"],
         description="difficulty estimators to try in order (the first that answers is used)")

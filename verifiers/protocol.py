@@ -37,7 +37,8 @@ class ScoringContext:
 class Verifier(Protocol):
     """`name`, and `score`. A verifier may also set `cost` (an int, 0 when absent): a search's
     scorer asks costlier verifiers only about the items cheaper ones have not already ruled out
-    (`verifiers.scorer.Scorer`'s gate)."""
+    (`verifiers.scorer.Scorer`'s gate); and `exact` (a bool): True for an exact check, False for
+    a learned model, which a search compares on its answer (`verifiers.disagreement`)."""
 
     name: str
 

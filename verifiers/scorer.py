@@ -8,9 +8,14 @@ that leaves that verifier out.
 
 With a `gate`, verifiers run in tiers by their `cost` attribute (0 when absent: a cheap check;
 the `prm` 1, a prefill per step; the `orm` 2, a whole solution's prefill), cheapest first, and
-each costlier tier judges only the items whose product of the scores so far reaches the gate; it
-gives the rest 1.0 (no opinion), since a product already below the gate stays below it. Without
-a gate every verifier judges every item, all concurrently.
+each costlier tier judges only the items whose best reachable score (the scores so far, combined
+with 1.0 for every verifier not yet asked) reaches the gate; it gives the rest 1.0 (no opinion),
+since their score cannot reach the gate whatever the costlier verifiers say. For the weighted
+product that bound is the product so far; for a weighted sum it counts the unasked weights as
+full marks. Without a gate every verifier judges every item, all concurrently.
+
+`combine` says how verifiers' scores make one (`verifiers.aggregation.combine`): `product` (the
+default) or `weighted_sum`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter
 
 from engine.protocol import ContextExceeded
-from verifiers.aggregation import combine
+from verifiers.aggregation import Combine, combine
 from verifiers.protocol import ScoringContext, StepItem, Verifier
 
 logger = logging.getLogger(__name__)
@@ -46,9 +51,11 @@ class BatchScores:
 
 class Scorer:
     def __init__(self, verifiers: Mapping[str, Verifier], weights: Mapping[str, float],
-                 timeout_s: float = 10.0, gate: float | None = None) -> None:
+                 timeout_s: float = 10.0, gate: float | None = None,
+                 combine: Combine = "product") -> None:
         self.verifiers = dict(verifiers)
         self.weights = dict(weights)
+        self.combine = combine
         self.timeout_s = timeout_s
         self.gate = gate
         self.errors: dict[str, str] = {}  # accumulated over the request, for its response
@@ -62,15 +69,22 @@ class Scorer:
         tiers = self._tiers(names)
         per_verifier: dict[str, list[float]] = {}
         skipped: dict[str, set[int]] = {}
-        for tier in tiers:
-            scores, left_out = await self._tier(tier, items, context, per_verifier)
+        for k, tier in enumerate(tiers):
+            later = [n for t in tiers[k + 1:] for n in t]
+            scores, left_out = await self._tier(tier, items, context, per_verifier, later)
             per_verifier.update(scores)
             skipped.update({name: left_out for name in scores if left_out})
-        combined = [combine({n: s[i] for n, s in per_verifier.items()}, self.weights)
+        combined = [self._combine({n: s[i] for n, s in per_verifier.items()})
                     for i in range(len(items))]
         errors = {n: self.errors[n] for n in names if n in self.errors}
         return BatchScores(combined=combined, per_verifier=per_verifier, errors=errors,
                            skipped=skipped)
+
+    async def judge(self, name: str, items: Sequence[StepItem],
+                    context: ScoringContext = ScoringContext()) -> list[float] | None:
+        """One verifier's own scores of `items`, without the gate (None if it failed: the
+        failure is recorded as in `score`)."""
+        return await self._run(name, items, context) if items else []
 
     def _tiers(self, names: list[str]) -> list[list[str]]:
         if self.gate is None:
@@ -78,12 +92,18 @@ class Scorer:
         costs = {n: _cost(self.verifiers[n]) for n in names}
         return [[n for n in names if costs[n] == c] for c in sorted(set(costs.values()))]
 
+    def _combine(self, scores: dict[str, float]) -> float:
+        return combine(scores, self.weights, self.combine)
+
     async def _tier(self, names: list[str], items: Sequence[StepItem], context: ScoringContext,
-                    before: dict[str, list[float]]) -> tuple[dict[str, list[float]], set[int]]:
-        """`names`' scores: their own on the items `before` leaves at the gate or above (all
-        items when nothing came before), 1.0 on the rest; and the indices of the rest."""
+                    before: dict[str, list[float]], later: list[str]
+                    ) -> tuple[dict[str, list[float]], set[int]]:
+        """`names`' scores: their own on the items whose best reachable score (`before`'s
+        scores, 1.0 for `names` and `later`) reaches the gate (all items when nothing came
+        before), 1.0 on the rest; and the indices of the rest."""
+        unasked = dict.fromkeys([*names, *later], 1.0)
         passed = [i for i in range(len(items)) if not before or
-                  combine({n: s[i] for n, s in before.items()}, self.weights) >= self.gate]
+                  self._combine({**unasked, **{n: s[i] for n, s in before.items()}}) >= self.gate]
         subset = [items[i] for i in passed]
         results = (await asyncio.gather(*(self._run(n, subset, context) for n in names))
                    if subset else [[] for _ in names])

@@ -13,6 +13,10 @@ NODES = Histogram("deliberate_search_nodes", "Steps generated and scored per sea
                   ["strategy"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
 SEARCH_SECONDS = Histogram("deliberate_search_seconds", "Wall time of searches", ["strategy"],
                            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+VERIFIER_DISAGREEMENTS = Counter(
+    "deliberate_verifier_disagreements",
+    "Searched answers on which the learned verifiers and the exact ones disagreed strongly "
+    "(learned_higher: a reward model likes what an exact check rejects)", ["direction"])
 TOKENS_BY_KIND = Counter("deliberate_reasoning_tokens",
                          "Generated tokens of routed requests: in the answer or spent reasoning",
                          ["kind"])

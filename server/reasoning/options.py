@@ -74,6 +74,8 @@ class ReasoningOptions(BaseModel):
     timeout_s: float | None = Field(None, gt=0)
     verifiers: dict[str, float] | None = None
     aggregation: Literal["product", "min", "last", "mean"] = "min"
+    # across verifiers: weighted product (weights as exponents) or weighted sum (coefficients)
+    combine: Literal["product", "weighted_sum"] = "product"
     # the best path score, or the answer whose finished paths have the highest summed score
     selection: Literal["best", "weighted_vote"] = "best"
     # mcts and tot: rate a new node by the scorer (its partial path) or by a greedy rollout to

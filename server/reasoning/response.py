@@ -22,12 +22,14 @@ def reasoning_object(decision: Decision, result: SearchResult | None = None) -> 
                   for text, score, scores in zip(best.steps, best.step_scores,
                                                  best.step_verifier_scores)],
         "aggregation": decision.options.aggregation,
+        "combine": decision.options.combine,
         "nodes": stats.nodes,
         "engine_calls": stats.engine_calls,
         "time_s": round(stats.wall_s, 4),
         "engine_busy_s": round(stats.busy_s, 4),
         "stopped_by": stats.stopped_by,
         "verifier_errors": result.verifier_errors,
+        "verifier_disagreement": result.verifier_disagreement,
     })
     if result.trace is not None:
         body["trace"] = result.trace

@@ -202,13 +202,15 @@ class ReasoningService:
                 "max_step_tokens": s.max_step_tokens,
                 "timeout_s": s.max_search_timeout_s, "stop_score": s.search_stop_score,
                 "beam_width": s.beam_width, "max_depth": s.mcts_depth,
-                "simulations": s.mcts_simulations, **own}
+                "simulations": s.mcts_simulations,
+                "disagreement_threshold": s.verifier_disagreement_threshold or None, **own}
 
     def scorer(self, decision: Decision) -> Scorer:
         weights = self.verify.weights_for(
             decision.options.verifiers if decision.options.verifiers is not None
             else self.settings.search_verifiers, param="reasoning.verifiers")
-        return self.verify.scorer(weights, gate=self.settings.search_verifier_gate or None)
+        return self.verify.scorer(weights, gate=self.settings.search_verifier_gate or None,
+                                  combine=decision.options.combine)
 
     async def search(self, decision: Decision, problem: SearchProblem, model: str,
                      params: SearchParams) -> SearchResult:
@@ -218,6 +220,9 @@ class ReasoningService:
             problem = dataclasses.replace(problem, adapter=adapter)
             result = await strategy.run(problem, self.engine, scorer, params)
         metrics.NODES.labels(strategy=decision.strategy).observe(result.stats.nodes)
+        if result.verifier_disagreement is not None:
+            metrics.VERIFIER_DISAGREEMENTS.labels(
+                direction=result.verifier_disagreement["direction"]).inc()
         metrics.SEARCH_SECONDS.labels(strategy=decision.strategy).observe(result.stats.wall_s)
         answer_tokens = sum(a.tokens for a in result.answers)
         metrics.TOKENS_BY_KIND.labels(kind="answer").inc(answer_tokens)

@@ -19,8 +19,11 @@ class VerifyRequest(OpenAIModel):
                     "read it in their chat template, the other verifiers its last user turn")
     completion: str = Field(min_length=1, description="the solution to score")
     verifiers: dict[str, float] | None = Field(
-        None, description="verifier name -> weight (an exponent); default: the server's")
+        None, description="verifier name -> weight (an exponent for `product`, a coefficient for "
+                             "`weighted_sum`); default: the server's")
     aggregation: Literal["product", "min", "last", "mean"] = "product"
+    combine: Literal["product", "weighted_sum"] = Field(
+        "product", description="across verifiers: prod(s_i ** w_i), or sum(w_i * s_i) / sum(w_i)")
     # "\n", "\n\n", or {"regex": ..., "triggers": [...]}, as a search's reasoning options
     step_delimiter: StepDelimiterOption = "\n"
     evidence: list[str] = Field(default_factory=list, description="facts for `factual`")
@@ -29,7 +32,7 @@ class VerifyRequest(OpenAIModel):
 class StepScore(BaseModel):
     text: str
     scores: dict[str, float]  # per verifier
-    score: float  # the weighted product over verifiers
+    score: float  # the verifiers' scores combined (weighted product or weighted sum)
 
 
 class VerifyResponse(BaseModel):
@@ -38,4 +41,5 @@ class VerifyResponse(BaseModel):
     verifier_scores: dict[str, float]  # each verifier's scores aggregated along the path
     score: float  # the combined step scores aggregated along the path
     aggregation: str
+    combine: str
     verifier_errors: dict[str, str] = Field(default_factory=dict)

@@ -6,7 +6,7 @@ from search.steps import split_text
 from server.errors import bad_request
 from server.reasoning.options import step_delimiter
 from server.verify.protocol import StepScore, VerifyRequest, VerifyResponse
-from verifiers.aggregation import aggregate_path
+from verifiers.aggregation import Combine, aggregate_path
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.registry import VerifierRegistry
 from verifiers.scorer import Scorer
@@ -31,15 +31,16 @@ class VerifyService:
                               f"{self.registry.names()}", param=param)
         negative = sorted(name for name, w in weights.items() if w < 0)
         if negative:
-            raise bad_request(f"verifier weights must be >= 0 (they are exponents); "
+            raise bad_request(f"verifier weights must be >= 0 (exponents or coefficients); "
                               f"{negative} are negative", param=param)
         return dict(weights)
 
-    def scorer(self, weights: dict[str, float], gate: float | None = None) -> Scorer:
+    def scorer(self, weights: dict[str, float], gate: float | None = None,
+               combine: Combine = "product") -> Scorer:
         """A scorer over `weights`' verifiers (validated by `weights_for`); one per request.
         `gate`: see `Scorer` (searches only: /v1/verify reports every verifier's own score)."""
         return Scorer({name: self.registry.get(name) for name in weights}, weights,
-                      self.timeout_s, gate=gate)
+                      self.timeout_s, gate=gate, combine=combine)
 
     async def verify(self, request: VerifyRequest) -> VerifyResponse:
         weights = self.weights_for(request.verifiers)
@@ -50,7 +51,7 @@ class VerifyService:
         problem, messages = _problem(request)
         items = [StepItem(problem=problem, steps=tuple(steps[: i + 1]),
                           is_final=i == len(steps) - 1) for i in range(len(steps))]
-        scorer = self.scorer(weights)
+        scorer = self.scorer(weights, combine=request.combine)
         batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence),
                                                          messages=messages))
         if scorer.refused:  # the caller's input, not a broken plugin: say what to change
@@ -69,6 +70,7 @@ class VerifyService:
                              for n, s in batch.per_verifier.items()},
             score=aggregate_path(batch.combined, request.aggregation),
             aggregation=request.aggregation,
+            combine=request.combine,
             verifier_errors=scorer.errors,
         )
 

@@ -116,3 +116,21 @@ def test_greedy_acceptance_does_not_count_a_skipped_step_as_approved():
     first = tree.add(tree.root, "3*4=13", score=0.0, verifier_scores={"logic": 0.0})
     end = tree.add(first, "Answer: 13", score=0.9, verifier_scores={"logic": 1.0, "prm": 0.9})
     assert acceptance(end, "prm") == 0.0
+
+
+async def test_with_a_weighted_sum_the_gate_counts_unasked_verifiers_as_full_marks():
+    # cheap 1e-5 with judge's weight 3 of 4 could still reach (3 + 1e-5) / 4 > 0.5: asked;
+    # with the gate at 0.9 only "good" ((1 * 0.9 + 3) / 4 = 0.975) can reach it
+    judge = Recording("judge", cost=1, value=0.2)
+    scorer = Scorer({"cheap": Recording("cheap", table=TABLE), "judge": judge},
+                    {"cheap": 1.0, "judge": 3.0}, gate=0.5, combine="weighted_sum")
+    result = await scorer.score(ITEMS)
+    assert judge.seen == [["good", "poor", "bad"]]
+    assert result.combined == pytest.approx([(0.9 + 0.6) / 4, (0.01 + 0.6) / 4, (1e-5 + 0.6) / 4])
+    scorer = Scorer({"cheap": Recording("cheap", table=TABLE), "judge": judge},
+                    {"cheap": 1.0, "judge": 3.0}, gate=0.9, combine="weighted_sum")
+    result = await scorer.score(ITEMS)
+    assert judge.seen[-1] == ["good"]
+    # the items left out score their bound, which is below the gate
+    assert result.combined == pytest.approx([(0.9 + 0.6) / 4, (0.01 + 3) / 4, (1e-5 + 3) / 4])
+    assert all(score < 0.9 for score in result.combined[1:])

@@ -122,3 +122,17 @@ async def test_a_verifier_the_engine_cannot_serve_still_degrades_to_its_error(ap
     r = await verify_with(app, client, Unloadable())
     assert r.status_code == 200, r.text
     assert "could not load" in r.json()["verifier_errors"]["unloadable"]
+
+
+async def test_weighted_sum_combines_verifiers_additively(client):
+    weights = {"syntax": 0.3, "logic": 0.7}
+    r = (await verify(client, completion=BAD, verifiers=weights, combine="weighted_sum",
+                      aggregation="mean")).json()
+    assert r["combine"] == "weighted_sum"
+    # step 2 (29*2=56) is well formed (1) and false (0): 0.3 * 1 + 0.7 * 0
+    assert [s["score"] for s in r["steps"]] == pytest.approx([1, 0.3, 1, 1, 1, 1])
+    assert r["score"] == pytest.approx(5.3 / 6)
+    product = (await verify(client, completion=BAD, verifiers=weights, aggregation="mean")).json()
+    assert product["combine"] == "product" and product["steps"][1]["score"] == 0.0
+    r = await verify(client, completion=GOOD, combine="sum")
+    assert r.status_code == 400 and r.json()["error"]["param"] == "combine"

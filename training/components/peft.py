@@ -124,11 +124,13 @@ def save_adapter(model, args: argparse.Namespace, datasets: list[str], train: di
     return manifest
 
 
-def run_recipe(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None) -> int:
-    """What every adapter recipe does: config + flags, refuse a base that is not a local model
-    and unservable settings, train."""
+def run_recipe(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None,
+               extra_checks=None) -> int:
+    """What every adapter recipe does: config + flags, refuse a base that is not a local model,
+    unservable settings (and what `extra_checks(args)` refuses: a list of messages), train."""
     args = parse_with_config(parser, argv)
-    problems = check_base(args.model) + check_servable(args)
+    problems = (check_base(args.model) + check_servable(args)
+                + (extra_checks(args) if extra_checks else []))
     if problems:
         parser.error("; ".join(problems))
     if args.dry_run:

@@ -26,7 +26,8 @@ SEED_RANGES: dict[str, SeedRange] = {
     "evaluation": SeedRange(0, 1_000_000,
                             "training.evaluate, training.evaluate_rewards, --eval-seed of the "
                             "adapter recipes, benchmarks (reasoning 900_000+, calibrate_router "
-                            "800_000+, auto_target 700_000+), tests on committed models"),
+                            "800_000+, auto_target 700_000+, rl 600_000+), tests on committed "
+                            "models"),
     "pretrain": SeedRange(1_000_000, 2_000_000,
                           "training.pretrain (chunk k of run seed s: start + s * 10_000 + k)"),
     "sft": SeedRange(2_000_000, 3_000_000,
@@ -36,6 +37,10 @@ SEED_RANGES: dict[str, SeedRange] = {
     "difficulty": SeedRange(4_000_000, 5_000_000,
                             "training.difficulty (--seed for training, --eval-seed held out)"),
     "corrupt_steps": SeedRange(5_000_000, 6_000_000, "training.corrupt_steps"),
+    "rl": SeedRange(6_000_000, 6_500_000, "training.rl's training prompts"),
+    "rl_guard": SeedRange(6_500_000, 7_000_000,
+                          "training.rl's held-out prompts of the reward-hacking guard (it picks "
+                          "the checkpoint by them, so they are not a test set)"),
     "tests": SeedRange(9_000_000, 10_000_000, "tests that train on generated data"),
 }
 

@@ -10,6 +10,7 @@ from verifiers.protocol import ScoringContext, StepItem
 
 class LogicVerifier:
     name = "logic"
+    exact = True  # an exact check (verifiers/disagreement.py compares it with the learned ones)
 
     def __init__(self, deps=None) -> None:
         pass

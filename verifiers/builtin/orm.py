@@ -21,6 +21,7 @@ from verifiers.reward_format import good_probability, step_query
 class ORMVerifier:
     name = "orm"
     cost = 2
+    exact = False  # a learned model (verifiers/disagreement.py)
 
     def __init__(self, deps) -> None:
         if deps is None or deps.engine is None or deps.adapter_scope is None:

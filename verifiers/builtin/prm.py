@@ -23,6 +23,7 @@ from verifiers.reward_format import LABELS, written_path
 class PRMVerifier:
     name = "prm"
     cost = 1
+    exact = False  # a learned model (verifiers/disagreement.py)
 
     def __init__(self, deps) -> None:
         if deps is None or deps.engine is None or deps.adapter_scope is None:

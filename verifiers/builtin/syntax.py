@@ -21,6 +21,7 @@ STEP_FORMATS = {
 
 class SyntaxVerifier:
     name = "syntax"
+    exact = True  # an exact check of form (verifiers/disagreement.py)
 
     def __init__(self, deps=None) -> None:
         pass
