@@ -144,13 +144,8 @@ class LocalEngine:
                     prompt_logprobs=_prompt_logprobs(out.prompt_logprobs, params.prompt_logprobs,
                                                      self._token_text),
                 )
-        except VllmEngineDeadError as error:
-            raise EngineDeadError(str(error)) from error
-        except (VLLMClientError, ValueError) as error:
-            # vLLM's words for a prompt past the context (its message has said so for years)
-            refusal = (ContextExceeded if "maximum context length" in str(error)
-                       else InvalidEngineRequest)
-            raise refusal(str(error)) from error
+        except (VllmEngineDeadError, VLLMClientError, ValueError) as error:
+            raise _ours(error) from error
         finally:
             await stream.aclose()
 
@@ -167,12 +162,8 @@ class LocalEngine:
         try:
             async for out in self._llm.encode(engine_prompt, params, f"pool-{uuid.uuid4().hex}"):
                 data = out.outputs.data
-        except VllmEngineDeadError as error:
-            raise EngineDeadError(str(error)) from error
-        except (VLLMClientError, ValueError) as error:
-            refusal = (ContextExceeded if "maximum context length" in str(error)
-                       else InvalidEngineRequest)
-            raise refusal(str(error)) from error
+        except (VllmEngineDeadError, VLLMClientError, ValueError) as error:
+            raise _ours(error) from error
         if data is None:
             raise RuntimeError("the engine returned no pooling output")
         # data: [num_labels] for classify, [tokens, num_labels] for token_classify
@@ -272,6 +263,16 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
         yield engine
     finally:
         await engine.shutdown()
+
+
+def _ours(error: Exception) -> Exception:
+    """vLLM's error as the Engine protocol's: a dead engine, a prompt past the context (vLLM's
+    message has said "maximum context length" for years), or another refused request."""
+    if isinstance(error, VllmEngineDeadError):
+        return EngineDeadError(str(error))
+    if "maximum context length" in str(error):
+        return ContextExceeded(str(error))
+    return InvalidEngineRequest(str(error))
 
 
 def check_block_size(block_size: int | None, cpu: bool) -> None:
