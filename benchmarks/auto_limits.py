@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 import httpx
 
 from benchmarks.calibrate_router import SEED
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, chat_request,
                                   load_problems, run_config)
 from training.tasks import Problem
@@ -132,7 +132,8 @@ async def measure(args: argparse.Namespace) -> list[Row]:
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()
     # low = high = 1: `auto` answers greedily and reports each problem's difficulty
-    command = ["-m", "server", "--model", args.model, "--port", str(port), "--log-level",
+    command = ["-m", "server", *UNBOUNDED_ADMISSION,
+               "--model", args.model, "--port", str(port), "--log-level",
                "warning", "--router-low", "1", "--router-high", "1"]
     with running_server(command, port, RESULTS / "logs" / "auto-limits-server.log") as url:
         async def phase(name: str, reasoning: dict) -> list[Outcome]:

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from benchmarks.reasoning import (AUTO_ACCURACY, AUTO_TOKENS, LEARNED, RESULTS, Outcome,
                                   add_run_arguments, load_problems, run_config)
 
@@ -110,7 +110,8 @@ def report(outcomes: dict[str, list[Outcome]], estimate: Estimate, args: argpars
 async def main_async(args: argparse.Namespace) -> None:
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()
-    command = ["-m", "server", "--model", args.model, "--port", str(port), "--max-n", "16",
+    command = ["-m", "server", *UNBOUNDED_ADMISSION,
+               "--model", args.model, "--port", str(port), "--max-n", "16",
                "--log-level", "warning"]
     started = time.monotonic()
     outcomes: dict[str, list[Outcome]] = {}

@@ -27,7 +27,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from benchmarks.reasoning import (LEARNED, RESULTS, WITH_LOGIC, Outcome, add_run_arguments,
                                   load_problems, run_config)
 from search.router import Thresholds
@@ -92,7 +92,8 @@ async def run_phases(args: argparse.Namespace) -> dict[str, list[Outcome]]:
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()
     # low = high = 1: `auto` answers greedily and reports each problem's difficulty
-    command = ["-m", "server", "--model", args.model, "--port", str(port), "--log-level",
+    command = ["-m", "server", *UNBOUNDED_ADMISSION,
+               "--model", args.model, "--port", str(port), "--log-level",
                "warning", "--router-low", "1", "--router-high", "1"]
     phases: dict[str, list[Outcome]] = {}
     with running_server(command, port, RESULTS / "logs" / "calibrate-router-server.log") as url:

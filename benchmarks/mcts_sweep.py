@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks.calibrate_router import SEED
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, load_problems,
                                   run_config)
 
@@ -68,7 +68,8 @@ def report(rows: list[dict], args: argparse.Namespace, n: int, wall: float) -> s
 async def main_async(args: argparse.Namespace) -> None:
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()
-    command = ["-m", "server", "--model", args.model, "--port", str(port), "--log-level",
+    command = ["-m", "server", *UNBOUNDED_ADMISSION,
+               "--model", args.model, "--port", str(port), "--log-level",
                "warning"]
     rows = []
     started = time.monotonic()

@@ -14,6 +14,12 @@ from pathlib import Path
 import httpx
 
 
+# A benchmark of search measures the search, not admission control: its clients wait for their
+# turn however long the queue (no 429 after --queue-timeout-s), and no deadline cuts a search
+# short for the time it waited. benchmarks.load_faults, which measures admission, keeps them.
+UNBOUNDED_ADMISSION = ["--queue-timeout-s", "86400", "--request-timeout-s", "86400"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

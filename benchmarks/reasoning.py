@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.plots import accuracy_compute_figure
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from server.settings import Settings
 from training.tasks import Problem, get_task
 
@@ -281,7 +281,8 @@ def report(results: dict, phases: list[dict], args: argparse.Namespace, wall_s: 
 async def main_async(args: argparse.Namespace) -> None:
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()
-    command = ["-m", "server", "--model", args.model, "--port", str(port), "--max-n", "16",
+    command = ["-m", "server", *UNBOUNDED_ADMISSION,
+               "--model", args.model, "--port", str(port), "--max-n", "16",
                "--log-level", "warning", "--default-strategy", "auto"]
     outcomes: list[Outcome] = []
     phases: list[dict] = []

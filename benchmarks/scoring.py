@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 PROMPT = "Compute: 48+17*3-29*2+11*4-6*7+3"
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
     port = free_port()
-    command = ["-m", "server", "--model", args.model, "--port", str(port),
+    command = ["-m", "server", *UNBOUNDED_ADMISSION, "--model", args.model, "--port", str(port),
                "--log-level", "warning"]
     with running_server(command, port, RESULTS / "logs" / "scoring-server.log") as url:
         rows = asyncio.run(measure(url, args.repeats))

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 import httpx
 
-from benchmarks.processes import free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from benchmarks.reasoning import (LEARNED, RESULTS, SEED, WITH_LOGIC, add_run_arguments,
                                   bucket_of, chat_request, load_problems)
 from training.tasks import Problem, get_task
@@ -108,7 +108,8 @@ async def main_async(args: argparse.Namespace) -> None:
     problems = [p for p in load_problems(args.per_level, args.countdown, args.seed)
                 if bucket_of(p) in HARD]
     port = free_port()
-    command = ["-m", "server", "--model", args.model, "--port", str(port), "--max-n", "16",
+    command = ["-m", "server", *UNBOUNDED_ADMISSION,
+               "--model", args.model, "--port", str(port), "--max-n", "16",
                "--log-level", "warning"]
     gate = asyncio.Semaphore(args.concurrency)
     rows, started = [], time.monotonic()

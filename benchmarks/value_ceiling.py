@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.processes import free_port, install_verifier_plugins, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, install_verifier_plugins, running_server
 from benchmarks.reasoning import LEARNED, RESULTS, SEED, Outcome, run_config
 from training.tasks import from_prompt, get_task, step_solvable
 from verifiers.protocol import ScoringContext, StepItem
@@ -106,7 +106,8 @@ async def main_async(args: argparse.Namespace) -> None:
     problems = get_task("countdown").generate(args.seed + 100, args.countdown)
     levels = {p.id: p.difficulty for p in problems}
     port = free_port()
-    command = ["-m", "server", "--model", args.model, "--port", str(port), "--max-n", "16",
+    command = ["-m", "server", *UNBOUNDED_ADMISSION,
+               "--model", args.model, "--port", str(port), "--max-n", "16",
                "--log-level", "warning"]
     if args.prm:  # served as `prm` in place of the demo's
         command += ["--lora-modules", f"prm={args.prm}", "--adapter-roots", "models",
