@@ -7,6 +7,7 @@ from engine.protocol import (
     EngineDeadError,
     GenerationOutput,
     InvalidEngineRequest,
+    PromptAdapterEngine,
     SamplingParams,
     TokenLogprob,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "EngineDeadError",
     "GenerationOutput",
     "InvalidEngineRequest",
+    "PromptAdapterEngine",
     "SamplingParams",
     "TokenLogprob",
 ]

@@ -80,6 +80,7 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
         dtype=settings.dtype, seed=settings.seed, enable_lora=settings.enable_lora,
         max_loras=settings.max_loras, max_lora_rank=settings.max_lora_rank,
         max_cpu_loras=settings.max_adapters, block_size=settings.block_size,
+        enable_prompt_embeds=settings.prompt_adapters,
     )
     async with open_local_engine(config) as local:
         yield local

@@ -37,3 +37,17 @@ def greedy_accuracy(model, tokenizer, selector: str, count: int, seed: int,
         tokenizer.padding_side = side
         model.train(was_training)
     return correct / len(problems)
+
+
+def accuracy_report(model, tokenizer, args, stage: str) -> dict:
+    """Greedy accuracy on --eval-task (`accuracy_<stage>`) and on each --generic-task
+    (`generic_accuracy_<stage>`: {task: accuracy}), on the same fresh problems at every stage."""
+    report: dict = {}
+    if args.eval_task:
+        report[f"accuracy_{stage}"] = greedy_accuracy(model, tokenizer, args.eval_task,
+                                                      args.eval_count, args.eval_seed)
+    if getattr(args, "generic_task", None):
+        report[f"generic_accuracy_{stage}"] = {
+            task: greedy_accuracy(model, tokenizer, task, args.eval_count, args.eval_seed)
+            for task in args.generic_task}
+    return report
