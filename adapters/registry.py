@@ -20,11 +20,13 @@ from typing import Protocol
 from adapters import metrics
 from adapters.errors import AdapterConflict, AdapterError, AdapterNotFound
 from adapters.validation import (AdapterLimits, BaseModelInfo, ValidatedAdapter,
-                                 validate_adapter)
+                                 load_prompt_embeddings, validate_adapter)
+from engine.protocol import PromptAdapterEngine
 
 
 class AdapterEngine(Protocol):
-    """The two engine operations the registry needs (the server's Engine provides them)."""
+    """The two engine operations the registry needs (the server's Engine provides them); prompt
+    adapters also need `engine.protocol.PromptAdapterEngine.add_prompt_adapter`."""
 
     async def add_adapter(self, name: str, path: str) -> None: ...
 
@@ -148,10 +150,15 @@ class AdapterRegistry:
         return (self._resolver_root / model / "adapter_config.json").is_file()
 
     async def _make_resident(self, record: AdapterRecord) -> None:
-        """Called under the lock. Evicts LRU unpinned idle adapters while the engine is full."""
+        """Called under the lock. Evicts LRU unpinned idle LoRAs while the engine's LoRA slots
+        are full (a prompt adapter takes no slot: it is a few embeddings)."""
         if record.resident:
             return
-        resident = [r for r in self._records.values() if r.resident]
+        if record.adapter.kind == "prompt":
+            await self._add_prompt_adapter(record.adapter)
+            record.resident = True
+            return
+        resident = [r for r in self._records.values() if r.resident and r.adapter.kind == "lora"]
         while len(resident) >= self._capacity:
             idle = [r for r in resident if not r.pinned and r.in_flight == 0]
             if not idle:
@@ -165,6 +172,13 @@ class AdapterRegistry:
             resident.remove(victim)
         await self._engine.add_adapter(record.adapter.name, str(record.adapter.path))
         record.resident = True
+
+    async def _add_prompt_adapter(self, adapter: ValidatedAdapter) -> None:
+        if not isinstance(self._engine, PromptAdapterEngine):
+            raise AdapterError(f"{adapter.path} is a prompt adapter, which this engine cannot "
+                               "serve (prompt embeddings need the local vLLM engine).")
+        embeddings = await asyncio.to_thread(load_prompt_embeddings, adapter)
+        await self._engine.add_prompt_adapter(adapter.name, embeddings)
 
     def _update_gauge(self) -> None:
         metrics.ADAPTERS_LOADED.set(len(self._records))

@@ -1,6 +1,10 @@
 """Everything checked before an adapter directory reaches the engine.
 
-The checks read only JSON and safetensors headers: nothing is unpickled and no tensor is loaded.
+Two kinds are served: LoRA (peft_type LORA, loaded by the engine from its directory) and prompt
+adapters (PROMPT_TUNING, P_TUNING: their `prompt_embeddings` [n_virtual, hidden] are prepended
+to the prompt). DoRA and prefix tuning / P-tuning v2 are refused with what to do instead.
+The checks read only JSON and safetensors headers: nothing is unpickled, and the one tensor
+ever loaded is a prompt adapter's embeddings (`load_prompt_embeddings`), once validated.
 """
 
 from __future__ import annotations
@@ -29,11 +33,23 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORBIDDEN_TARGETS = ("lm_head", "embed_tokens", "wte", "embed_out")
 
 
+PROMPT_TYPES = ("PROMPT_TUNING", "P_TUNING")
+PROMPT_KEY = "prompt_embeddings"
+DORA_REFUSAL = ("DoRA adapters cannot be served: vLLM serves plain LoRA only. Merge it into the "
+                "base (`python -m training.lora --method dora` writes the merged model; with peft, "
+                "merge_and_unload() and save_pretrained()) and serve that with --model DIR.")
+PREFIX_REFUSAL = ("peft_type PREFIX_TUNING (prefix tuning, P-tuning v2) cannot be served: it adds "
+                  "trained keys and values to every layer's attention, which vLLM cannot serve. "
+                  "Evaluate it offline (`python -m training.prompt_tuning` reports its accuracy), "
+                  "or train prompt tuning or P-tuning (served as prompt embeddings) or LoRA.")
+
+
 @dataclass(frozen=True)
 class AdapterLimits:
     allowed_roots: tuple[Path, ...]
     max_rank: int
     max_bytes: int
+    max_virtual_tokens: int = 128
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,8 @@ class ValidatedAdapter:
     path: Path  # resolved, inside an allowed root
     rank: int
     target_modules: tuple[str, ...]
+    kind: str = "lora"  # "lora" | "prompt"
+    num_virtual_tokens: int = 0
 
 
 def validate_name(name: str) -> str:
@@ -90,6 +108,8 @@ def validate_adapter(name: str, raw_path: str, base: BaseModelInfo,
     validate_name(name)
     path = resolve_inside_roots(raw_path, limits.allowed_roots)
     config = _read_config(path)
+    if config.get("peft_type") in PROMPT_TYPES:
+        return _validate_prompt_adapter(name, path, config, base, limits)
     _check_config(config, limits)
     weights = _weights_file(path, limits)
     rank = _check_weights(weights, base, limits)
@@ -113,16 +133,18 @@ def _read_config(path: Path) -> dict:
 
 
 def _check_config(config: dict, limits: AdapterLimits) -> None:
+    if config.get("peft_type") == "PREFIX_TUNING":
+        raise AdapterError(PREFIX_REFUSAL)
     if config.get("peft_type") != "LORA":
-        raise AdapterError(f"peft_type is {config.get('peft_type')!r}; only LORA adapters are "
-                           "served. Re-train with a LoRA config.")
+        raise AdapterError(f"peft_type is {config.get('peft_type')!r}; LORA, PROMPT_TUNING and "
+                           "P_TUNING adapters are served. Re-train with one of those.")
+    if config.get("use_dora"):
+        raise AdapterError(DORA_REFUSAL)
     problems = []
     if config.get("bias", "none") != "none" or config.get("lora_bias"):
         problems.append("bias terms (set bias='none', lora_bias=False)")
     if config.get("modules_to_save"):
         problems.append(f"modules_to_save {config['modules_to_save']} (train without them)")
-    if config.get("use_dora"):
-        problems.append("DoRA (set use_dora=False)")
     targets = config.get("target_modules") or []
     targets = [targets] if isinstance(targets, str) else targets
     forbidden = [t for t in targets if any(f in t for f in FORBIDDEN_TARGETS)]
@@ -223,6 +245,53 @@ def _base_key(adapter_key: str) -> tuple[str, str | None]:
             if key.endswith(suffix):
                 return key[: -len(suffix)] + ".weight", kind
     return key, None
+
+
+def _validate_prompt_adapter(name: str, path: Path, config: dict, base: BaseModelInfo,
+                             limits: AdapterLimits) -> ValidatedAdapter:
+    """Prompt tuning / P-tuning: exactly one tensor, `prompt_embeddings` [n, hidden], float, n
+    within the limit, hidden the base's."""
+    if config.get("num_transformer_submodules", 1) != 1:
+        raise AdapterError("this prompt adapter is for an encoder-decoder model; only causal "
+                           "language models' prompt adapters are served.")
+    weights = _weights_file(path, limits)
+    try:
+        with safe_open(str(weights), framework="numpy") as fh:
+            keys = list(fh.keys())
+            header = {key: fh.get_slice(key) for key in keys}
+            shapes = {key: tuple(s.get_shape()) for key, s in header.items()}
+            dtypes = {key: s.get_dtype() for key, s in header.items()}
+    except Exception as exc:  # safetensors raises several types for a damaged header
+        raise AdapterError(f"{weights} is not a readable safetensors file ({exc}).") from exc
+    if keys != [PROMPT_KEY]:
+        raise AdapterError(f"{weights.name} of a prompt adapter must hold only {PROMPT_KEY!r}; "
+                           f"it holds {sorted(keys)}.")
+    shape = shapes[PROMPT_KEY]
+    if len(shape) != 2 or dtypes[PROMPT_KEY] not in ("F32", "F16"):
+        raise AdapterError(f"{PROMPT_KEY} must be a float32 or float16 [n_virtual, hidden] "
+                           f"matrix; got {dtypes[PROMPT_KEY]} {list(shape)}.")
+    n, hidden = shape
+    embed = base.weight_shapes.get("model.embed_tokens.weight")
+    if embed is not None and hidden != embed[1]:
+        raise AdapterError(f"{PROMPT_KEY} has width {hidden}, but the served base's embeddings "
+                           f"have {embed[1]}: this adapter was trained for another base model.")
+    if not 1 <= n <= limits.max_virtual_tokens:
+        raise AdapterError(f"the prompt adapter has {n} virtual tokens; the server takes 1 to "
+                           f"{limits.max_virtual_tokens} (--max-virtual-tokens).")
+    _check_manifest(path, base)
+    return ValidatedAdapter(name=name, path=path, rank=0, target_modules=(), kind="prompt",
+                            num_virtual_tokens=n)
+
+
+def load_prompt_embeddings(adapter: ValidatedAdapter):
+    """The validated prompt adapter's embeddings, float32 numpy [n_virtual, hidden]."""
+    import numpy as np
+
+    with safe_open(str(adapter.path / ADAPTER_WEIGHTS), framework="numpy") as fh:
+        embeddings = fh.get_tensor(PROMPT_KEY).astype(np.float32)
+    if not np.isfinite(embeddings).all():
+        raise AdapterError(f"{PROMPT_KEY} of {adapter.path} holds NaN or infinite values.")
+    return embeddings
 
 
 def _check_manifest(path: Path, base: BaseModelInfo) -> None:

@@ -9,6 +9,7 @@ from engine.protocol import (
     EngineUnavailable,
     GenerationOutput,
     InvalidEngineRequest,
+    PromptAdapterEngine,
     SamplingParams,
     TokenLogprob,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "EngineUnavailable",
     "GenerationOutput",
     "InvalidEngineRequest",
+    "PromptAdapterEngine",
     "SamplingParams",
     "TokenLogprob",
 ]

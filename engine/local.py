@@ -13,11 +13,12 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+import torch
 from vllm import PoolingParams
 from vllm import SamplingParams as VllmSamplingParams
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.exceptions import VLLMClientError
-from vllm.inputs import TextPrompt, TokensPrompt
+from vllm.inputs import EmbedsPrompt, TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
@@ -72,6 +73,9 @@ class LocalEngineConfig:
     # and its pooler settings, e.g. {"tok_pooling_type": "ALL"}.
     runner: str = "auto"
     pooler_config: dict | None = None
+    # vLLM's prompt-embeddings input, for prompt adapters (`add_prompt_adapter`); requests only
+    # ever carry embeddings the server loaded from a validated artifact.
+    enable_prompt_embeds: bool = True
 
 
 class LocalEngine:
@@ -80,6 +84,7 @@ class LocalEngine:
         self.model_name = model_name
         self.max_model_len: int = llm.model_config.max_model_len
         self._adapters: dict[str, LoRARequest] = {}
+        self._prompt_adapters: dict[str, torch.Tensor] = {}  # name -> [n_virtual, hidden]
         self._next_adapter_id = 1  # vLLM's LoRA ids are positive and never reused here
         self._token_texts: dict[int, str] = {}
         cache = llm.vllm_config.cache_config
@@ -111,13 +116,18 @@ class LocalEngine:
         request_id: str,
         adapter: str | None = None,
     ) -> AsyncGenerator[GenerationOutput, None]:
-        lora = None
+        lora = virtual = None
         if adapter is not None:
             lora = self._adapters.get(adapter)
-            if lora is None:
+            virtual = self._prompt_adapters.get(adapter)
+            if lora is None and virtual is None:
                 raise InvalidEngineRequest(f"adapter {adapter!r} is not loaded")
-        engine_prompt = (TextPrompt(prompt=prompt) if isinstance(prompt, str)
-                         else TokensPrompt(prompt_token_ids=list(prompt)))
+        if virtual is not None:
+            ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+            engine_prompt = _with_virtual_tokens(virtual, ids)
+        else:
+            engine_prompt = (TextPrompt(prompt=prompt) if isinstance(prompt, str)
+                             else TokensPrompt(prompt_token_ids=list(prompt)))
         scope = current_scope()
         if scope is not None and scope.cache_salt is not None:
             # the tenant's own prefix cache: blocks hashed with another salt never match
@@ -138,7 +148,9 @@ class LocalEngine:
                         len(out.prompt_token_ids or ()), self._cache_block))
                 yield GenerationOutput(
                     request_id=request_id,
-                    prompt_token_ids=out.prompt_token_ids or [],
+                    # the caller's ids: a prompt adapter's virtual tokens are the engine's own
+                    prompt_token_ids=(prompt if virtual is not None
+                                      else out.prompt_token_ids or []),
                     choices=[_choice(c, params.logprobs, self._token_text) for c in out.outputs],
                     finished=out.finished,
                     prompt_logprobs=_prompt_logprobs(out.prompt_logprobs, params.prompt_logprobs,
@@ -201,13 +213,29 @@ class LocalEngine:
                 from error
         self._adapters[name] = lora
 
+    async def add_prompt_adapter(self, name: str, embeddings) -> None:
+        config = self._llm.model_config
+        if not config.enable_prompt_embeds:
+            raise InvalidEngineRequest("this server runs without prompt embeddings; start it "
+                                       "with prompt adapters enabled to serve them")
+        virtual = torch.as_tensor(embeddings, dtype=torch.float32)
+        hidden = config.get_hidden_size()
+        if virtual.ndim != 2 or virtual.shape[1] != hidden or not len(virtual):
+            raise InvalidEngineRequest(f"prompt adapter {name!r} must be [n_virtual, {hidden}] "
+                                       f"embeddings; got {list(virtual.shape)}")
+        if not torch.isfinite(virtual).all():
+            raise InvalidEngineRequest(f"prompt adapter {name!r} has non-finite embeddings")
+        self._prompt_adapters[name] = virtual.to(config.dtype).contiguous()
+
     async def remove_adapter(self, name: str) -> None:
+        self._prompt_adapters.pop(name, None)
         lora = self._adapters.pop(name, None)
         if lora is not None:
             await self._llm.remove_lora(lora.lora_int_id)
 
     async def list_adapters(self) -> list[AdapterInfo]:
-        return [AdapterInfo(name, lora.lora_path) for name, lora in self._adapters.items()]
+        return [*(AdapterInfo(name, lora.lora_path) for name, lora in self._adapters.items()),
+                *(AdapterInfo(name, "", "prompt") for name in self._prompt_adapters)]
 
     async def check_health(self) -> None:
         try:
@@ -255,6 +283,7 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
         block_size=config.block_size,
         runner=config.runner,
         pooler_config=config.pooler_config,
+        enable_prompt_embeds=config.enable_prompt_embeds,
     )
     args.update(extra)  # the operator's own engine arguments win
     engine = LocalEngine(AsyncLLM.from_engine_args(AsyncEngineArgs(**args)),
@@ -281,6 +310,15 @@ def check_block_size(block_size: int | None, cpu: bool) -> None:
     if cpu and block_size is not None and block_size % 32:
         raise ValueError(f"block_size={block_size}: vLLM's CPU attention needs a multiple of 32 "
                          "(set --block-size / DELIBERATE_BLOCK_SIZE to 32, 64, ...)")
+
+
+def _with_virtual_tokens(virtual: torch.Tensor, token_ids: list[int]) -> EmbedsPrompt:
+    """vLLM's mixed prompt: the adapter's n virtual-token embeddings, then the prompt's tokens,
+    which the engine embeds itself (their rows here are placeholders it does not read)."""
+    n, hidden = virtual.shape
+    rows = torch.cat([virtual, virtual.new_zeros(len(token_ids), hidden)])  # [n + S, hidden]
+    return EmbedsPrompt(prompt_embeds=rows, prompt_token_ids=[0] * n + token_ids,
+                        prompt_is_token_ids=[False] * n + [True] * len(token_ids))
 
 
 def _to_vllm(params: SamplingParams) -> VllmSamplingParams:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 
 class EngineDeadError(RuntimeError):
@@ -104,6 +104,7 @@ PoolingTask = Literal["classify", "token_classify"]
 class AdapterInfo:
     name: str
     path: str
+    kind: str = "lora"  # "lora" | "prompt" (virtual-token embeddings, `add_prompt_adapter`)
 
 
 class Engine(Protocol):
@@ -158,3 +159,14 @@ class Engine(Protocol):
         ...
 
     async def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class PromptAdapterEngine(Protocol):
+    """An engine that also serves prompt adapters (prompt tuning, P-tuning): `embeddings`
+    [n_virtual, hidden] (float32) are prepended to the prompt of every request whose `adapter`
+    names it, as vLLM's prompt embeddings. Only embeddings the server built from a validated
+    artifact come here, never a client's (vLLM's prompt-embeds input had a memory-corruption
+    CVE in 2025). `remove_adapter` and `list_adapters` cover both kinds."""
+
+    async def add_prompt_adapter(self, name: str, embeddings) -> None: ...

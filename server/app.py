@@ -123,6 +123,7 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
         pipeline_parallel_size=settings.pipeline_parallel_size,
         gpu_memory_utilization=settings.gpu_memory_utilization,
         engine_args=tuple(settings.engine_args.items()),
+        enable_prompt_embeds=settings.prompt_adapters,
     )
     async with open_local_engine(config) as local:
         yield local

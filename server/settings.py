@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         "models/demo/adapters",
         description="a request for an unknown model NAME loads ROOT/NAME on demand, if present")
     max_adapter_bytes: int = Field(256 * 2**20, description="largest adapter weights file")
+    prompt_adapters: bool = Field(
+        True, description="serve prompt-tuning / P-tuning adapters as virtual-token embeddings "
+                          "(vLLM's prompt embeddings; never a client's embeddings)")
+    max_virtual_tokens: int = Field(128, description="most virtual tokens a prompt adapter has")
     admin_api_key: str | None = Field(
         None, description="key for adapter load/unload (default: the API key)")
     # Verifiers (verifiers/): plugins from the `deliberate.verifiers` entry-point group.

@@ -17,7 +17,8 @@ async def build_registry(settings: Settings, engine: AdapterEngine) -> AdapterRe
         base=read_base_model_info(settings.model),
         limits=AdapterLimits(allowed_roots=tuple(Path(r) for r in settings.adapter_roots),
                              max_rank=settings.max_lora_rank,
-                             max_bytes=settings.max_adapter_bytes),
+                             max_bytes=settings.max_adapter_bytes,
+                             max_virtual_tokens=settings.max_virtual_tokens),
         capacity=settings.max_adapters,
         resolver_root=Path(settings.adapter_resolver_root)
         if settings.enable_lora and settings.adapter_resolver_root else None,

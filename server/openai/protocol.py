@@ -72,6 +72,11 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "tool_choice": ((None, "none"), "drop it (no tool calling)"),
     "functions": ((None, []), "drop it (no function calling)"),
     "function_call": ((None, "none"), "drop it (no function calling)"),
+    # vLLM's completions field: a client's tensor (vLLM's prompt-embeds input had a
+    # memory-corruption CVE in 2025); only embeddings the server builds from a validated prompt
+    # adapter reach the engine.
+    "prompt_embeds": ((None,), "clients' embeddings are never accepted; train a prompt adapter "
+                               "(python -m training.prompt_tuning), load it and name it as model"),
 }
 
 

@@ -11,6 +11,8 @@ from adapters.errors import AdapterError, AdapterNotFound
 from adapters.manifest import write_manifest
 from adapters.validation import (
     AdapterLimits,
+    BaseModelInfo,
+    load_prompt_embeddings,
     read_base_model_info,
     validate_adapter,
 )
@@ -128,11 +130,13 @@ def test_pickle_only_adapter_is_refused_without_unpickling(root, base, limits):
 
 
 @pytest.mark.parametrize("config, words", [
-    ({"peft_type": "IA3"}, "only LORA"),
+    ({"peft_type": "IA3"}, "LORA, PROMPT_TUNING and P_TUNING adapters are served"),
     ({"bias": "all"}, "bias"),
     ({"modules_to_save": ["lm_head"]}, "modules_to_save"),
     ({"target_modules": ["q_proj", "lm_head"]}, "lm_head"),
-    ({"use_dora": True}, "DoRA"),
+    ({"use_dora": True}, "Merge it into the base"),
+    ({"use_dora": True}, "serve that with --model DIR"),
+    ({"peft_type": "PREFIX_TUNING"}, "every layer's attention, which vLLM cannot serve"),
     ({"r": 16}, "max LoRA rank"),
     ({"rank_pattern": {"q_proj": 32}}, "max LoRA rank"),
 ])
@@ -179,3 +183,50 @@ def test_base_that_is_not_a_local_directory_skips_shape_checks(root, limits, tmp
     remote = read_base_model_info(tmp_path / "not-a-local-model")
     assert remote.weight_shapes == {} and remote.fingerprint is None
     assert validate_adapter("x", str(make_adapter(root / "a")), remote, limits).rank == 4
+
+
+def make_prompt_adapter(directory: Path, embeddings, peft_type="PROMPT_TUNING", **config):
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = {"peft_type": peft_type, "task_type": "CAUSAL_LM",
+           "num_virtual_tokens": len(embeddings), "num_transformer_submodules": 1, **config}
+    (directory / "adapter_config.json").write_text(json.dumps(cfg))
+    save_file({"prompt_embeddings": embeddings}, str(directory / "adapter_model.safetensors"))
+    return directory
+
+
+@pytest.fixture
+def base_with_embeddings():
+    return BaseModelInfo(weight_shapes={"model.embed_tokens.weight": (100, 6)})
+
+
+@pytest.mark.parametrize("peft_type", ["PROMPT_TUNING", "P_TUNING"])
+def test_a_prompt_adapter_is_validated_and_its_embeddings_loaded(root, base_with_embeddings,
+                                                                 limits, peft_type):
+    rows = np.arange(24, dtype=np.float32).reshape(4, 6)
+    path = make_prompt_adapter(root / "p", rows, peft_type)
+    adapter = validate_adapter("p", str(path), base_with_embeddings, limits)
+    assert adapter.kind == "prompt" and adapter.num_virtual_tokens == 4
+    assert np.array_equal(load_prompt_embeddings(adapter), rows)
+
+
+@pytest.mark.parametrize("tensors, words", [
+    ({"prompt_embeddings": np.zeros((4, 5), np.float32)}, "another base model"),
+    ({"prompt_embeddings": np.zeros((200, 6), np.float32)}, "--max-virtual-tokens"),
+    ({"prompt_embeddings": np.zeros((4, 6), np.int32)}, "float32 or float16"),
+    ({"prompt_embeddings": np.zeros((4, 6), np.float32),
+      "extra": np.zeros((1,), np.float32)}, "must hold only"),
+])
+def test_a_bad_prompt_adapter_is_refused(root, base_with_embeddings, limits, tensors, words):
+    path = root / "p"
+    make_prompt_adapter(path, np.zeros((4, 6), np.float32))
+    save_file(tensors, str(path / "adapter_model.safetensors"))
+    assert words in rejected("p", path, base_with_embeddings, limits).message
+
+
+def test_non_finite_prompt_embeddings_never_reach_the_engine(root, base_with_embeddings, limits):
+    rows = np.zeros((2, 6), np.float32)
+    rows[1, 3] = np.nan
+    adapter = validate_adapter("p", str(make_prompt_adapter(root / "p", rows)),
+                               base_with_embeddings, limits)
+    with pytest.raises(AdapterError, match="NaN"):
+        load_prompt_embeddings(adapter)

@@ -187,14 +187,13 @@ async def test_the_deadline_cuts_a_search_short_and_ends_a_pass_with_504(client,
     engine.delay_s = 0.2
     # slips `logic` scores 0, new ones at every sample: nothing stops the search but time
     engine.script, engine.fresh = {(): [f"3*4={v}" for v in range(13, 99)]}, True
-    started = time.monotonic()
     r = await client.post("/v1/completions", json=completion(reasoning={
         "strategy": "mcts", "simulations": 64, "stop_score": 1.0}))
     # unhurried, this search takes 19 engine calls of 0.2 s: it stops in time, with what it
-    # has
+    # has (a 200: past the deadline the request would have ended with 504; no wall-time bound,
+    # which a loaded machine breaks)
     assert r.status_code == 200, r.text
     assert r.json()["reasoning"]["stopped_by"] == "timeout_s"
-    assert time.monotonic() - started < 2.0
     engine.delay_s = 5.0
     r = await client.post("/v1/completions", json=completion(reasoning={"strategy": "greedy"}))
     assert r.status_code == 504 and r.json()["error"]["code"] == "deadline_exceeded"

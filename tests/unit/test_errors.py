@@ -34,6 +34,10 @@ BAD_COMPLETIONS = [
     ({"echo": True}, 400, "echo"),
     ({"suffix": "}"}, 400, "suffix"),
     ({"best_of": 3}, 400, "best_of"),
+    # vLLM's field for a client's tensor: never accepted (prompt adapters' embeddings only)
+    ({"prompt_embeds": "UEsDBAAACAgAAAAAAAAAAAAAAAAAAAAAAAAQ"}, 400, "prompt_embeds"),
+    ({"prompt_embeds": ["UEsDBAAACAgAAAAAAAAAAAAAAAAAAAAAAAAQ"]}, 400, "prompt_embeds"),
+    ({"prompt_embeds": ""}, 400, "prompt_embeds"),
     ({"stream_options": {"include_usage": "sometimes"}}, 400, "stream_options.include_usage"),
     ({"reasoning_effort": "extreme"}, 400, "reasoning_effort"),
     ({"presence_penalty": 2.5}, 400, "presence_penalty"),
@@ -60,6 +64,7 @@ BAD_CHATS = [
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, 400, "tools"),
     ({"tool_choice": "required"}, 400, "tool_choice"),
     ({"response_format": {"type": "json_object"}}, 400, "response_format"),
+    ({"prompt_embeds": "UEsDBAAACAgAAAAAAAAAAAAAAAAAAAAAAAAQ"}, 400, "prompt_embeds"),
 ]
 
 

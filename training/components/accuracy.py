@@ -19,3 +19,17 @@ def greedy_accuracy(model, tokenizer, selector: str, count: int, seed: int,
     texts = greedy_completions(model, tokenizer, [completion_prompt(p) for p in problems],
                                batch_size, max_new_tokens)
     return sum(task.check(p, text) for p, text in zip(problems, texts)) / len(problems)
+
+
+def accuracy_report(model, tokenizer, args, stage: str) -> dict:
+    """Greedy accuracy on --eval-task (`accuracy_<stage>`) and on each --generic-task
+    (`generic_accuracy_<stage>`: {task: accuracy}), on the same fresh problems at every stage."""
+    report: dict = {}
+    if args.eval_task:
+        report[f"accuracy_{stage}"] = greedy_accuracy(model, tokenizer, args.eval_task,
+                                                      args.eval_count, args.eval_seed)
+    if getattr(args, "generic_task", None):
+        report[f"generic_accuracy_{stage}"] = {
+            task: greedy_accuracy(model, tokenizer, task, args.eval_count, args.eval_seed)
+            for task in args.generic_task}
+    return report

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from adapters.manifest import model_fingerprint, write_manifest
 from training.components.base_model import check_base, use_bf16
+from training.components.arguments import (add_data_arguments, add_eval_arguments,
+                                           add_training_arguments, data_problems)
 from training.components.config import parse_with_config, resolved
 
 # vLLM's --max-lora-rank accepts exactly these; an adapter's rank must not exceed the server's.
@@ -19,10 +20,7 @@ def adapter_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The flags of `training.lora`, which the label-token recipes (prm, reward, difficulty)
     extend with their own."""
     p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--model", default="models/demo/base", help="base model directory (HF format)")
-    p.add_argument("--dataset", action="append", default=None, metavar="PATH[:WEIGHT]",
-                   help="JSONL of prompt/completion, messages or text rows; repeat to mix by weight")
-    p.add_argument("--out", type=Path, required=False, help="adapter directory to write")
+    add_data_arguments(p)
     p.add_argument("--r", type=int, default=8, help="LoRA rank")
     p.add_argument("--server-max-rank", type=int, default=16,
                    help="the serving engine's --max-lora-rank; r above it is refused")
@@ -33,20 +31,8 @@ def adapter_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--use-rslora", action="store_true")
     p.add_argument("--layers-to-transform", type=int, nargs="+", default=None,
                    help="train only these decoder layers")
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 mixed precision (default: where a GPU has it; fp32 on a CPU)")
-    p.add_argument("--eval-fraction", type=float, default=0.05, help="held-out rows for eval loss")
-    p.add_argument("--eval-task", default=None, help="demo task (and levels, e.g. arithmetic/6-8) whose greedy accuracy to report")
-    p.add_argument("--eval-count", type=int, default=100, help="fresh problems for --eval-task")
-    p.add_argument("--eval-seed", type=int, default=424242)
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    add_training_arguments(p)
+    add_eval_arguments(p)
     # Accepted only to be refused with the fix: vLLM cannot serve these.
     p.add_argument("--bias", default="none", help=argparse.SUPPRESS)
     p.add_argument("--modules-to-save", nargs="*", default=None, help=argparse.SUPPRESS)
@@ -74,11 +60,7 @@ def check_servable(args: argparse.Namespace) -> list[str]:
     forbidden = [m for m in args.target_modules if m in ("lm_head", "embed_tokens")]
     if forbidden:
         problems.append(f"--target-modules {forbidden}: target the linear layers only")
-    if not args.dataset:
-        problems.append("no training data: give --dataset PATH[:WEIGHT] (repeatable)")
-    if args.out is None:
-        problems.append("no output directory: give --out DIR")
-    return problems
+    return problems + data_problems(args)
 
 
 def resolve_targets(model, targets: list[str]) -> list[str]:
@@ -105,20 +87,31 @@ def lora_config(model, args: argparse.Namespace):
 
 
 def save_adapter(model, args: argparse.Namespace, datasets: list[str], train: dict,
-                 metrics: dict, recipe: str) -> dict:
-    """The PEFT directory vLLM loads, plus the manifest the adapter registry checks."""
-    model.save_pretrained(str(args.out), safe_serialization=True)
+                 metrics: dict, recipe: str, extra: dict | None = None,
+                 weights_saved: bool = False) -> dict:
+    """The PEFT directory vLLM loads, plus the manifest the adapter registry checks (`extra`
+    adds to it; with `weights_saved` the caller has written the weights in its own form)."""
+    if not weights_saved:
+        model.save_pretrained(str(args.out), safe_serialization=True)
+    return write_training_manifest(args, recipe, datasets, train, metrics, {
+        "rank": args.r, "lora_alpha": args.lora_alpha, "use_rslora": args.use_rslora,
+        "target_modules": sorted(model.peft_config["default"].target_modules),
+        "layers_to_transform": args.layers_to_transform, **(extra or {})})
+
+
+def write_training_manifest(args: argparse.Namespace, recipe: str, datasets: list[str],
+                            train: dict, metrics: dict, extra: dict) -> dict:
+    """The manifest beside what a recipe wrote: the base it was tuned from (fingerprint), the
+    data, the run, the metrics and the command."""
     manifest = {
         "base_model": str(args.model),
         "base_model_sha256": model_fingerprint(args.model),
-        "rank": args.r, "lora_alpha": args.lora_alpha, "use_rslora": args.use_rslora,
-        "target_modules": sorted(model.peft_config["default"].target_modules),
-        "layers_to_transform": args.layers_to_transform,
         "datasets": datasets,
         "train": {**train, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
                   "precision": "bf16" if use_bf16(args) else "fp32"},
         "metrics": metrics,
         "command": f"python -m {recipe} " + " ".join(sys.argv[1:]),
+        **extra,
     }
     write_manifest(args.out, manifest)
     return manifest
