@@ -15,10 +15,19 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None = 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", type=Path)
     known, _ = pre.parse_known_args(argv)
-    if known.config:
-        parser.set_defaults(**_load_yaml(known.config, parser))
+    values = _load_yaml(known.config, parser) if known.config else {}
+    # A repeatable flag (--dataset) given on the command line replaces the file's list: argparse
+    # would append to a list default instead, so those defaults are filled in after parsing.
+    repeatable = {a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)}
+    later = {key: value for key, value in values.items() if key in repeatable}
+    parser.set_defaults(**{key: value for key, value in values.items() if key not in later},
+                        **dict.fromkeys(later))
     parser.add_argument("--config", type=Path, help="YAML file of defaults; flags override it")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for key, value in later.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def _load_yaml(path: Path, parser: argparse.ArgumentParser) -> dict:
