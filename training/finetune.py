@@ -25,7 +25,7 @@ import time
 from training.components.arguments import (add_data_arguments, add_eval_arguments,
                                            add_training_arguments, data_problems)
 from training.components.base_model import check_base
-from training.components.config import parse_with_config, resolved
+from training.components.config import run_checked
 from training.components.layer_selection import (layer_count, layer_problems, parse_layers,
                                                  select_trainable)
 from training.components.peft import write_training_manifest
@@ -62,16 +62,7 @@ def check_args(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parse_with_config(parser, argv)
-    problems = check_args(args)
-    if problems:
-        parser.error("; ".join(problems))
-    if args.dry_run:
-        print(resolved(args))
-        return 0
-    train(args)
-    return 0
+    return run_checked(build_parser(), train, argv, check_args)
 
 
 def mixture_shares(specs) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -28,6 +29,21 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None = 
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
+
+
+def run_checked(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None,
+                checks: Callable[[argparse.Namespace], list[str]]) -> int:
+    """What every recipe's main does: config + flags, refuse what `checks(args)` finds (each
+    message naming the fix), print the resolved config on --dry-run, else train."""
+    args = parse_with_config(parser, argv)
+    problems = checks(args)
+    if problems:
+        parser.error("; ".join(problems))
+    if args.dry_run:
+        print(resolved(args))
+        return 0
+    train_fn(args)
+    return 0
 
 
 def _load_yaml(path: Path, parser: argparse.ArgumentParser) -> dict:

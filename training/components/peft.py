@@ -10,7 +10,7 @@ from adapters.manifest import model_fingerprint, write_manifest
 from training.components.base_model import check_base, use_bf16
 from training.components.arguments import (add_data_arguments, add_eval_arguments,
                                            add_training_arguments, data_problems)
-from training.components.config import parse_with_config, resolved
+from training.components.config import run_checked
 
 # vLLM's --max-lora-rank accepts exactly these; an adapter's rank must not exceed the server's.
 VLLM_MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -121,13 +121,6 @@ def run_recipe(parser: argparse.ArgumentParser, train_fn, argv: list[str] | None
                extra_checks=None) -> int:
     """What every adapter recipe does: config + flags, refuse a base that is not a local model,
     unservable settings (and what `extra_checks(args)` refuses: a list of messages), train."""
-    args = parse_with_config(parser, argv)
-    problems = (check_base(args.model) + check_servable(args)
-                + (extra_checks(args) if extra_checks else []))
-    if problems:
-        parser.error("; ".join(problems))
-    if args.dry_run:
-        print(resolved(args))
-        return 0
-    train_fn(args)
-    return 0
+    return run_checked(parser, train_fn, argv, lambda args: (
+        check_base(args.model) + check_servable(args)
+        + (extra_checks(args) if extra_checks else [])))
