@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-import time
 
 from training.components.arguments import (add_data_arguments, add_eval_arguments,
                                            add_training_arguments, data_problems)
@@ -29,7 +28,7 @@ from training.components.config import run_checked
 from training.components.layer_selection import (layer_count, layer_problems, parse_layers,
                                                  select_trainable)
 from training.components.peft import write_training_manifest
-from training.components.trainer import training_arguments
+from training.components.trainer import train_and_measure, training_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,11 +92,7 @@ def train(args: argparse.Namespace) -> dict:
     trainer = Trainer(model=model, args=training_arguments(args, weight_decay=args.weight_decay),
                       train_dataset=split["train"], eval_dataset=split["test"],
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
-    metrics.update(accuracy_report(model, tokenizer, args, "tuned"))
+    seconds = train_and_measure(trainer, model, tokenizer, args, metrics, "tuned")
 
     for param in model.parameters():  # saved as a plain model, nothing frozen in its config
         param.requires_grad_(True)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-import time
 
 from training.components.peft import adapter_parser, run_recipe, save_adapter
 from training.components.peft_methods import (MERGED, DeltaLoRA, adalora_callback,
                                               add_method_arguments, load_base, method_config,
                                               method_problems, save_adalora_as_lora, save_merged,
                                               served_as, serving_note, weight_bytes)
-from training.components.trainer import training_arguments
+from training.components.trainer import train_and_measure, training_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,11 +65,7 @@ def train(args: argparse.Namespace) -> dict:
     trainer = Trainer(model=model, args=training_arguments(args), train_dataset=split["train"],
                       eval_dataset=split["test"], callbacks=callbacks,
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
-    metrics.update(accuracy_report(model, tokenizer, args, "adapter"))
+    seconds = train_and_measure(trainer, model, tokenizer, args, metrics, "adapter")
     extra = {"method": args.method, "served_as": served_as(args.method),
              "serve": serving_note(args.method, args.out),
              "trainable_parameters": sum(p.numel() for p in model.parameters()

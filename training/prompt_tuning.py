@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-import time
 
 from training.components.arguments import (add_data_arguments, add_eval_arguments,
                                            add_training_arguments, data_problems)
@@ -22,7 +21,7 @@ from training.components.config import run_checked
 from training.components.peft import write_training_manifest
 from training.components.prompt_methods import (OFFLINE_REASON, PROMPT_METHODS, SERVED,
                                                 prompt_config, served_as, serving_note)
-from training.components.trainer import training_arguments
+from training.components.trainer import train_and_measure, training_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,11 +76,7 @@ def train(args: argparse.Namespace) -> dict:
     trainer = Trainer(model=model, args=training_arguments(args), train_dataset=split["train"],
                       eval_dataset=split["test"],
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
-    metrics.update(accuracy_report(model, tokenizer, args, "adapter"))
+    seconds = train_and_measure(trainer, model, tokenizer, args, metrics, "adapter")
     model.save_pretrained(str(args.out), safe_serialization=True)
     extra = {"method": args.method, "served_as": served_as(args.method),
              "serve": serving_note(args.method, args.out),

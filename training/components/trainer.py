@@ -30,6 +30,20 @@ def training_arguments(args: argparse.Namespace, **overrides):
     return TrainingArguments(**{**values, **overrides})
 
 
+def train_and_measure(trainer, model, tokenizer, args: argparse.Namespace, metrics: dict,
+                      stage: str) -> float:
+    """Runs `trainer`, then adds its held-out eval loss and the accuracy report at `stage`
+    (components.accuracy) to `metrics`; returns the training time in seconds."""
+    from training.components.accuracy import accuracy_report
+
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
+    metrics.update(accuracy_report(model, tokenizer, args, stage))
+    return seconds
+
+
 def train_on_logits(model, tokenizer, args: argparse.Namespace, dataset,
                     collate: Callable[[list[dict], int], dict],
                     loss: Callable[[Any, dict], Any]) -> tuple[int, float]:
