@@ -116,3 +116,38 @@ def remote_figure(serving: dict[str, list[LoadResult]], search: dict[str, dict[s
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def peft_figure(rows: list[dict], path: Path) -> Path:
+    """Left: domain (countdown) and generic (arithmetic) accuracy per tuning method, the base's as
+    dashed lines. Right: countdown accuracy against trainable parameters (log)."""
+    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(13, 5))
+    names = [r["method"] for r in rows]
+    x = range(len(rows))
+    width = 0.4
+    for offset, key, label in ((-width / 2, "domain_accuracy", "countdown (tuned for)"),
+                               (width / 2, "generic_accuracy", "arithmetic 3-5 (generic)")):
+        bars.bar([i + offset for i in x], [r[key] or 0 for r in rows], width, label=label)
+    bars.axhline(rows[0]["domain_accuracy_base"], color="C0", linestyle="--", linewidth=1,
+                 label="base: countdown")
+    bars.axhline(rows[0]["generic_accuracy_base"], color="C1", linestyle="--", linewidth=1,
+                 label="base: arithmetic")
+    bars.set_xticks(list(x), names, rotation=45, ha="right")
+    bars.set_ylabel("greedy accuracy")
+    bars.set_ylim(0, 1)
+    bars.legend(fontsize=8)
+    bars.set_title("Accuracy after the same step budget")
+    for r in rows:
+        scatter.scatter(r["trainable_parameters"], r["domain_accuracy"], label=r["method"])
+        scatter.annotate(r["method"], (r["trainable_parameters"], r["domain_accuracy"]),
+                         fontsize=7, xytext=(3, 3), textcoords="offset points")
+    scatter.axhline(rows[0]["domain_accuracy_base"], color="grey", linestyle="--", linewidth=1)
+    scatter.set_xscale("log")
+    scatter.set_xlabel("trainable parameters (log)")
+    scatter.set_ylabel("countdown accuracy")
+    scatter.set_title("What each trainable parameter buys")
+    scatter.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
