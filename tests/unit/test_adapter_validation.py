@@ -153,7 +153,8 @@ def test_a_model_directory_is_refused_with_the_way_to_serve_it(root, base, limit
     save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((8, 6), np.float32)},
               str(merged / "model.safetensors"))
     message = rejected("x", merged, base, limits).message
-    assert "model directory" in message and f"python -m server --model {merged.resolve()}" in message
+    assert "model directory" in message
+    assert f"python -m server --model {merged.resolve()}" in message
     (root / "empty").mkdir()
     message = rejected("x", root / "empty", base, limits).message
     assert "no adapter_config.json" in message and "--model" not in message
