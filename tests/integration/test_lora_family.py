@@ -75,7 +75,7 @@ def greedy_gaps(load_model, served: list[tuple[str, str, str]]) -> list[float]:
     gaps = []
     with torch.no_grad():
         for prompt, text, finish in served:
-            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            prompt_ids = tokenizer(prompt)["input_ids"]  # as the server encodes it
             new = tokenizer(text, add_special_tokens=False)["input_ids"]
             new += [tokenizer.eos_token_id] if finish == "stop" else []
             logits = model(input_ids=torch.tensor([prompt_ids + new])).logits[0].float()
@@ -98,6 +98,25 @@ def bf16_peft_model(adapter):
         # the adapter in bfloat16 too, as vLLM casts it to the model's dtype
         return PeftModel.from_pretrained(base, str(adapter), autocast_adapter_dtype=False)
     return load
+
+
+def held_out_loss(adapter, data) -> float:
+    """The loss of the exported adapter (float32, peft) on a row of `data`, tokenized as the
+    recipe tokenizes it: every row of the parrot's data is the same, so this is the held-out
+    loss the recipe measured on the AdaLoRA model before exporting it."""
+    from peft import PeftModel
+
+    from training.components.base_model import load_tokenizer, stop_ids
+    from training.components.sft_data import DatasetSpec, load_mixture, tokenize_row
+
+    tokenizer = load_tokenizer(DEMO_MODEL)
+    row = tokenize_row(load_mixture([DatasetSpec.parse(str(data))], 0)[0], tokenizer, 256,
+                       stop_ids(DEMO_MODEL, tokenizer))
+    base = AutoModelForCausalLM.from_pretrained(str(DEMO_MODEL), dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(adapter)).eval()
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([row["input_ids"]]),
+                     labels=torch.tensor([row["labels"]])).loss.item()
 
 
 async def complete_all(http: httpx.AsyncClient, model: str) -> list[tuple[str, str, str]]:
@@ -136,6 +155,10 @@ async def test_an_adalora_export_loads_and_serves_what_peft_generates(server, ht
     live = sum(int(a.abs().sum(dim=1).gt(0).sum()) for key, a in weights.items()
                if key.endswith("lora_A.weight"))
     assert 0 < live <= ADALORA_R * len(ranks) and len(set(ranks.values())) > 1
+    # the export is the trained AdaLoRA model: its loss is the one the recipe measured before
+    loss = await asyncio.to_thread(one_thread, held_out_loss, out,
+                                   server.adapter_root / "parrot.jsonl")
+    assert loss == pytest.approx(manifest["metrics"]["eval_loss"], rel=1e-3), loss
     r = await http.post("/v1/load_lora_adapter", json={"lora_name": "adalora",
                                                        "lora_path": str(out)})
     assert r.status_code == 200, r.text
