@@ -38,6 +38,10 @@ PROMPT_KEY = "prompt_embeddings"
 DORA_REFUSAL = ("DoRA adapters cannot be served: vLLM serves plain LoRA only. Merge it into the "
                 "base (`python -m training.lora --method dora` writes the merged model; with peft, "
                 "merge_and_unload() and save_pretrained()) and serve that with --model DIR.")
+# A whole model (a merged export: `training.lora --method dora|delta_lora`, `training.finetune`)
+MODEL_DIR_REFUSAL = ("{path} is a model directory (config.json), not an adapter "
+                     "(adapter_config.json): serve it as the model, `python -m server --model "
+                     "{path}`.")
 PREFIX_REFUSAL = ("peft_type PREFIX_TUNING (prefix tuning, P-tuning v2) cannot be served: it adds "
                   "trained keys and values to every layer's attention, which vLLM cannot serve. "
                   "Evaluate it offline (`python -m training.prompt_tuning` reports its accuracy), "
@@ -122,6 +126,8 @@ def validate_adapter(name: str, raw_path: str, base: BaseModelInfo,
 def _read_config(path: Path) -> dict:
     config_path = path / ADAPTER_CONFIG
     if not config_path.is_file():
+        if (path / "config.json").is_file():
+            raise AdapterError(MODEL_DIR_REFUSAL.format(path=path))
         raise AdapterError(f"{path} has no {ADAPTER_CONFIG}: is it a PEFT adapter directory?")
     try:
         config = json.loads(config_path.read_text())

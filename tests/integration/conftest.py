@@ -52,15 +52,15 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def own_server(tmp_path_factory, *flags: str, adapter_root: Path | None = None
-               ) -> Iterator[Server]:
+def own_server(tmp_path_factory, *flags: str, adapter_root: Path | None = None,
+               model: Path = MODEL) -> Iterator[Server]:
     """A server of its own (the session's settings plus `flags`), for tests that need a fresh
-    engine, other settings, or to kill it."""
+    engine, other settings, another model (`model`, e.g. a merged export), or to kill it."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    command = ["-m", "server", "--model", str(MODEL), "--port", str(port), *SERVER_FLAGS, *flags]
+    command = ["-m", "server", "--model", str(model), "--port", str(port), *SERVER_FLAGS, *flags]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
     with running_server(command, port, log_path, env=env, timeout_s=STARTUP_TIMEOUT_S,
                         cwd=ROOT) as url:
-        yield Server(url, trained_demo_model=MODEL.resolve() == DEMO_MODEL.resolve(),
+        yield Server(url, trained_demo_model=model.resolve() == DEMO_MODEL.resolve(),
                      adapter_root=adapter_root or ROOT / "models", log_path=log_path)

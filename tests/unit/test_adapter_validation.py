@@ -144,6 +144,22 @@ def test_unservable_configs_are_refused(root, base, limits, config, words):
     assert words in rejected("x", make_adapter(root / "a", config=config), base, limits).message
 
 
+def test_a_model_directory_is_refused_with_the_way_to_serve_it(root, base, limits):
+    """A merged export (training.lora --method dora|delta_lora) given as an adapter: said to be a
+    model, served with --model; a directory with neither config stays 'no adapter_config.json'."""
+    merged = root / "merged"
+    merged.mkdir()
+    (merged / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((8, 6), np.float32)},
+              str(merged / "model.safetensors"))
+    message = rejected("x", merged, base, limits).message
+    assert "model directory" in message
+    assert f"python -m server --model {merged.resolve()}" in message
+    (root / "empty").mkdir()
+    message = rejected("x", root / "empty", base, limits).message
+    assert "no adapter_config.json" in message and "--model" not in message
+
+
 def test_rank_in_weights_above_limit_is_refused(root, base, limits):
     tensors = {f"{PREFIX}.q_proj.lora_A.weight": np.zeros((16, 6), np.float32),
                f"{PREFIX}.q_proj.lora_B.weight": np.zeros((8, 16), np.float32)}

@@ -12,8 +12,8 @@ import torch
 from peft import AdaLoraConfig, LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from training.components.peft_methods import (DeltaLoRA, adalora_as_lora, method_problems,
-                                              save_adalora_as_lora, save_merged)
+from training.components.peft_methods import (DeltaLoRA, adalora_as_lora, adalora_callback,
+                                              method_problems, save_adalora_as_lora, save_merged)
 from training.components.tokenizer import build_tokenizer
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -95,6 +95,29 @@ def test_adalora_export_keeps_a_zero_rank_for_a_module_the_budget_emptied():
     key = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"
     assert config.rank_pattern["model.layers.0.self_attn.q_proj"] == 1
     assert state[key].abs().sum() == 0
+
+
+def test_after_adalora_training_its_loss_is_the_cross_entropy_without_the_penalty():
+    """peft's AdaLoRA adds 0.5 x an orthogonality penalty to a loss computed with labels: the
+    callback leaves it in training and takes it out when training ends, so the recipe's held-out
+    eval_loss is the model's (and the exported adapter's) cross-entropy."""
+    model = get_peft_model(tiny_llama(), AdaLoraConfig(
+        init_r=4, target_r=2, total_step=10, tinit=1, tfinal=2, target_modules=TARGETS,
+        task_type="CAUSAL_LM"))
+    callback = adalora_callback(model)
+    ids = batch()
+
+    def losses():
+        with torch.no_grad():
+            out = model(input_ids=ids, labels=ids)
+        cross_entropy = torch.nn.functional.cross_entropy(
+            out.logits[:, :-1].reshape(-1, out.logits.shape[-1]), ids[:, 1:].reshape(-1))
+        return out.loss.item(), cross_entropy.item()
+
+    with_penalty, cross_entropy = losses()
+    assert with_penalty > cross_entropy + 0.1  # training minimises the penalty too
+    callback.on_train_end(None, None, None)
+    assert losses()[0] == pytest.approx(cross_entropy, abs=1e-6)
 
 
 class DeltaCallback:
