@@ -275,6 +275,37 @@ def report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
     return "\n".join(lines)
 
 
+# Three typical situations (tests/unit/test_recommend.py has them too) and what
+# training.recommend answers for each, citing the table this benchmark wrote.
+TYPICAL = (
+    ("many tasks, 5,000 examples each, a 7B model, 24 GiB",
+     (5_000, 7e9, 24, "medium", "many_tasks")),
+    ("one domain keeping generic skills, 20,000 examples, 70B, 80 GiB",
+     (20_000, 70e9, 80, "medium", "keep_generic")),
+    ("one task, 200,000 examples, high compute, 1B, 80 GiB",
+     (200_000, 1e9, 80, "high", "one_task")),
+)
+
+
+def recommend_cases(table: Path) -> str:
+    from training.components.method_choice import Situation, recommend
+
+    lines = ["## What training.recommend answers, citing this table", ""]
+    for title, values in TYPICAL:
+        examples, params, memory, compute, goal = values
+        answer = recommend(Situation(examples, params, memory, compute, goal), table)
+        command = (f"python -m training.recommend --examples {examples} --params "
+                   f"{params / 1e9:g}e9 --memory-gib {memory} --compute {compute} --goal {goal}")
+        lines += [f"### {title}", "", f"`{command}`", "", "```", answer.text(), "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> None:
+    table = RESULTS / "peft.json"
+    peft_figure(rows, table.with_suffix(".png"))
+    (RESULTS / "peft.md").write_text(report(rows, args, wall_s) + "\n" + recommend_cases(table))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=BASE)
@@ -289,7 +320,15 @@ def main() -> None:
                         help="read back a method already trained with the same flags in --work")
     parser.add_argument("--work", type=Path, default=Path("runs/bench_peft"),
                         help="where the artifacts and logs go")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite peft.md and peft.png from the committed peft.json")
     args = parser.parse_args()
+    if args.report_only:
+        saved = json.loads((RESULTS / "peft.json").read_text())
+        vars(args).update(saved["args"])
+        write_report(saved["rows"], args, saved["wall_s"])
+        print((RESULTS / "peft.md").read_text())
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = []
@@ -304,10 +343,12 @@ def main() -> None:
     wall_s = time.perf_counter() - start
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "peft.json"
-    out.write_text(json.dumps({"command": " ".join(sys.argv[1:]), "base_served":
-                               args.base_served, "rows": rows}, indent=1) + "\n")
-    peft_figure(rows, out.with_suffix(".png"))
-    (RESULTS / "peft.md").write_text(report(rows, args, wall_s))
+    settings = {k: vars(args)[k] for k in ("model", "steps", "batch_size", "eval_count",
+                                           "concurrency", "passes", "max_tokens")}
+    out.write_text(json.dumps({"command": " ".join(sys.argv[1:]), "args": settings,
+                               "wall_s": wall_s, "base_served": args.base_served, "rows": rows},
+                              indent=1) + "\n")
+    write_report(rows, args, wall_s)
     print((RESULTS / "peft.md").read_text())
 
 
