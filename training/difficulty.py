@@ -35,7 +35,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from training.components.batches import collate_tags
-from training.components.config import parse_with_config, resolved
+from training.components.base_model import check_base
+from training.components.config import run_checked
 from training.components.difficulty_labels import (encode_row, evaluate_difficulty, label_row,
                                                    markdown, predict)
 from training.components.jsonl import read_jsonl, write_jsonl
@@ -189,23 +190,19 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`run_recipe` with the training data named by --labels or measured into --out-dir."""
-    parser = build_parser()
-    args = parse_with_config(parser, argv)
+    """`run_checked` with the training data named by --labels or measured into --out-dir."""
+    return run_checked(build_parser(), train, argv, recipe_checks)
+
+
+def recipe_checks(args: argparse.Namespace) -> list[str]:
+    """The base, the adapter's settings and the recipe's own; --dataset is this recipe's
+    labels file (it measures its own data)."""
     if args.dataset:
-        parser.error("this recipe measures its own data: drop --dataset (use --labels PATH to "
-                     "reuse the labels.jsonl of an earlier run)")
+        return ["this recipe measures its own data: drop --dataset (use --labels PATH to reuse "
+                "the labels.jsonl of an earlier run)"]
     args.task = args.task or list(DEFAULT_TASKS)
     args.dataset = [str(args.labels or (args.out_dir or Path(".")) / LABELS_NAME)]
-    errors = check_servable(args) + check_args(args)
-    if errors:
-        parser.error("; ".join(errors))
-    if args.dry_run:
-        print(resolved(args))
-        return 0
-    train(args)
-    return 0
-
+    return check_base(args.model) + check_servable(args) + check_args(args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -145,5 +145,8 @@ def test_arguments_are_checked(capsys):
     with pytest.raises(SystemExit):
         rec.main(["--out", "o", "--out-dir", "d", "--task", "chess"])
     assert "task selector" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # no model hub here: a base must be a local directory
+        rec.main(["--out", "o", "--out-dir", "d", "--model", "meta-llama/Llama-3.2-1B"])
+    assert "meta-llama/Llama-3.2-1B" in capsys.readouterr().err
     assert rec.main(["--out", "o", "--out-dir", "d", "--r", "8", "--dry-run"]) == 0
     assert '"task": [\n    "arithmetic/1-8",\n    "countdown/1-5"\n  ]' in capsys.readouterr().out
