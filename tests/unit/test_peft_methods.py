@@ -203,3 +203,40 @@ def test_a_method_refuses_what_it_cannot_take(overrides, words):
 def test_rslora_sets_rslora_scaling():
     namespace = args(method="rslora")
     assert method_problems(namespace) == [] and namespace.use_rslora
+
+
+def qlora_lora_grads(base_dir, evaluate_first: bool) -> dict[str, torch.Tensor]:
+    """LoRA gradients of one training step on the 4-bit base, optionally after an eval-mode,
+    no-grad forward (what the recipe's accuracy before training runs)."""
+    from training.components.peft_methods import load_base
+
+    model = load_base(argparse.Namespace(method="qlora", model=str(base_dir)))
+    torch.manual_seed(3)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS,
+                                             init_lora_weights=False))
+    ids = batch()
+    if evaluate_first:
+        model.eval()
+        logits(model, ids)
+    model.train()
+    model(input_ids=ids, labels=ids).loss.backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def test_qlora_base_is_4_bit_and_trains_the_same_after_an_evaluation(tmp_path):
+    import bitsandbytes as bnb
+
+    torch.manual_seed(0)  # widths bitsandbytes' CPU inference repacking accepts (blocks of 32 x 64)
+    LlamaForCausalLM(LlamaConfig(
+        vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, head_dim=16, max_position_embeddings=64,
+        tie_word_embeddings=False)).save_pretrained(str(tmp_path / "base"))
+    from training.components.peft_methods import load_base
+
+    quantized = load_base(argparse.Namespace(method="qlora", model=str(tmp_path / "base")))
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in quantized.modules())
+    fresh = qlora_lora_grads(tmp_path / "base", evaluate_first=False)
+    evaluated = qlora_lora_grads(tmp_path / "base", evaluate_first=True)
+    assert fresh.keys() == evaluated.keys() and len(fresh) == 2 * 2 * len(TARGETS)
+    for name in fresh:  # layer 0's A only learns if the gradient crosses layer 1's 4-bit weights
+        torch.testing.assert_close(evaluated[name], fresh[name], atol=1e-5, rtol=1e-4)
