@@ -35,7 +35,8 @@ from benchmarks.serving import ENGINE_ENV
 from training.components.problems import worked_problems
 from training.tasks import completion_prompt, get_task
 
-RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 BASE = "models/demo/base"
 DOMAIN, GENERIC = "countdown", "arithmetic/3-5"
 
@@ -158,24 +159,33 @@ async def served_pass(url: str, model: str, prompts: list[str], concurrency: int
     return [t for t, _ in results], sum(n for _, n in results), seconds
 
 
-def serve_and_measure(url: str, models: list[str], args: argparse.Namespace) -> dict:
-    """Per served model: accuracy on the eval problems and tokens/s, median of interleaved
-    passes (so the machine's drift hits every model alike)."""
+def serve_and_measure(targets: dict[str, tuple[str, str]], args: argparse.Namespace) -> dict:
+    """Per target (label -> server url, model name): accuracy on the eval problems (one
+    full-length greedy pass, which also warms the adapters and caches up), then tokens/s over
+    passes of --throughput-tokens, short enough that every model writes the same number of tokens
+    per request (a model that answers in fewer tokens would otherwise look faster or slower by
+    its batch's tail), median of interleaved passes (so the machine's drift hits every target
+    alike)."""
     task = get_task(DOMAIN)
     problems, prompts = eval_prompts(args.eval_count)
-    passes: dict[str, list[float]] = {m: [] for m in models}
-    accuracy: dict[str, float] = {}
-    for m in models:  # warm-up: adapters resident, caches filled
-        asyncio.run(served_pass(url, m, prompts[: args.concurrency], args.concurrency,
-                                args.max_tokens))
+    found: dict[str, dict] = {}
+    for label, (url, model) in targets.items():
+        texts, _, _ = asyncio.run(served_pass(url, model, prompts, args.concurrency,
+                                              args.max_tokens))
+        found[label] = {"served_accuracy":
+                        sum(task.check(p, t) for p, t in zip(problems, texts)) / len(problems)}
+    passes: dict[str, list[tuple[float, float]]] = {label: [] for label in targets}
     for _ in range(args.passes):
-        for m in models:
-            texts, tokens, seconds = asyncio.run(
-                served_pass(url, m, prompts, args.concurrency, args.max_tokens))
-            passes[m].append(tokens / seconds)
-            accuracy[m] = sum(task.check(p, t) for p, t in zip(problems, texts)) / len(problems)
-    return {m: {"tokens_per_s": sorted(v)[len(v) // 2], "served_accuracy": accuracy[m]}
-            for m, v in passes.items()}
+        for label, (url, model) in targets.items():
+            _, tokens, seconds = asyncio.run(served_pass(
+                url, model, prompts * args.throughput_repeat, args.concurrency,
+                args.throughput_tokens))
+            passes[label].append((tokens / seconds,
+                                  tokens / len(prompts) / args.throughput_repeat))
+    for label, measured in passes.items():
+        speed, length = sorted(measured)[len(measured) // 2]
+        found[label].update(tokens_per_s=speed, tokens_per_request=length)
+    return found
 
 
 def server_command(model: str, port: int, modules: dict[str, str], work: Path) -> list[str]:
@@ -189,30 +199,38 @@ def server_command(model: str, port: int, modules: dict[str, str], work: Path) -
 
 
 def measure_serving(rows: list[dict], args: argparse.Namespace) -> None:
-    """Adapters and prompt embeddings on one base server beside the base itself; each merged
-    model on a server of its own. Fills served_accuracy and throughput_vs_base in `rows`."""
+    """Adapters and prompt embeddings on one base server, interleaved with the base itself;
+    each merged model on a server of its own, interleaved with the base alone on a second
+    server that stays up beside it (a server with adapters enabled runs even base requests
+    through its LoRA path, and servers measured minutes apart differ by more than the methods
+    do on this machine). Fills served_accuracy and throughput_vs_base in `rows`."""
     env = {**os.environ, **ENGINE_ENV}
     on_base = {r["method"]: r["out"] for r in rows
                if r["served_as"] in ("adapter", "prompt embeddings")}
-    port = free_port()
-    with running_server(server_command(args.model, port, on_base, args.work), port,
-                        args.work / "serve-base.log", env=env) as url:
-        measured = serve_and_measure(url, ["base", *on_base], args)
-    base_speed = measured["base"]["tokens_per_s"]
+
+    def server(model: str, modules: dict[str, str], log: str):
+        port = free_port()
+        return running_server(server_command(model, port, modules, args.work), port,
+                              args.work / log, env=env)
+
+    with server(args.model, on_base, "serve-base.log") as url:
+        measured = serve_and_measure({m: (url, m) for m in ["base", *on_base]}, args)
     args.base_served = measured["base"]
     for row in rows:
-        if row["method"] in measured:
+        if row["method"] in on_base:
             row.update(measured[row["method"]])
-    for row in rows:
-        if row["served_as"] != "merged model":
-            continue
-        port = free_port()
-        with running_server(server_command(row["out"], port, {}, args.work), port,
-                            args.work / f"serve-{row['method']}.log", env=env) as url:
-            row.update(serve_and_measure(url, ["base"], args)["base"])
-    for row in rows:
-        if "tokens_per_s" in row:
-            row["throughput_vs_base"] = row["tokens_per_s"] / base_speed
+            row["throughput_vs_base"] = row["tokens_per_s"] / measured["base"]["tokens_per_s"]
+    merged = [row for row in rows if row["served_as"] == "merged model"]
+    if not merged:
+        return
+    with server(args.model, {}, "serve-base-alone.log") as base_url:
+        for row in merged:
+            with server(row["out"], {}, f"serve-{row['method']}.log") as url:
+                found = serve_and_measure({"base": (base_url, "base"),
+                                           row["method"]: (url, "base")}, args)
+            row.update(found[row["method"]])
+            row["base_alone_tokens_per_s"] = found["base"]["tokens_per_s"]
+            row["throughput_vs_base"] = row["tokens_per_s"] / found["base"]["tokens_per_s"]
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -228,9 +246,12 @@ def report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
         "# The tuning methods side by side",
         "",
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"{os.cpu_count()} cores, no GPU; {wall_s / 60:.0f} min in all. Command: "
-        f"`python -m benchmarks.peft --steps {args.steps} --batch-size {args.batch_size} "
-        f"--eval-count {args.eval_count}`.",
+        f"{os.cpu_count()} cores, no GPU: {sum(r['train_s'] for r in rows) / 60:.0f} min of "
+        f"training (the train s column) and {wall_s / 60:.0f} min for this invocation"
+        + (" (which read finished trainings back with --reuse)" if args.reuse else "")
+        + f". Command: `python -m benchmarks.peft --steps {args.steps} --batch-size "
+        f"{args.batch_size} --eval-count {args.eval_count} --passes {args.passes} "
+        f"--concurrency {args.concurrency}`.",
         "",
         f"Every method tunes the demo base ({args.model}, 3.3M parameters) for countdown on the "
         f"same {args.steps * args.batch_size} rows (`task:countdown`, seed 0, the same order), "
@@ -246,9 +267,11 @@ def report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
         f"{pct(base['domain_accuracy_base'])}, arithmetic {pct(base['generic_accuracy_base'])}. "
         "Served: the same countdown problems through the server (vLLM runs the float32 model in "
         "bfloat16 on this CPU, so a few near-ties break differently); throughput is completion "
-        f"tokens/s at concurrency {args.concurrency}, median of {args.passes} interleaved passes, "
-        "against the base model in the same server (adapters, prompt embeddings) or the base's "
-        "figure from that server (merged models, each on a server of its own). Peak RSS is the "
+        f"tokens/s at concurrency {args.concurrency} with every request writing "
+        f"{args.throughput_tokens} tokens, median of {args.passes} interleaved passes, against "
+        "the base model in the same server (adapters, prompt embeddings) or, for a merged model "
+        "on a server of its own, against the base alone on a second server up beside it, passes "
+        "alternating between the two. Peak RSS is the "
         "training process's (Python, torch and the evals included): on a model this small the "
         "frozen base's bytes are the column that shows what quantization saves.",
         "",
@@ -265,6 +288,14 @@ def report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
             f"{r['peak_rss_mb']:.0f} | {r['train_s']:.0f} | {pct(r['domain_accuracy'])} | "
             f"{pct(r['generic_accuracy'])} | {served} | {speed} | "
             f"{r['artifact_bytes'] / 1e6:.2f} |")
+    lengths = ", ".join(f"{r['method']} {r['tokens_per_request']:.1f}" for r in rows
+                        if r.get("tokens_per_request") is not None)
+    if lengths:
+        lines += ["", f"Tokens per request in the throughput passes (cap {args.throughput_tokens}; "
+                  "a few answers end sooner): base "
+                  f"{args.base_served['tokens_per_request']:.1f}, {lengths}. A merged model has "
+                  "the base's architecture and shape, so its ratio should be 1: how far it is "
+                  "from 1 is this machine's noise between two servers."]
     qlora = next((r for r in rows if r["method"] == "qlora"), None)
     if qlora and qlora.get("served_accuracy_hf") is not None:
         lines += ["", f"QLoRA: trained on the 4-bit NF4 base (bitsandbytes' CPU backend), its "
@@ -294,6 +325,7 @@ def recommend_cases(table: Path) -> str:
     for title, values in TYPICAL:
         examples, params, memory, compute, goal = values
         answer = recommend(Situation(examples, params, memory, compute, goal), table)
+        answer.table = str(table.relative_to(ROOT)) if answer.table else None
         command = (f"python -m training.recommend --examples {examples} --params "
                    f"{params / 1e9:g}e9 --memory-gib {memory} --compute {compute} --goal {goal}")
         lines += [f"### {title}", "", f"`{command}`", "", "```", answer.text(), "```", ""]
@@ -315,7 +347,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=[m.name for m in METHODS], default=None)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--passes", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-tokens", type=int, default=96,
+                        help="per answer in the accuracy pass")
+    parser.add_argument("--throughput-tokens", type=int, default=32,
+                        help="per request in the throughput passes (below most answers' length)")
+    parser.add_argument("--throughput-repeat", type=int, default=8,
+                        help="each throughput pass sends the eval prompts this many times (a pass "
+                             "of a few seconds is mostly noise on a small machine)")
     parser.add_argument("--reuse", action="store_true",
                         help="read back a method already trained with the same flags in --work")
     parser.add_argument("--work", type=Path, default=Path("runs/bench_peft"),
@@ -325,7 +363,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.report_only:
         saved = json.loads((RESULTS / "peft.json").read_text())
-        vars(args).update(saved["args"])
+        vars(args).update(saved["args"], base_served=saved["base_served"])
         write_report(saved["rows"], args, saved["wall_s"])
         print((RESULTS / "peft.md").read_text())
         return
@@ -344,9 +382,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "peft.json"
     settings = {k: vars(args)[k] for k in ("model", "steps", "batch_size", "eval_count",
-                                           "concurrency", "passes", "max_tokens")}
+                                           "concurrency", "passes", "max_tokens",
+                                           "throughput_tokens", "throughput_repeat", "reuse")}
     out.write_text(json.dumps({"command": " ".join(sys.argv[1:]), "args": settings,
-                               "wall_s": wall_s, "base_served": args.base_served, "rows": rows},
+                               "wall_s": wall_s, "base_served": args.base_served,
+                               "rows": rows},
                               indent=1) + "\n")
     write_report(rows, args, wall_s)
     print((RESULTS / "peft.md").read_text())

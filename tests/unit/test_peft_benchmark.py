@@ -8,7 +8,8 @@ from benchmarks.peft import METHODS, report, row_of, train_flags
 from training.components.method_choice import load_table
 
 ARGS = Namespace(model="models/demo/base", steps=10, batch_size=4, eval_count=20,
-                 concurrency=4, passes=3)
+                 concurrency=4, passes=3, throughput_tokens=32, throughput_repeat=1,
+                 reuse=False)
 
 
 def flag(flags: list[str], name: str) -> list[str]:

@@ -199,8 +199,30 @@ class Recommendation:
                          " the rules rest on the papers named.")
         else:
             lines.append(f"Measured ({self.table}):")
-            lines += [f"  {json.dumps(row, sort_keys=True)}" for row in self.measured]
+            lines += [f"  {measured_line(row)}" for row in self.measured]
         return "\n".join(lines)
+
+
+def measured_line(row: dict) -> str:
+    """One method's row of the table in words (its figures, rounded for reading)."""
+    def pct(key: str) -> str:
+        value = row.get(key)
+        return "?" if value is None else f"{100 * value:.0f}%"
+
+    parts = [f"{row['method']} ({row.get('served_as', '?')}): domain {pct('domain_accuracy')} "
+             f"(base {pct('domain_accuracy_base')}), generic {pct('generic_accuracy')} "
+             f"(base {pct('generic_accuracy_base')})"]
+    if row.get("trainable_parameters") is not None:
+        parts.append(f"{row['trainable_parameters']:,} trainable")
+    if row.get("peak_rss_mb") is not None:
+        parts.append(f"peak RSS {row['peak_rss_mb']:.0f} MB")
+    if row.get("train_s") is not None:
+        parts.append(f"{row['train_s']:.0f} s")
+    if row.get("artifact_bytes") is not None:
+        parts.append(f"artifact {row['artifact_bytes'] / 1e6:.2f} MB")
+    if row.get("throughput_vs_base") is not None:
+        parts.append(f"serving {row['throughput_vs_base']:.2f}x the base's tokens/s")
+    return ", ".join(parts)
 
 
 def load_table(path: Path) -> list[dict] | None:
