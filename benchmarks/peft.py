@@ -1,6 +1,6 @@
 """The tuning methods side by side: every method on the same task, data and step budget.
 
-    python -m benchmarks.peft [--steps 150] [--batch-size 32] [--eval-count 100] [--only lora ...]
+    python -m benchmarks.peft [--steps 120] [--batch-size 32] [--eval-count 80] [--only lora ...]
 
 Each method trains the demo base for countdown (the domain) from the same rows, in the same
 order, for the same number of optimizer steps, through its own recipe (training.lora,
@@ -358,9 +358,9 @@ def write_report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=BASE)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--eval-count", type=int, default=100)
+    parser.add_argument("--eval-count", type=int, default=80)
     parser.add_argument("--only", nargs="+", choices=[m.name for m in METHODS], default=None)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--passes", type=int, default=3)
