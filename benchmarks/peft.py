@@ -29,9 +29,11 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.load import run_load
 from benchmarks.plots import peft_figure
 from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from benchmarks.serving import ENGINE_ENV
+from training.components.arguments import EVAL_SEED
 from training.components.problems import worked_problems
 from training.tasks import completion_prompt, get_task
 
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BASE = "models/demo/base"
 DOMAIN, GENERIC = "countdown", "arithmetic/3-5"
+COUNTDOWN_ADAPTER = "models/demo/adapters/countdown"  # what a full-budget run reaches
 
 
 @dataclass(frozen=True)
@@ -136,27 +139,26 @@ def row_of(method: Method, manifest: dict, out: Path, base: Path) -> dict:
 
 def eval_prompts(count: int) -> tuple[list, list[str]]:
     """The recipes' countdown eval problems (same selector, seed and count)."""
-    problems = [p for p, _ in worked_problems(DOMAIN, 424242, count)]
+    problems = [p for p, _ in worked_problems(DOMAIN, EVAL_SEED, count)]
     return problems, [completion_prompt(p) for p in problems]
 
 
-async def served_pass(url: str, model: str, prompts: list[str], concurrency: int,
-                      max_tokens: int) -> tuple[list[str], int, float]:
-    """Greedy completions of every prompt: (texts, completion tokens, seconds)."""
+def bodies(model: str, prompts: list[str], max_tokens: int) -> list[dict]:
+    return [{"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
+            for prompt in prompts]
+
+
+async def completions(url: str, model: str, prompts: list[str], concurrency: int,
+                      max_tokens: int) -> list[str]:
+    """Greedy completions of every prompt, in order."""
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
-        async def one(prompt: str) -> tuple[str, int]:
+        async def one(body: dict) -> str:
             async with gate:
-                response = await http.post("/v1/completions", json={
-                    "model": model, "prompt": prompt, "max_tokens": max_tokens,
-                    "temperature": 0})
+                response = await http.post("/v1/completions", json=body)
                 response.raise_for_status()
-                body = response.json()
-                return body["choices"][0]["text"], body["usage"]["completion_tokens"]
-        start = time.perf_counter()
-        results = await asyncio.gather(*(one(p) for p in prompts))
-        seconds = time.perf_counter() - start
-    return [t for t, _ in results], sum(n for _, n in results), seconds
+                return response.json()["choices"][0]["text"]
+        return await asyncio.gather(*(one(b) for b in bodies(model, prompts, max_tokens)))
 
 
 def serve_and_measure(targets: dict[str, tuple[str, str]], args: argparse.Namespace) -> dict:
@@ -170,18 +172,17 @@ def serve_and_measure(targets: dict[str, tuple[str, str]], args: argparse.Namesp
     problems, prompts = eval_prompts(args.eval_count)
     found: dict[str, dict] = {}
     for label, (url, model) in targets.items():
-        texts, _, _ = asyncio.run(served_pass(url, model, prompts, args.concurrency,
-                                              args.max_tokens))
+        texts = asyncio.run(completions(url, model, prompts, args.concurrency, args.max_tokens))
         found[label] = {"served_accuracy":
                         sum(task.check(p, t) for p, t in zip(problems, texts)) / len(problems)}
     passes: dict[str, list[tuple[float, float]]] = {label: [] for label in targets}
     for _ in range(args.passes):
         for label, (url, model) in targets.items():
-            _, tokens, seconds = asyncio.run(served_pass(
-                url, model, prompts * args.throughput_repeat, args.concurrency,
-                args.throughput_tokens))
-            passes[label].append((tokens / seconds,
-                                  tokens / len(prompts) / args.throughput_repeat))
+            load = asyncio.run(run_load(
+                url, "/v1/completions",
+                bodies(model, prompts * args.throughput_repeat, args.throughput_tokens),
+                args.concurrency))
+            passes[label].append((load.tokens_per_s, load.completion_tokens / load.requests))
     for label, measured in passes.items():
         speed, length = sorted(measured)[len(measured) // 2]
         found[label].update(tokens_per_s=speed, tokens_per_request=length)
@@ -245,7 +246,7 @@ def report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
     lines = [
         "# The tuning methods side by side",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"Run {args.date} UTC on {platform.machine()}, "
         f"{os.cpu_count()} cores, no GPU: {sum(r['train_s'] for r in rows) / 60:.0f} min of "
         f"training (the train s column) and {wall_s / 60:.0f} min for this invocation"
         + (" (which read finished trainings back with --reuse)" if args.reuse else "")
@@ -282,7 +283,7 @@ def report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
     for r in rows:
         frozen = "—" if r["frozen_base_bytes"] is None else f"{r['frozen_base_bytes'] / 1e6:.1f}"
         speed = "—" if "throughput_vs_base" not in r else f"{r['throughput_vs_base']:.2f}x"
-        served = pct(r.get("served_accuracy")) if r.get("served_accuracy") is not None else "—"
+        served = pct(r.get("served_accuracy"))
         lines.append(
             f"| {r['method']} | {r['served_as']} | {r['trainable_parameters']:,} | {frozen} | "
             f"{r['peak_rss_mb']:.0f} | {r['train_s']:.0f} | {pct(r['domain_accuracy'])} | "
@@ -308,19 +309,25 @@ def report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
 
 
 def what_it_shows(rows: list[dict], args: argparse.Namespace) -> str:
-    """The table's two findings in a sentence each: who gained on the domain, who kept generic."""
+    """The table's two findings in a sentence each: who gained on the domain, who kept generic
+    (and who forgot most)."""
     base = rows[0]
     gained = [r["method"] for r in rows if r["domain_accuracy"] > r["domain_accuracy_base"]]
     kept = [r["method"] for r in rows
             if r["generic_accuracy"] >= r["generic_accuracy_base"] - 0.05]
+    forgot = sorted((r for r in rows if r["method"] not in kept),
+                    key=lambda r: r["generic_accuracy"])[:3]
+    committed = json.loads((ROOT / COUNTDOWN_ADAPTER / "deliberate_manifest.json").read_text())
     domain = (f"{', '.join(gained)} beat the base on countdown" if gained else
               f"no method beats the base's {pct(base['domain_accuracy_base'])} on countdown: "
               f"{args.steps} steps of {args.batch_size} are too few for this task (the committed "
-              "countdown adapter took 3,000 steps of 64)")
+              f"countdown adapter took {committed['train']['steps']:,} steps of "
+              f"{committed['train']['batch_size']}), so ranking methods by countdown needs a "
+              "longer run")
+    most = ", ".join(f"{r['method']} {pct(r['generic_accuracy'])}" for r in forgot)
     return (f"What it shows: at this budget {domain}; {', '.join(kept) or 'none'} kept "
-            f"arithmetic within 5 points of the base's {pct(base['generic_accuracy_base'])}, "
-            "the rest forgot (soft prompts and rsLoRA's larger scaling at the same learning rate "
-            "most). Ranking methods by countdown needs a longer run than one CPU allows.")
+            f"arithmetic within 5 points of the base's {pct(base['generic_accuracy_base'])}"
+            + (f", the rest forgot (most: {most})." if forgot else "."))
 
 
 # Three typical situations (tests/unit/test_recommend.py has them too) and what
@@ -398,9 +405,11 @@ def main() -> None:
     wall_s = time.perf_counter() - start
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "peft.json"
+    args.date = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}"  # --report-only keeps it
     settings = {k: vars(args)[k] for k in ("model", "steps", "batch_size", "eval_count",
                                            "concurrency", "passes", "max_tokens",
-                                           "throughput_tokens", "throughput_repeat", "reuse")}
+                                           "throughput_tokens", "throughput_repeat", "reuse",
+                                           "date")}
     out.write_text(json.dumps({"command": " ".join(sys.argv[1:]), "args": settings,
                                "wall_s": wall_s, "base_served": args.base_served,
                                "rows": rows},

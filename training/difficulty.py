@@ -204,5 +204,6 @@ def recipe_checks(args: argparse.Namespace) -> list[str]:
     args.dataset = [str(args.labels or (args.out_dir or Path(".")) / LABELS_NAME)]
     return check_base(args.model) + check_servable(args) + check_args(args)
 
+
 if __name__ == "__main__":
     sys.exit(main())

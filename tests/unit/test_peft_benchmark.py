@@ -9,7 +9,7 @@ from training.components.method_choice import load_table
 
 ARGS = Namespace(model="models/demo/base", steps=10, batch_size=4, eval_count=20,
                  concurrency=4, passes=3, throughput_tokens=32, throughput_repeat=1,
-                 reuse=False)
+                 reuse=False, date="2026-12-03 14:45")
 
 
 def flag(flags: list[str], name: str) -> list[str]:
