@@ -94,18 +94,19 @@ def load_problems(per_level: int, countdown: int, seed: int) -> list[Problem]:
     return problems + get_task("countdown").generate(seed + 100, countdown)
 
 
-def chat_request(problem: Problem, reasoning: dict) -> dict:
-    """The benchmark's chat request for `problem`, reasoning as `reasoning` says."""
-    return {"model": SERVED_NAME, "messages": [{"role": "user", "content": problem.prompt}],
+def chat_request(problem: Problem, reasoning: dict, model: str = SERVED_NAME) -> dict:
+    """The benchmark's chat request for `problem` to `model` (the base or an adapter's name),
+    reasoning as `reasoning` says."""
+    return {"model": model, "messages": [{"role": "user", "content": problem.prompt}],
             # temperature 0: a single pass (greedy, or auto routed to greedy) decodes greedily;
             # a search samples its branches at the server's search temperature.
             "max_tokens": 256, "temperature": 0, "reasoning": reasoning}
 
 
 async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict, config: str,
-              verifiers: str) -> Outcome:
+              verifiers: str, model: str = SERVED_NAME) -> Outcome:
     started = time.monotonic()
-    r = await http.post("/v1/chat/completions", json=chat_request(problem, reasoning))
+    r = await http.post("/v1/chat/completions", json=chat_request(problem, reasoning, model))
     latency = time.monotonic() - started
     r.raise_for_status()
     body = r.json()
@@ -136,12 +137,13 @@ def prefix_cache(base_url: str) -> tuple[float, float, float]:
 
 
 async def run_config(base_url: str, problems: list[Problem], name: str, reasoning: dict,
-                     verifiers: str, concurrency: int) -> tuple[list[Outcome], dict]:
+                     verifiers: str, concurrency: int,
+                     model: str = SERVED_NAME) -> tuple[list[Outcome], dict]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(http: httpx.AsyncClient, problem: Problem) -> Outcome:
         async with gate:
-            return await ask(http, problem, reasoning, name, verifiers)
+            return await ask(http, problem, reasoning, name, verifiers, model)
 
     hits0, queries0, ceiling0 = prefix_cache(base_url)
     started = time.monotonic()
