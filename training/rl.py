@@ -13,7 +13,8 @@ task:SELECTOR:COUNT[:WEIGHT]`, from the `rl` seed stream.
 Every `--guard-every` steps the reward-hacking guard (training/components/hacking_guard.py)
 answers `--guard-problems` held-out prompts per task greedily and logs the proxy reward beside
 the exact checker's accuracy; when the proxy rises while exact accuracy falls it rolls back to
-the best checkpoint and stops (`--guard-action`).
+the best checkpoint and stops (`--guard-action`). `--keep best` saves the checkpoint of best
+held-out exact accuracy even when the guard did not fire (model selection on the guard's prompts).
 
 Writes a PEFT adapter that the server loads like any other, a manifest (the reward, the guard's
 history, the before/after numbers) and `rl_log.jsonl` (the trainer's log) beside it.
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guard-patience", type=int, default=2,
                    help="checks in a row that must show it before the guard fires")
     p.add_argument("--guard-action", choices=ACTIONS, default="rollback")
+    p.add_argument("--keep", choices=("last", "best"), default="last",
+                   help="the adapter saved: the last weights, or those of the guard's check of "
+                        "best exact accuracy (needs the guard)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1: this tiny model's ops are too small to share, and "
                         "on a busy machine more threads spin-wait; see the README)")
@@ -93,6 +97,8 @@ def rl_problems(args: argparse.Namespace) -> list[str]:
     if args.batch_size % args.num_generations:
         problems.append(f"--batch-size {args.batch_size} must be a multiple of "
                         f"--num-generations {args.num_generations} (whole groups per step)")
+    if args.keep == "best" and args.guard_every <= 0:
+        problems.append("--keep best picks among the guard's checks: give --guard-every N > 0")
     if args.num_generations < 2:
         problems.append("--num-generations must be at least 2: GRPO compares completions")
     return problems
@@ -187,7 +193,7 @@ def train(args: argparse.Namespace) -> dict:
         log_path.unlink(missing_ok=True)
         guard = RewardHackingGuard(trainer.model, evaluate, args.guard_every,
                                    args.guard_tolerance, args.guard_patience, args.guard_action,
-                                   log_path)
+                                   log_path, keep_best=args.keep == "best")
         trainer.add_callback(guard)
     if args.time_limit_min:
         trainer.add_callback(time_limit(args.time_limit_min))

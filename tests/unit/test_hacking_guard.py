@@ -102,13 +102,13 @@ def perturb(model, by: float) -> None:
                 param.add_(by)
 
 
-def callback_run(action: str, history: list[tuple[float, float]]):
+def callback_run(action: str, history: list[tuple[float, float]], keep_best: bool = False):
     """Drives the guard as the Trainer does (every=1): train begin, then a step at a time, the
     adapter weights moving each step; returns the guard, the weights at each check, the final
     weights and the step training stopped at."""
     model = lora_model()
     guard = RewardHackingGuard(model, scripted(history), every=1, tolerance=0.05, patience=1,
-                               action=action)
+                               action=action, keep_best=keep_best)
     args = None  # the guard reads only the state and the control
     state, control = TrainerState(), TrainerControl()
     seen = []
@@ -143,6 +143,23 @@ def test_stop_keeps_the_last_weights_and_log_only_records() -> None:
     guard, seen, final, stopped = callback_run("log", HACKED)
     assert stopped == 3 and guard.report.fired_at == 2 and guard.report.rolled_back_to is None
     assert all(torch.equal(final[k], seen[3][k]) for k in final)
+
+
+def test_keep_best_restores_the_best_checkpoint_at_the_end_without_firing() -> None:
+    declining = [(0.5, 0.5), (0.5, 0.7), (0.5, 0.6), (0.5, 0.55)]  # exact falls, proxy flat
+    guard, seen, final, stopped = callback_run("log", declining, keep_best=True)
+    assert stopped == 3 and guard.report.fired_at is None and guard.report.rolled_back_to == 1
+    assert all(torch.equal(final[k], seen[1][k]) for k in final)
+    guard, seen, final, _ = callback_run("log", declining)
+    assert guard.report.rolled_back_to is None
+    assert all(torch.equal(final[k], seen[3][k]) for k in final)
+
+
+def test_keep_best_leaves_the_last_weights_when_they_are_the_best() -> None:
+    rising = [(0.5, 0.5), (0.5, 0.6), (0.5, 0.7)]
+    guard, seen, final, _ = callback_run("log", rising, keep_best=True)
+    assert guard.report.rolled_back_to is None
+    assert all(torch.equal(final[k], seen[2][k]) for k in final)
 
 
 def test_an_unknown_action_is_refused() -> None:

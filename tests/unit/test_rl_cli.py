@@ -43,6 +43,7 @@ def test_the_demo_config_resolves_and_flags_override_it(capsys) -> None:
     (["--num-generations", "1", "--batch-size", "4"], "at least 2"),
     (["--dataset", "data.jsonl"], "give demo-task problems as task:SELECTOR:COUNT"),
     (["--r", "32"], "lower --r or serve with a larger --max-lora-rank"),
+    (["--keep", "best", "--guard-every", "0"], "give --guard-every N > 0"),
 ])
 def test_settings_it_cannot_train_with_are_refused(capsys, flags, fix) -> None:
     assert fix in refusal(capsys, *flags)

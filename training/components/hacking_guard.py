@@ -4,7 +4,9 @@ the task's exact checker. Both, and their divergence, are logged; when the proxy
 exact accuracy has fallen (each by at least `tolerance` against the best checkpoint so far, the
 one of highest exact accuracy, for `patience` evaluations in a row) the guard fires:
 `action` "stop" ends training there, "rollback" also restores the best checkpoint's adapter
-weights, "log" only records it.
+weights, "log" only records it. With `keep_best` the best checkpoint's weights are restored at
+the end of training whether or not the guard fired (the held-out checks as model selection, as
+transformers' `load_best_model_at_end` does with an evaluation metric).
 
 divergence = (proxy - proxy at step 0) - (exact - exact at step 0): how much more the proxy has
 gained than the truth.
@@ -48,12 +50,13 @@ class RewardHackingGuard(TrainerCallback):
 
     def __init__(self, model, evaluate: Callable[[object], tuple[float, float, float]],
                  every: int, tolerance: float = 0.05, patience: int = 2,
-                 action: str = "rollback", log_path: Path | None = None) -> None:
+                 action: str = "rollback", log_path: Path | None = None,
+                 keep_best: bool = False) -> None:
         if action not in ACTIONS:
             raise ValueError(f"guard action must be one of {ACTIONS}, got {action!r}")
         self.model, self.evaluate = model, evaluate
         self.every, self.tolerance, self.patience, self.action = every, tolerance, patience, action
-        self.log_path = log_path
+        self.log_path, self.keep_best = log_path, keep_best
         self.report = GuardReport()
         self._best_weights: dict | None = None
         self._strikes = 0
@@ -123,3 +126,5 @@ class RewardHackingGuard(TrainerCallback):
         last = self.report.history[-1].step if self.report.history else None
         if last != state.global_step:  # the final weights are what gets saved: measure them
             self.check(state.global_step)
+        if self.keep_best and self.report.best_step != self.report.history[-1].step:
+            self.restore_best()
