@@ -151,3 +151,32 @@ def peft_figure(rows: list[dict], path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def rl_curves_figure(runs: dict[str, dict], path: Path) -> Path:
+    """One panel per RL run: the guard's held-out proxy reward and exact accuracy against the
+    training step, the kept checkpoint marked (the reward-hacking curve)."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.4), sharey=True,
+                             squeeze=False)
+    for ax, (name, run) in zip(axes[0], runs.items()):
+        history = run["guard"]["history"]
+        steps = [p["step"] for p in history]
+        ax.plot(steps, [p["proxy"] for p in history], marker=".", label="proxy (training reward)")
+        ax.plot(steps, [p["exact"] for p in history], marker=".", label="exact accuracy")
+        kept = run["guard"].get("rolled_back_to")
+        if kept is not None:
+            ax.axvline(kept, color="grey", linestyle=":", linewidth=1, label="kept checkpoint")
+        fired = run["guard"].get("fired_at")
+        if fired is not None:
+            ax.axvline(fired, color="C3", linestyle="--", linewidth=1, label="guard fires")
+        ax.set_title(name)
+        ax.set_xlabel("GRPO step")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("held-out (guard's prompts)")
+    axes[0][0].set_ylim(0, 1)
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

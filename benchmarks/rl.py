@@ -14,7 +14,7 @@ apart from the training (`rl`) and guard (`rl_guard`) prompts. Greedy answers ar
 transformers in-process.
 
 Then one server (the demo model with its PRM and ORM, and the best adapter, the one of highest
-mean accuracy over the tasks, loaded as `rl`) answers `--search-problems` of the same held-out
+mean accuracy over the tasks among those kept at a step after 0, loaded as `rl`) answers `--search-problems` of the same held-out
 problems per task with each of SEARCH_CONFIGS, once with `model` the base and once the adapter,
 through the HTTP API with the learned verifiers (benchmarks.reasoning's requests).
 
@@ -30,10 +30,10 @@ import asyncio
 import json
 import statistics
 import platform
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks.plots import rl_curves_figure
 from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
 from benchmarks.reasoning import CONFIGS, LEARNED, run_config
 from training import rl
@@ -75,10 +75,12 @@ def evaluation(model, tokenizer, count: int, max_new_tokens: int) -> dict[str, d
     return found
 
 
-def best_adapter(results: dict) -> str:
-    """The reward whose adapter has the highest mean greedy accuracy over the tasks."""
-    runs = results["runs"]
-    return max(runs, key=lambda name: statistics.fmean(
+def best_adapter(results: dict) -> str | None:
+    """The reward whose adapter has the highest mean greedy accuracy over the tasks, among
+    those that kept a trained checkpoint (an adapter kept at step 0 is the base itself); None
+    when every run kept step 0."""
+    runs = {name: run for name, run in results["runs"].items() if kept_step(run) > 0}
+    return max(runs, default=None, key=lambda name: statistics.fmean(
         e["accuracy"] for e in runs[name]["eval"].values()))
 
 
@@ -126,23 +128,33 @@ def train_flags(args: argparse.Namespace, name: str, out: Path) -> list[str]:
     return flags
 
 
+def trained_when(results: dict) -> str:
+    """Which adapters an earlier run trained (--reuse) and when, from their manifests."""
+    reused = {name: run["trained_at"] for name, run in results["runs"].items()
+              if run.get("reused")}
+    if not reused:
+        return ""
+    return (f" Adapters trained by an earlier run with the same settings (--reuse), then "
+            f"evaluated here: {', '.join(f'{n} at {t}' for n, t in reused.items())}.")
+
+
 def report(results: dict, args: argparse.Namespace) -> str:
     lines = [f"# RL post-training ({'quick smoke run' if args.quick else 'benchmark'})", "",
              f"{results['date']}, {results['machine']}. {args.steps} GRPO steps per reward "
              f"(training/configs/rl_demo.yaml), {args.eval_problems} held-out problems per task "
-             f"(seed {SEED}).", "",
+             f"(seed {SEED})." + trained_when(results), "",
              "| reward | task | kept step | accuracy before | after | tokens before | after |",
              "|---|---|---|---|---|---|---|"]
     base = results["base"]
     for name, run in results["runs"].items():
-        kept = run["guard"].get("rolled_back_to")
-        kept = run["guard"]["history"][-1]["step"] if kept is None else kept
+        kept = kept_step(run)
         for selector, after in run["eval"].items():
             before = base[selector]
             lines.append(f"| {name} | {selector} | {kept} | {before['accuracy']:.3f} | "
                          f"{after['accuracy']:.3f} | {before['tokens']:.1f} | "
                          f"{after['tokens']:.1f} |")
-    lines += ["", "## Reward-hacking curves (held-out proxy reward against exact accuracy)", ""]
+    lines += ["", "## Reward-hacking curves (held-out proxy reward against exact accuracy)", "",
+              "![curves](rl.png)", ""]
     for name, run in results["runs"].items():
         guard = run["guard"]
         fired = guard["fired_at"]
@@ -155,7 +167,55 @@ def report(results: dict, args: argparse.Namespace) -> str:
         lines.append("")
     if results.get("search"):
         lines += search_report(results, args)
+    elif "best" in results and results["best"] is None:
+        lines += ["## Search on top of the best RL adapter", "",
+                  "Not run: every run kept step 0 (the base itself), so there is no RL adapter "
+                  "to search on.", ""]
+    lines += findings(results)
     return "\n".join(lines) + "\n"
+
+
+def kept_step(run: dict) -> int:
+    """The step of the adapter that was saved: the guard's best check, or the last one."""
+    guard = run["guard"]
+    return guard["history"][-1]["step"] if guard.get("rolled_back_to") is None \
+        else guard["rolled_back_to"]
+
+
+def findings(results: dict) -> list[str]:
+    """What the tables show, in words: per task the best change against the base beside the
+    noise of that many problems, the runs whose guard kept the base, and the divergence of the
+    learned proxies."""
+    base, runs = results["base"], results["runs"]
+    trained = [name for name, run in runs.items() if kept_step(run) > 0]
+    lines = ["## What it shows", ""]
+    for selector, before in base.items():
+        acc, n = before["accuracy"], before["problems"]
+        noise = f"one standard error on {n} problems is {(acc * (1 - acc) / n) ** 0.5:.3f}"
+        delta = {name: runs[name]["eval"][selector]["accuracy"] - acc for name in trained}
+        if not delta:
+            lines.append(f"- {selector}: base {acc:.3f}; no run kept a trained checkpoint; {noise}.")
+            continue
+        best = max(delta, key=delta.get)
+        lines.append(f"- {selector}: base {acc:.3f}; best trained adapter {best} "
+                     f"{acc + delta[best]:.3f} ({delta[best]:+.3f}), the trained adapters "
+                     f"{min(delta.values()):+.3f} to {max(delta.values()):+.3f}; {noise}.")
+    at_base = [name for name, run in runs.items() if kept_step(run) == 0]
+    if at_base:
+        lines.append(f"- The guard's check of best held-out exact accuracy was step 0, the base "
+                     f"itself, for {', '.join(at_base)}: no checkpoint of those runs beat it.")
+    for name, run in runs.items():
+        history = run["guard"]["history"]
+        if all(abs(p["proxy"] - p["exact"]) < 1e-9 for p in history):
+            continue  # the exact reward is its own checker
+        peak = max(history, key=lambda p: p["divergence"])
+        fired = run["guard"]["fired_at"]
+        lines.append(f"- {name}: proxy {history[0]['proxy']:.3f} -> {history[-1]['proxy']:.3f} "
+                     f"while exact {history[0]['exact']:.3f} -> {history[-1]['exact']:.3f}; "
+                     f"largest divergence {peak['divergence']:+.3f} at step {peak['step']}; "
+                     + (f"the guard would fire at step {fired}." if fired is not None
+                        else "the guard did not fire."))
+    return lines + [""]
 
 
 def search_report(results: dict, args: argparse.Namespace) -> list[str]:
@@ -227,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         args.steps, args.quick = results["steps"], results["quick"]
         args.eval_problems = results.get("eval_problems", args.eval_problems)
         args.search_problems = results.get("search_problems", args.search_problems)
+        rl_curves_figure(results["runs"], args.out_dir / "rl.png")
         (args.out_dir / "rl.md").write_text(report(results, args))
         return 0
 
@@ -245,26 +306,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"base: {json.dumps(results['base'])}", flush=True)
     for name in names:
         out = args.runs_dir / name
-        started = time.perf_counter()
-        if not (args.reuse and (out / "deliberate_manifest.json").exists()):
+        reused = args.reuse and (out / "deliberate_manifest.json").exists()
+        if not reused:
             rl.main(train_flags(args, name, out))
         manifest = json.loads((out / "deliberate_manifest.json").read_text())
         model = PeftModel.from_pretrained(
             AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32), str(out))
         results["runs"][name] = {
             "reward": REWARDS[name], "adapter": str(out),
-            "seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": manifest["train"]["seconds"], "reused": reused,
+            "trained_at": datetime.fromtimestamp(
+                (out / "deliberate_manifest.json").stat().st_mtime, timezone.utc).isoformat(
+                timespec="minutes"),
             "first_reward": manifest["train"]["first_reward"],
             "last_reward": manifest["train"]["last_reward"],
             "guard": manifest["train"]["guard"],
             "eval": evaluation(model, tokenizer, args.eval_problems, args.max_new_tokens)}
         print(f"{name}: {json.dumps(results['runs'][name]['eval'])}", flush=True)
-    if args.search_problems and results["runs"]:
-        results["best"] = best_adapter(results)
+    results["best"] = best_adapter(results)
+    if args.search_problems and results["best"]:
         results["search"] = asyncio.run(search_phase(Path(results["runs"][results["best"]]
                                                           ["adapter"]), args))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "rl.json").write_text(json.dumps(results, indent=2) + "\n")
+    rl_curves_figure(results["runs"], args.out_dir / "rl.png")
     (args.out_dir / "rl.md").write_text(report(results, args))
     print(f"written {args.out_dir / 'rl.md'}")
     return 0

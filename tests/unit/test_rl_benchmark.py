@@ -49,10 +49,15 @@ def _search(greedy: float, beam: float, mcts: float) -> dict:
             for name, acc in (("greedy", greedy), ("beam/3", beam), ("mcts/5", mcts))}
 
 
-def test_best_adapter_has_the_highest_mean_accuracy_over_tasks() -> None:
-    runs = {name: {"eval": {"a": {"accuracy": a}, "b": {"accuracy": b}}}
-            for name, a, b in (("exact", 0.6, 0.2), ("orm", 0.8, 0.0), ("prm", 0.5, 0.4))}
+def test_best_adapter_has_the_highest_mean_accuracy_of_those_trained_past_step_0() -> None:
+    def run(a: float, b: float, kept: int) -> dict:
+        return {"eval": {"a": {"accuracy": a}, "b": {"accuracy": b}},
+                "guard": {"rolled_back_to": kept, "history": [{"step": 40}]}}
+
+    runs = {"exact": run(0.6, 0.2, 10), "orm": run(0.8, 0.0, 5), "prm": run(0.5, 0.4, 20),
+            "mix": run(0.9, 0.9, 0)}  # kept at step 0: the base itself, not an RL adapter
     assert bench.best_adapter({"runs": runs}) == "prm"
+    assert bench.best_adapter({"runs": {"mix": runs["mix"]}}) is None
 
 
 @pytest.mark.parametrize("tuned, verdict", [
@@ -78,3 +83,44 @@ def test_prm_step_trains_the_prm_reward_with_per_step_credit(tmp_path) -> None:
     assert flags[flags.index("--credit") + 1] == "step"
     assert flags[flags.index("--keep") + 1] == "best"
     assert bench.train_flags(args, "prm", tmp_path)[flags.index("--credit") + 1] == "sequence"
+
+
+def test_findings_name_the_best_change_the_noise_and_the_learned_proxies_divergence() -> None:
+    point = lambda step, proxy, exact, div: {"step": step, "proxy": proxy,  # noqa: E731
+                                             "exact": exact, "divergence": div, "tokens": 1.0}
+    results = {
+        "base": {"countdown": {"problems": 100, "accuracy": 0.25, "tokens": 1.0}},
+        "runs": {
+            "exact": {"eval": {"countdown": {"accuracy": 0.20}},
+                      "guard": {"fired_at": None, "rolled_back_to": 0,
+                                "history": [point(0, 0.3, 0.3, 0.0), point(5, 0.2, 0.2, 0.0)]}},
+            "orm": {"eval": {"countdown": {"accuracy": 0.31}},
+                    "guard": {"fired_at": 5, "rolled_back_to": None,
+                              "history": [point(0, 0.1, 0.3, 0.0), point(5, 0.4, 0.2, 0.4)]}}}}
+    text = "\n".join(bench.findings(results))
+    assert "best trained adapter orm 0.310 (+0.060), the trained adapters +0.060 to +0.060" in text
+    assert "one standard error on 100 problems is 0.043" in text
+    assert "step 0, the base itself, for exact:" in text
+    assert ("- orm: proxy 0.100 -> 0.400 while exact 0.300 -> 0.200; largest divergence +0.400 "
+            "at step 5; the guard would fire at step 5.") in text
+    assert "- exact: proxy" not in text
+
+
+def test_reused_adapters_say_when_they_were_trained() -> None:
+    runs = {"exact": {"reused": True, "trained_at": "2026-12-03T17:20+00:00"},
+            "orm": {"reused": False, "trained_at": "2026-12-03T17:40+00:00"}}
+    assert bench.trained_when({"runs": runs}) == (
+        " Adapters trained by an earlier run with the same settings (--reuse), then evaluated "
+        "here: exact at 2026-12-03T17:20+00:00.")
+    assert bench.trained_when({"runs": {"orm": runs["orm"]}}) == ""
+
+
+def test_report_only_renders_the_table_and_the_curves_from_rl_json(tmp_path) -> None:
+    import json
+
+    results = json.loads((bench.RESULTS / "rl.json").read_text())
+    (tmp_path / "rl.json").write_text(json.dumps(results))
+    assert bench.main(["--report-only", "--out-dir", str(tmp_path)]) == 0
+    text = (tmp_path / "rl.md").read_text()
+    assert f"{results['steps']} GRPO steps per reward" in text and "![curves](rl.png)" in text
+    assert (tmp_path / "rl.png").read_bytes().startswith(b"\x89PNG")
