@@ -56,11 +56,13 @@ async def test_non_streaming_clients_that_leave_are_aborted(server):
     await wait_until(lambda: engine_busy(server) == 0, timeout_s=3)
 
 
-# A search that would run for long: mcts with many simulations, rollouts, no early stop.
+# A search that would run for long: mcts with many simulations, rollouts, no early stop. The
+# learned PRM's factor keeps every path's score below stop_score 1.0 (logic x syntax alone score
+# any well-formed path 1.0, and the search then ended before the client could leave).
 SEARCH = {"model": "demo", "prompt": "Numbers: 3 7 25 50 Target: 353\n", "max_tokens": 64,
           "temperature": 1.0, "reasoning": {"strategy": "mcts", "simulations": 64,
                                             "stop_score": 1.0, "evaluation": "rollout",
-                                            "verifiers": {"logic": 1, "syntax": 1}}}
+                                            "verifiers": {"logic": 1, "syntax": 1, "prm": 1}}}
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -75,8 +77,6 @@ async def test_a_client_that_leaves_mid_search_leaves_no_engine_request(server, 
                                  timeout_s=30)
         else:
             request = asyncio.create_task(http.post("/v1/completions", json=SEARCH))
-            # as long as the streamed case allows: on a busy machine the first engine call of
-            # the search was seen to start after 5 s (CI, 2026-12-03)
             await wait_until(lambda: server.metric("vllm:num_requests_running") > 0,
                              timeout_s=30)
             # the client leaves at the search's first engine call (waiting for a read timeout
