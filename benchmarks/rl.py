@@ -9,14 +9,15 @@ Each reward trains its own adapter from the demo base with the config
 training/configs/rl_demo.yaml (in-process, one after the other; the guard runs with
 `--guard-action log --keep best`: the whole curve is recorded, the step at which the guard would
 have fired is reported, and the adapter kept is that of the guard's check of best held-out exact
-accuracy, its step in the table; step 0 is the base itself). The evaluation problems come from the evaluation seed stream (600_000+),
-apart from the training (`rl`) and guard (`rl_guard`) prompts. Greedy answers are generated with
-transformers in-process.
+accuracy, its step in the table; step 0 is the base itself). The evaluation problems come from
+the evaluation seed stream (600_000+), apart from the training (`rl`) and guard (`rl_guard`)
+prompts. Greedy answers are generated with transformers in-process.
 
 Then one server (the demo model with its PRM and ORM, and the best adapter, the one of highest
-mean accuracy over the tasks among those kept at a step after 0, loaded as `rl`) answers `--search-problems` of the same held-out
-problems per task with each of SEARCH_CONFIGS, once with `model` the base and once the adapter,
-through the HTTP API with the learned verifiers (benchmarks.reasoning's requests).
+mean accuracy over the tasks among those kept at a step after 0, loaded as `rl`) answers
+`--search-problems` of the same held-out problems per task with each of SEARCH_CONFIGS, once with
+`model` the base and once the adapter, through the HTTP API with the learned verifiers
+(benchmarks.reasoning's requests).
 
 Writes OUT_DIR/rl.md and rl.json (default benchmarks/results; with --quick, runs/bench_rl_quick,
 since a quick run's numbers are a smoke test, not a result). `--report-only` re-renders rl.md
@@ -28,16 +29,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import platform
+import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.plots import rl_curves_figure
 from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.reasoning import CONFIGS, LEARNED, run_config
+from benchmarks.reasoning import CONFIGS, LEARNED, run_config, summarize
 from training import rl
-from training.components.problems import selector_problems
+from training.components.problems import parse_selector, selector_problems
 from training.tasks import completion_prompt, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,8 @@ def best_adapter(results: dict) -> str | None:
 
 async def search_phase(adapter: Path, args: argparse.Namespace) -> dict:
     """Each of SEARCH_CONFIGS on the base and on `adapter`, through one server: per model and
-    config, per task accuracy and mean completion tokens, and the wall time of the config."""
+    config, per task benchmarks.reasoning's summary (accuracy, mean completion tokens, ...) and
+    the wall time of the config."""
     problems = [p for selector in TASKS
                 for p in selector_problems(selector, SEED, args.search_problems)]
     chosen = {name: reasoning for name, reasoning, _ in CONFIGS if name in SEARCH_CONFIGS}
@@ -102,14 +104,9 @@ async def search_phase(adapter: Path, args: argparse.Namespace) -> dict:
                 rows, phase = await run_config(url, problems, name,
                                                {**chosen[name], "verifiers": LEARNED, "seed": 1},
                                                "learned", args.concurrency, model=model)
-                per_task = {}
-                for selector in TASKS:
-                    task = selector.split("/")[0]
-                    mine = [o for o in rows if o.task == task]
-                    per_task[selector] = {
-                        "problems": len(mine),
-                        "accuracy": sum(o.correct for o in mine) / len(mine),
-                        "tokens": statistics.fmean(o.completion_tokens for o in mine)}
+                per_task = {selector: summarize([o for o in rows
+                                                 if o.task == parse_selector(selector)[0]])
+                            for selector in TASKS}
                 found.setdefault(model, {})[name] = {"tasks": per_task, "wall_s": phase["wall_s"]}
                 print(f"search {model} {name}: {json.dumps(per_task)}", flush=True)
     return found

@@ -9,15 +9,19 @@ import pytest
 from benchmarks import rl as bench
 
 
+def point(step: int, proxy: float, exact: float, divergence: float, tokens: float = 40.0) -> dict:
+    """One of the guard's checks, as the manifest stores it."""
+    return {"step": step, "proxy": proxy, "exact": exact, "divergence": divergence,
+            "tokens": tokens}
+
+
 def test_report_lists_before_after_and_each_curve() -> None:
-    point = lambda step, proxy, exact: {"step": step, "proxy": proxy, "exact": exact,  # noqa: E731
-                                        "divergence": proxy - 0.2 - (exact - 0.5), "tokens": 40.0}
     results = {
         "date": "d", "machine": "m",
         "base": {"countdown": {"problems": 4, "accuracy": 0.25, "tokens": 42.0}},
         "runs": {"orm": {"eval": {"countdown": {"problems": 4, "accuracy": 0.5, "tokens": 30.0}},
-                         "guard": {"fired_at": 10, "history": [point(0, 0.2, 0.5),
-                                                               point(10, 0.9, 0.1)]}}}}
+                         "guard": {"fired_at": 10, "history": [point(0, 0.2, 0.5, 0.0),
+                                                               point(10, 0.9, 0.1, 1.1)]}}}}
     args = argparse.Namespace(quick=False, steps=10, eval_problems=4)
     text = bench.report(results, args)
     assert "| orm | countdown | 10 | 0.250 | 0.500 | 42.0 | 30.0 |" in text
@@ -86,8 +90,6 @@ def test_prm_step_trains_the_prm_reward_with_per_step_credit(tmp_path) -> None:
 
 
 def test_findings_name_the_best_change_the_noise_and_the_learned_proxies_divergence() -> None:
-    point = lambda step, proxy, exact, div: {"step": step, "proxy": proxy,  # noqa: E731
-                                             "exact": exact, "divergence": div, "tokens": 1.0}
     results = {
         "base": {"countdown": {"problems": 100, "accuracy": 0.25, "tokens": 1.0}},
         "runs": {
