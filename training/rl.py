@@ -8,7 +8,9 @@ mix such as `exact:0.5,prm:0.5`; see training/components/rl_rewards.py), and mov
 toward the completions that beat their group's mean, with a KL penalty (`--beta`) to the base
 model (the adapter switched off). `--credit step` gives the step-level rewards per-step credit
 (training/components/process_grpo.py). Prompts are demo-task problems, `--dataset
-task:SELECTOR:COUNT[:WEIGHT]`, from the `rl` seed stream.
+task:SELECTOR:COUNT[:WEIGHT]`, from the `rl` seed stream; `--filter-samples K` keeps only those
+the starting policy solves sometimes but not always in K samples (training/components/
+solve_rates.py).
 
 Every `--guard-every` steps the reward-hacking guard (training/components/hacking_guard.py)
 answers `--guard-problems` held-out prompts per task greedily and logs the proxy reward beside
@@ -56,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--beta", type=float, default=0.04, help="KL penalty to the base model")
     p.add_argument("--loss-type", default="dapo", help="TRL's GRPO loss (grpo, dr_grpo, dapo, ...)")
+    p.add_argument("--filter-samples", type=int, default=0,
+                   help="sample K completions of each prompt with the starting policy before "
+                        "training and keep only those solved sometimes but not always (DAPO's "
+                        "dynamic sampling, ahead of time; 0: keep all)")
     p.add_argument("--logging-steps", type=int, default=5)
     p.add_argument("--guard-every", type=int, default=5,
                    help="steps between the guard's held-out checks (0: no guard)")
@@ -99,6 +105,9 @@ def rl_problems(args: argparse.Namespace) -> list[str]:
                         f"--num-generations {args.num_generations} (whole groups per step)")
     if args.keep == "best" and args.guard_every <= 0:
         problems.append("--keep best picks among the guard's checks: give --guard-every N > 0")
+    if args.filter_samples == 1 or args.filter_samples < 0:
+        problems.append("--filter-samples must be 0 (off) or at least 2: a prompt is kept when "
+                        "some of its K samples are solved and some are not")
     if args.num_generations < 2:
         problems.append("--num-generations must be at least 2: GRPO compares completions")
     return problems
@@ -121,6 +130,27 @@ def prompt_rows(specs: list[str], stream: str, seed: int, count: int | None = No
                          "answer": p.answer, "difficulty": p.difficulty, "pid": p.id,
                          "weight": spec.weight})
     return rows
+
+
+def filter_informative(rows: list[dict], args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """The rows whose prompts the starting policy solves sometimes (training/components/
+    solve_rates.py), and what was dropped; refuses to train on none."""
+    from training.components.solve_rates import informative, measure_in_child
+
+    started = time.perf_counter()
+    print(f"filtering {len(rows)} prompts: {args.filter_samples} samples each", file=sys.stderr,
+          flush=True)
+    solved = measure_in_child(args.model, rows, args.filter_samples, args.temperature,
+                              args.max_completion_length, args.seed)
+    kept, counts = informative(rows, solved, args.filter_samples)
+    print(f"kept {len(kept)} of {len(rows)} prompts: {json.dumps(counts)}", file=sys.stderr,
+          flush=True)
+    if not kept:
+        raise SystemExit(f"--filter-samples {args.filter_samples}: no prompt is solved sometimes "
+                         f"but not always ({json.dumps(counts)}); give easier or harder tasks, "
+                         "more samples, or drop the filter")
+    return kept, {"samples": args.filter_samples, "tasks": counts,
+                  "seconds": round(time.perf_counter() - started, 1)}
 
 
 def weighted_dataset(rows: list[dict], seed: int):
@@ -158,7 +188,10 @@ def train(args: argparse.Namespace) -> dict:
     if args.eval_task:
         metrics["accuracy_base"] = greedy_accuracy(model, tokenizer, args.eval_task,
                                                    args.eval_count, args.eval_seed)
-    dataset = weighted_dataset(prompt_rows(args.dataset, "rl", args.seed), args.seed)
+    rows, filtered = prompt_rows(args.dataset, "rl", args.seed), None
+    if args.filter_samples:
+        rows, filtered = filter_informative(rows, args)
+    dataset = weighted_dataset(rows, args.seed)
 
     step_level = args.credit == "step"
     trl_weights = [0.0 if step_level and r.step_level else weights[r.__name__] for r in rewards]
@@ -211,7 +244,7 @@ def train(args: argparse.Namespace) -> dict:
         metrics.update(heldout_proxy_start=first.proxy, heldout_exact_start=first.exact,
                        heldout_proxy=kept.proxy, heldout_exact=kept.exact)
     train_info = {
-        "rows": len(dataset), "steps": trainer.state.global_step, "seconds": round(seconds, 1),
+        "rows": len(dataset), "filter": filtered, "steps": trainer.state.global_step, "seconds": round(seconds, 1),
         "reward": weights, "process_weights": process_weights if "process" in weights else None,
         "aggregation": args.aggregation, "credit": args.credit, "beta": args.beta,
         "num_generations": args.num_generations, "temperature": args.temperature,

@@ -1,7 +1,8 @@
 """A tiny RL run (`python -m training.rl`, a few GRPO steps on the demo base model): the reward and
 the loss are logged and move, the reward-hacking guard checks the held-out prompts, and the
 adapter written passes the server's adapter validation (what POST /v1/load_lora_adapter runs
-before the engine sees it)."""
+before the engine sees it). The prompts are first filtered to those the base solves sometimes
+(`--filter-samples`, vLLM offline in a child process)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,15 @@ pytestmark = pytest.mark.slow
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("rl") / "adapter"
     # The mix of an outcome reward and the additive process reward (syntax, the demo PRM, logic),
-    # the process part with per-step credit: every reward path of the trainer in one run.
+    # the process part with per-step credit: every reward path of the trainer in one run; the
+    # prompts filtered by the base's solve rate over 4 samples first.
     rl.main(["--config", str(ROOT / "training" / "configs" / "rl_demo.yaml"),
              "--model", str(DEMO_MODEL), "--prm", str(ROOT / "models/demo/adapters/prm"),
              "--orm", str(ROOT / "models/demo/adapters/orm"),
              "--dataset", "task:arithmetic/2-3:16", "--dataset", "task:countdown:16",
              "--reward", "exact:0.5,process:0.5", "--credit", "step",
              "--max-steps", "3", "--batch-size", "4", "--num-generations", "2",
-             "--max-completion-length", "48", "--logging-steps", "1",
+             "--max-completion-length", "48", "--logging-steps", "1", "--filter-samples", "4",
              "--guard-every", "2", "--guard-problems", "2", "--out", str(out)])
     return out
 
@@ -67,3 +69,14 @@ def test_the_adapter_moved_and_passes_the_servers_validation(run):
     limits = AdapterLimits(allowed_roots=(run.parent,), max_rank=16, max_bytes=64 * 2**20)
     adapter = validate_adapter("rl-tiny", str(run), read_base_model_info(DEMO_MODEL), limits)
     assert adapter.rank == 8 and "q_proj" in adapter.target_modules
+
+
+def test_only_prompts_solved_sometimes_were_trained_on(run):
+    train = json.loads((run / "deliberate_manifest.json").read_text())["train"]
+    counts = train["filter"]["tasks"]
+    assert train["filter"]["samples"] == 4 and set(counts) == {"arithmetic", "countdown"}
+    assert all(c["candidates"] == 16 for c in counts.values())
+    assert all(c["kept"] + c["always"] + c["never"] == 16 for c in counts.values())
+    # the easy arithmetic levels are mostly always solved, countdown mostly never: both dropped
+    assert counts["arithmetic"]["always"] > 0 and counts["countdown"]["never"] > 0
+    assert train["rows"] == sum(c["kept"] for c in counts.values()) > 0

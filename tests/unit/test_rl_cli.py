@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from training import rl
+from training.components.solve_rates import informative
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "training" / "configs" / "rl_demo.yaml")
@@ -44,6 +45,7 @@ def test_the_demo_config_resolves_and_flags_override_it(capsys) -> None:
     (["--dataset", "data.jsonl"], "give demo-task problems as task:SELECTOR:COUNT"),
     (["--r", "32"], "lower --r or serve with a larger --max-lora-rank"),
     (["--keep", "best", "--guard-every", "0"], "give --guard-every N > 0"),
+    (["--filter-samples", "1"], "--filter-samples must be 0 (off) or at least 2"),
 ])
 def test_settings_it_cannot_train_with_are_refused(capsys, flags, fix) -> None:
     assert fix in refusal(capsys, *flags)
@@ -63,3 +65,11 @@ def test_a_learned_reward_without_its_adapter_names_what_to_train(capsys, tmp_pa
 def test_mix_reward_reads_each_rewards_mean_from_a_log_entry() -> None:
     entry = {"reward": 0.1, "rewards/exact/mean": 0.25, "rewards/process/mean": 0.5}
     assert rl.mix_reward(entry, {"exact": 0.5, "process": 2.0}) == pytest.approx(1.125)
+
+
+def test_the_filter_keeps_prompts_solved_sometimes_and_counts_the_rest() -> None:
+    rows = [{"task": "arithmetic", "pid": i} for i in range(4)] + [{"task": "countdown", "pid": 9}]
+    kept, counts = informative(rows, [0, 4, 1, 3, 2], samples=4)
+    assert [row["pid"] for row in kept] == [2, 3, 9]
+    assert counts == {"arithmetic": {"candidates": 4, "kept": 2, "always": 1, "never": 1},
+                      "countdown": {"candidates": 1, "kept": 1, "always": 0, "never": 0}}
