@@ -23,3 +23,11 @@ class AdapterNotFound(AdapterError):
 class AdapterConflict(AdapterError):
     status_code = 409
     code = "adapter_conflict"
+
+
+class AdapterReserved(AdapterError):
+    """The name is one the server's own components score with (a reward model, the difficulty
+    estimator): a client replacing it would change every request's scores."""
+
+    status_code = 409
+    code = "adapter_reserved"

@@ -5,6 +5,9 @@
   filesystem resolver), makes it resident, evicting the least-recently-used unpinned adapter with
   no request in flight when the engine is full, and counts the request as in flight until released.
 - `unload` waits for in-flight requests to finish, then answers 409 if some are still running.
+- `reserve(name, owner)` marks a name the server's own components score with (the PRM, the ORM,
+  the difficulty estimator); `refuse_reserved` keeps clients from loading or unloading it at
+  run time, while the components still load it on demand and `--lora-modules` may set it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from adapters import metrics
-from adapters.errors import AdapterConflict, AdapterError, AdapterNotFound
+from adapters.errors import AdapterConflict, AdapterError, AdapterNotFound, AdapterReserved
 from adapters.validation import (AdapterLimits, BaseModelInfo, ValidatedAdapter,
                                  load_prompt_embeddings, validate_adapter)
 from engine.protocol import PromptAdapterEngine
@@ -55,6 +58,7 @@ class AdapterRegistry:
         self._resolver_root = resolver_root
         self._unload_wait_s = unload_wait_s
         self._records: dict[str, AdapterRecord] = {}
+        self._reserved: dict[str, str] = {}  # adapter name -> the component that scores with it
         self._lock = asyncio.Lock()  # serialises residency changes
         self._drained = asyncio.Condition()
 
@@ -67,6 +71,18 @@ class AdapterRegistry:
 
     def records(self) -> dict[str, AdapterRecord]:
         return dict(self._records)
+
+    def reserve(self, name: str, owner: str) -> None:
+        self._reserved.setdefault(name, owner)
+
+    def refuse_reserved(self, name: str) -> None:
+        """For the load/unload endpoints: a reserved name is the server's, not a client's."""
+        owner = self._reserved.get(name)
+        if owner is not None:
+            raise AdapterReserved(
+                f"{name!r} is the adapter {owner} scores with; it cannot be loaded or unloaded "
+                "over the API (set it at start with --lora-modules, or point the component's "
+                "config at another adapter); choose another lora_name.", param="lora_name")
 
     async def load(self, name: str, path: str, pinned: bool = False) -> ValidatedAdapter:
         try:

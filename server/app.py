@@ -15,7 +15,7 @@ from server.header_limit import HeaderLimitMiddleware
 from engine.protocol import Engine
 from server.errors import install_error_handlers
 from server.lora.router import router as lora_router
-from server.lora.setup import build_registry
+from server.lora.setup import build_registry, reserve_scoring_adapters
 from server.openai.chat.router import router as chat_router
 from server.openai.chat.service import ChatService
 from server.openai.completions.router import router as completions_router
@@ -61,8 +61,9 @@ def create_app(settings: Settings, engine: Engine | None = None,
             app.state.verify_service = verify
             estimator_deps = VerifierDeps(engine=running, config=settings.difficulty_config,
                                           adapter_scope=adapters.acquire)
-            reasoning = ReasoningService(settings, running, adapters, verify,
-                                         discover_estimators(estimator_deps))
+            estimators = discover_estimators(estimator_deps)
+            reserve_scoring_adapters(adapters, verifiers, estimators)
+            reasoning = ReasoningService(settings, running, adapters, verify, estimators)
             admission, screen = Admission(settings), safety.AnswerFilter(policy)
             app.state.completion_service = CompletionService(generation, reasoning, admission,
                                                              screen)

@@ -38,7 +38,9 @@ class Verifier(Protocol):
     """`name`, and `score`. A verifier may also set `cost` (an int, 0 when absent): a search's
     scorer asks costlier verifiers only about the items cheaper ones have not already ruled out
     (`verifiers.scorer.Scorer`'s gate); and `exact` (a bool): True for an exact check, False for
-    a learned model, which a search compares on its answer (`verifiers.disagreement`)."""
+    a learned model, which a search compares on its answer (`verifiers.disagreement`); and
+    `adapter` (a str): the adapter of the served base it scores with, a name the server then
+    reserves, so that no client can unload or replace it over the API."""
 
     name: str
 

@@ -1,4 +1,5 @@
-"""Builds the adapter registry from the settings and preloads `--lora-modules`."""
+"""Builds the adapter registry from the settings, preloads `--lora-modules`, and reserves the
+adapters the server's own scorers use."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from adapters.errors import AdapterError
 from adapters.registry import AdapterEngine, AdapterRegistry
 from adapters.validation import AdapterLimits, read_base_model_info
 from server.settings import Settings
+from verifiers.registry import VerifierRegistry
 
 
 async def build_registry(settings: Settings, engine: AdapterEngine) -> AdapterRegistry:
@@ -32,3 +34,15 @@ async def build_registry(settings: Settings, engine: AdapterEngine) -> AdapterRe
         except AdapterError as exc:
             raise ValueError(f"--lora-modules {module!r}: {exc.message}") from exc
     return registry
+
+
+def reserve_scoring_adapters(adapters: AdapterRegistry, verifiers: VerifierRegistry,
+                              estimators: dict) -> None:
+    """The adapters the server's verifiers and difficulty estimators score with are its own: a
+    client swapping the PRM would change every tenant's scores."""
+    components = [(f"the {name} verifier", verifiers.get(name)) for name in verifiers.names()]
+    components += [(f"the {name} difficulty estimator", e) for name, e in estimators.items()]
+    for owner, component in components:
+        adapter = getattr(component, "adapter", None)
+        if isinstance(adapter, str):
+            adapters.reserve(adapter, owner)

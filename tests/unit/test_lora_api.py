@@ -118,3 +118,36 @@ async def test_adapter_metrics_are_exported(client, root):
     assert 'deliberate_adapter_loads_total{result="ok"}' in text
     assert 'deliberate_adapter_loads_total{result="invalid_adapter"}' in text
     assert "deliberate_adapters_loaded 1.0" in text
+
+
+async def test_the_adapters_the_server_scores_with_are_not_the_clients_to_swap(client, engine,
+                                                                               root):
+    # the PRM verifier scores with "prm", the ORM with "orm", the learned difficulty estimator
+    # with "difficulty": loading another adapter under one of those names would change every
+    # tenant's scores, and unloading one is not a client's call either
+    for name, owner in (("prm", "the prm verifier"), ("orm", "the orm verifier"),
+                        ("difficulty", "the learned difficulty estimator")):
+        r = await client.post("/v1/load_lora_adapter",
+                              json={"lora_name": name, "lora_path": str(root / "b")})
+        assert_error(r, 409, "lora_name", f"{name!r} is the adapter {owner} scores with")
+        assert r.json()["error"]["code"] == "adapter_reserved"
+        assert_error(await client.post("/v1/unload_lora_adapter", json={"lora_name": name}),
+                     409, "lora_name", "choose another lora_name")
+    assert "prm" not in engine.adapters
+    # other names are still the client's
+    r = await client.post("/v1/load_lora_adapter",
+                          json={"lora_name": "prm2", "lora_path": str(root / "b")})
+    assert r.status_code == 200, r.text
+
+
+async def test_an_operator_still_sets_a_scoring_adapter_at_start(settings, engine, root):
+    settings = settings.model_copy(update={"lora_modules": [f"prm={root / 'b'}"]})
+    app = create_app(settings, engine)
+    async with app.router.lifespan_context(app):
+        assert engine.adapters["prm"] == str((root / "b").resolve())
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     headers={"Authorization": "Bearer admin"}) as client:
+            r = await client.post("/v1/unload_lora_adapter", json={"lora_name": "prm"})
+            assert_error(r, 409, "lora_name", "the prm verifier")
+        assert "prm" in engine.adapters
