@@ -79,20 +79,27 @@ class Serving(ABC, Generic[RequestT]):
     # --- the shared path ----------------------------------------------------------------------
 
     async def serve(self, request: RequestT, response: Response):
-        """The HTTP answer: an event stream, or the whole response with the strategy header.
-        The request holds its admission ticket until its last byte (or its client) is gone."""
-        job = self.prepare(request)
+        """The HTTP answer: an event stream, or the whole response with the strategy header."""
+        strategy, answer = await self.answer(request, self.prepare(request))
+        headers = {STRATEGY_HEADER: strategy}
+        if request.stream:
+            return event_stream(answer, headers)
+        response.headers.update(headers)
+        return answer
+
+    async def answer(self, request: RequestT, job: EngineRequest
+                     ) -> tuple[str, BaseModel | AsyncIterator[dict]]:
+        """The strategy decided, and the whole response or (streaming) its chunks. The request
+        holds its admission ticket until its last chunk is read (or the chunks are dropped)."""
         ticket = self.admission.ticket()
         streaming = False
         try:
             decision = await self.admit(request, job, ticket)
-            headers = {STRATEGY_HEADER: decision.strategy}
             if request.stream:
                 chunks = await _before(ticket, self.stream(request, job, decision))
                 streaming = True
-                return event_stream(_held(chunks, ticket), headers)
-            response.headers.update(headers)
-            return await _before(ticket, self.complete(request, job, decision))
+                return decision.strategy, _held(chunks, ticket)
+            return decision.strategy, await _before(ticket, self.complete(request, job, decision))
         finally:
             if not streaming:
                 ticket.release()
