@@ -174,3 +174,15 @@ async def test_duplicate_names_and_unknown_unloads_are_refused(server, http):
                  "no adapter named 'never'")
     assert (await http.post("/v1/unload_lora_adapter", json={"lora_name": "dup"})).status_code == 200
     assert (await complete(http, "demo", "Compute: 2+3\n")).startswith("2+3=5")
+
+
+async def test_the_servers_own_reward_model_cannot_be_swapped_by_a_client(server, http):
+    scored = {"prompt": "Compute: 2+3", "completion": "2+3=5\nAnswer: 5",
+              "verifiers": {"prm": 1}}
+    before = (await http.post("/v1/verify", json=scored)).json()["score"]
+    assert_error(await http.post("/v1/unload_lora_adapter", json={"lora_name": "prm"}), 409,
+                 "the prm verifier scores with")
+    assert_error(await http.post("/v1/load_lora_adapter", json={
+        "lora_name": "prm", "lora_path": str(DEMO_ADAPTERS / "difficulty")}), 409,
+        "the prm verifier scores with")
+    assert (await http.post("/v1/verify", json=scored)).json()["score"] == before
