@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     max_tokens_limit: int | None = Field(
         None, description="largest max_tokens a request may ask for (default: the context)")
     max_messages: int = Field(256, description="most chat messages a request may send")
+    max_prompts: int = Field(64, ge=1,
+                             description="most prompts one /v1/completions request may batch")
+    batch_concurrency: int = Field(
+        16, ge=1, description="prompts of one batch answered at once; the others wait inside "
+                              "the batch, so that one batch cannot fill the admission queue")
     max_stop: int = Field(16, description="most stop strings a request may send")
     max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
     log_level: str = "info"

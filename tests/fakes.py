@@ -29,6 +29,7 @@ class FakeEngine:
     model_name: str = "demo"
     max_model_len: int = 64
     reply: str = "1+1=2\nAnswer: 2"
+    replies: dict[str, str] = field(default_factory=dict)  # prompt text -> its reply, else `reply`
     dead: bool = False
     # When set, generation stops after the first token until the event is set (disconnect tests).
     hold: asyncio.Event | None = None
@@ -51,8 +52,8 @@ class FakeEngine:
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         return "".join(m["content"] + "\n" for m in messages if m["role"] == "user")
 
-    def reply_for(self, index: int, n: int) -> str:
-        return self.reply + (str(index) if n > 1 else "")
+    def reply_for(self, index: int, n: int, prompt: str = "") -> str:
+        return self.replies.get(prompt, self.reply) + (str(index) if n > 1 else "")
 
     async def generate(
         self, prompt: str | Sequence[int], params: SamplingParams, request_id: str,
@@ -68,7 +69,8 @@ class FakeEngine:
         self.adapter_of[request_id] = adapter
         self.scopes[request_id] = current_scope()
         self.running.add(request_id)
-        texts = [self.reply_for(i, params.n)[: params.max_tokens] for i in range(params.n)]
+        texts = [self.reply_for(i, params.n, self.decode(ids))[: params.max_tokens]
+                 for i in range(params.n)]
         finished = False
         try:
             for step in range(max(map(len, texts))):

@@ -28,10 +28,13 @@ class Limits:
     max_tokens: int | None = None  # None: the context bounds it
     max_stop: int = 16
     max_messages: int = 256
+    max_prompts: int = 64
+    batch_concurrency: int = 16
 
     @classmethod
     def from_settings(cls, s) -> Limits:
-        return cls(s.max_n, s.max_logprobs, s.max_tokens_limit, s.max_stop, s.max_messages)
+        return cls(s.max_n, s.max_logprobs, s.max_tokens_limit, s.max_stop, s.max_messages,
+                   s.max_prompts, s.batch_concurrency)
 
 
 @dataclass(frozen=True)

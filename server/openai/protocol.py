@@ -145,10 +145,30 @@ class SamplingRequest(OpenAIModel):
 
 
 class CompletionRequest(SamplingRequest):
-    prompt: str | list[int]
+    # one prompt (text or token ids), or a batch of them, as OpenAI's and vLLM's endpoint take
+    prompt: str | list[int] | list[str] | list[list[int]]
     logprobs: int | None = Field(None, ge=0)
     # vLLM's extension: top-k logprobs of every prompt token (how a reward model scores a path).
     prompt_logprobs: int | None = Field(None, ge=0)
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _prompt_shape(cls, prompt: Any) -> Any:
+        if not (isinstance(prompt, str) or _token_ids(prompt) or (
+                isinstance(prompt, list) and prompt and (
+                    all(isinstance(item, str) for item in prompt)
+                    or all(_token_ids(item) for item in prompt)))):
+            raise PydanticCustomError(
+                "prompt_shape", "send a string, a list of token ids (integers), or a batch of "
+                "either (a list of strings, or a list of token-id lists), not a mix")
+        return prompt
+
+    def batch(self) -> list[str] | list[list[int]] | None:
+        """The prompts of a batch; None for a single prompt (text, or one list of token ids)."""
+        prompt = self.prompt
+        if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+            return prompt  # type: ignore[return-value]
+        return None
 
 
 class TextPart(BaseModel):
@@ -202,6 +222,11 @@ def now() -> int:
     return int(time.time())
 
 
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in value)
+
+
 # /v1/completions responses
 
 
@@ -232,7 +257,8 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage | None = None
-    reasoning: dict[str, Any] | None = None  # how the answer was reached (server/reasoning/)
+    # how the answer was reached (server/reasoning/); a batch's: one per prompt, in order
+    reasoning: dict[str, Any] | list[dict[str, Any] | None] | None = None
 
 
 # /v1/chat/completions responses

@@ -46,6 +46,25 @@ def test_known_answers(server, client, problem, ending):
     assert completion.choices[0].text == reply.choices[0].message.content
 
 
+def test_a_batch_of_prompts_answers_each_as_it_would_alone(client):
+    prompts = [problem + "\n" for problem, _ in KNOWN_ANSWERS]
+    alone = [client.completions.create(model="demo", prompt=p, max_tokens=64, temperature=0)
+             for p in prompts]
+    batch = client.completions.create(model="demo", prompt=prompts, max_tokens=64,
+                                      temperature=0)
+    assert [c.index for c in batch.choices] == [0, 1, 2, 3]
+    assert [c.text for c in batch.choices] == [a.choices[0].text for a in alone]
+    assert batch.usage.prompt_tokens == sum(a.usage.prompt_tokens for a in alone)
+    assert batch.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone)
+    assert [r["strategy"] for r in batch.model_extra["reasoning"]] == ["greedy"] * 4
+    streamed: dict[int, str] = {}
+    for chunk in client.completions.create(model="demo", prompt=prompts, max_tokens=64,
+                                           temperature=0, stream=True):
+        for choice in chunk.choices:
+            streamed[choice.index] = streamed.get(choice.index, "") + choice.text
+    assert [streamed[i] for i in range(4)] == [a.choices[0].text for a in alone]
+
+
 def test_greedy_is_deterministic(client):
     first, second = (chat(client, "Compute: 48+17*3-29*2+11", max_tokens=96, temperature=0)
                      for _ in range(2))

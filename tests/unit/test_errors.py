@@ -16,7 +16,8 @@ BAD_COMPLETIONS = [
     ({"prompt": None}, 400, "prompt"),
     ({"prompt": ""}, 400, "prompt"),
     ({"prompt": []}, 400, "prompt"),
-    ({"prompt": ["a", "b"]}, 400, "prompt"),
+    ({"prompt": ["a", [1]]}, 400, "prompt"),  # a batch mixes text and token ids
+    ({"prompt": ["a", ""]}, 400, "prompt"),  # a batch with an empty prompt
     ({"prompt": "x" * 64}, 400, "prompt"),  # the fake's context is 64 tokens
     ({"max_tokens": 64}, 400, "max_tokens"),  # 1 prompt token + 64 > 64
     ({"max_tokens": 0}, 400, "max_tokens"),
