@@ -82,6 +82,9 @@ def test_models_lists_demo_first(client):
     models = client.models.list().data  # then any adapters other tests loaded, parent "demo"
     assert models[0].id == "demo" and [m.id for m in models].count("demo") == 1
     assert all(m.parent == "demo" for m in models[1:])
+    assert client.models.retrieve("demo").id == "demo"
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.models.retrieve("no-such-model")
 
 
 def test_usage_counts_templated_prompt_and_every_generated_token(client):

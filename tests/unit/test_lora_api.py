@@ -55,6 +55,7 @@ async def test_preloaded_adapter_is_listed_with_parent_and_routes_requests(clien
     models = (await client.get("/v1/models")).json()["data"]
     assert [(m["id"], m["parent"]) for m in models] == [("demo", None), ("a", "demo")]
     assert models[1]["root"] == str((root / "a").resolve())
+    assert (await client.get("/v1/models/a")).json() == models[1]
     r = await client.post("/v1/completions", json=complete("a"))
     assert r.status_code == 200, r.text
     assert list(engine.adapter_of.values()) == ["a"]

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Request
 
 from adapters.registry import AdapterRegistry
 from server.auth import require_api_key
+from server.errors import APIError
 from engine.protocol import Engine
 from server.openai.protocol import ModelCard, ModelList
 
@@ -21,9 +22,25 @@ def get_registry(request: Request) -> AdapterRegistry:
 @router.get("/v1/models")
 async def list_models(engine: Engine = Depends(get_engine),
                       registry: AdapterRegistry = Depends(get_registry)) -> ModelList:
+    return ModelList(data=_cards(engine, registry))
+
+
+@router.get("/v1/models/{model:path}")
+async def retrieve_model(model: str, engine: Engine = Depends(get_engine),
+                         registry: AdapterRegistry = Depends(get_registry)) -> ModelCard:
+    cards = _cards(engine, registry)
+    for card in cards:
+        if card.id == model:
+            return card
+    raise APIError(404, f"The model `{model}` does not exist. Available models: "
+                        f"{', '.join(card.id for card in cards)}", param="model",
+                   code="model_not_found")
+
+
+def _cards(engine: Engine, registry: AdapterRegistry) -> list[ModelCard]:
     base = engine.model_name
     cards = [ModelCard(id=base, root=base)]
     cards += [ModelCard(id=name, root=str(record.adapter.path), parent=base,
                         created=record.created)
               for name, record in registry.records().items()]
-    return ModelList(data=cards)
+    return cards
