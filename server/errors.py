@@ -71,7 +71,14 @@ def to_api_error(exc: Exception) -> APIError:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        if exc.errors()[0]["loc"] == ("body",) and request.method == "POST" \
+                and not _is_json(content_type):
+            # FastAPI parses only a JSON content type; anything else reached the model as bytes
+            return error_response(APIError(
+                415, f"the body must be JSON sent with Content-Type: application/json (got "
+                     f"{content_type or 'no Content-Type'})", code="unsupported_media_type"))
         return error_response(_from_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
@@ -90,6 +97,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, mapped)
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
 def _from_validation(exc: RequestValidationError) -> APIError:
     first = exc.errors()[0]
     if first["type"] == "json_invalid":
@@ -105,7 +117,8 @@ def _from_validation(exc: RequestValidationError) -> APIError:
     return bad_request(where + first["msg"], param=param)
 
 
-_TYPE_TAGS = {"str", "int", "float", "bool", "list[int]", "list[str]", "list[TextPart]"}
+_TYPE_TAGS = {"str", "int", "float", "bool", "list[int]", "list[str]", "list[list[int]]",
+              "list[TextPart]"}
 
 
 def _type_for(status: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from engine.protocol import InvalidEngineRequest
@@ -131,6 +133,26 @@ async def test_malformed_body(client, body):
     r = await client.post("/v1/completions", content=body,
                           headers={"content-type": "application/json"})
     assert_error(r, 400, None)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded",
+                                          "text/plain"])
+async def test_a_json_body_sent_without_its_content_type_is_told_so(client, content_type,
+                                                                     engine):
+    # what `curl -d '{...}'` without -H sends: the JSON never reaches the model as JSON
+    headers = {"content-type": content_type} if content_type else {}
+    r = await client.post("/v1/chat/completions", headers=headers, content=json.dumps(
+        {"model": "demo", "messages": [{"role": "user", "content": "x"}]}).encode())
+    assert_error(r, 415, None)
+    assert r.json()["error"]["message"] == (
+        "the body must be JSON sent with Content-Type: application/json (got "
+        f"{content_type or 'no Content-Type'})")
+    assert engine.requests == []
+    # a JSON media type with parameters, or a +json one, is JSON
+    for json_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        r = await client.post("/v1/completions", content=json.dumps(OK_COMPLETION).encode(),
+                              headers={"content-type": json_type})
+        assert r.status_code == 200, r.text
 
 
 # Python's JSON parser accepts what no field can mean: NaN, and half of a UTF-16 pair.
