@@ -6,8 +6,8 @@
   no request in flight when the engine is full, and counts the request as in flight until released.
 - `unload` waits for in-flight requests to finish, then answers 409 if some are still running.
 - `reserve(name, owner)` marks a name the server's own components score with (the PRM, the ORM,
-  the difficulty estimator); `refuse_reserved` keeps clients from loading or unloading it at
-  run time, while the components still load it on demand and `--lora-modules` may set it.
+  the difficulty estimator); `refuse_reserved` keeps clients from unloading or replacing the
+  adapter behind it, while the components still load it on demand.
 """
 
 from __future__ import annotations
@@ -75,14 +75,17 @@ class AdapterRegistry:
     def reserve(self, name: str, owner: str) -> None:
         self._reserved.setdefault(name, owner)
 
-    def refuse_reserved(self, name: str) -> None:
-        """For the load/unload endpoints: a reserved name is the server's, not a client's."""
+    def refuse_reserved(self, name: str, unloading: bool) -> None:
+        """For the load/unload endpoints. A reserved name is the server's once it has one: from
+        `--lora-modules`, the resolver root, or a first load over the API (how an operator gives
+        a bring-your-own model its reward model); then it is never unloaded or replaced."""
         owner = self._reserved.get(name)
-        if owner is not None:
-            raise AdapterReserved(
-                f"{name!r} is the adapter {owner} scores with; it cannot be loaded or unloaded "
-                "over the API (set it at start with --lora-modules, or point the component's "
-                "config at another adapter); choose another lora_name.", param="lora_name")
+        if owner is None or not (unloading or name in self._records or self._resolvable(name)):
+            return
+        raise AdapterReserved(
+            f"{name!r} is the adapter {owner} scores with; while the server runs it cannot be "
+            "unloaded or replaced over the API (set another at start with --lora-modules "
+            f"{name}=PATH); choose another lora_name.", param="lora_name")
 
     async def load(self, name: str, path: str, pinned: bool = False) -> ValidatedAdapter:
         try:

@@ -19,7 +19,7 @@ def get_registry(request: Request) -> AdapterRegistry:
 @router.post("/v1/load_lora_adapter")
 async def load_lora_adapter(body: LoadLoRAAdapterRequest,
                             registry: AdapterRegistry = Depends(get_registry)):
-    registry.refuse_reserved(body.lora_name)
+    registry.refuse_reserved(body.lora_name, unloading=False)
     await registry.load(body.lora_name, body.lora_path, pinned=body.pinned)
     return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' added successfully.")
 
@@ -27,6 +27,6 @@ async def load_lora_adapter(body: LoadLoRAAdapterRequest,
 @router.post("/v1/unload_lora_adapter")
 async def unload_lora_adapter(body: UnloadLoRAAdapterRequest,
                               registry: AdapterRegistry = Depends(get_registry)):
-    registry.refuse_reserved(body.lora_name)
+    registry.refuse_reserved(body.lora_name, unloading=True)
     await registry.unload(body.lora_name)
     return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")

@@ -12,6 +12,7 @@ from tests.integration.conftest import DEMO_MODEL
 from training.components.seeds import problem_seed
 from training.tasks import get_task
 from training.tasks.base import split_steps
+from verifiers.reward_format import good_probability, step_query
 
 pytestmark = pytest.mark.slow
 
@@ -122,9 +123,21 @@ async def test_orm_adapter_scores_the_finished_solution(server):
     assert 0.0 <= manifest["metrics"]["pairwise_accuracy"] <= 1.0
 
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        # "orm" is the adapter the server's orm verifier scores with: not a client's to replace
         r = await http.post("/v1/load_lora_adapter", json={"lora_name": "orm", "lora_path": str(out)})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "adapter_reserved", r.text
+        r = await http.post("/v1/load_lora_adapter",
+                            json={"lora_name": "orm-small", "lora_path": str(out)})
         assert r.status_code == 200, r.text
+        # the trained adapter answers the orm verifier's question about the finished path
+        r = await http.post("/v1/completions", json={
+            "model": "orm-small", "prompt": step_query(PROBLEM, [GOOD]), "max_tokens": 1,
+            "temperature": 0, "logprobs": 5})
+        assert r.status_code == 200, r.text
+        top = r.json()["choices"][0]["logprobs"]["top_logprobs"][0]
+        assert 0.0 < good_probability(top) < 1.0
+    # and the server's orm (the demo's, served as `orm`) judges only the finished path
     scored = await verify(server, {"orm": 1})
     assert scored["verifier_errors"] == {}
     scores = [step["scores"]["orm"] for step in scored["steps"]]
-    assert scores[:-1] == [1.0] * 5 and 0.0 < scores[-1] < 1.0  # only the finished path is judged
+    assert scores[:-1] == [1.0] * 5 and 0.0 < scores[-1] < 1.0

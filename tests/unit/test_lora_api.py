@@ -124,10 +124,12 @@ async def test_adapter_metrics_are_exported(client, root):
 async def test_the_adapters_the_server_scores_with_are_not_the_clients_to_swap(client, engine,
                                                                                root):
     # the PRM verifier scores with "prm", the ORM with "orm", the learned difficulty estimator
-    # with "difficulty": loading another adapter under one of those names would change every
-    # tenant's scores, and unloading one is not a client's call either
+    # with "difficulty". When the server has its own (here in the resolver root), loading
+    # another adapter under one of those names would change every tenant's scores, and
+    # unloading one is not a client's call either.
     for name, owner in (("prm", "the prm verifier"), ("orm", "the orm verifier"),
                         ("difficulty", "the learned difficulty estimator")):
+        make_adapter(root / name)
         r = await client.post("/v1/load_lora_adapter",
                               json={"lora_name": name, "lora_path": str(root / "b")})
         assert_error(r, 409, "lora_name", f"{name!r} is the adapter {owner} scores with")
@@ -139,6 +141,21 @@ async def test_the_adapters_the_server_scores_with_are_not_the_clients_to_swap(c
     r = await client.post("/v1/load_lora_adapter",
                           json={"lora_name": "prm2", "lora_path": str(root / "b")})
     assert r.status_code == 200, r.text
+
+
+async def test_a_server_without_its_own_scoring_adapter_takes_one_once(client, engine, root):
+    # how a bring-your-own model gets its reward model: trained, then loaded as "orm"
+    r = await client.post("/v1/load_lora_adapter",
+                          json={"lora_name": "orm", "lora_path": str(root / "b")})
+    assert r.status_code == 200, r.text
+    assert engine.adapters["orm"] == str((root / "b").resolve())
+    # then it is the server's: neither replaced nor unloaded
+    replace = {"lora_name": "orm", "lora_path": str(root / "ondemand")}
+    assert_error(await client.post("/v1/load_lora_adapter", json=replace), 409, "lora_name",
+                 "the orm verifier scores with")
+    assert_error(await client.post("/v1/unload_lora_adapter", json={"lora_name": "orm"}), 409,
+                 "lora_name", "the orm verifier scores with")
+    assert engine.adapters["orm"] == str((root / "b").resolve())
 
 
 async def test_an_operator_still_sets_a_scoring_adapter_at_start(settings, engine, root):
