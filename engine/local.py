@@ -155,6 +155,9 @@ class LocalEngine:
                     finished=out.finished,
                     prompt_logprobs=_prompt_logprobs(out.prompt_logprobs, params.prompt_logprobs,
                                                      self._token_text),
+                    prompt_token_logprobs=_prompt_token_logprobs(
+                        out.prompt_token_ids, out.prompt_logprobs, params.prompt_logprobs,
+                        self._token_text),
                 )
         except (VllmEngineDeadError, VLLMClientError, ValueError) as error:
             raise _ours(error) from error
@@ -369,6 +372,15 @@ def _prompt_logprobs(positions, k: int | None, text: TokenText
     return [None if position is None else
             {text(i, lp.decoded_token): lp.logprob for i, lp in position.items()}
             for position in positions]
+
+
+def _prompt_token_logprobs(ids, positions, k: int | None, text: TokenText
+                           ) -> list[TokenLogprob | None] | None:
+    """vLLM's prompt logprobs with each position's own token (it is always in the entry)."""
+    if k is None or positions is None or ids is None:
+        return None
+    return [None if position is None else _position(token_id, position, k, text)
+            for token_id, position in zip(ids, positions)]
 
 
 def _position(token_id: int, position: dict, k: int, text: TokenText) -> TokenLogprob:

@@ -93,6 +93,9 @@ class GenerationOutput:
     # Set on the first output when prompt logprobs were asked for: one entry per prompt token,
     # None for the first (nothing precedes it), else {token: logprob} (the actual token + top-k).
     prompt_logprobs: Sequence[dict[str, float] | None] | None = None
+    # The same positions with the prompt's own token named (what `echo` returns): its text and
+    # logprob, and the top-k as for a generated token; None for the first.
+    prompt_token_logprobs: Sequence[TokenLogprob | None] | None = None
 
 
 # What a pooling model computes (vLLM's task names): "classify", one row of class logits for the

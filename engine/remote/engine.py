@@ -232,7 +232,8 @@ class RemoteEngine:
                     yield _aborted(request_id, ids, params.n)
                     return
                 self._check(response, model, replica)
-                out = generation_output(request_id, response.json(), params.logprobs, ids)
+                out = generation_output(request_id, response.json(), params.logprobs, ids,
+                                        params.prompt_logprobs)
                 yield dataclasses.replace(out, finished=True)
                 return
             async with self._http.stream("POST", url, json=body) as response:
@@ -246,7 +247,8 @@ class RemoteEngine:
                         return
                     if not data.get("choices"):
                         continue  # a usage-only chunk
-                    out = generation_output(request_id, data, params.logprobs, ids)
+                    out = generation_output(request_id, data, params.logprobs, ids,
+                                            params.prompt_logprobs)
                     done |= {c.index for c in out.choices if c.finish_reason is not None}
                     yield dataclasses.replace(out, finished=len(done) == params.n)
                 if len(done) < params.n:

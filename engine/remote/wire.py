@@ -44,17 +44,21 @@ def completion_body(model: str, prompt_token_ids: Sequence[int], params: Samplin
 
 
 def generation_output(request_id: str, body: dict, k: int | None,
-                      prompt_token_ids: Sequence[int]) -> GenerationOutput:
+                      prompt_token_ids: Sequence[int], prompt_k: int | None = None
+                      ) -> GenerationOutput:
     """A non-streamed response, or one stream chunk (its choices are deltas), as engine output.
-    `finished` is left False: the caller knows when the response or stream ended."""
+    `finished` is left False: the caller knows when the response or stream ended. `k` and
+    `prompt_k`: the logprobs and prompt_logprobs asked for."""
     choices = body.get("choices") or []
     first = choices[0] if choices else {}
+    ids = first.get("prompt_token_ids") or list(prompt_token_ids)
     return GenerationOutput(
         request_id=request_id,
-        prompt_token_ids=first.get("prompt_token_ids") or list(prompt_token_ids),
+        prompt_token_ids=ids,
         choices=[_choice(c, k) for c in choices],
         finished=False,
         prompt_logprobs=_prompt_logprobs(first.get("prompt_logprobs")),
+        prompt_token_logprobs=_prompt_token_logprobs(ids, first.get("prompt_logprobs"), prompt_k),
     )
 
 
@@ -87,3 +91,22 @@ def _prompt_logprobs(positions: list | None) -> list[dict[str, float] | None] | 
     return [None if position is None else
             {entry.get("decoded_token") or "": entry["logprob"] for entry in position.values()}
             for position in positions]
+
+
+def _prompt_token_logprobs(ids: Sequence[int], positions: list | None, k: int | None
+                           ) -> list[TokenLogprob | None] | None:
+    """The same positions with each one's own prompt token (always in vLLM's entry) named, and
+    the top-k by rank, as the in-process engine reports them."""
+    if positions is None or k is None:
+        return None
+    out: list[TokenLogprob | None] = []
+    for token_id, position in zip(ids, positions):
+        if position is None:
+            out.append(None)
+            continue
+        own = position.get(str(token_id)) or {}
+        top = {entry.get("decoded_token") or "": entry["logprob"] for entry in position.values()
+               if entry.get("rank", k + 1) <= k}
+        out.append(TokenLogprob(token=own.get("decoded_token") or "",
+                                logprob=own.get("logprob", float("-inf")), top=top))
+    return out

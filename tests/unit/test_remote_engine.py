@@ -13,10 +13,10 @@ from prometheus_client import REGISTRY
 from transformers import AutoTokenizer
 
 from engine.protocol import (ContextExceeded, EngineUnavailable, InvalidEngineRequest,
-                             SamplingParams)
+                             SamplingParams, TokenLogprob)
 from engine.remote.engine import RemoteEngine, RemoteEngineConfig
 from engine.remote.routing import Replica, choose, rendezvous_order
-from engine.remote.wire import completion_body
+from engine.remote.wire import completion_body, generation_output
 from engine.scope import RequestScope, request_scope
 from tests.upstream_fakes import FakeReplica, Fleet
 
@@ -76,6 +76,20 @@ def test_every_sampling_param_reaches_the_completions_body():
     assert body["stop"] == ["\n"] and body["stream"] is False and body["return_token_ids"]
     # the server's generation_config defaults never apply: sampling is fully specified
     assert (body["top_k"], body["min_p"], body["repetition_penalty"]) == (0, 0.0, 1.0)
+
+
+def test_prompt_logprobs_name_each_positions_own_token_from_the_wire():
+    # vLLM's prompt logprobs: {token id: {logprob, rank, decoded_token}}, the own token included
+    # even when it ranks below the top k
+    positions = [None,
+                 {"7": {"logprob": -3.0, "rank": 4, "decoded_token": "b"},
+                  "9": {"logprob": -0.1, "rank": 1, "decoded_token": "x"}},
+                 {"8": {"logprob": -0.2, "rank": 1, "decoded_token": "c"}}]
+    body = {"choices": [{"index": 0, "text": "", "prompt_logprobs": positions}]}
+    out = generation_output("r", body, None, [5, 7, 8], prompt_k=1)
+    assert out.prompt_token_logprobs == [None, TokenLogprob("b", -3.0, {"x": -0.1}),
+                                         TokenLogprob("c", -0.2, {"c": -0.2})]
+    assert out.prompt_logprobs[1] == {"b": -3.0, "x": -0.1}
 
 
 # --- routing -----------------------------------------------------------------------------------
