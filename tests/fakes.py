@@ -81,11 +81,22 @@ class FakeEngine:
                 choices = [self._choice(i, text, step, params) for i, text in enumerate(texts)
                            if step < len(text)]
                 finished = step == max(map(len, texts)) - 1
-                yield GenerationOutput(request_id, ids, choices, finished)
+                prompt = self._prompt_logprobs(ids, params) if step == 0 else (None, None)
+                yield GenerationOutput(request_id, ids, choices, finished, *prompt)
         finally:
             self.running.discard(request_id)
             if not finished:  # closed or cancelled early: what vLLM's abort-on-close does
                 self.aborted.append(request_id)
+
+    @staticmethod
+    def _prompt_logprobs(ids: list[int], params: SamplingParams) -> tuple:
+        """Each prompt token after the first at logprob -0.5, "?" next at -1.5 (top k)."""
+        if params.prompt_logprobs is None:
+            return None, None
+        tops = [dict(list({chr(i): -0.5, "?": -1.5}.items())[: params.prompt_logprobs])
+                for i in ids[1:]]
+        return ([None, *({**top, chr(i): -0.5} for i, top in zip(ids[1:], tops))],
+                [None, *(TokenLogprob(chr(i), -0.5, top) for i, top in zip(ids[1:], tops))])
 
     def _choice(self, index: int, text: str, step: int, params: SamplingParams) -> Choice:
         char = text[step]

@@ -59,6 +59,7 @@ class Result:
     prompt_tokens: int
     choices: list[ChoiceResult]
     prompt_logprobs: Sequence[dict[str, float] | None] | None = None
+    prompt_token_logprobs: Sequence[TokenLogprob | None] | None = None
 
     @property
     def completion_tokens(self) -> int:
@@ -184,6 +185,8 @@ class GenerationService:
             _accumulate(result.choices, out.choices)
             result.prompt_tokens = len(out.prompt_token_ids)
             result.prompt_logprobs = out.prompt_logprobs or result.prompt_logprobs
+            result.prompt_token_logprobs = (out.prompt_token_logprobs
+                                            or result.prompt_token_logprobs)
         return result
 
 

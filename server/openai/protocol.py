@@ -109,6 +109,8 @@ class SamplingRequest(OpenAIModel):
         if not isinstance(data, dict):
             return data  # pydantic refuses it as a body
         for name, (harmless, instead) in UNSUPPORTED.items():
+            if name in cls.model_fields:  # an endpoint that does honour it (completions' echo)
+                continue
             if name in data and data[name] not in harmless:
                 raise PydanticCustomError("unsupported", "not supported by this server; {instead}",
                                           {"param": name, "instead": instead})
@@ -147,6 +149,10 @@ class SamplingRequest(OpenAIModel):
 class CompletionRequest(SamplingRequest):
     # one prompt (text or token ids), or a batch of them, as OpenAI's and vLLM's endpoint take
     prompt: str | list[int] | list[str] | list[list[int]]
+    # the prompt before each choice's text, and with `logprobs` its tokens' logprobs (the first
+    # None); max_tokens 0 then scores the prompt alone (how lm-eval's loglikelihood asks)
+    echo: bool = False
+    max_tokens: int | None = Field(None, ge=0)
     logprobs: int | None = Field(None, ge=0)
     # vLLM's extension: top-k logprobs of every prompt token (how a reward model scores a path).
     prompt_logprobs: int | None = Field(None, ge=0)
@@ -162,6 +168,15 @@ class CompletionRequest(SamplingRequest):
                 "prompt_shape", "send a string, a list of token ids (integers), or a batch of "
                 "either (a list of strings, or a list of token-id lists), not a mix")
         return prompt
+
+    @model_validator(mode="after")
+    def _nothing_to_generate_only_with_echo(self) -> CompletionRequest:
+        if self.max_tokens == 0 and not self.echo:
+            raise PydanticCustomError(
+                "max_tokens_zero", "max_tokens 0 asks for nothing; it is for scoring the "
+                "prompt with echo: true (and logprobs), else ask for at least 1",
+                {"param": "max_tokens"})
+        return self
 
     def batch(self) -> list[str] | list[list[int]] | None:
         """The prompts of a batch; None for a single prompt (text, or one list of token ids)."""
@@ -236,8 +251,8 @@ FilterReason = Annotated[str | None, Field(exclude_if=lambda reason: reason is N
 
 class CompletionLogprobs(BaseModel):
     tokens: list[str] = []
-    token_logprobs: list[float] = []
-    top_logprobs: list[dict[str, float]] = []
+    token_logprobs: list[float | None] = []  # None: an echoed prompt's first token
+    top_logprobs: list[dict[str, float] | None] = []
     text_offset: list[int] = []
 
 

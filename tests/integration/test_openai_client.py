@@ -65,6 +65,25 @@ def test_a_batch_of_prompts_answers_each_as_it_would_alone(client):
     assert [streamed[i] for i in range(4)] == [a.choices[0].text for a in alone]
 
 
+def test_echo_scores_a_continuation_as_the_engine_generated_it(client):
+    # lm-eval's loglikelihood request: prompt + continuation, echo, max_tokens 0, logprobs
+    prompt = "Compute: 2+3\n"
+    generated = client.completions.create(model="demo", prompt=prompt, max_tokens=4,
+                                          temperature=0, logprobs=1).choices[0]
+    scored = client.completions.create(model="demo", prompt=[prompt + generated.text, prompt],
+                                       echo=True, max_tokens=0, logprobs=1, temperature=0)
+    first, second = scored.choices
+    assert (first.text, second.text) == (prompt + generated.text, prompt)
+    assert first.finish_reason == "length" and scored.usage.completion_tokens == 0
+    tokens, logprobs = first.logprobs.tokens, first.logprobs.token_logprobs
+    assert logprobs[0] is None
+    assert len(tokens) + len(second.logprobs.tokens) == scored.usage.prompt_tokens
+    # the continuation's tokens score as they did when generated
+    assert tokens[-4:] == generated.logprobs.tokens
+    assert logprobs[-4:] == pytest.approx(generated.logprobs.token_logprobs, abs=0.02)
+    assert "".join(tokens[1:]) == (prompt + generated.text)[-len("".join(tokens[1:])):]
+
+
 def test_greedy_is_deterministic(client):
     first, second = (chat(client, "Compute: 48+17*3-29*2+11", max_tokens=96, temperature=0)
                      for _ in range(2))

@@ -126,6 +126,13 @@ def test_seeded_requests_of_every_strategy_answer_as_in_local_mode(fleet, server
         local = http.post(f"{server.url}/v1/completions", json=body).json()
         remote = http.post(f"{fleet.url}/v1/completions", json=body).json()
         assert remote["choices"] == local["choices"]
+        # a batch scored by echo (lm-eval's loglikelihood request)
+        body = {"model": SERVED_NAME, "prompt": [p.prompt + "12", p.prompt], "echo": True,
+                "max_tokens": 0, "logprobs": 2}
+        local = http.post(f"{server.url}/v1/completions", json=body).json()
+        remote = http.post(f"{fleet.url}/v1/completions", json=body).json()
+        assert remote["choices"] == local["choices"]
+        assert local["choices"][0]["logprobs"]["token_logprobs"][-1] < 0
 
 
 def test_every_engine_call_of_one_search_lands_on_one_replica(fleet):

@@ -34,7 +34,7 @@ BAD_COMPLETIONS = [
     ({"logprobs": 3}, 400, "logprobs"),  # above max_logprobs=2
     ({"logprobs": -1}, 400, "logprobs"),
     ({"stop": 5}, 400, "stop"),
-    ({"echo": True}, 400, "echo"),
+    ({"echo": True, "stream": True}, 400, "echo"),  # echo is answered whole
     ({"suffix": "}"}, 400, "suffix"),
     ({"best_of": 3}, 400, "best_of"),
     # vLLM's field for a client's tensor: never accepted (prompt adapters' embeddings only)

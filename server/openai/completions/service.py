@@ -3,10 +3,12 @@ reasoning channel: a streamed search sends its answers once the search ends."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 
 from engine.protocol import GenerationOutput, TokenLogprob
 from search.problem import SearchProblem, SearchResult
+from server.errors import bad_request
 from server.openai.generation import EngineRequest, Result
 from server.openai.protocol import (
     CompletionChoice,
@@ -25,10 +27,18 @@ class CompletionService(Serving[CompletionRequest]):
         prompt = request.prompt
         # Like vLLM's completions endpoint: text is tokenized with the tokenizer's special tokens.
         ids = self.generation.engine.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        if request.echo and request.stream:
+            raise bad_request("echo is answered whole, not streamed; drop stream (or echo)",
+                              param="echo")
+        prompt_logprobs = request.prompt_logprobs
+        if request.echo and request.logprobs is not None:  # the echoed tokens' logprobs
+            prompt_logprobs = max(prompt_logprobs or 0, request.logprobs)
+        # max_tokens 0 (with echo): the engine always samples one token, which is dropped
+        max_tokens = 1 if request.max_tokens == 0 else request.max_tokens
         return self.generation.build(
-            request, ids, prompt_param="prompt", max_tokens=request.max_tokens,
+            request, ids, prompt_param="prompt", max_tokens=max_tokens,
             max_tokens_param="max_tokens", logprobs=request.logprobs, logprobs_param="logprobs",
-            id_prefix="cmpl", prompt_logprobs=request.prompt_logprobs,
+            id_prefix="cmpl", prompt_logprobs=prompt_logprobs,
         )
 
     def problem(self, request: CompletionRequest) -> SearchProblem:
@@ -38,15 +48,18 @@ class CompletionService(Serving[CompletionRequest]):
     def single_pass_feature(self, request: CompletionRequest) -> str | None:
         return self.reasoning.single_pass_feature(
             request, logprobs=request.logprobs is not None,
-            prompt_logprobs=request.prompt_logprobs is not None,
+            prompt_logprobs=request.prompt_logprobs is not None, echo=request.echo,
             prompt=not isinstance(request.prompt, str))
 
     def single_response(self, request: CompletionRequest, job: EngineRequest,
                         decision: Decision, result: Result) -> CompletionResponse:
+        if request.echo:
+            result = self._echoed(request, job, result)
         choices = [
             CompletionChoice(index=i, text=c.text, finish_reason=c.finish_reason,
                              logprobs=_logprobs(c.logprobs) if request.logprobs is not None else None,
-                             prompt_logprobs=result.prompt_logprobs,
+                             prompt_logprobs=(result.prompt_logprobs
+                                              if request.prompt_logprobs is not None else None),
                              content_filter_reason=c.filter_reason)
             for i, c in enumerate(result.choices)
         ]
@@ -54,6 +67,26 @@ class CompletionService(Serving[CompletionRequest]):
             id=job.request_id, model=request.model, choices=choices,
             usage=plain_usage(result.prompt_tokens, result.completion_tokens, decision),
             reasoning=reasoning_object(decision))
+
+    def _echoed(self, request: CompletionRequest, job: EngineRequest, result: Result) -> Result:
+        """Each choice's text and logprobs after the prompt's, as OpenAI's `echo` has them; with
+        max_tokens 0 the prompt's alone (the one token the engine sampled is dropped)."""
+        ids = job.prompt_token_ids
+        prompt = request.prompt if isinstance(request.prompt, str) else \
+            self.generation.engine.decode(ids)
+        positions = list(result.prompt_token_logprobs or [None] * len(ids))
+        first = self.generation.engine.decode(ids[:1])
+        echoed = [TokenLogprob(token=first, logprob=None, top=None)]  # type: ignore[arg-type]
+        echoed += [p if p is not None else TokenLogprob(token="", logprob=None, top=None)
+                   for p in positions[1:]]
+        generate = request.max_tokens != 0
+        choices = [dataclasses.replace(
+            c, text=prompt + (c.text if generate else ""),
+            token_count=c.token_count if generate else 0,
+            logprobs=echoed + (c.logprobs if generate else []),
+            finish_reason=c.finish_reason if generate else "length")
+            for c in result.choices]
+        return dataclasses.replace(result, choices=choices)
 
     def search_response(self, request: CompletionRequest, job: EngineRequest,
                         decision: Decision, result: SearchResult) -> CompletionResponse:
