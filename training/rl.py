@@ -244,7 +244,8 @@ def train(args: argparse.Namespace) -> dict:
         metrics.update(heldout_proxy_start=first.proxy, heldout_exact_start=first.exact,
                        heldout_proxy=kept.proxy, heldout_exact=kept.exact)
     train_info = {
-        "rows": len(dataset), "filter": filtered, "steps": trainer.state.global_step, "seconds": round(seconds, 1),
+        "rows": len(dataset), "filter": filtered, "steps": trainer.state.global_step,
+        "seconds": round(seconds, 1),
         "reward": weights, "process_weights": process_weights if "process" in weights else None,
         "aggregation": args.aggregation, "credit": args.credit, "beta": args.beta,
         "num_generations": args.num_generations, "temperature": args.temperature,

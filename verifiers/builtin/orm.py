@@ -28,7 +28,7 @@ class ORMVerifier:
             raise ValueError("the orm verifier needs an engine and an adapter registry")
         config = deps.config_for(self.name)
         self._engine = deps.engine
-        self.adapter_scope = deps.adapter_scope
+        self._adapter_scope = deps.adapter_scope
         self.adapter = config.get("adapter", "orm")
         self._top_k = int(config.get("top_k", 20))
 
@@ -37,7 +37,7 @@ class ORMVerifier:
         scores = [1.0] * len(items)
         if not final:
             return scores
-        async with self.adapter_scope(self.adapter) as adapter:
+        async with self._adapter_scope(self.adapter) as adapter:
             tops = await asyncio.gather(*(
                 self._engine.next_token_logprobs(
                     step_query(items[i].problem, ["\n".join(items[i].steps)]), self._top_k,

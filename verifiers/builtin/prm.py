@@ -30,12 +30,12 @@ class PRMVerifier:
             raise ValueError("the prm verifier needs an engine and an adapter registry")
         config = deps.config_for(self.name)
         self._engine = deps.engine
-        self.adapter_scope = deps.adapter_scope
+        self._adapter_scope = deps.adapter_scope
         self.adapter = config.get("adapter", "prm")
         self._top_k = int(config.get("top_k", 20))
 
     async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
-        async with self.adapter_scope(self.adapter) as adapter:
+        async with self._adapter_scope(self.adapter) as adapter:
             return await score_tagged(self._engine, items,
                                       lambda item: written_path(item.problem, item.steps),
                                       LABELS, self._top_k, adapter)
