@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +38,11 @@ class APIError(Exception):
 
 def bad_request(message: str, param: str | None = None) -> APIError:
     return APIError(400, message, param=param)
+
+
+def model_not_found(model: str, available: Iterable[str]) -> APIError:
+    return APIError(404, f"The model `{model}` does not exist. Available models: "
+                         f"{', '.join(available)}", param="model", code="model_not_found")
 
 
 def error_body(error: APIError) -> dict:

@@ -16,7 +16,7 @@ from engine.protocol import (
     SamplingParams,
     TokenLogprob,
 )
-from server.errors import APIError, bad_request
+from server.errors import bad_request, model_not_found
 from server.metrics import GENERATED_TOKENS
 from server.openai.protocol import SamplingRequest
 
@@ -74,9 +74,7 @@ class GenerationService:
 
     def check_model(self, model: str) -> None:
         if not self.adapters.is_known(model):
-            available = ", ".join([self.engine.model_name, *self.adapters.names()])
-            raise APIError(404, f"The model `{model}` does not exist. Available models: "
-                                f"{available}", param="model", code="model_not_found")
+            raise model_not_found(model, [self.engine.model_name, *self.adapters.names()])
 
     def build(
         self,

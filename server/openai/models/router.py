@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 
 from adapters.registry import AdapterRegistry
 from server.auth import require_api_key
-from server.errors import APIError
+from server.errors import model_not_found
 from engine.protocol import Engine
 from server.openai.protocol import ModelCard, ModelList
 
@@ -32,9 +32,7 @@ async def retrieve_model(model: str, engine: Engine = Depends(get_engine),
     for card in cards:
         if card.id == model:
             return card
-    raise APIError(404, f"The model `{model}` does not exist. Available models: "
-                        f"{', '.join(card.id for card in cards)}", param="model",
-                   code="model_not_found")
+    raise model_not_found(model, [card.id for card in cards])
 
 
 def _cards(engine: Engine, registry: AdapterRegistry) -> list[ModelCard]:
