@@ -157,7 +157,7 @@ class LocalEngine:
                                                      self._token_text),
                     prompt_token_logprobs=_prompt_token_logprobs(
                         out.prompt_token_ids, out.prompt_logprobs, params.prompt_logprobs,
-                        self._token_text),
+                        self._token_text) if params.name_prompt_tokens else None,
                 )
         except (VllmEngineDeadError, VLLMClientError, ValueError) as error:
             raise _ours(error) from error

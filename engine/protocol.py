@@ -58,6 +58,10 @@ class SamplingParams:
     # decoding every top-k entry of every position (most of this process's time when a PRM
     # scores with prompt logprobs). For scoring calls, which read logprobs only.
     detokenize: bool = True
+    # With prompt_logprobs: also name each position's own token (GenerationOutput.
+    # prompt_token_logprobs, what `echo` returns). Off by default: a PRM scoring with prompt
+    # logprobs never reads it, and building it costs ~3x the {token: logprob} dicts.
+    name_prompt_tokens: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,9 @@ class GenerationOutput:
     # Set on the first output when prompt logprobs were asked for: one entry per prompt token,
     # None for the first (nothing precedes it), else {token: logprob} (the actual token + top-k).
     prompt_logprobs: Sequence[dict[str, float] | None] | None = None
-    # The same positions with the prompt's own token named (what `echo` returns): its text and
-    # logprob, and the top-k as for a generated token; None for the first.
+    # With `name_prompt_tokens`: the same positions with the prompt's own token named (what
+    # `echo` returns): its text and logprob, and the top-k as for a generated token; None for the
+    # first.
     prompt_token_logprobs: Sequence[TokenLogprob | None] | None = None
 
 

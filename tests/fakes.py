@@ -95,8 +95,10 @@ class FakeEngine:
             return None, None
         tops = [dict(list({chr(i): -0.5, "?": -1.5}.items())[: params.prompt_logprobs])
                 for i in ids[1:]]
-        return ([None, *({**top, chr(i): -0.5} for i, top in zip(ids[1:], tops))],
-                [None, *(TokenLogprob(chr(i), -0.5, top) for i, top in zip(ids[1:], tops))])
+        named = None
+        if params.name_prompt_tokens:
+            named = [None, *(TokenLogprob(chr(i), -0.5, top) for i, top in zip(ids[1:], tops))]
+        return [None, *({**top, chr(i): -0.5} for i, top in zip(ids[1:], tops))], named
 
     def _choice(self, index: int, text: str, step: int, params: SamplingParams) -> Choice:
         char = text[step]

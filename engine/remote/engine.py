@@ -233,7 +233,7 @@ class RemoteEngine:
                     return
                 self._check(response, model, replica)
                 out = generation_output(request_id, response.json(), params.logprobs, ids,
-                                        params.prompt_logprobs)
+                                        _named_prompt_k(params))
                 yield dataclasses.replace(out, finished=True)
                 return
             async with self._http.stream("POST", url, json=body) as response:
@@ -248,7 +248,7 @@ class RemoteEngine:
                     if not data.get("choices"):
                         continue  # a usage-only chunk
                     out = generation_output(request_id, data, params.logprobs, ids,
-                                            params.prompt_logprobs)
+                                            _named_prompt_k(params))
                     done |= {c.index for c in out.choices if c.finish_reason is not None}
                     yield dataclasses.replace(out, finished=len(done) == params.n)
                 if len(done) < params.n:
@@ -373,3 +373,8 @@ async def open_remote_engine(config: RemoteEngineConfig) -> AsyncIterator[Remote
         yield engine
     finally:
         await engine.shutdown()
+
+
+def _named_prompt_k(params: SamplingParams) -> int | None:
+    """The prompt logprobs' k when their own tokens are to be named (echo), else None."""
+    return params.prompt_logprobs if params.name_prompt_tokens else None

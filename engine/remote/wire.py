@@ -15,7 +15,8 @@ def completion_body(model: str, prompt_token_ids: Sequence[int], params: Samplin
 
     The sampling fields are all set, so the server's defaults (a model's generation_config)
     never change a request: the same params give the same tokens as in-process. `detokenize`
-    has no counterpart: the server always decodes (scoring calls read only logprobs).
+    has no counterpart: the server always decodes (scoring calls read only logprobs);
+    `name_prompt_tokens` neither: the prompt logprobs' entries are named on reading them back.
     `cache_salt` (the request scope's tenant) keeps the tenant's prefix cache its own on the
     replica too."""
     body = {
@@ -47,8 +48,9 @@ def generation_output(request_id: str, body: dict, k: int | None,
                       prompt_token_ids: Sequence[int], prompt_k: int | None = None
                       ) -> GenerationOutput:
     """A non-streamed response, or one stream chunk (its choices are deltas), as engine output.
-    `finished` is left False: the caller knows when the response or stream ended. `k` and
-    `prompt_k`: the logprobs and prompt_logprobs asked for."""
+    `finished` is left False: the caller knows when the response or stream ended. `k`: the
+    logprobs asked for; `prompt_k`: the prompt logprobs' k when their own tokens are to be named
+    (`SamplingParams.name_prompt_tokens`), else None."""
     choices = body.get("choices") or []
     first = choices[0] if choices else {}
     ids = first.get("prompt_token_ids") or list(prompt_token_ids)

@@ -88,6 +88,7 @@ class GenerationService:
         logprobs_param: str,
         id_prefix: str,
         prompt_logprobs: int | None = None,
+        name_prompt_tokens: bool = False,
     ) -> EngineRequest:
         """Checks the request against the model and the server's limits; 400 names the field."""
         context = self.engine.max_model_len
@@ -136,6 +137,7 @@ class GenerationService:
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
             logit_bias=request.token_bias(),
+            name_prompt_tokens=name_prompt_tokens,
         )
         return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params,
                              model=request.model)

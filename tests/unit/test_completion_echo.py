@@ -28,7 +28,8 @@ async def test_echo_with_logprobs_covers_prompt_then_generated_tokens(client, en
     assert logprobs["top_logprobs"] == [None, {"b": -0.5}, {"c": -0.5}, {"1": -0.25},
                                         {"+": -0.25}]
     assert logprobs["text_offset"] == [0, 1, 2, 3, 4]
-    assert engine.requests[-1][2].prompt_logprobs == 1  # asked of the engine for the echo
+    params = engine.requests[-1][2]
+    assert params.prompt_logprobs == 1 and params.name_prompt_tokens  # asked for the echo
     assert r.json()["choices"][0]["prompt_logprobs"] is None  # not asked for by the client
 
 
@@ -44,6 +45,13 @@ async def test_max_tokens_zero_scores_the_prompt_alone(client, engine):
     assert first["finish_reason"] == "length"
     assert r.json()["usage"]["completion_tokens"] == 0
     assert {params.max_tokens for _, _, params in engine.requests} == {1}  # then dropped
+
+
+async def test_prompt_tokens_are_named_only_for_an_echo(client, engine):
+    # a PRM-style scoring request (prompt_logprobs, no echo) does not pay for naming them
+    await client.post("/v1/completions", json=completion(max_tokens=1, prompt_logprobs=1))
+    await client.post("/v1/completions", json=completion(echo=True, max_tokens=1))
+    assert [params.name_prompt_tokens for _, _, params in engine.requests] == [False, False]
 
 
 async def test_max_tokens_zero_without_echo_says_what_it_is_for(client, engine):

@@ -61,7 +61,7 @@ def metric(name: str, replica: str) -> float:
 # --- the wire format ---------------------------------------------------------------------------
 
 # SamplingParams fields with no body key of their own: how they are carried instead.
-NOT_IN_BODY = {"final_only": "stream", "detokenize": None}
+NOT_IN_BODY = {"final_only": "stream", "detokenize": None, "name_prompt_tokens": None}
 
 
 def test_every_sampling_param_reaches_the_completions_body():

@@ -31,7 +31,8 @@ class CompletionService(Serving[CompletionRequest]):
             raise bad_request("echo is answered whole, not streamed; drop stream (or echo)",
                               param="echo")
         prompt_logprobs = request.prompt_logprobs
-        if request.echo and request.logprobs is not None:  # the echoed tokens' logprobs
+        echo_logprobs = request.echo and request.logprobs is not None
+        if echo_logprobs:  # the echoed tokens' logprobs
             prompt_logprobs = max(prompt_logprobs or 0, request.logprobs)
         # max_tokens 0 (with echo): the engine always samples one token, which is dropped
         max_tokens = 1 if request.max_tokens == 0 else request.max_tokens
@@ -39,6 +40,7 @@ class CompletionService(Serving[CompletionRequest]):
             request, ids, prompt_param="prompt", max_tokens=max_tokens,
             max_tokens_param="max_tokens", logprobs=request.logprobs, logprobs_param="logprobs",
             id_prefix="cmpl", prompt_logprobs=prompt_logprobs,
+            name_prompt_tokens=echo_logprobs,
         )
 
     def problem(self, request: CompletionRequest) -> SearchProblem:
