@@ -24,12 +24,7 @@ from fastapi import Response
 from server.errors import APIError, bad_request, to_api_error
 from server.openai.completions.service import CompletionService
 from server.openai.generation import EngineRequest
-from server.openai.protocol import (
-    CompletionRequest,
-    CompletionResponse,
-    CompletionTokensDetails,
-    Usage,
-)
+from server.openai.protocol import CompletionRequest, CompletionResponse, Usage, usage
 from server.openai.streaming import event_stream
 from server.reasoning.response import STRATEGY_HEADER
 
@@ -122,14 +117,9 @@ def _merged(batch_id: str, request: CompletionRequest,
 
 def _summed(usages: Sequence[Usage | dict | None]) -> Usage:
     parts = [Usage.model_validate(u) for u in usages if u is not None]
-    prompt = sum(u.prompt_tokens for u in parts)
-    completion = sum(u.completion_tokens for u in parts)
     details = [u.completion_tokens_details for u in parts if u.completion_tokens_details]
-    return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                 total_tokens=prompt + completion,
-                 completion_tokens_details=CompletionTokensDetails(
-                     reasoning_tokens=sum(d.reasoning_tokens for d in details))
-                 if details else None)
+    return usage(sum(u.prompt_tokens for u in parts), sum(u.completion_tokens for u in parts),
+                 sum(d.reasoning_tokens for d in details) if details else None)
 
 
 async def _merged_chunks(batch_id: str, request: CompletionRequest,
