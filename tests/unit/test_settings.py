@@ -83,3 +83,21 @@ def test_an_unknown_flag_is_refused(capsys):
     with pytest.raises(SystemExit) as exit_:
         parse_settings(["--max-cpu-loras", "8"])
     assert exit_.value.code == 2 and "--max-cpu-loras" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    (["--default-verifiers", "{bad"], "default.verifiers"),
+])
+def test_a_bad_flag_value_stops_the_start_with_a_message_not_a_traceback(flags, named):
+    run = subprocess.run([sys.executable, "-m", "server", *flags], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert re.search(named, run.stderr)
+
+
+def test_dict_flags_take_json_or_key_value_pairs():
+    # pydantic-settings' forms besides JSON: KEY=VALUE, repeatable
+    settings = parse_settings(["--search-verifiers", "prm=2", "--search-verifiers", "logic=0.5",
+                               "--api-keys", '{"acme": "k1"}'])
+    assert settings.search_verifiers == {"prm": 2.0, "logic": 0.5}
+    assert settings.api_keys == {"acme": "k1"}
