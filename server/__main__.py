@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from server.app import create_app
@@ -18,7 +19,7 @@ from server.settings import parse_settings
 def main() -> None:
     try:
         settings = parse_settings()
-    except SettingsError as error:  # a flag's or variable's value that does not parse
+    except (SettingsError, ValidationError) as error:  # a flag's or variable's value
         print(f"python -m server: error: {error}", file=sys.stderr)
         sys.exit(2)
     app = create_app(settings)

@@ -87,6 +87,7 @@ def test_an_unknown_flag_is_refused(capsys):
 
 @pytest.mark.parametrize(("flags", "named"), [
     (["--default-verifiers", "{bad"], "default.verifiers"),
+    (["--engine", "gpu"], "engine\n.*'local' or 'remote'"),
 ])
 def test_a_bad_flag_value_stops_the_start_with_a_message_not_a_traceback(flags, named):
     run = subprocess.run([sys.executable, "-m", "server", *flags], capture_output=True, text=True,
