@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from server.app import create_app
 from server.health import ENGINE_DEAD_EXIT_STATUS
@@ -15,7 +17,11 @@ from server.settings import parse_settings
 
 
 def main() -> None:
-    settings = parse_settings()
+    try:
+        settings = parse_settings()
+    except (SettingsError, ValidationError) as error:  # a flag's or variable's value
+        print(f"python -m server: error: {error}", file=sys.stderr)
+        sys.exit(2)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,

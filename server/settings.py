@@ -5,20 +5,27 @@ The environment is read here and nowhere else.
 
 from __future__ import annotations
 
-import argparse
 import json
+from argparse import ArgumentParser
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (BaseSettings, CliSettingsSource, CliVariadicArg, NoDecode,
+                               SettingsConfigDict)
 
 from server.reasoning.options import AnswerExtractor, StepPattern, StrategyName
 from verifiers.reward_models.spec import RewardModelSpec
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DELIBERATE_", extra="forbid")
+    # The command line is pydantic-settings' CLI source (parse_settings): --kebab-case flags,
+    # --flag/--no-flag for booleans (also the tri-state ones: hiding None makes them plain bools
+    # there), list flags taking several values (CliVariadicArg), dicts as JSON or KEY=VALUE.
+    model_config = SettingsConfigDict(
+        env_prefix="DELIBERATE_", extra="forbid", cli_prog_name="python -m server",
+        cli_kebab_case=True, cli_implicit_flags=True, cli_hide_none_type=True,
+        cli_show_env_vars=True, cli_shortcuts={"upstreams": "upstream"})
 
     model: str = Field("models/demo/base",
                        description="HF model directory to serve (remote engine: a local copy of "
@@ -35,7 +42,7 @@ class Settings(BaseSettings):
     # Engine: vLLM in this process (local), or a fleet of `vllm serve` replicas (remote).
     engine: Literal["local", "remote"] = Field(
         "local", description="local: vLLM in this process; remote: the --upstream replicas")
-    upstreams: Annotated[list[str], NoDecode] = Field(
+    upstreams: CliVariadicArg[Annotated[list[str], NoDecode]] = Field(
         default_factory=list,
         description="remote engine: vLLM OpenAI server URLs (repeat --upstream; env: "
                     "comma-separated)")
@@ -97,9 +104,9 @@ class Settings(BaseSettings):
     max_loras: int = Field(4, description="adapters the engine runs in one batch")
     max_lora_rank: int = Field(16, description="largest adapter rank (vLLM: 1, 8, 16, 32, ...)")
     max_adapters: int = Field(8, description="adapters kept loaded; LRU eviction above it")
-    lora_modules: list[str] = Field(
+    lora_modules: CliVariadicArg[list[str]] = Field(
         default_factory=list, description="adapters loaded (and pinned) at start: NAME=PATH ...")
-    adapter_roots: list[str] = Field(
+    adapter_roots: CliVariadicArg[list[str]] = Field(
         default_factory=lambda: ["models"],
         description="directories adapters may be loaded from (symlinks resolved)")
     adapter_resolver_root: str | None = Field(
@@ -113,7 +120,7 @@ class Settings(BaseSettings):
     admin_api_key: str | None = Field(
         None, description="key for adapter load/unload (default: the API key)")
     # Verifiers (verifiers/): plugins from the `deliberate.verifiers` entry-point group.
-    verifier_allowlist: list[str] | None = Field(
+    verifier_allowlist: CliVariadicArg[list[str] | None] = Field(
         None, description="load only these verifier plugins (default: all installed)")
     default_verifiers: dict[str, float] = Field(
         default_factory=lambda: {"syntax": 1.0, "logic": 1.0},
@@ -143,7 +150,7 @@ class Settings(BaseSettings):
         description="a search's answer whose learned verifiers (prm, orm) and exact ones "
                     "(logic, syntax) score it at least this far apart is flagged in "
                     "`reasoning.verifier_disagreement` and counted; 0: never compared")
-    difficulty_estimators: list[str] = Field(
+    difficulty_estimators: CliVariadicArg[list[str]] = Field(
         default_factory=lambda: ["learned", "probe"],
         description="difficulty estimators to try in order (the first that answers is used)")
     difficulty_config: dict[str, dict] = Field(
@@ -250,24 +257,14 @@ class Settings(BaseSettings):
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
-    """Settings from the environment, with any command-line flag taking precedence."""
-    parser = argparse.ArgumentParser(prog="python -m server", description="Deliberate server")
-    for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        help_ = f"{field.description or ''} (env DELIBERATE_{name.upper()}, default {field.default})"
-        if name == "upstreams":  # --upstream URL, repeated (or --upstreams URL URL ...)
-            parser.add_argument("--upstream", flag, dest=name, action="extend", nargs="+",
-                                default=None, help=help_)
-        elif field.annotation in (bool, bool | None):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=help_)
-        elif field.annotation in (list[str], list[str] | None):
-            parser.add_argument(flag, nargs="*", default=None, help=help_)
-        elif field.annotation in (dict[str, float], dict[str, dict], dict[str, Any],
-                                  dict[str, str], dict[str, RewardModelSpec]):
-            parser.add_argument(flag, type=json.loads, default=None, help=help_ + " (JSON)")
-        else:
-            parser.add_argument(flag, default=None, help=help_)
-    given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
-    # Validating flags and environment together makes pydantic convert the flags' strings too.
-    return Settings(**given)
+    """Settings from the environment, with any command-line flag (default: sys.argv) taking
+    precedence."""
+    cli = CliSettingsSource(Settings, add_argument_method=_add_argument)
+    return Settings(_cli_settings_source=cli(args=True if argv is None else list(argv)))
+
+
+def _add_argument(parser: ArgumentParser, *flags: str, **kwargs: Any) -> Any:
+    # --upstream URL may be repeated, each time with one URL or more, and they add up
+    if kwargs.get("dest") == "upstreams":
+        kwargs["action"] = "extend"
+    return parser.add_argument(*flags, **kwargs)

@@ -2,6 +2,7 @@
 the reward format the serving side shares."""
 
 import math
+import random
 
 import pytest
 import torch
@@ -87,6 +88,20 @@ def test_auroc():
     assert auroc([0.1, 0.9], [1, 0]) == 0.0
     assert auroc([0.5, 0.5], [1, 0]) == 0.5
     assert math.isnan(auroc([0.5], [1]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auroc_counts_every_pair_as_the_definition_does(seed):
+    rng = random.Random(seed)
+    n = rng.randint(2, 60)
+    scores = [rng.choice([0.1, 0.25, 0.5, 0.9]) if rng.random() < 0.5 else rng.random()
+              for _ in range(n)]  # many ties
+    labels = [rng.randint(0, 1) for _ in range(n)]
+    labels[:2] = [0, 1]
+    good = [s for s, y in zip(scores, labels) if y]
+    bad = [s for s, y in zip(scores, labels) if not y]
+    pairs = sum((g > b) + 0.5 * (g == b) for g in good for b in bad)
+    assert auroc(scores, labels) == pytest.approx(pairs / (len(good) * len(bad)), abs=1e-12)
 
 
 def test_good_probability_renormalises_over_the_two_labels():

@@ -1,13 +1,18 @@
 """Per-step credit for GRPO (training/components/process_grpo.py) on tiny shapes: which step each
 token belongs to, and the advantage each token gets from its step's and the later steps'
-rewards, normalised over the group."""
+rewards, normalised over the group; and (slow) that TRL's loss trains on that credit."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
 from training.components.process_grpo import EPSILON, process_advantages, token_steps
+from training.components.rl_rewards import StepReward
+
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo" / "base"
 
 
 def test_each_token_belongs_to_the_line_it_starts_on() -> None:
@@ -60,3 +65,53 @@ def test_tokens_past_the_last_scored_step_take_the_last_steps_credit() -> None:
     # a step beyond the rewards (e.g. the PRM gave fewer scores) is clamped to the last one
     found = process_advantages([[0.0], [1.0]], [[0, 3], [0, 0]], group=2, width=2)
     assert found[0, 1] == found[0, 0]
+
+
+class AlternatingStepReward(StepReward):
+    """Every step of the k-th completion scores k % 2: in each group of two, one completion's
+    steps all score 1 and the other's 0, whatever the (random) texts."""
+
+    def __init__(self) -> None:
+        super().__init__("alternating", "min")
+
+    def steps(self, batch):
+        return [[float(k % 2)] * len(e.steps) for k, e in enumerate(batch)]
+
+    def step_rewards(self, batch):  # by position: no cache, where equal texts share an entry
+        return self.steps(batch)
+
+
+@pytest.mark.slow  # imports TRL (~10 s of CPU) and trains a step
+def test_trl_trains_on_the_per_step_advantages_of_the_override(tmp_path) -> None:
+    # The override replaces a private TRL method (pyproject bounds TRL's version): one real GRPO
+    # step on the demo base, the step reward given to TRL with weight 0 as training.rl does, so
+    # TRL's own advantage is 0 everywhere and one [B] per completion; the loss must see the
+    # override's [B, T] per-token credit instead.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training import rl
+    from training.components.process_grpo import process_trainer_class
+
+    args = rl.build_parser().parse_args([
+        "--model", str(DEMO_MODEL), "--dataset", "task:arithmetic/2-3:4", "--out", str(tmp_path),
+        "--max-steps", "1", "--batch-size", "4", "--num-generations", "2",
+        "--max-completion-length", "12", "--logging-steps", "1"])
+    seen = []
+
+    class Spy(process_trainer_class()):
+        def compute_loss(self, model, inputs, *rest, **kwargs):
+            seen.append((inputs["advantages"].detach().clone(), inputs["completion_mask"]))
+            return super().compute_loss(model, inputs, *rest, **kwargs)
+
+    reward = AlternatingStepReward()
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    trainer = Spy(model=model, reward_funcs=[reward], args=rl.grpo_config(args, [0.0]),
+                  train_dataset=rl.weighted_dataset(rl.prompt_rows(args.dataset, "rl", 0), 0),
+                  processing_class=AutoTokenizer.from_pretrained(args.model),
+                  peft_config=rl.lora_config(model, args), step_rewards=[(reward, 1.0)])
+    trainer.train()
+    assert seen, "TRL never computed a loss"
+    for advantages, mask in seen:
+        assert advantages.shape == mask.shape  # [B, T]: the override's, not TRL's [B]
+        assert (advantages * (1 - mask)).abs().max().item() == 0.0
+        assert (advantages * mask).abs().max().item() > 0  # the step reward's credit

@@ -73,3 +73,15 @@ def test_the_filter_keeps_prompts_solved_sometimes_and_counts_the_rest() -> None
     assert [row["pid"] for row in kept] == [2, 3, 9]
     assert counts == {"arithmetic": {"candidates": 4, "kept": 2, "always": 1, "never": 1},
                       "countdown": {"candidates": 1, "kept": 1, "always": 0, "never": 0}}
+
+
+def test_a_config_value_outside_a_flags_choices_is_refused_naming_key_file_and_choices(
+        capsys, tmp_path) -> None:
+    # `credit: steps` had become the default argparse never checks, and trained sequence credit
+    config = tmp_path / "rl.yaml"
+    config.write_text(Path(CONFIG).read_text() + "credit: steps\n")
+    with pytest.raises(SystemExit) as exit_info:
+        rl.main(["--config", str(config), "--dry-run"])
+    assert exit_info.value.code == 2
+    assert f"--config {config}: credit: 'steps' is not one of 'sequence', 'step'" in (
+        capsys.readouterr().err)

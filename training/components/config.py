@@ -57,7 +57,50 @@ def _load_yaml(path: Path, parser: argparse.ArgumentParser) -> dict:
     unknown = sorted(set(values) - known)
     if unknown:
         parser.error(f"--config {path} has unknown keys {unknown}; see --help for the options")
+    # argparse checks neither choices nor (but for strings) types of defaults, which the file's
+    # values become: convert and check them here as it does a flag's, naming key, file and fix
+    actions = {action.dest: action for action in parser._actions}
+    problems = []
+    for key, value in values.items():
+        try:
+            values[key] = _as_flag_value(actions[key], value)
+        except (TypeError, ValueError) as error:
+            problems.append(f"{key}: {error}")
+    if problems:
+        parser.error(f"--config {path}: " + "; ".join(problems))
     return values
+
+
+def _as_flag_value(action: argparse.Action, value: object) -> object:
+    """A config value as its flag would give it: argparse's type and choices applied (None:
+    the flag not given)."""
+    if value is None:
+        return None
+    if action.nargs == 0:  # --x, --no-x
+        if not isinstance(value, bool):
+            raise ValueError(f"{value!r} is not true or false")
+        return value
+    repeated = isinstance(action, argparse._AppendAction) or action.nargs in ("*", "+")
+    if isinstance(value, list) and not repeated:
+        raise ValueError(f"{value!r} is a list; {action.option_strings[0]} takes one value")
+    items = [_as_flag_item(action, item) for item in (value if isinstance(value, list)
+                                                       else [value])]
+    return items if repeated else items[0]
+
+
+def _as_flag_item(action: argparse.Action, value: object) -> object:
+    if isinstance(value, dict | list):
+        raise ValueError(f"{value!r} is not a single value")
+    convert = action.type or str
+    try:  # YAML's scalars as the text a flag would carry (8 -> "8", so 8.5 is no int)
+        converted = convert(value if isinstance(value, str) else str(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a valid {getattr(convert, '__name__', convert)}"
+                         ) from None
+    if action.choices is not None and converted not in action.choices:
+        allowed = ", ".join(repr(choice) for choice in action.choices)
+        raise ValueError(f"{value!r} is not one of {allowed}")
+    return converted
 
 
 def resolved(args: argparse.Namespace) -> str:

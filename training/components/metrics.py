@@ -9,12 +9,16 @@ from collections.abc import Sequence
 
 def auroc(scores: list[float], labels: list[int]) -> float:
     """Probability that a random good item outscores a random bad one (ties count half)."""
-    good = [s for s, y in zip(scores, labels) if y]
-    bad = [s for s, y in zip(scores, labels) if not y]
-    if not good or not bad:
+    if len(scores) != len(labels):
+        raise ValueError(f"auroc needs a label per score; got {len(scores)} and {len(labels)}")
+    n_good = sum(1 for y in labels if y)
+    n_bad = len(labels) - n_good
+    if not n_good or not n_bad:
         return float("nan")
-    wins = sum((g > b) + 0.5 * (g == b) for g in good for b in bad)
-    return wins / (len(good) * len(bad))
+    # Mann-Whitney: the good items' rank sum, less the least it can be, counts the (good, bad)
+    # pairs a good item wins; average ranks count a tie as half a win
+    rank_sum = sum(r for r, y in zip(ranks(scores), labels) if y)
+    return (rank_sum - n_good * (n_good + 1) / 2) / (n_good * n_bad)
 
 
 def ranks(values: Sequence[float]) -> list[float]:

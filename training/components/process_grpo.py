@@ -79,6 +79,8 @@ def process_trainer_class():
             super().__init__(*args, **kwargs)
             self.step_rewards = list(step_rewards)
 
+        # private in TRL (its _prepare_inputs calls it, its loss takes a [B, T] advantage), so
+        # pyproject bounds TRL's version; test_process_grpo checks the loss sees this credit
         def _generate_and_score_completions(self, inputs):
             output = super()._generate_and_score_completions(inputs)
             ids, mask = output["completion_ids"], output["completion_mask"]
