@@ -94,19 +94,23 @@ def load_problems(per_level: int, countdown: int, seed: int) -> list[Problem]:
     return problems + get_task("countdown").generate(seed + 100, countdown)
 
 
-def chat_request(problem: Problem, reasoning: dict, model: str = SERVED_NAME) -> dict:
+def chat_request(problem: Problem, reasoning: dict | None, model: str = SERVED_NAME,
+                 fields: dict | None = None) -> dict:
     """The benchmark's chat request for `problem` to `model` (the base or an adapter's name),
-    reasoning as `reasoning` says."""
-    return {"model": model, "messages": [{"role": "user", "content": problem.prompt}],
-            # temperature 0: a single pass (greedy, or auto routed to greedy) decodes greedily;
-            # a search samples its branches at the server's search temperature.
-            "max_tokens": 256, "temperature": 0, "reasoning": reasoning}
+    reasoning as `reasoning` says (None: no `reasoning` field), with `fields` set over it (a
+    None value leaves that field out)."""
+    request = {"model": model, "messages": [{"role": "user", "content": problem.prompt}],
+               # temperature 0: a single pass (greedy, or auto routed to greedy) decodes
+               # greedily; a search samples its branches at the server's search temperature.
+               "max_tokens": 256, "temperature": 0, "reasoning": reasoning, **(fields or {})}
+    return {key: value for key, value in request.items() if value is not None}
 
 
-async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict, config: str,
-              verifiers: str, model: str = SERVED_NAME) -> Outcome:
+async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict | None, config: str,
+              verifiers: str, model: str = SERVED_NAME, fields: dict | None = None) -> Outcome:
     started = time.monotonic()
-    r = await http.post("/v1/chat/completions", json=chat_request(problem, reasoning, model))
+    r = await http.post("/v1/chat/completions",
+                        json=chat_request(problem, reasoning, model, fields))
     latency = time.monotonic() - started
     r.raise_for_status()
     body = r.json()
@@ -136,14 +140,14 @@ def prefix_cache(base_url: str) -> tuple[float, float, float]:
             total("deliberate_prefix_cache_ceiling_tokens_total"))
 
 
-async def run_config(base_url: str, problems: list[Problem], name: str, reasoning: dict,
-                     verifiers: str, concurrency: int,
-                     model: str = SERVED_NAME) -> tuple[list[Outcome], dict]:
+async def run_config(base_url: str, problems: list[Problem], name: str, reasoning: dict | None,
+                     verifiers: str, concurrency: int, model: str = SERVED_NAME,
+                     fields: dict | None = None) -> tuple[list[Outcome], dict]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(http: httpx.AsyncClient, problem: Problem) -> Outcome:
         async with gate:
-            return await ask(http, problem, reasoning, name, verifiers, model)
+            return await ask(http, problem, reasoning, name, verifiers, model, fields)
 
     hits0, queries0, ceiling0 = prefix_cache(base_url)
     started = time.monotonic()

@@ -21,6 +21,7 @@ from server.openai.chat.service import ChatService
 from server.openai.completions.router import router as completions_router
 from server.openai.completions.service import CompletionService
 from server.openai.generation import GenerationService, Limits
+from server.openai.sampling_defaults import SamplingDefaults
 from server.openai.models.router import router as models_router
 from server.reward_models import open_reward_models
 from server.reasoning.service import ReasoningService
@@ -44,7 +45,8 @@ def create_app(settings: Settings, engine: Engine | None = None,
                     as reward_models,
                     _engine(settings, engine) as running):
             adapters = await build_registry(settings, running)
-            generation = GenerationService(running, Limits.from_settings(settings), adapters)
+            generation = GenerationService(running, Limits.from_settings(settings), adapters,
+                                           SamplingDefaults.from_model_dir(settings.model))
             app.state.engine = running
             app.state.adapters = adapters
             allowlist = settings.verifier_allowlist

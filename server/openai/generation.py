@@ -19,6 +19,7 @@ from engine.protocol import (
 from server.errors import bad_request, model_not_found
 from server.metrics import GENERATED_TOKENS
 from server.openai.protocol import SamplingRequest
+from server.openai.sampling_defaults import SamplingDefaults
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,12 @@ class Result:
 
 
 class GenerationService:
-    def __init__(self, engine: Engine, limits: Limits, adapters: AdapterRegistry) -> None:
+    def __init__(self, engine: Engine, limits: Limits, adapters: AdapterRegistry,
+                 defaults: SamplingDefaults = SamplingDefaults()) -> None:
         self.engine = engine
         self.limits = limits
         self.adapters = adapters
+        self.defaults = defaults
 
     def check_model(self, model: str) -> None:
         if not self.adapters.is_known(model):
@@ -117,7 +120,9 @@ class GenerationService:
         if request.n > self.limits.max_n:
             raise bad_request(f"n={request.n} is above this server's limit of "
                               f"{self.limits.max_n}", param="n")
-        if request.n > 1 and request.temperature == 0:
+        temperature = (self.defaults.temperature if request.temperature is None
+                       else request.temperature)
+        if request.n > 1 and temperature == 0:
             raise bad_request("n > 1 needs temperature > 0: greedy sampling would return the same "
                               "text n times", param="n")
         for value, param in ((logprobs, logprobs_param), (prompt_logprobs, "prompt_logprobs")):
@@ -126,8 +131,8 @@ class GenerationService:
                                   f"{self.limits.max_logprobs}", param=param)
         params = SamplingParams(
             max_tokens=room if max_tokens is None else max_tokens,
-            temperature=request.temperature,
-            top_p=request.top_p,
+            temperature=temperature,
+            top_p=self.defaults.top_p if request.top_p is None else request.top_p,
             n=request.n,
             stop=request.stop_strings(),
             seed=request.seed,
@@ -141,6 +146,16 @@ class GenerationService:
         )
         return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params,
                              model=request.model)
+
+    @staticmethod
+    def single_pass(request: SamplingRequest, job: EngineRequest) -> EngineRequest:
+        """`job` as the single pass the server decided on (greedy: by name, by a low effort, or
+        by the router): a client that left `temperature` unset gets greedy decoding, as the
+        strategy's name says; an explicit temperature keeps its meaning, and a request for n
+        samples still samples."""
+        if request.temperature is not None or job.params.n > 1:
+            return job
+        return dataclasses.replace(job, params=dataclasses.replace(job.params, temperature=0.0))
 
     async def stream(self, request: EngineRequest) -> AsyncGenerator[GenerationOutput, None]:
         """The engine's deltas. Closing this iterator (client gone) aborts the engine request.

@@ -85,8 +85,11 @@ class SamplingRequest(OpenAIModel):
 
     model: str
     max_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    # None (the official client's default): a greedy pass decodes greedily, a search samples
+    # its branches at the server's search temperature, n samples use the model's defaults
+    # (server/openai/sampling_defaults.py).
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
     n: int = Field(1, ge=1)
     stop: str | list[str] | None = None
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)

@@ -95,6 +95,8 @@ class Serving(ABC, Generic[RequestT]):
         streaming = False
         try:
             decision = await self.admit(request, job, ticket)
+            if not is_search(decision):
+                job = self.generation.single_pass(request, job)
             if request.stream:
                 chunks = await _before(ticket, self.stream(request, job, decision))
                 streaming = True

@@ -185,7 +185,8 @@ class ReasoningService:
         problem = decision.problem
         request_level = dict(
             seed=problem.seed if problem is not None else request.seed,
-            temperature=request.temperature if request.temperature > 0 else s.search_temperature,
+            # a branch must sample: an unset or zero temperature samples at the search's
+            temperature=request.temperature or s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n)
         options = {k: v for k, v in o.model_dump().items() if v is not None}
         layers = (self._defaults(decision.strategy), route, request_level, options)
@@ -233,13 +234,14 @@ class ReasoningService:
 
 def request_seed(request: SamplingRequest, prompt_token_ids: Sequence[int]) -> int | None:
     """The seed of a request's search and probe: `reasoning.seed`, else `seed`; a request at
-    temperature 0 that gives neither gets one drawn from its own content (prompt ids, model,
-    n, max_tokens, reasoning options), so that the same request gets the same answer, as a
-    greedy pass would, when it is routed to a search."""
+    temperature 0 (or none: a greedy pass then decodes greedily) that gives neither gets one
+    drawn from its own content (prompt ids, model, n, max_tokens, reasoning options), so that
+    the same request gets the same answer, as a greedy pass would, when it is routed to a
+    search."""
     options = request.reasoning
     if options is not None and options.seed is not None:
         return options.seed
-    if request.seed is not None or request.temperature > 0:
+    if request.seed is not None or request.temperature:
         return request.seed
     content = json.dumps([request.model, list(prompt_token_ids), request.n, request.max_tokens,
                           getattr(request, "max_completion_tokens", None),
