@@ -40,6 +40,7 @@ from engine.remote.routing import Replica, choose, round_robin
 from engine.remote.wire import completion_body, generation_output
 from engine.scope import RequestScope, current_scope
 from engine.scoring import next_token_logprobs
+from engine.tokens import TokenizerMethods
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class ReplicaFault(Exception):
         self.eject = eject
 
 
-class RemoteEngine:
+class RemoteEngine(TokenizerMethods):
     def __init__(self, config: RemoteEngineConfig, http: httpx.AsyncClient, tokenizer) -> None:
         self.config = config
         self.model_name = config.served_model_name
@@ -77,7 +78,7 @@ class RemoteEngine:
         self.upstream_model = ""  # the base model's name on the replicas
         self.replicas = [Replica(url.rstrip("/")) for url in config.upstreams]
         self._http = http
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self.health = HealthChecker(self.replicas, http, config.health_interval_s,
                                     on_rejoin=self._rejoin)
         self.adapters = FleetAdapters(self.replicas, http, self.health.eject)
@@ -110,7 +111,7 @@ class RemoteEngine:
     async def _check_tokenizer(self, replica: Replica) -> None:
         probe = "Compute: 12+3*4\nAnswer: 24 ü 😀"
         checks = [({"prompt": probe}, self.encode(probe))]
-        if getattr(self._tokenizer, "chat_template", None):
+        if self.has_chat_template():
             messages = [{"role": "user", "content": probe}]
             checks.append(({"messages": messages, "add_generation_prompt": True},
                            self.encode(self.render_chat(messages), add_special_tokens=False)))
@@ -129,24 +130,6 @@ class RemoteEngine:
     async def _rejoin(self, replica: Replica) -> None:
         if self.upstream_model:  # after start: a replica coming back gets the adapters again
             await self.adapters.reconcile(replica)
-
-    # --- tokenizer -----------------------------------------------------------------------------
-
-    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=add_special_tokens))
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        # as the replicas' detokenizer writes outputs: special tokens skipped, no space clean-up
-        return self._tokenizer.decode(list(token_ids), skip_special_tokens=True,
-                                      clean_up_tokenization_spaces=False)
-
-    def render_chat(self, messages: Sequence[dict[str, str]],
-                    add_generation_prompt: bool = True) -> str:
-        if not getattr(self._tokenizer, "chat_template", None):
-            raise InvalidEngineRequest(
-                f"model {self.model_name!r} has no chat template; use /v1/completions")
-        return self._tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                                   add_generation_prompt=add_generation_prompt)
 
     # --- generation ----------------------------------------------------------------------------
 
