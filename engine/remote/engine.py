@@ -18,7 +18,7 @@ import itertools
 import json
 import logging
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -163,12 +163,7 @@ class RemoteEngine(TokenizerMethods):
                         yield out
                     return
                 except ReplicaFault as fault:
-                    metrics.ERRORS.labels(replica.url, fault.kind).inc()
-                    metrics.RETRIES.labels(replica.url).inc()
-                    if fault.eject:
-                        self.health.eject(replica, str(fault))
-                    tried.add(replica.url)
-                    log.warning("upstream %s failed (%s); retrying elsewhere", replica.url, fault)
+                    self._failed(replica, fault, tried)
                     if generated:
                         if params.n != 1:
                             raise EngineUnavailable(f"upstream {replica.url} failed while "
@@ -182,6 +177,16 @@ class RemoteEngine(TokenizerMethods):
                     await calls.aclose()  # closes its connection when our caller stops early
         finally:
             self._aborts.pop(request_id, None)
+
+    def _failed(self, replica: Replica, fault: ReplicaFault, tried: set[str]) -> None:
+        """Counts `replica`'s fault, ejects it if the fault says so, and rules it out of the
+        call's retries (`tried`)."""
+        metrics.ERRORS.labels(replica.url, fault.kind).inc()
+        metrics.RETRIES.labels(replica.url).inc()
+        if fault.eject:
+            self.health.eject(replica, str(fault))
+        tried.add(replica.url)
+        log.warning("upstream %s failed (%s); retrying elsewhere", replica.url, fault)
 
     def _choose(self, ids: list[int], scope: RequestScope | None, tried: set[str]) -> Replica:
         try:
@@ -205,10 +210,7 @@ class RemoteEngine(TokenizerMethods):
         body = completion_body(model, ids, params, stream=not params.final_only,
                                cache_salt=scope.cache_salt if scope is not None else None)
         url = f"{replica.url}/v1/completions"
-        replica.in_flight += 1
-        metrics.IN_FLIGHT.labels(replica.url).inc()
-        metrics.CALLS.labels(replica.url).inc()
-        try:
+        with _upstream_call(replica):
             if params.final_only:
                 response = await _unless_aborted(self._http.post(url, json=body), aborted)
                 if response is None:
@@ -236,13 +238,6 @@ class RemoteEngine(TokenizerMethods):
                     yield dataclasses.replace(out, finished=len(done) == params.n)
                 if len(done) < params.n:
                     raise ReplicaFault("truncated", "the stream ended before every sample did")
-        except httpx.TimeoutException as error:
-            raise ReplicaFault("timeout", f"{type(error).__name__}") from error
-        except httpx.TransportError as error:
-            raise ReplicaFault("connection", f"{type(error).__name__}: {error}") from error
-        finally:
-            replica.in_flight -= 1
-            metrics.IN_FLIGHT.labels(replica.url).dec()
 
     def _check(self, response: httpx.Response, model: str, replica: Replica) -> None:
         status = response.status_code
@@ -294,6 +289,24 @@ class RemoteEngine(TokenizerMethods):
     async def shutdown(self) -> None:
         await self.health.stop()
         await self._http.aclose()
+
+
+@contextlib.contextmanager
+def _upstream_call(replica: Replica) -> Iterator[None]:
+    """One call on `replica`: counted in flight (routing's load) while it runs, and a transport
+    failure raised as the replica's fault."""
+    replica.in_flight += 1
+    metrics.IN_FLIGHT.labels(replica.url).inc()
+    metrics.CALLS.labels(replica.url).inc()
+    try:
+        yield
+    except httpx.TimeoutException as error:
+        raise ReplicaFault("timeout", f"{type(error).__name__}") from error
+    except httpx.TransportError as error:
+        raise ReplicaFault("connection", f"{type(error).__name__}: {error}") from error
+    finally:
+        replica.in_flight -= 1
+        metrics.IN_FLIGHT.labels(replica.url).dec()
 
 
 async def _unless_aborted(request, aborted: asyncio.Event):
