@@ -98,16 +98,11 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
     # Imported here so that building the app (and the unit tests) never imports vLLM, and a
     # remote-mode server needs no vLLM at all.
     if settings.engine == "remote":
-        from engine.remote import RemoteEngineConfig, open_remote_engine
+        from engine.remote import open_remote_engine
+        from server.fleet import fleet_config
 
-        remote = RemoteEngineConfig(
-            upstreams=tuple(settings.upstreams), tokenizer=settings.tokenizer or settings.model,
-            served_model_name=settings.served_model_name, api_key=settings.upstream_api_key,
-            timeout_s=settings.upstream_timeout_s,
-            health_interval_s=settings.upstream_health_interval_s,
-            start_timeout_s=settings.upstream_start_timeout_s,
-            prefix_tokens=settings.affinity_prefix_tokens, slack=settings.affinity_slack,
-            routing=settings.upstream_routing)
+        remote = fleet_config(settings, settings.upstreams, settings.tokenizer or settings.model,
+                              settings.served_model_name)
         async with open_remote_engine(remote) as engine:
             yield engine
         return
