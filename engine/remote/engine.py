@@ -1,7 +1,8 @@
 """`RemoteEngine`: the Engine protocol over a fleet of vLLM OpenAI servers (`vllm serve`).
 
-Generation goes through /v1/completions with token-id prompts (wire.py); the tokenizer and chat
-template are loaded here and checked against a replica's /tokenize at start. One pooled httpx
+Generation goes through /v1/completions with token-id prompts (wire.py), a pooling model's
+outputs (a reward model's fleet) through /pooling; the tokenizer and chat template are loaded
+here and checked against a replica's /tokenize at start. One pooled httpx
 client with keep-alive serves every call. Routing (routing.py) keeps the calls of one client
 request (the server's `engine.scope`) on one replica; health.py ejects and re-admits replicas; adapters.py keeps the fleet's
 adapters in step. A call that fails because of its replica (connection refused or reset, 5xx,
@@ -31,13 +32,14 @@ from engine.protocol import (
     EngineUnavailable,
     GenerationOutput,
     InvalidEngineRequest,
+    PoolingTask,
     SamplingParams,
 )
 from engine.remote import metrics
 from engine.remote.adapters import FleetAdapters, upstream_message
 from engine.remote.health import HealthChecker
 from engine.remote.routing import Replica, choose, round_robin
-from engine.remote.wire import completion_body, generation_output
+from engine.remote.wire import completion_body, generation_output, pooled_rows, pooling_body
 from engine.scope import RequestScope, current_scope
 from engine.scoring import next_token_logprobs
 from engine.tokens import TokenizerMethods
@@ -270,6 +272,32 @@ class RemoteEngine(TokenizerMethods):
         self, prompt: str | Sequence[int], k: int, adapter: str | None = None
     ) -> dict[str, float]:
         return await next_token_logprobs(self, prompt, k, adapter)
+
+    # --- pooling -------------------------------------------------------------------------------
+
+    async def pool(self, prompt: str | Sequence[int], task: PoolingTask) -> list[list[float]]:
+        """The replicas' /pooling (a fleet of `vllm serve --runner pooling`, a reward model's),
+        placed and retried as generation is."""
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        scope = current_scope()
+        body = pooling_body(self.upstream_model, ids, task,
+                            cache_salt=scope.cache_salt if scope is not None else None)
+        tried: set[str] = set()
+        while True:
+            replica = self._choose(ids, scope, tried)
+            try:
+                with _upstream_call(replica):
+                    response = await self._http.post(f"{replica.url}/pooling", json=body)
+                if response.status_code == 404 and "error" not in response.text:
+                    # a route the server does not have, not vLLM's 404 for an unknown model
+                    raise InvalidEngineRequest(
+                        f"upstream {replica.url} serves no pooling model (it has no /pooling); "
+                        "serve a reward model with a classification head with `vllm serve "
+                        "MODEL --runner pooling`", status=502)
+                self._check(response, self.upstream_model, replica)
+                return pooled_rows(response.json())
+            except ReplicaFault as fault:
+                self._failed(replica, fault, tried)
 
     # --- adapters, health ----------------------------------------------------------------------
 
