@@ -34,13 +34,15 @@ from verifiers.registry import VerifierDeps, discover
 
 def create_app(settings: Settings, engine: Engine | None = None,
                open_reward_engine: Callable | None = None) -> FastAPI:
-    """The app serving `engine`, or a `LocalEngine` from `settings` started by the lifespan.
-    `open_reward_engine(name, spec)`: how reward models' engines start (default: vLLM)."""
+    """The app serving `engine`, or the engine `settings` name (in-process vLLM or a remote
+    fleet) started by the lifespan. `open_reward_engine(name, spec)`: how reward models' engines
+    start (default: vLLM in this process, or a remote engine over the model's own replicas
+    when its spec names `engine.upstreams`, which remote mode requires)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # reward models first: a misconfigured one is said before the policy's engine starts
-        async with (open_reward_models(settings.reward_models, open_reward_engine)
+        async with (open_reward_models(settings, open_reward_engine)
                     as reward_models,
                     _engine(settings, engine) as running):
             adapters = await build_registry(settings, running)
