@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from benchmarks.processes import running_server
@@ -16,14 +16,17 @@ KV_CACHE_BYTES = 256 * 2**20  # Deliberate's CPU default
 
 
 def replica_args(model: str | Path, port: int, served_name: str = SERVED_NAME,
-                 kv_cache_bytes: int = KV_CACHE_BYTES) -> list[str]:
-    """`python <these>` serves `model` as Deliberate's LocalEngine would run it."""
+                 kv_cache_bytes: int = KV_CACHE_BYTES, lora: bool = True,
+                 extra: Sequence[str] = ()) -> list[str]:
+    """`python <these>` serves `model` as Deliberate's LocalEngine would run it (`lora`: with
+    adapters, as a policy's; `extra`: more `vllm serve` flags, e.g. a reward model's runner)."""
+    adapters = ["--enable-lora", "--max-loras", "4", "--max-lora-rank", "16",
+                "--max-cpu-loras", "8"] if lora else []
     return ["-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
             "--host", "127.0.0.1", "--port", str(port), "--served-model-name", served_name,
             "--enforce-eager", "--block-size", "32", "--kv-cache-memory-bytes",
-            str(kv_cache_bytes), "--max-logprobs", "20", "--seed", "0",
-            "--enable-lora", "--max-loras", "4", "--max-lora-rank", "16", "--max-cpu-loras", "8",
-            "--uvicorn-log-level", "warning", "--no-enable-log-requests"]
+            str(kv_cache_bytes), "--max-logprobs", "20", "--seed", "0", *adapters,
+            "--uvicorn-log-level", "warning", "--no-enable-log-requests", *extra]
 
 
 def replica_env() -> dict[str, str]:

@@ -40,6 +40,7 @@ from engine.protocol import (
     TokenLogprob,
 )
 from engine.scoring import next_token_logprobs
+from engine.tokens import TokenizerMethods
 
 
 @dataclass(frozen=True)
@@ -78,36 +79,18 @@ class LocalEngineConfig:
     enable_prompt_embeds: bool = True
 
 
-class LocalEngine:
+class LocalEngine(TokenizerMethods):
     def __init__(self, llm: AsyncLLM, model_name: str) -> None:
         self._llm = llm
         self.model_name = model_name
         self.max_model_len: int = llm.model_config.max_model_len
+        self.tokenizer = llm.tokenizer
         self._adapters: dict[str, LoRARequest] = {}
         self._prompt_adapters: dict[str, torch.Tensor] = {}  # name -> [n_virtual, hidden]
         self._next_adapter_id = 1  # vLLM's LoRA ids are positive and never reused here
         self._token_texts: dict[int, str] = {}
         cache = llm.vllm_config.cache_config
         self._cache_block = cache.block_size if cache.enable_prefix_caching else None
-
-    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        return list(self._llm.tokenizer.encode(text, add_special_tokens=add_special_tokens))
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        # as vLLM's detokenizer writes outputs: special tokens skipped, no space clean-up
-        return self._llm.tokenizer.decode(list(token_ids), skip_special_tokens=True,
-                                          clean_up_tokenization_spaces=False)
-
-    def render_chat(self, messages: Sequence[dict[str, str]],
-                    add_generation_prompt: bool = True) -> str:
-        tokenizer = self._llm.tokenizer
-        if not getattr(tokenizer, "chat_template", None):
-            raise InvalidEngineRequest(
-                f"model {self.model_name!r} has no chat template; use /v1/completions"
-            )
-        return tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
-        )
 
     async def generate(
         self,
@@ -197,7 +180,7 @@ class LocalEngine:
             return decoded
         text = self._token_texts.get(token_id)
         if text is None:
-            text = convert_ids_list_to_tokens(self._llm.tokenizer, [token_id])[0]
+            text = convert_ids_list_to_tokens(self.tokenizer, [token_id])[0]
             self._token_texts[token_id] = text
         return text
 

@@ -35,13 +35,15 @@ from verifiers.registry import VerifierDeps, discover
 
 def create_app(settings: Settings, engine: Engine | None = None,
                open_reward_engine: Callable | None = None) -> FastAPI:
-    """The app serving `engine`, or a `LocalEngine` from `settings` started by the lifespan.
-    `open_reward_engine(name, spec)`: how reward models' engines start (default: vLLM)."""
+    """The app serving `engine`, or the engine `settings` name (in-process vLLM or a remote
+    fleet) started by the lifespan. `open_reward_engine(name, spec)`: how reward models' engines
+    start (default: vLLM in this process, or a remote engine over the model's own replicas
+    when its spec names `engine.upstreams`, which remote mode requires)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # reward models first: a misconfigured one is said before the policy's engine starts
-        async with (open_reward_models(settings.reward_models, open_reward_engine)
+        async with (open_reward_models(settings, open_reward_engine)
                     as reward_models,
                     _engine(settings, engine) as running):
             adapters = await build_registry(settings, running)
@@ -100,16 +102,11 @@ async def _engine(settings: Settings, given: Engine | None) -> AsyncIterator[Eng
     # Imported here so that building the app (and the unit tests) never imports vLLM, and a
     # remote-mode server needs no vLLM at all.
     if settings.engine == "remote":
-        from engine.remote import RemoteEngineConfig, open_remote_engine
+        from engine.remote import open_remote_engine
+        from server.fleet import fleet_config
 
-        remote = RemoteEngineConfig(
-            upstreams=tuple(settings.upstreams), tokenizer=settings.tokenizer or settings.model,
-            served_model_name=settings.served_model_name, api_key=settings.upstream_api_key,
-            timeout_s=settings.upstream_timeout_s,
-            health_interval_s=settings.upstream_health_interval_s,
-            start_timeout_s=settings.upstream_start_timeout_s,
-            prefix_tokens=settings.affinity_prefix_tokens, slack=settings.affinity_slack,
-            routing=settings.upstream_routing)
+        remote = fleet_config(settings, settings.upstreams, settings.tokenizer or settings.model,
+                              settings.served_model_name)
         async with open_remote_engine(remote) as engine:
             yield engine
         return

@@ -1,23 +1,27 @@
 """Starts the engine of each configured reward model (`--reward-models`) and makes it a verifier.
 
 Each runs in a vLLM engine of its own beside the policy's: a pooling runner for the pooling PRM
-and the classifier ORM, a generating one for the token PRM. A model that is not a local
-directory stops the start with a message that names it. Each verifier then scores a two-step
-solution once, before the server reports healthy: that pays vLLM's one-off warm-up of its first
-logprobs request (seconds on a CPU, past a verifier's timeout) and finds a model of the wrong
-kind (a classifier configured as a PRM) at start. An engine that fails to start, or a verifier
-that fails that first scoring, is logged, and the verifier reports why in the `verifier_errors`
-of each request that names it: a broken reward model degrades requests, never the server.
+and the classifier ORM, a generating one for the token PRM; or, with `engine.upstreams`, on the
+model's own `vllm serve` replicas (a remote engine: no vLLM here, which remote mode requires).
+A model that is not a local directory stops the start with a message that names it. Each
+verifier then scores a two-step solution once, before the server reports healthy: that pays
+vLLM's one-off warm-up of its first logprobs request (seconds on a CPU, past a verifier's
+timeout) and finds a model of the wrong kind (a classifier configured as a PRM) at start. An
+engine that fails to start, or a verifier that fails that first scoring, is logged, and the
+verifier reports why in the `verifier_errors` of each request that names it: a broken reward
+model degrades requests, never the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from engine.model_dir import require_local_model
+from server.settings import Settings
 from verifiers.protocol import ScoringContext, StepItem, Verifier
 from verifiers.reward_models import UnavailableVerifier, reward_model_verifier
 from verifiers.reward_models.spec import RewardModelSpec
@@ -44,14 +48,14 @@ def engine_config(name: str, spec: RewardModelSpec) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def open_reward_models(specs: Mapping[str, RewardModelSpec],
-                             open_engine: Callable | None = None
+async def open_reward_models(settings: Settings, open_engine: Callable | None = None
                              ) -> AsyncIterator[dict[str, Verifier]]:
-    """name -> verifier for each configured reward model, their engines running meanwhile.
+    """name -> verifier for each of `settings.reward_models`, their engines running meanwhile.
     `open_engine(name, spec)`: an async context manager yielding the engine (tests)."""
+    specs = settings.reward_models
     for name, spec in specs.items():
         require_local_model(spec.engine.model, f"--reward-models {name}.engine.model")
-    open_engine = open_engine or _open_local
+    open_engine = open_engine or functools.partial(_open_engine, settings)
     async with contextlib.AsyncExitStack() as stack:
         verifiers: dict[str, Verifier] = {}
         for name, spec in specs.items():
@@ -84,7 +88,13 @@ async def warm_up(verifier: Verifier) -> None:
     await verifier.score([StepItem("What is 1+1?", steps, is_final=True)], ScoringContext())
 
 
-def _open_local(name: str, spec: RewardModelSpec):
+def _open_engine(settings: Settings, name: str, spec: RewardModelSpec):
+    if spec.engine.upstreams:  # its own fleet: the policy's fleet settings, its tokenizer
+        from engine.remote import open_remote_engine
+        from server.fleet import fleet_config
+
+        return open_remote_engine(fleet_config(settings, spec.engine.upstreams,
+                                               spec.engine.model, name))
     from engine.local import open_local_engine
 
     return open_local_engine(engine_config(name, spec))

@@ -10,7 +10,7 @@ from argparse import ArgumentParser
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (BaseSettings, CliSettingsSource, CliVariadicArg, NoDecode,
                                SettingsConfigDict)
 
@@ -243,6 +243,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _remote_mode_starts_no_vllm(self) -> Settings:
+        in_process = [name for name, spec in self.reward_models.items()
+                      if not spec.engine.upstreams]
+        if self.engine == "remote" and in_process:
+            raise ValueError(
+                f"--engine remote runs no vLLM in this process, but reward models {in_process} "
+                "would start it here: serve each on `vllm serve` replicas of its own (with "
+                "--runner pooling for a pooling_prm or classifier_orm) and name their URLs in its "
+                "engine.upstreams, or run this server with --engine local")
+        return self
 
     @field_validator("step_delimiter", mode="before")
     @classmethod

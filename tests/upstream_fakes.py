@@ -1,8 +1,9 @@
 """Scripted vLLM OpenAI servers for the remote engine's unit tests, as an httpx transport.
 
 Each `FakeReplica` answers /health, /metrics, /v1/models, /tokenize, /v1/completions (one token
-per character of `reply`, streamed or whole) and the adapter endpoints, records the completion
-bodies it got, and can be taken down (connection refused) or told to fail a request."""
+per character of `reply`, streamed or whole), /pooling (`pooled`, as a pooling runner would)
+and the adapter endpoints, records the completion and pooling bodies it got, and can be taken
+down (connection refused) or told to fail a request."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class FakeReplica:
     status: int = 200  # for /v1/completions
     error: str = "bad request"
     break_stream_after: int | None = None  # tokens streamed before the connection drops
+    # what /pooling answers for any prompt (a pooling runner's `data`, [labels] or [tokens,
+    # labels]); None: no /pooling route, as on a generating server
+    pooled: list | None = None
+    pooling_bodies: list[dict] = field(default_factory=list)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -53,7 +58,9 @@ class FakeReplica:
             return httpx.Response(200, text="Success")
         if path == "/v1/completions":
             return self._complete(request, body)
-        return httpx.Response(404)
+        if path == "/pooling" and self.pooled is not None:
+            return self._pool(body)
+        return httpx.Response(404, json={"detail": "Not Found"})  # FastAPI's, for a route
 
     def _complete(self, request: httpx.Request, body: dict) -> httpx.Response:
         self.bodies.append(body)
@@ -69,6 +76,13 @@ class FakeReplica:
                         "prompt_token_ids": body["prompt"]} for i in range(body.get("n", 1))]
             return httpx.Response(200, json={"choices": choices})
         return httpx.Response(200, stream=_Stream(text, reason, self.break_stream_after, request))
+
+    def _pool(self, body: dict) -> httpx.Response:
+        self.pooling_bodies.append(body)
+        if self.status != 200:
+            return httpx.Response(self.status, json={"error": {"message": self.error}})
+        return httpx.Response(200, json={"data": [{"index": 0, "object": "pooling",
+                                                   "data": self.pooled}]})
 
     def _tokenize(self, body: dict) -> list[int]:
         if "prompt" in body:

@@ -1,7 +1,8 @@
 """`RemoteEngine`: the Engine protocol over a fleet of vLLM OpenAI servers (`vllm serve`).
 
-Generation goes through /v1/completions with token-id prompts (wire.py); the tokenizer and chat
-template are loaded here and checked against a replica's /tokenize at start. One pooled httpx
+Generation goes through /v1/completions with token-id prompts (wire.py), a pooling model's
+outputs (a reward model's fleet) through /pooling; the tokenizer and chat template are loaded
+here and checked against a replica's /tokenize at start. One pooled httpx
 client with keep-alive serves every call. Routing (routing.py) keeps the calls of one client
 request (the server's `engine.scope`) on one replica; health.py ejects and re-admits replicas; adapters.py keeps the fleet's
 adapters in step. A call that fails because of its replica (connection refused or reset, 5xx,
@@ -18,7 +19,7 @@ import itertools
 import json
 import logging
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -31,15 +32,17 @@ from engine.protocol import (
     EngineUnavailable,
     GenerationOutput,
     InvalidEngineRequest,
+    PoolingTask,
     SamplingParams,
 )
 from engine.remote import metrics
 from engine.remote.adapters import FleetAdapters, upstream_message
 from engine.remote.health import HealthChecker
 from engine.remote.routing import Replica, choose, round_robin
-from engine.remote.wire import completion_body, generation_output
+from engine.remote.wire import completion_body, generation_output, pooled_rows, pooling_body
 from engine.scope import RequestScope, current_scope
 from engine.scoring import next_token_logprobs
+from engine.tokens import TokenizerMethods
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class ReplicaFault(Exception):
         self.eject = eject
 
 
-class RemoteEngine:
+class RemoteEngine(TokenizerMethods):
     def __init__(self, config: RemoteEngineConfig, http: httpx.AsyncClient, tokenizer) -> None:
         self.config = config
         self.model_name = config.served_model_name
@@ -77,7 +80,7 @@ class RemoteEngine:
         self.upstream_model = ""  # the base model's name on the replicas
         self.replicas = [Replica(url.rstrip("/")) for url in config.upstreams]
         self._http = http
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self.health = HealthChecker(self.replicas, http, config.health_interval_s,
                                     on_rejoin=self._rejoin)
         self.adapters = FleetAdapters(self.replicas, http, self.health.eject)
@@ -110,7 +113,7 @@ class RemoteEngine:
     async def _check_tokenizer(self, replica: Replica) -> None:
         probe = "Compute: 12+3*4\nAnswer: 24 ü 😀"
         checks = [({"prompt": probe}, self.encode(probe))]
-        if getattr(self._tokenizer, "chat_template", None):
+        if self.has_chat_template():
             messages = [{"role": "user", "content": probe}]
             checks.append(({"messages": messages, "add_generation_prompt": True},
                            self.encode(self.render_chat(messages), add_special_tokens=False)))
@@ -129,24 +132,6 @@ class RemoteEngine:
     async def _rejoin(self, replica: Replica) -> None:
         if self.upstream_model:  # after start: a replica coming back gets the adapters again
             await self.adapters.reconcile(replica)
-
-    # --- tokenizer -----------------------------------------------------------------------------
-
-    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=add_special_tokens))
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        # as the replicas' detokenizer writes outputs: special tokens skipped, no space clean-up
-        return self._tokenizer.decode(list(token_ids), skip_special_tokens=True,
-                                      clean_up_tokenization_spaces=False)
-
-    def render_chat(self, messages: Sequence[dict[str, str]],
-                    add_generation_prompt: bool = True) -> str:
-        if not getattr(self._tokenizer, "chat_template", None):
-            raise InvalidEngineRequest(
-                f"model {self.model_name!r} has no chat template; use /v1/completions")
-        return self._tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                                   add_generation_prompt=add_generation_prompt)
 
     # --- generation ----------------------------------------------------------------------------
 
@@ -180,12 +165,7 @@ class RemoteEngine:
                         yield out
                     return
                 except ReplicaFault as fault:
-                    metrics.ERRORS.labels(replica.url, fault.kind).inc()
-                    metrics.RETRIES.labels(replica.url).inc()
-                    if fault.eject:
-                        self.health.eject(replica, str(fault))
-                    tried.add(replica.url)
-                    log.warning("upstream %s failed (%s); retrying elsewhere", replica.url, fault)
+                    self._failed(replica, fault, tried)
                     if generated:
                         if params.n != 1:
                             raise EngineUnavailable(f"upstream {replica.url} failed while "
@@ -199,6 +179,16 @@ class RemoteEngine:
                     await calls.aclose()  # closes its connection when our caller stops early
         finally:
             self._aborts.pop(request_id, None)
+
+    def _failed(self, replica: Replica, fault: ReplicaFault, tried: set[str]) -> None:
+        """Counts `replica`'s fault, ejects it if the fault says so, and rules it out of the
+        call's retries (`tried`)."""
+        metrics.ERRORS.labels(replica.url, fault.kind).inc()
+        metrics.RETRIES.labels(replica.url).inc()
+        if fault.eject:
+            self.health.eject(replica, str(fault))
+        tried.add(replica.url)
+        log.warning("upstream %s failed (%s); retrying elsewhere", replica.url, fault)
 
     def _choose(self, ids: list[int], scope: RequestScope | None, tried: set[str]) -> Replica:
         try:
@@ -222,10 +212,7 @@ class RemoteEngine:
         body = completion_body(model, ids, params, stream=not params.final_only,
                                cache_salt=scope.cache_salt if scope is not None else None)
         url = f"{replica.url}/v1/completions"
-        replica.in_flight += 1
-        metrics.IN_FLIGHT.labels(replica.url).inc()
-        metrics.CALLS.labels(replica.url).inc()
-        try:
+        with _upstream_call(replica):
             if params.final_only:
                 response = await _unless_aborted(self._http.post(url, json=body), aborted)
                 if response is None:
@@ -253,13 +240,6 @@ class RemoteEngine:
                     yield dataclasses.replace(out, finished=len(done) == params.n)
                 if len(done) < params.n:
                     raise ReplicaFault("truncated", "the stream ended before every sample did")
-        except httpx.TimeoutException as error:
-            raise ReplicaFault("timeout", f"{type(error).__name__}") from error
-        except httpx.TransportError as error:
-            raise ReplicaFault("connection", f"{type(error).__name__}: {error}") from error
-        finally:
-            replica.in_flight -= 1
-            metrics.IN_FLIGHT.labels(replica.url).dec()
 
     def _check(self, response: httpx.Response, model: str, replica: Replica) -> None:
         status = response.status_code
@@ -293,6 +273,32 @@ class RemoteEngine:
     ) -> dict[str, float]:
         return await next_token_logprobs(self, prompt, k, adapter)
 
+    # --- pooling -------------------------------------------------------------------------------
+
+    async def pool(self, prompt: str | Sequence[int], task: PoolingTask) -> list[list[float]]:
+        """The replicas' /pooling (a fleet of `vllm serve --runner pooling`, a reward model's),
+        placed and retried as generation is."""
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        scope = current_scope()
+        body = pooling_body(self.upstream_model, ids, task,
+                            cache_salt=scope.cache_salt if scope is not None else None)
+        tried: set[str] = set()
+        while True:
+            replica = self._choose(ids, scope, tried)
+            try:
+                with _upstream_call(replica):
+                    response = await self._http.post(f"{replica.url}/pooling", json=body)
+                if response.status_code == 404 and "error" not in response.text:
+                    # a route the server does not have, not vLLM's 404 for an unknown model
+                    raise InvalidEngineRequest(
+                        f"upstream {replica.url} serves no pooling model (it has no /pooling); "
+                        "serve a reward model with a classification head with `vllm serve "
+                        "MODEL --runner pooling`", status=502)
+                self._check(response, self.upstream_model, replica)
+                return pooled_rows(response.json())
+            except ReplicaFault as fault:
+                self._failed(replica, fault, tried)
+
     # --- adapters, health ----------------------------------------------------------------------
 
     async def add_adapter(self, name: str, path: str) -> None:
@@ -311,6 +317,24 @@ class RemoteEngine:
     async def shutdown(self) -> None:
         await self.health.stop()
         await self._http.aclose()
+
+
+@contextlib.contextmanager
+def _upstream_call(replica: Replica) -> Iterator[None]:
+    """One call on `replica`: counted in flight (routing's load) while it runs, and a transport
+    failure raised as the replica's fault."""
+    replica.in_flight += 1
+    metrics.IN_FLIGHT.labels(replica.url).inc()
+    metrics.CALLS.labels(replica.url).inc()
+    try:
+        yield
+    except httpx.TimeoutException as error:
+        raise ReplicaFault("timeout", f"{type(error).__name__}") from error
+    except httpx.TransportError as error:
+        raise ReplicaFault("connection", f"{type(error).__name__}: {error}") from error
+    finally:
+        replica.in_flight -= 1
+        metrics.IN_FLIGHT.labels(replica.url).dec()
 
 
 async def _unless_aborted(request, aborted: asyncio.Event):

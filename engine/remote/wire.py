@@ -1,12 +1,12 @@
-"""vLLM's /v1/completions wire format: the request body for a `SamplingParams` (one function:
+"""vLLM's wire formats: /v1/completions' request body for a `SamplingParams` (one function:
 every field of the engine's params is translated here and nowhere else) and the engine's
-outputs read back from a response or a stream chunk."""
+outputs read back from a response or a stream chunk; /pooling's body and its rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.protocol import Choice, GenerationOutput, SamplingParams, TokenLogprob
+from engine.protocol import Choice, GenerationOutput, PoolingTask, SamplingParams, TokenLogprob
 
 
 def completion_body(model: str, prompt_token_ids: Sequence[int], params: SamplingParams,
@@ -112,3 +112,19 @@ def _prompt_token_logprobs(ids: Sequence[int], positions: list | None, k: int | 
         out.append(TokenLogprob(token=own.get("decoded_token") or "",
                                 logprob=own.get("logprob", float("-inf")), top=top))
     return out
+
+
+def pooling_body(model: str, prompt_token_ids: Sequence[int], task: PoolingTask,
+                 cache_salt: str | None = None) -> dict:
+    """The /pooling body asking a pooling replica (`vllm serve --runner pooling`) for what
+    `LocalEngine.pool` asks `AsyncLLM` for: the task's raw logits (no activation) for token ids."""
+    body = {"model": model, "input": list(prompt_token_ids), "task": task,
+            "use_activation": False, "cache_salt": cache_salt}
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def pooled_rows(body: dict) -> list[list[float]]:
+    """The prompt's output as `Engine.pool` returns it: "classify" answers one row of class
+    logits ([labels]), "token_classify" one per token its pooler keeps ([tokens, labels])."""
+    data = body["data"][0]["data"]
+    return [data] if data and not isinstance(data[0], list) else data

@@ -1,11 +1,14 @@
 """Reward models of the ecosystem on real engines: a Qwen2ForProcessRewardModel on vLLM's pooling
 runner, a Math-Shepherd-style token PRM and a LlamaForSequenceClassification ORM, each in its own
-engine beside the Qwen2 chat policy. Their scores through /v1/verify equal what transformers
-computes from the same conversation in each model's own template; they score inside beam search;
-a reward model whose engine cannot start degrades the requests that name it, not the server."""
+engine beside the Qwen2 chat policy: in this process (local mode), or on `vllm serve` replicas
+of their own in front of a remote-mode Deliberate (which then starts no vLLM). Either way their
+scores through /v1/verify equal what transformers computes from the same conversation in each
+model's own template; they score inside beam search; a reward model whose engine cannot start
+degrades the requests that name it, not the server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -14,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.fleet import replica_args, replica_env
 from benchmarks.processes import free_port, running_server
 from tests.real_models import reward_models as rm
 from tests.real_models.build import model_dir
@@ -25,6 +29,13 @@ MESSAGES = [{"role": "system", "content": "Add step by step."},
             {"role": "user", "content": "What is 3+4+5?"}]
 STEPS = ["3+4=7", "7+5=12", "The answer is \\boxed{12}."]
 ENGINE = {"kv_cache_bytes": 32 * 2**20, "dtype": "float32"}
+# name -> its kind, its fixture model, and how a `vllm serve` replica of it runs (remote mode)
+REWARD_MODELS = {
+    "math_prm": ("pooling_prm", "prm", ["--runner", "pooling", "--max-model-len", "256",
+                                        "--pooler-config", '{"tok_pooling_type": "ALL"}']),
+    "skywork": ("classifier_orm", "orm", ["--runner", "pooling"]),
+    "shepherd": ("token_prm", "shepherd", []),
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +44,58 @@ def models() -> dict[str, Path]:
             "orm": model_dir("llama3-orm"), "shepherd": model_dir("llama3-shepherd")}
 
 
-@pytest.fixture(scope="module")
-def server(models, tmp_path_factory) -> Iterator[str]:
-    broken = tmp_path_factory.mktemp("broken")  # an architecture vLLM does not have
+@pytest.fixture(scope="module", params=["local", "remote"])
+def server(request, models, tmp_path_factory) -> Iterator[str]:
+    logs = tmp_path_factory.mktemp(request.param)
+    with contextlib.ExitStack() as replicas:
+        if request.param == "local":
+            engine, reward_models = in_process(models, tmp_path_factory.mktemp("broken"))
+        else:
+            engine, reward_models = on_replicas(models, replicas, logs)
+        port = free_port()
+        command = ["-m", "server", *engine, "--served-model-name", "qwen",
+                   "--port", str(port), "--default-strategy", "greedy",
+                   "--adapter-roots", str(ROOT / "models"),
+                   "--reward-models", json.dumps(reward_models)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
+        with running_server(command, port, logs / "server.log", env=env, timeout_s=300,
+                            cwd=ROOT) as url:
+            yield url
+
+
+def in_process(models: dict[str, Path], broken: Path) -> tuple[list[str], dict]:
+    """Local mode: each reward model in an engine of its own in this process, and one of an
+    architecture vLLM does not have."""
     (broken / "config.json").write_text(json.dumps({"architectures": ["NoSuchModelForReward"],
                                                     "model_type": "llama"}))
-    reward_models = {
-        "math_prm": {"kind": "pooling_prm",
-                     "engine": {"model": str(models["prm"]), "max_model_len": 256, **ENGINE}},
-        "skywork": {"kind": "classifier_orm", "engine": {"model": str(models["orm"]), **ENGINE}},
-        "shepherd": {"kind": "token_prm", "engine": {"model": str(models["shepherd"]), **ENGINE}},
-        "broken": {"kind": "classifier_orm", "engine": {"model": str(broken)}},
-    }
-    port = free_port()
-    command = ["-m", "server", "--model", str(models["policy"]), "--served-model-name", "qwen",
-               "--port", str(port), "--default-strategy", "greedy",
-               "--adapter-roots", str(ROOT / "models"),
-               "--reward-models", json.dumps(reward_models)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_server(command, port, log, env=env, timeout_s=300, cwd=ROOT) as url:
-        yield url
+    reward_models = {name: {"kind": kind, "engine": {"model": str(models[model]), **ENGINE}}
+                     for name, (kind, model, _) in REWARD_MODELS.items()}
+    reward_models["math_prm"]["engine"]["max_model_len"] = 256
+    reward_models["broken"] = {"kind": "classifier_orm", "engine": {"model": str(broken)}}
+    return ["--model", str(models["policy"])], reward_models
+
+
+def on_replicas(models: dict[str, Path], replicas: contextlib.ExitStack, logs: Path
+                ) -> tuple[list[str], dict]:
+    """Remote mode: the policy and each reward model on a `vllm serve` replica of its own, and
+    one reward model whose upstream nobody serves on."""
+    def serve(model: Path, name: str, **args) -> str:
+        port = free_port()
+        return replicas.enter_context(running_server(
+            replica_args(model, port, name, **args), port, logs / f"{name}.log",
+            env=replica_env(), timeout_s=300, cwd=ROOT))
+
+    reward_models = {}
+    for name, (kind, model, flags) in REWARD_MODELS.items():
+        url = serve(models[model], name, kv_cache_bytes=ENGINE["kv_cache_bytes"], lora=False,
+                    extra=["--dtype", ENGINE["dtype"], *flags])
+        reward_models[name] = {"kind": kind,
+                               "engine": {"model": str(models[model]), "upstreams": [url]}}
+    reward_models["broken"] = {"kind": "classifier_orm", "engine": {
+        "model": str(models["orm"]), "upstreams": [f"http://127.0.0.1:{free_port()}"]}}
+    policy = serve(models["policy"], "qwen")
+    return ["--engine", "remote", "--model", str(models["policy"]), "--upstream", policy,
+            "--upstream-start-timeout-s", "5"], reward_models
 
 
 def verify(url: str, verifiers: dict, steps=STEPS, **body) -> dict:

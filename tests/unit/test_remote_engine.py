@@ -211,6 +211,50 @@ async def test_a_5xx_ejects_the_replica_and_the_request_succeeds(tokenizer, repl
     assert not any(r.healthy for r in engine.replicas)
 
 
+# --- pooling (a reward model's fleet) ----------------------------------------------------------
+
+async def test_pool_asks_a_replicas_pooling_route_for_raw_logits_of_the_token_ids(tokenizer,
+                                                                                replicas):
+    a, b = replicas
+    a.pooled = b.pooled = [0.5, -1.0]  # "classify": one row of class logits
+    engine = await started(tokenizer, a, b)
+    assert await engine.pool("Compute: 1+2", "classify") == [[0.5, -1.0]]
+    [body] = a.pooling_bodies + b.pooling_bodies
+    assert body == {"model": "demo", "input": tokenizer.encode("Compute: 1+2"),
+                    "task": "classify", "use_activation": False}  # the local engine's params
+    a.pooled = b.pooled = [[1.0, 2.0], [3.0, 4.0]]  # "token_classify": a row per token kept
+    with request_scope(RequestScope("one", cache_salt="tenant-a-salt")):
+        assert await engine.pool([5, 6], "token_classify") == [[1.0, 2.0], [3.0, 4.0]]
+    body = (a.pooling_bodies + b.pooling_bodies)[-1]
+    assert (body["input"], body["cache_salt"]) == ([5, 6], "tenant-a-salt")
+    a.pooled = b.pooled = []  # a STEP pooler that found no step tag
+    assert await engine.pool([5, 6], "token_classify") == []
+
+
+async def test_a_pooling_call_is_retried_on_another_replica_and_the_callers_4xx_is_not(
+        tokenizer, replicas):
+    a, b = replicas
+    a.pooled = b.pooled = [0.5]
+    engine = await started(tokenizer, a, b)
+    a.status = 500
+    with request_scope(RequestScope("one")) as scope:
+        engine._sticky[scope] = A
+        assert await engine.pool([1, 2], "classify") == [[0.5]]
+        assert engine._sticky[scope] == B
+    assert not engine.replicas[0].healthy and len(b.pooling_bodies) == 1
+    b.status, b.error = 400, "This model's maximum context length is 64 tokens"
+    with pytest.raises(ContextExceeded):
+        await engine.pool([1] * 70, "classify")
+    assert len(b.pooling_bodies) == 2 and engine.replicas[1].healthy
+
+
+async def test_pooling_on_a_generating_fleet_is_refused_naming_the_runner(tokenizer, replicas):
+    engine = await started(tokenizer, *replicas)  # no /pooling route on either
+    with pytest.raises(InvalidEngineRequest, match="no pooling model.*--runner pooling"):
+        await engine.pool([1, 2], "token_classify")
+    assert all(r.healthy for r in engine.replicas)
+
+
 # --- start, adapters, health -------------------------------------------------------------------
 
 async def test_start_reads_the_model_and_checks_the_tokenizer(tokenizer, replicas):

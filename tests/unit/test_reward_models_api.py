@@ -4,6 +4,7 @@ and inside a search with the request's conversation, and a broken one degrading 
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import httpx
 import pytest
@@ -198,6 +199,59 @@ def test_each_kind_gets_an_engine_of_its_own_settings(kind, runner, pooler):
     assert config.pooler_config == pooler and not config.enable_lora
     assert (config.max_model_len, config.kv_cache_bytes) == (1024, 2**26)
     assert config.max_logprobs == 20  # the token PRM's top_k: what its engine must keep
+
+
+async def test_in_remote_mode_a_reward_model_runs_on_its_own_replicas_with_no_vllm_here(
+        model_dir, monkeypatch):
+    """A reward model with engine.upstreams gets a remote engine over them (the fleet's key
+    and timeouts, its own tokenizer), and the server still imports neither vLLM nor the
+    in-process engine: importing either fails here."""
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    monkeypatch.setitem(sys.modules, "engine.local", None)
+    opened, prm = [], ScriptedRewardEngine()
+
+    @contextlib.asynccontextmanager
+    async def open_remote_engine(config):
+        opened.append(config)
+        yield prm
+
+    monkeypatch.setattr("engine.remote.open_remote_engine", open_remote_engine)
+    settings = Settings(
+        engine="remote", upstreams=["http://policy:8001"], upstream_api_key="fleet-key",
+        upstream_timeout_s=30, default_strategy="greedy", reward_models={"math_prm": {
+            "kind": "pooling_prm", "engine": {"model": model_dir,
+                                              "upstreams": ["http://prm:8002"]}}})
+    app = create_app(settings, FakeEngine())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            r = await client.post("/v1/verify", json={
+                "prompt": PROBLEM, "completion": "3*4=12", "verifiers": {"math_prm": 1}})
+    assert r.status_code == 200, r.text
+    assert r.json()["verifier_errors"] == {}
+    assert r.json()["steps"][0]["scores"]["math_prm"] == pytest.approx(softmax1(1.5))
+    [config] = opened
+    assert (config.upstreams, config.tokenizer, config.served_model_name) == (
+        ("http://prm:8002",), model_dir, "math_prm")
+    assert (config.api_key, config.timeout_s) == ("fleet-key", 30)
+
+
+def test_remote_mode_refuses_a_reward_model_that_would_start_vllm_in_this_process():
+    with pytest.raises(ValueError, match=r"--engine remote runs no vLLM in this process, but "
+                                         r"reward models \['math_prm'\] would start it here.*"
+                                         r"--runner pooling.*engine\.upstreams"):
+        Settings(engine="remote", upstreams=["http://policy:8001"], reward_models={
+            "math_prm": {"kind": "pooling_prm", "engine": {"model": "/m"}},
+            "skywork": {"kind": "classifier_orm",
+                        "engine": {"model": "/m", "upstreams": ["http://orm:8003"]}}})
+
+
+def test_a_reward_model_on_replicas_takes_engine_settings_as_their_flags_not_here():
+    with pytest.raises(ValueError, match="kv_cache_bytes, max_model_len: settings of an engine "
+                                         "in this process.*`vllm serve` flags"):
+        Settings(reward_models={"rm": {"kind": "classifier_orm", "engine": {
+            "model": "/m", "upstreams": ["http://orm:8003"], "kv_cache_bytes": 2**26,
+            "max_model_len": 512}}})
 
 
 def test_a_hub_id_or_a_directory_without_config_is_refused_with_what_to_give(tmp_path):

@@ -5,30 +5,49 @@ engine that serves it (the server's `--reward-models` setting, one entry per nam
                                                     "max_model_len": 4096}}}
 
 The engine is a second vLLM engine of its own, in this process (`engine.model`, a local model
-directory, with its own KV cache and context length). The same `engine` object is where a remote
-endpoint will be named once the remote engine exists; the verifiers only see the `Engine`
-protocol either way.
+directory, with its own KV cache and context length), or, with `engine.upstreams`, the model's
+own `vllm serve` replicas (`engine.model` is then a local copy of its config and tokenizer, as
+the policy's `--model` is in remote mode); the verifiers only see the `Engine` protocol either
+way.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# RewardEngineSpec's fields that configure an engine in this process, not a fleet's
+IN_PROCESS_SETTINGS = {"max_model_len", "kv_cache_bytes", "dtype", "block_size", "enforce_eager"}
 
 
 class RewardEngineSpec(BaseModel):
-    """A reward model's own engine: vLLM in this process, on a local model directory."""
+    """A reward model's own engine: vLLM in this process on a local model directory, or the
+    model's `vllm serve` replicas (`upstreams`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="local HF model directory (no hub downloads here)")
+    model: str = Field(description="local HF model directory (no hub downloads here); with "
+                                   "upstreams, a local copy of its config and tokenizer")
+    upstreams: list[str] = Field(
+        default_factory=list,
+        description="URLs of `vllm serve` replicas of the model (`--runner pooling` for a "
+                    "pooling_prm or classifier_orm); empty: vLLM in this process")
     max_model_len: int | None = Field(None, gt=0, description="context (default: the model's)")
     kv_cache_bytes: int | None = Field(
         None, gt=0, description="KV cache in bytes (default 256 MiB on a CPU)")
     dtype: str = "auto"
     block_size: int | None = Field(32, description="KV-cache block in tokens (CPU: x32)")
     enforce_eager: bool = True
+
+    @model_validator(mode="after")
+    def _in_process_settings_need_no_upstreams(self) -> RewardEngineSpec:
+        local = sorted(IN_PROCESS_SETTINGS & self.model_fields_set)
+        if self.upstreams and local:
+            raise ValueError(f"{', '.join(local)}: settings of an engine in this process; the "
+                             "upstreams serve the model, so give them as their `vllm serve` "
+                             "flags (--max-model-len, --kv-cache-memory-bytes, --dtype, ...)")
+        return self
 
 
 class _RewardModel(BaseModel):
