@@ -6,13 +6,15 @@ import hashlib
 import json
 from pathlib import Path
 
+from adapters.safetensors_header import weight_files
+
 MANIFEST_NAME = "deliberate_manifest.json"
 
 
 def model_fingerprint(model_dir: str | Path) -> str:
     """sha256 over the model's safetensors files (sorted by name): same weights, same print."""
     digest = hashlib.sha256()
-    files = sorted(Path(model_dir).glob("*.safetensors"))
+    files = weight_files(model_dir)
     if not files:
         raise FileNotFoundError(f"no *.safetensors in {model_dir}")
     for path in files:

@@ -21,6 +21,7 @@ from safetensors import safe_open
 
 from adapters.errors import AdapterError, AdapterNotFound
 from adapters.manifest import model_fingerprint, read_manifest
+from adapters.safetensors_header import read_header, weight_files
 
 logger = logging.getLogger(__name__)
 
@@ -314,15 +315,12 @@ def _check_manifest(path: Path, base: BaseModelInfo) -> None:
 
 def read_base_model_info(model_dir: str | Path) -> BaseModelInfo:
     """Weight shapes from the safetensors headers of a local model directory (no tensor read)."""
-    model_dir = Path(model_dir)
-    files = sorted(model_dir.glob("*.safetensors")) if model_dir.is_dir() else []
+    files = weight_files(model_dir)
     if not files:
         logger.warning("base model %s is not a local safetensors directory: adapter shapes and "
                        "fingerprints cannot be checked", model_dir)
         return BaseModelInfo(weight_shapes={})
-    shapes: dict[str, tuple[int, ...]] = {}
-    for path in files:
-        with safe_open(str(path), framework="numpy") as fh:
-            shapes.update({key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()})
+    shapes = {name: tensor.shape for path in files
+              for name, tensor in read_header(path).tensors.items()}
     return BaseModelInfo(weight_shapes=shapes,
                          compute_fingerprint=lambda: model_fingerprint(model_dir))
