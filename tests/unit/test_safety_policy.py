@@ -4,13 +4,15 @@ safety verifier, and reloaded from its file without a restart."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from server.settings import Settings
 from tests.fakes import FakeEngine
 from tests.search_fakes import StepEngine
-from verifiers.builtin.safety import SafetyPolicy, load_policy
+from verifiers.builtin.safety import (MATCH_TIMEOUT_S, SLOW_POLICY_REASON, SafetyPolicy,
+                                      load_policy)
 
 PROMPT = "Compute: 2+3*4\n"
 SCRIPT = {(): ["3*4=12"], ("3*4=12",): ["2+12=14"], ("3*4=12", "2+12=14"): ["Answer: 14"]}
@@ -53,6 +55,16 @@ def test_a_policy_names_the_first_rule_that_matches():
     assert policy.check("2+12=14", key="acme") == "blocked by the policy of API key 'acme'"
     assert policy.check("Answer: 14", key="globex", user="kid") == "no spoilers"
     assert policy.check("Answer: 14", key="globex", user="adult") is None
+
+
+def test_a_rule_that_backtracks_without_end_blocks_the_text_in_time():
+    # `re` spends ~5 CPU seconds on this text (1.6 times more for each 'a' more); `regex` stops
+    # at the limit (in the process's CPU time, which it counts)
+    policy = SafetyPolicy.from_dict({"blocked": [r"\bforbidden\b", r"(a|aa)+b"]})
+    started = time.process_time()
+    assert policy.check("a" * 34 + "!") == SLOW_POLICY_REASON
+    assert time.process_time() - started < MATCH_TIMEOUT_S + 0.25
+    assert policy.check("this is forbidden") == "blocked by the safety policy"
 
 
 @pytest.mark.parametrize(("data", "where"), [
