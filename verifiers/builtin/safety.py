@@ -63,17 +63,20 @@ class SafetyPolicy:
                  for name, entry in _mapping(data, "users").items()}
         return cls(everyone, keys, users)
 
-    def check(self, text: str, key: str | None = None, user: str | None = None) -> str | None:
-        """The reason the first matching rule gives, or None when `text` may pass."""
+    def check(self, text: str, key: str | None = None, user: str | None = None,
+              start: int = 0) -> str | None:
+        """The reason the first matching rule gives, or None when `text` may pass. Only
+        matches that begin at `start` or after count (what comes before it is still context
+        for anchors and lookbehinds), so a stream's growing text is scanned from near its end."""
         deadline = time.process_time() + MATCH_TIMEOUT_S
         for rule in (*self.everyone, *self.keys.get(key or "", ()), *self.users.get(user or "", ())):
             try:
-                found = rule.pattern.search(text,
+                found = rule.pattern.search(text, start,
                                             timeout=max(deadline - time.process_time(), 1e-6))
             except TimeoutError:
                 logger.warning("safety rule %r (%s) took over %s s on %d characters: the text "
                                "is blocked; simplify the pattern", rule.pattern.pattern,
-                               rule.reason, MATCH_TIMEOUT_S, len(text))
+                               rule.reason, MATCH_TIMEOUT_S, len(text) - start)
                 return SLOW_POLICY_REASON
             if found:
                 return rule.reason
