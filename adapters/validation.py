@@ -13,14 +13,15 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import safe_open
 
 from adapters.errors import AdapterError, AdapterNotFound
-from adapters.manifest import model_fingerprint, read_manifest
+from adapters.manifest import (FINGERPRINT_KEY, LEGACY_SHA256_KEY, model_fingerprint,
+                               read_manifest, weights_sha256)
+from adapters.safetensors_header import read_header, weight_files
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +61,21 @@ class AdapterLimits:
 class BaseModelInfo:
     """What an adapter must match: the served base's weight shapes and fingerprint.
 
-    Empty shapes (a base that is not a local directory) skip the shape check. The fingerprint
-    hashes every weight file, so it is computed only when an adapter's manifest asks for it.
+    Empty shapes (a base that is not a local directory) skip the shape check, and without a
+    `model_dir` there are no fingerprints. Each is computed when a manifest first asks for it.
     """
 
     weight_shapes: dict[str, tuple[int, ...]]  # "model.layers.0.self_attn.q_proj.weight" -> [out, in]
-    compute_fingerprint: Callable[[], str | None] = field(default=lambda: None, repr=False)
+    model_dir: Path | None = None
 
     @functools.cached_property
     def fingerprint(self) -> str | None:
-        return self.compute_fingerprint()
+        return model_fingerprint(self.model_dir) if self.model_dir else None
+
+    @functools.cached_property
+    def weights_sha256(self) -> str | None:
+        """What older manifests carry: it reads every weight byte."""
+        return weights_sha256(self.model_dir) if self.model_dir else None
 
 
 @dataclass(frozen=True)
@@ -305,24 +311,25 @@ def _check_manifest(path: Path, base: BaseModelInfo) -> None:
         manifest = read_manifest(path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AdapterError(f"the adapter's manifest in {path} is not valid JSON ({exc}).") from exc
-    expected = (manifest or {}).get("base_model_sha256")
-    if expected and base.fingerprint and expected != base.fingerprint:
+    manifest = manifest or {}
+    if manifest.get(FINGERPRINT_KEY):
+        expected, served = manifest[FINGERPRINT_KEY], base.fingerprint
+    else:  # a manifest written before the fingerprint, or none
+        expected = manifest.get(LEGACY_SHA256_KEY)
+        served = base.weights_sha256 if expected else None
+    if expected and served and expected != served:
         raise AdapterError("the adapter's manifest says it was trained on a base model with "
-                           f"sha256 {expected[:12]}..., but the served base is "
-                           f"{base.fingerprint[:12]}...: re-train it on this base model.")
+                           f"fingerprint {str(expected)[:15]}..., but the served base's is "
+                           f"{served[:15]}...: re-train it on this base model.")
 
 
 def read_base_model_info(model_dir: str | Path) -> BaseModelInfo:
     """Weight shapes from the safetensors headers of a local model directory (no tensor read)."""
-    model_dir = Path(model_dir)
-    files = sorted(model_dir.glob("*.safetensors")) if model_dir.is_dir() else []
+    files = weight_files(model_dir)
     if not files:
         logger.warning("base model %s is not a local safetensors directory: adapter shapes and "
                        "fingerprints cannot be checked", model_dir)
         return BaseModelInfo(weight_shapes={})
-    shapes: dict[str, tuple[int, ...]] = {}
-    for path in files:
-        with safe_open(str(path), framework="numpy") as fh:
-            shapes.update({key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()})
-    return BaseModelInfo(weight_shapes=shapes,
-                         compute_fingerprint=lambda: model_fingerprint(model_dir))
+    shapes = {name: tensor.shape for path in files
+              for name, tensor in read_header(path).tensors.items()}
+    return BaseModelInfo(weight_shapes=shapes, model_dir=Path(model_dir))

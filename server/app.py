@@ -68,7 +68,8 @@ def create_app(settings: Settings, engine: Engine | None = None,
             estimators = discover_estimators(estimator_deps)
             reserve_scoring_adapters(adapters, verifiers, estimators)
             reasoning = ReasoningService(settings, running, adapters, verify, estimators)
-            admission, screen = Admission(settings), safety.AnswerFilter(policy)
+            admission = Admission(settings)
+            screen = safety.AnswerFilter(policy, settings.safety_match_window)
             app.state.completion_service = CompletionService(generation, reasoning, admission,
                                                              screen)
             app.state.chat_service = ChatService(generation, reasoning, admission, screen)

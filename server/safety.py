@@ -2,7 +2,10 @@
 policy for everyone, the caller's API key (its tenant name) and the request's `user`. A blocked
 answer comes back empty with finish_reason "content_filter" and the policy's reason in
 `content_filter_reason`. A stream is checked before each delta is sent: the delta that
-completes a match is withheld and the stream ends there (the engine request is aborted).
+completes a match is withheld and the stream ends there (the engine request is aborted). Each
+delta is scanned with the `window` characters before it, not the whole text again, so a stream's
+checks cost what its length does, not its square (a match longer than the window is caught in
+whole answers only).
 
 POST /v1/reload_safety_policy (admin key) re-reads the policy file without a restart.
 """
@@ -33,12 +36,13 @@ def policy_source(settings) -> PolicyFile | StaticPolicy:
 
 
 class AnswerFilter:
-    def __init__(self, source: PolicyFile | StaticPolicy | None) -> None:
+    def __init__(self, source: PolicyFile | StaticPolicy | None, window: int) -> None:
         self.source = source or StaticPolicy(SafetyPolicy())
+        self.window = window  # the longest match a rule may need across a stream's deltas
 
-    def check(self, text: str, user: str | None) -> str | None:
+    def check(self, text: str, user: str | None, start: int = 0) -> str | None:
         tenant = current_tenant()
-        return self.source.policy.check(text, tenant.name if tenant else None, user)
+        return self.source.policy.check(text, tenant.name if tenant else None, user, start)
 
     def context(self, context: ScoringContext, user: str | None) -> ScoringContext:
         """A search's scoring context, naming the caller for the safety verifier."""
@@ -58,7 +62,9 @@ class AnswerFilter:
         """The engine's deltas, each choice's text checked as it grows. A choice that turns
         blocked gets one last delta (no text, finish content_filter, the reason as its
         stop_reason); the request ends when every choice has finished."""
-        texts = [""] * n
+        # each choice's last characters: the window a delta is scanned with, and as many again
+        # before it as context (lookbehinds, \b); the text before them is not looked at again
+        tails = [""] * n
         blocked: set[int] = set()
         try:
             async for out in outputs:
@@ -66,8 +72,11 @@ class AnswerFilter:
                 for choice in out.choices:
                     if choice.index in blocked:
                         continue
-                    texts[choice.index] += choice.text
-                    reason = self.check(texts[choice.index], user)
+                    tail = tails[choice.index]
+                    start = max(len(tail) - self.window, 0)
+                    tail += choice.text
+                    reason = self.check(tail, user, start)
+                    tails[choice.index] = tail[-2 * self.window:]
                     if reason is None:
                         choices.append(choice)
                         continue

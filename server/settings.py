@@ -225,6 +225,10 @@ class Settings(BaseSettings):
     safety_policy_file: str | None = Field(
         None, description="YAML/JSON safety policy (blocked patterns for everyone, per API key "
                           "name, per `user`), reloaded by POST /v1/reload_safety_policy")
+    safety_match_window: int = Field(
+        1024, ge=1, description="characters of a streamed answer rescanned before each new "
+                                "delta: the longest match a safety rule may need (a longer one "
+                                "is caught in whole answers only)")
     health_check_interval_s: float = Field(
         1.0, gt=0, description="how often the engine is checked; when it has died the server "
                                "answers 503 and exits with status 3 for its supervisor to "

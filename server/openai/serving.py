@@ -38,7 +38,7 @@ class Serving(ABC, Generic[RequestT]):
         self.generation = generation
         self.reasoning = reasoning
         self.admission = admission or Admission(reasoning.settings)
-        self.safety = safety or AnswerFilter(None)
+        self.safety = safety or AnswerFilter(None, reasoning.settings.safety_match_window)
 
     # --- what each endpoint defines -----------------------------------------------------------
 

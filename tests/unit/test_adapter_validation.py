@@ -8,7 +8,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from adapters.errors import AdapterError, AdapterNotFound
-from adapters.manifest import write_manifest
+from adapters.manifest import (FINGERPRINT_KEY, LEGACY_SHA256_KEY, weights_sha256,
+                               write_manifest)
 from adapters.validation import (
     AdapterLimits,
     BaseModelInfo,
@@ -179,9 +180,17 @@ def test_wrong_base_model_is_refused_by_shape_and_by_module(root, base, limits):
 
 def test_manifest_fingerprint_mismatch_is_refused(root, base, limits):
     path = make_adapter(root / "a")
-    write_manifest(path, {"base_model_sha256": "0" * 64})
+    write_manifest(path, {FINGERPRINT_KEY: "v2:" + "0" * 64})
     assert "re-train it on this base model" in rejected("x", path, base, limits).message
-    write_manifest(path, {"base_model_sha256": base.fingerprint})
+    write_manifest(path, {FINGERPRINT_KEY: base.fingerprint})
+    assert validate_adapter("x", str(path), base, limits).rank == 4
+
+
+def test_a_manifest_from_before_the_fingerprint_is_checked_by_its_sha256(root, base, limits):
+    path = make_adapter(root / "a")
+    write_manifest(path, {LEGACY_SHA256_KEY: "0" * 64})
+    assert "re-train it on this base model" in rejected("x", path, base, limits).message
+    write_manifest(path, {LEGACY_SHA256_KEY: weights_sha256(base.model_dir)})
     assert validate_adapter("x", str(path), base, limits).rank == 4
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
+from adapters.manifest import FINGERPRINT_KEY, MANIFEST_NAME, model_fingerprint
 from training.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,13 @@ def test_committed_model_dir_is_complete_and_small():
     total = sum(f.stat().st_size for f in (ROOT / "models").rglob("*") if f.is_file())
     assert total < 25 * 2**20
     assert (ROOT / "models" / "demo" / "README.md").is_file()
+
+
+def test_committed_adapters_carry_the_fingerprint_of_the_committed_base():
+    manifests = sorted((ROOT / "models" / "demo" / "adapters").glob(f"*/{MANIFEST_NAME}"))
+    assert len(manifests) == 6
+    for path in manifests:
+        assert json.loads(path.read_text())[FINGERPRINT_KEY] == model_fingerprint(BASE), path
 
 
 def test_committed_tokenizer_round_trips_the_prompt_formats():

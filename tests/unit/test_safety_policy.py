@@ -4,13 +4,18 @@ safety verifier, and reloaded from its file without a restart."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+import regex
 
+from engine.protocol import Choice, GenerationOutput
+from server.safety import AnswerFilter
 from server.settings import Settings
 from tests.fakes import FakeEngine
 from tests.search_fakes import StepEngine
-from verifiers.builtin.safety import SafetyPolicy, load_policy
+from verifiers.builtin.safety import (MATCH_TIMEOUT_S, SLOW_POLICY_REASON, Rule, SafetyPolicy,
+                                      StaticPolicy, load_policy)
 
 PROMPT = "Compute: 2+3*4\n"
 SCRIPT = {(): ["3*4=12"], ("3*4=12",): ["2+12=14"], ("3*4=12", "2+12=14"): ["Answer: 14"]}
@@ -53,6 +58,16 @@ def test_a_policy_names_the_first_rule_that_matches():
     assert policy.check("2+12=14", key="acme") == "blocked by the policy of API key 'acme'"
     assert policy.check("Answer: 14", key="globex", user="kid") == "no spoilers"
     assert policy.check("Answer: 14", key="globex", user="adult") is None
+
+
+def test_a_rule_that_backtracks_without_end_blocks_the_text_in_time():
+    # `re` spends ~5 CPU seconds on this text (1.6 times more for each 'a' more); `regex` stops
+    # at the limit (in the process's CPU time, which it counts)
+    policy = SafetyPolicy.from_dict({"blocked": [r"\bforbidden\b", r"(a|aa)+b"]})
+    started = time.process_time()
+    assert policy.check("a" * 34 + "!") == SLOW_POLICY_REASON
+    assert time.process_time() - started < MATCH_TIMEOUT_S + 0.25
+    assert policy.check("this is forbidden") == "blocked by the safety policy"
 
 
 @pytest.mark.parametrize(("data", "where"), [
@@ -143,3 +158,64 @@ def test_a_policy_file_that_does_not_parse_stops_start_up(tmp_path):
     bad.write_text("blocked: [")
     with pytest.raises(ValueError, match="cannot read the safety policy"):
         load_policy(bad)
+
+
+def blocking(*patterns: str) -> SafetyPolicy:
+    return SafetyPolicy.from_dict({"blocked": list(patterns)})
+
+
+async def screened(policy: SafetyPolicy, deltas: list[str], window: int) -> tuple[str, Choice]:
+    """What a stream of `deltas` sends through the filter: its text and its last choice."""
+    async def outputs():
+        for delta in deltas:
+            yield GenerationOutput("r", (), [Choice(index=0, text=delta, token_ids=())], False)
+
+    screen = AnswerFilter(StaticPolicy(policy), window)
+    sent = [c for out in [o async for o in screen.screen(outputs(), 1, None)] for c in out.choices]
+    return "".join(c.text for c in sent), sent[-1]
+
+
+async def test_a_match_spanning_deltas_is_caught_and_context_before_the_window_counts():
+    text = "filler " * 30 + "the password is swordfish, and more"
+    deltas = [text[i:i + 3] for i in range(0, len(text), 3)]
+    sent, last = await screened(blocking(r"password is swordfish"), deltas, window=20)
+    assert text.startswith(sent) and sent.endswith("is swordfis")  # "h, " never went out
+    assert last.finish_reason == "content_filter"
+    # one character a delta, the window starting at the 's': the 'x' before it still counts
+    text = "filler " * 10 + "a xswordfish."
+    sent, last = await screened(blocking(r"\bswordfish\b"), list(text), window=9)
+    assert (sent, last.finish_reason) == (text, None)
+    sent, last = await screened(blocking(r"\bswordfish\b"),
+                                list("filler " * 10 + "a swordfish."), window=9)
+    assert sent.endswith("a swordfis") and last.finish_reason == "content_filter"
+
+
+class CountingPattern:
+    """A rule's pattern that counts the characters each search is given and may scan."""
+
+    def __init__(self, pattern: str) -> None:
+        self.inner, self.pattern = regex.compile(pattern), pattern
+        self.given, self.scanned = [], []
+
+    def search(self, text, pos=0, endpos=None, timeout=None):
+        self.given.append(len(text))
+        self.scanned.append(len(text) - pos)
+        return self.inner.search(text, pos, timeout=timeout)
+
+
+async def test_each_delta_scans_the_window_not_the_whole_text():
+    counting = CountingPattern("swordfish")
+    deltas = ["word "] * 2000  # 10,000 characters
+    sent, last = await screened(SafetyPolicy(everyone=(Rule(counting, "no fish"),)), deltas,
+                                window=64)
+    assert sent == "word " * 2000 and last.finish_reason is None
+    assert len(counting.scanned) == 2000 and max(counting.scanned) <= 64 + 5
+    assert max(counting.given) <= 2 * 64 + 5  # the text before is not kept either
+
+
+async def test_a_rule_that_backtracks_without_end_ends_the_stream_in_time():
+    started = time.process_time()
+    sent, last = await screened(blocking(r"(a|aa)+b"), ["a" * 16, "a" * 24], window=1024)
+    assert time.process_time() - started < MATCH_TIMEOUT_S + 0.25
+    assert (sent, last.finish_reason, last.stop_reason) == ("a" * 16, "content_filter",
+                                                            SLOW_POLICY_REASON)

@@ -20,10 +20,11 @@ says so and rests on the rules and the papers they name.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from adapters.safetensors_header import read_header, weight_files
 
 GOALS = ("one_task", "many_tasks", "keep_generic")
 COMPUTE = ("low", "medium", "high")  # a few hundred steps / a few thousand / epochs of a big set
@@ -256,18 +257,7 @@ def recommend(situation: Situation, table: Path | None = TABLE) -> Recommendatio
 
 def safetensors_parameters(model_dir: str | Path) -> int:
     """Parameters of an HF model directory, from its safetensors headers (no weights read)."""
-    files = sorted(Path(model_dir).glob("*.safetensors"))
+    files = weight_files(model_dir)
     if not files:
         raise FileNotFoundError(f"no *.safetensors in {model_dir}")
-    total = 0
-    for path in files:
-        with open(path, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(size))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in entry["shape"]:
-                    count *= dim
-                total += count
-    return total
+    return sum(tensor.numel for path in files for tensor in read_header(path).tensors.values())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from adapters.manifest import model_fingerprint, write_manifest
+from adapters.manifest import FINGERPRINT_KEY, model_fingerprint, write_manifest
 from training.components.base_model import check_base, use_bf16
 from training.components.arguments import (add_data_arguments, add_eval_arguments,
                                            add_training_arguments, data_problems)
@@ -105,7 +105,7 @@ def write_training_manifest(args: argparse.Namespace, recipe: str, datasets: lis
     data, the run, the metrics and the command."""
     manifest = {
         "base_model": str(args.model),
-        "base_model_sha256": model_fingerprint(args.model),
+        FINGERPRINT_KEY: model_fingerprint(args.model),
         "datasets": datasets,
         "train": {**train, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
                   "precision": "bf16" if use_bf16(args) else "fp32"},

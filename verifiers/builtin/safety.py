@@ -9,25 +9,37 @@ the server, screens every answer (server/safety.py). Its source is a file the ad
     users: {user: {blocked: [...]}, ...}                               # per request `user`
 
 (The older inline form {"blocked_patterns": [...], "key_policies": {name: [...]}} still works.)
-Patterns are case-insensitive regular expressions.
+Patterns are case-insensitive regular expressions (`regex`, which can stop a match: a pattern
+that backtracks without end on some text blocks that text instead of hanging the request).
 """
 
 from __future__ import annotations
 
 import json
-import re
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import regex
 import yaml
 
 from verifiers.protocol import ScoringContext, StepItem
 
+logger = logging.getLogger(__name__)
+
+# One check of a text against every rule that applies, in CPU seconds of this process (what
+# `regex` counts); past it the text is blocked: a policy that cannot say a text is allowed does
+# not let it out.
+MATCH_TIMEOUT_S = 0.25
+SLOW_POLICY_REASON = (f"withheld: the safety policy could not check this text within "
+                      f"{MATCH_TIMEOUT_S} s")
+
 
 @dataclass(frozen=True)
 class Rule:
-    pattern: re.Pattern
+    pattern: regex.Pattern
     reason: str
 
 
@@ -51,10 +63,22 @@ class SafetyPolicy:
                  for name, entry in _mapping(data, "users").items()}
         return cls(everyone, keys, users)
 
-    def check(self, text: str, key: str | None = None, user: str | None = None) -> str | None:
-        """The reason the first matching rule gives, or None when `text` may pass."""
+    def check(self, text: str, key: str | None = None, user: str | None = None,
+              start: int = 0) -> str | None:
+        """The reason the first matching rule gives, or None when `text` may pass. Only
+        matches that begin at `start` or after count (what comes before it is still context
+        for anchors and lookbehinds), so a stream's growing text is scanned from near its end."""
+        deadline = time.process_time() + MATCH_TIMEOUT_S
         for rule in (*self.everyone, *self.keys.get(key or "", ()), *self.users.get(user or "", ())):
-            if rule.pattern.search(text):
+            try:
+                found = rule.pattern.search(text, start,
+                                            timeout=max(deadline - time.process_time(), 1e-6))
+            except TimeoutError:
+                logger.warning("safety rule %r (%s) took over %s s on %d characters: the text "
+                               "is blocked; simplify the pattern", rule.pattern.pattern,
+                               rule.reason, MATCH_TIMEOUT_S, len(text) - start)
+                return SLOW_POLICY_REASON
+            if found:
                 return rule.reason
         return None
 
@@ -126,8 +150,8 @@ def _rules(entries, where: str, whose: str) -> tuple[Rule, ...]:
         pattern, reason = ((entry.get("pattern"), entry.get("reason"))
                            if isinstance(entry, Mapping) else (entry, None))
         try:
-            compiled = re.compile(pattern, re.IGNORECASE)
-        except (re.error, TypeError) as exc:
+            compiled = regex.compile(pattern, regex.IGNORECASE)
+        except (regex.error, TypeError) as exc:
             raise ValueError(f"safety policy: `{where}[{i}]` is not a regular expression: "
                              f"{exc}") from exc
         rules.append(Rule(compiled, str(reason) if reason else f"blocked by {whose}"))
