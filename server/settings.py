@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     max_search_tokens: int = Field(16384, description="largest budget_tokens, and the default")
     max_search_nodes: int = Field(2048, description="largest max_nodes, and the default")
     max_search_timeout_s: float = Field(120.0, description="largest timeout_s, and the default")
-    # Admission control (server/admission.py): requests are counted by their cost in tokens, a
+    # Admission control (server/admission/): requests are counted by their cost in tokens, a
     # single pass by n x max_tokens, a search by its budget_tokens, in two lanes so that a flood
     # of searches cannot hold back single passes.
     single_pass_capacity: int = Field(

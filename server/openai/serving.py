@@ -1,7 +1,7 @@
 """What chat and completions share: validate, decide the strategy, then either one engine pass
 or a search, whole or streamed. Each endpoint says how its prompt, search problem and response
 are shaped; this base owns the single-pass / search fork, so both endpoints take the same path,
-and so does every answer: admission (server/admission.py), the request's deadline, and the
+and so does every answer: admission (server/admission/), the request's deadline, and the
 safety policy of the caller's API key and `user` (server/safety.py).
 """
 

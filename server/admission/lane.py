@@ -1,13 +1,7 @@
-"""Admission control: bounded work in flight and a bounded queue, counted by cost.
-
-A request costs the tokens it may make the engine generate: a single pass n x max_tokens, a
-search its budget_tokens. Each lane (single passes, searches) admits requests first come first
-served while their costs fit its capacity; a request that does not fit waits in the lane's queue,
-and one that would overflow the queue, or waits past its time, is refused with 429 and a
-Retry-After estimated from the lane's recent throughput. The lanes are apart so that searches,
-which cost hundreds of times more, never hold back single passes. A request that costs more
-than the whole capacity runs alone.
-"""
+"""A lane: requests admitted first come first served while their costs fit its capacity; a
+request that does not fit waits in the lane's queue, and one that would overflow the queue, or
+waits past its time, is refused with 429 and a Retry-After estimated from the lane's recent
+throughput. A request that costs more than the whole capacity runs alone."""
 
 from __future__ import annotations
 
@@ -17,21 +11,8 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import Counter, Gauge, Histogram
-
+from server.admission.metrics import IN_FLIGHT, QUEUED, REJECTED, RUNNING, WAIT, WAITING
 from server.errors import APIError
-
-IN_FLIGHT = Gauge("deliberate_admission_in_flight_cost",
-                  "Cost (tokens) of the requests running, per lane", ["lane"])
-QUEUED = Gauge("deliberate_admission_queued_cost",
-               "Cost (tokens) of the requests waiting to start, per lane", ["lane"])
-RUNNING = Gauge("deliberate_admission_running_requests", "Requests running, per lane", ["lane"])
-WAITING = Gauge("deliberate_admission_waiting_requests", "Requests waiting, per lane", ["lane"])
-REJECTED = Counter("deliberate_admission_rejected",
-                   "Requests refused with 429, per lane and reason (queue_full, queue_timeout)",
-                   ["lane", "reason"])
-WAIT = Histogram("deliberate_admission_wait_seconds", "Time from arrival to start, per lane",
-                 ["lane"], buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60))
 
 SINGLE, SEARCH = "single", "search"
 _THROUGHPUT_WINDOW_S = 60.0
@@ -137,41 +118,3 @@ class Lane:
         QUEUED.labels(self.name).set(self.queued)
         RUNNING.labels(self.name).set(self.running)
         WAITING.labels(self.name).set(len(self.waiters))
-
-
-class Ticket:
-    """A request's hold on a lane, released exactly once (by the request's end, however it
-    ends); `move` changes lanes when a routed request turns out to be a search."""
-
-    def __init__(self, admission: Admission, deadline: float) -> None:
-        self.admission = admission
-        self.deadline = deadline
-        self.lane: Lane | None = None
-        self.cost = 0
-
-    async def enter(self, lane: str, cost: int) -> None:
-        self.release()
-        target = self.admission.lanes[lane]
-        self.cost = await target.acquire(cost, self.deadline)
-        self.lane = target
-
-    def release(self) -> None:
-        if self.lane is not None:
-            lane, self.lane = self.lane, None
-            lane.release(self.cost)
-
-    def seconds_left(self) -> float:
-        return self.deadline - time.monotonic()
-
-
-class Admission:
-    def __init__(self, settings) -> None:
-        s = settings
-        self.lanes = {
-            SINGLE: Lane(SINGLE, s.single_pass_capacity, s.single_pass_queue, s.queue_timeout_s),
-            SEARCH: Lane(SEARCH, s.search_capacity, s.search_queue, s.queue_timeout_s),
-        }
-        self.request_timeout_s = s.request_timeout_s
-
-    def ticket(self) -> Ticket:
-        return Ticket(self, time.monotonic() + self.request_timeout_s)
