@@ -9,6 +9,8 @@ admission to its end.
 """
 
 from server.admission.control import Admission, Ticket
+from server.admission.cost import CostEstimator, Shape
 from server.admission.lane import SEARCH, SINGLE, Lane, Overloaded
 
-__all__ = ["SEARCH", "SINGLE", "Admission", "Lane", "Overloaded", "Ticket"]
+__all__ = ["SEARCH", "SINGLE", "Admission", "CostEstimator", "Lane", "Overloaded", "Shape",
+           "Ticket"]

@@ -78,11 +78,13 @@ class Lane:
         WAIT.labels(self.name).observe(time.monotonic() - arrived)
         return cost
 
-    def release(self, cost: int) -> None:
+    def release(self, cost: int, spent: int | None = None) -> None:
+        """Frees the `cost` a request held; its throughput counts what it `spent` (its cost
+        when not known)."""
         self.in_flight -= cost
         self.running -= 1
         now = time.monotonic()
-        self._done.append((now, cost))
+        self._done.append((now, cost if spent is None else spent))
         while self._done and self._done[0][0] < now - _THROUGHPUT_WINDOW_S:
             self._done.popleft()
         while self.waiters and self._fits(self.waiters[0].cost):  # first come, first served

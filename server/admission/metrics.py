@@ -13,3 +13,6 @@ REJECTED = Counter("deliberate_admission_rejected",
                    ["lane", "reason"])
 WAIT = Histogram("deliberate_admission_wait_seconds", "Time from arrival to start, per lane",
                  ["lane"], buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60))
+EXPECTED_COST = Gauge("deliberate_admission_expected_cost",
+                      "Expected spend (tokens) the last request of a strategy was admitted at, "
+                      "as learned from the requests that finished", ["strategy"])

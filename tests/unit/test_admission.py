@@ -99,9 +99,9 @@ def engine() -> StepEngine:
 
 @pytest.fixture
 def settings() -> Settings:
-    # room for one search (budget 1000) and its queue for none; single passes apart
+    # room for one search capped at 40 tokens, and its queue for none; single passes apart
     return Settings(search_verifiers={"logic": 1.0}, default_strategy="greedy",
-                    search_capacity=1000, search_queue=0, single_pass_capacity=64,
+                    search_capacity=40, search_queue=0, single_pass_capacity=64,
                     single_pass_queue=64, queue_timeout_s=5)
 
 
@@ -109,7 +109,8 @@ def completion(**extra) -> dict:
     return {"model": "demo", "prompt": PROMPT, "max_tokens": 32, **extra}
 
 
-SEARCH = {"strategy": "beam", "budget_tokens": 1000}
+# expected to spend its cap: the prior's quarter of 3 x 3 x 32 (72) is above it
+SEARCH = {"strategy": "beam", "budget_tokens": 40}
 
 
 async def test_a_search_past_the_search_lane_is_a_429_while_single_passes_go_on(client, app):
@@ -134,17 +135,18 @@ async def until(predicate, timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_single_passes_queue_by_n_times_max_tokens(client, app, engine):
+async def test_single_passes_queue_by_their_expected_spend(client, app, engine):
     engine.delay_s = 1.0
     lane = app.state.completion_service.admission.lanes["single"]
-    # 2 x 32 = 64: the whole lane; a second such request waits, a third overflows the queue
+    # capped at 2 x 32 = 64, expected (the prior's quarter) 16: four fill the lane, four more
+    # its queue, and a ninth overflows it
     body = completion(n=2, temperature=1.0, reasoning={"strategy": "greedy"})
     requests = [asyncio.create_task(client.post("/v1/completions", json=body))
-                for _ in range(2)]
+                for _ in range(8)]
     await until(lambda: (lane.in_flight, lane.queued) == (64, 64))
-    third = await client.post("/v1/completions", json=body)
-    assert third.status_code == 429
-    assert [r.status_code for r in await asyncio.gather(*requests)] == [200, 200]
+    ninth = await client.post("/v1/completions", json=body)
+    assert ninth.status_code == 429
+    assert {r.status_code for r in await asyncio.gather(*requests)} == {200}
     assert (lane.in_flight, lane.queued, lane.running) == (0, 0, 0)
 
 
@@ -169,16 +171,17 @@ async def test_a_routed_request_waits_in_the_single_lane_and_an_effort_goes_to_s
         lane.acquire = spy
     r = await client.post("/v1/completions", json=completion(reasoning_effort="medium"))
     assert r.status_code == 200 and r.headers["x-reasoning-strategy"] == "beam"
-    # the effort names the search: straight to its lane, at the search's budget (the default)
-    assert seen == [("search", 16384, 0)]
+    # the effort names the search: straight to its lane, at its expected spend (nothing
+    # learned yet: a quarter of width 3 x 3 candidates x 32 tokens), not its budget of 16384
+    assert seen == [("search", 72, 0)]
     seen.clear()
     r = await client.post("/v1/completions", json=completion(reasoning={"strategy": "auto"}))
     assert r.status_code == 200
-    # routed by difficulty: the probe runs in the single lane (n x max_tokens = 32); a search
-    # then enters its own lane with nothing left in the single one
-    assert seen[0] == ("single", 32, 0)
-    assert seen[1:] == ([] if r.headers["x-reasoning-strategy"] == "greedy"
-                        else [("search", 16384, 0)])
+    # routed by difficulty: the probe runs in the single lane (a quarter of n x max_tokens); a
+    # search then enters its own lane with nothing left in the single one
+    assert seen[0] == ("single", 8, 0)
+    assert [(lane, held) for lane, _, held in seen[1:]] == (
+        [] if r.headers["x-reasoning-strategy"] == "greedy" else [("search", 0)])
 
 
 @pytest.mark.parametrize("settings", [Settings(
