@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+from server.admission.capacity import Capacity, LaneLimits
 from server.admission.cost import CostEstimator, Shape
 from server.admission.lane import SEARCH, SINGLE, Lane
 
@@ -57,11 +59,20 @@ class Ticket:
 
 
 class Admission:
-    def __init__(self, settings) -> None:
+    """The server's lanes. `replicas`: the engine's replicas in rotation (a fleet's capacity
+    grows and shrinks with them)."""
+
+    def __init__(self, settings, replicas: Callable[[], int] = lambda: 1) -> None:
         s = settings
+        common = dict(target_delay_s=s.admission_target_delay_s,
+                      max_wait_s=s.admission_max_wait_s)
+        single = LaneLimits(s.single_pass_capacity_min, s.single_pass_capacity_max,
+                            s.single_pass_capacity, s.single_pass_queue, **common)
+        search = LaneLimits(s.search_capacity_min, s.search_capacity_max, s.search_capacity,
+                            s.search_queue, **common)
         self.lanes = {
-            SINGLE: Lane(SINGLE, s.single_pass_capacity, s.single_pass_queue, s.queue_timeout_s),
-            SEARCH: Lane(SEARCH, s.search_capacity, s.search_queue, s.queue_timeout_s),
+            SINGLE: Lane(SINGLE, Capacity(SINGLE, single, replicas), s.queue_timeout_s),
+            SEARCH: Lane(SEARCH, Capacity(SEARCH, search, replicas), s.queue_timeout_s),
         }
         self.costs = CostEstimator()
         self.request_timeout_s = s.request_timeout_s

@@ -1,7 +1,8 @@
 """A lane: requests admitted first come first served while their costs fit its capacity; a
 request that does not fit waits in the lane's queue, and one that would overflow the queue, or
-waits past its time, is refused with 429 and a Retry-After estimated from the lane's recent
-throughput. A request that costs more than the whole capacity runs alone."""
+waits past its time, is refused with 429 and a Retry-After estimated from the lane's drain
+rate. A request that costs more than the whole capacity runs alone. The capacity, the queue and
+the drain rate are the lane's `Capacity` (capacity.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from server.admission.capacity import Capacity
 from server.admission.metrics import IN_FLIGHT, QUEUED, REJECTED, RUNNING, WAIT, WAITING
 from server.errors import APIError
 
 SINGLE, SEARCH = "single", "search"
-_THROUGHPUT_WINDOW_S = 60.0
 
 
 class Overloaded(APIError):
@@ -33,15 +34,26 @@ class _Waiter:
 
 
 class Lane:
-    def __init__(self, name: str, capacity: int, queue: int, queue_timeout_s: float) -> None:
+    """`limits`: the lane's capacity, queue and drain rate (capacity.py); `queue_timeout_s`:
+    how long a request may wait to start."""
+
+    def __init__(self, name: str, limits: Capacity, queue_timeout_s: float) -> None:
         self.name = name
-        self.capacity = capacity
-        self.queue_limit = queue
+        self.limits = limits
         self.queue_timeout_s = queue_timeout_s
         self.in_flight = 0
         self.running = 0
         self.waiters: collections.deque[_Waiter] = collections.deque()
-        self._done: collections.deque[tuple[float, int]] = collections.deque()  # (time, cost)
+        self._saturated = False  # requests waited or were refused since the last update
+        limits.publish(time.monotonic())
+
+    @property
+    def capacity(self) -> int:
+        return self.limits.capacity()
+
+    @property
+    def queue_limit(self) -> int:
+        return self.limits.queue_limit(time.monotonic())
 
     @property
     def queued(self) -> int:
@@ -55,6 +67,7 @@ class Lane:
             self._start(cost)
             WAIT.labels(self.name).observe(0.0)
             return cost
+        self._saturated = True
         if self.queued + cost > self.queue_limit:
             raise self._refuse("queue_full", "its queue is full", cost)
         waiter = _Waiter(cost)
@@ -79,14 +92,16 @@ class Lane:
         return cost
 
     def release(self, cost: int, spent: int | None = None) -> None:
-        """Frees the `cost` a request held; its throughput counts what it `spent` (its cost
+        """Frees the `cost` a request held; the drain rate counts what it `spent` (its cost
         when not known)."""
+        now = time.monotonic()
         self.in_flight -= cost
         self.running -= 1
-        now = time.monotonic()
-        self._done.append((now, cost if spent is None else spent))
-        while self._done and self._done[0][0] < now - _THROUGHPUT_WINDOW_S:
-            self._done.popleft()
+        self.limits.finished(now, cost if spent is None else spent)
+        if not self.running:
+            self.limits.busy(now, False)
+        self.limits.update(now, self._saturated or bool(self.waiters), self.in_flight)
+        self._saturated = bool(self.waiters)
         while self.waiters and self._fits(self.waiters[0].cost):  # first come, first served
             waiter = self.waiters.popleft()
             self._start(waiter.cost)
@@ -97,6 +112,8 @@ class Lane:
         return self.in_flight == 0 or self.in_flight + cost <= self.capacity
 
     def _start(self, cost: int) -> None:
+        if not self.running:
+            self.limits.busy(time.monotonic(), True)
         self.in_flight += cost
         self.running += 1
         self._publish()
@@ -107,11 +124,8 @@ class Lane:
 
     def retry_after(self, cost: int) -> int:
         """Seconds until the work ahead of a new request of `cost` should be done, at the
-        throughput of the last minute (1 s when nothing finished yet)."""
-        if not self._done:
-            return 1
-        span = max(time.monotonic() - self._done[0][0], 1.0)
-        per_s = sum(c for _, c in self._done) / span
+        lane's drain rate."""
+        per_s = self.limits.drain_rate(time.monotonic())
         ahead = self.in_flight + self.queued + cost - self.capacity
         return int(min(max(math.ceil(ahead / per_s), 1), 600))
 

@@ -16,3 +16,12 @@ WAIT = Histogram("deliberate_admission_wait_seconds", "Time from arrival to star
 EXPECTED_COST = Gauge("deliberate_admission_expected_cost",
                       "Expected spend (tokens) the last request of a strategy was admitted at, "
                       "as learned from the requests that finished", ["strategy"])
+CAPACITY = Gauge("deliberate_admission_capacity",
+                 "Expected spend (tokens) a lane runs at once: fixed, or from its drain rate",
+                 ["lane"])
+QUEUE_LIMIT = Gauge("deliberate_admission_queue_limit",
+                    "Expected spend (tokens) a lane queues: fixed, or from its drain rate",
+                    ["lane"])
+DRAIN_RATE = Gauge("deliberate_admission_drain_rate",
+                   "Tokens per second a lane's requests spend while it is busy (measured over "
+                   "the last minute; before that, its capacity over the target delay)", ["lane"])

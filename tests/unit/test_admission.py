@@ -8,14 +8,19 @@ import time
 import pytest
 
 from server.admission import Admission, Lane, Overloaded
+from server.admission.capacity import Capacity, LaneLimits
 from server.settings import Settings
 from tests.search_fakes import StepEngine
 
 FAR = float("inf")
 
 
+def fixed_lane(capacity: int, queue: int, queue_timeout_s: float = 5) -> Lane:
+    return Lane("single", Capacity("single", LaneLimits.fixed(capacity, queue)), queue_timeout_s)
+
+
 async def test_a_lane_admits_by_cost_first_come_first_served():
-    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=5)
+    lane = fixed_lane(10, 100, queue_timeout_s=5)
     assert await lane.acquire(6, FAR) == 6
     started = []
 
@@ -34,13 +39,13 @@ async def test_a_lane_admits_by_cost_first_come_first_served():
 
 
 async def test_a_request_costlier_than_the_capacity_runs_alone():
-    lane = Lane("search", capacity=100, queue=1000, queue_timeout_s=5)
+    lane = fixed_lane(100, 1000, queue_timeout_s=5)
     assert await lane.acquire(10_000, FAR) == 100  # clipped: it holds the whole lane
     assert lane.in_flight == 100
 
 
 async def test_a_full_queue_is_a_429_with_retry_after():
-    lane = Lane("single", capacity=10, queue=10, queue_timeout_s=5)
+    lane = fixed_lane(10, 10, queue_timeout_s=5)
     await lane.acquire(10, FAR)
     waiting = asyncio.create_task(lane.acquire(10, FAR))
     await asyncio.sleep(0.01)
@@ -52,21 +57,20 @@ async def test_a_full_queue_is_a_429_with_retry_after():
     await waiting
 
 
-async def test_retry_after_follows_the_recent_throughput():
-    lane = Lane("single", capacity=100, queue=0, queue_timeout_s=5)
-    for _ in range(10):  # 1000 tokens finished within the last second or so
-        await lane.acquire(100, FAR)
-        lane.release(100)
+async def test_retry_after_is_the_work_ahead_at_the_drain_rate():
+    lane = fixed_lane(100, 0)
     await lane.acquire(100, FAR)
-    # 100 in flight + 100 asked, 100 of capacity: 100 tokens ahead at ~1000/s
+    lane.limits.drain_rate = lambda now: 100.0
+    # 100 in flight + 100 asked, 100 of capacity: 100 tokens ahead at 100/s
     assert lane.retry_after(100) == 1
-    lane._done.clear()
-    lane._done.append((time.monotonic() - 60, 10))  # 10 tokens in the last minute
+    lane.limits.drain_rate = lambda now: 1.0
+    assert lane.retry_after(500) == 500
+    lane.limits.drain_rate = lambda now: 0.1
     assert lane.retry_after(500) == 600  # capped at ten minutes
 
 
 async def test_waiting_past_the_queue_timeout_is_a_429_and_leaves_the_queue():
-    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=0.05)
+    lane = fixed_lane(10, 100, queue_timeout_s=0.05)
     await lane.acquire(10, FAR)
     with pytest.raises(Overloaded, match="waited"):
         await lane.acquire(5, FAR)
@@ -74,7 +78,7 @@ async def test_waiting_past_the_queue_timeout_is_a_429_and_leaves_the_queue():
 
 
 async def test_a_waiter_whose_client_leaves_takes_nothing():
-    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=5)
+    lane = fixed_lane(10, 100, queue_timeout_s=5)
     await lane.acquire(10, FAR)
     waiter = asyncio.create_task(lane.acquire(5, FAR))
     await asyncio.sleep(0.01)
@@ -206,4 +210,9 @@ async def test_the_deadline_cuts_a_search_short_and_ends_a_pass_with_504(client,
 def test_admission_lanes_come_from_the_settings():
     admission = Admission(Settings(single_pass_capacity=5, search_queue=7))
     assert admission.lanes["single"].capacity == 5 and admission.lanes["search"].queue_limit == 7
+    # the others follow the measured drain rate, starting at their ceilings
+    admission = Admission(Settings(search_capacity_max=1000, admission_target_delay_s=10,
+                                   admission_max_wait_s=30))
+    assert admission.lanes["search"].capacity == 1000
+    assert admission.lanes["search"].queue_limit == 3000  # 30 s at 1000 per 10 s
 

@@ -80,7 +80,7 @@ async def test_a_ticket_holds_the_expected_cost_and_reconciles_the_actual_spend(
     ticket.spent(40)
     ticket.release()
     assert (lane.in_flight, lane.running) == (0, 0)
-    assert lane._done[-1][1] == 40  # the lane's throughput counts what it spent
+    assert lane.limits.throughput._done[-1][1] == 40  # its drain rate counts what it spent
     assert control.costs.expected(BEAM, 16384) == 40  # and the estimator learned it
 
 
@@ -89,7 +89,7 @@ async def test_a_ticket_released_without_its_spend_counts_its_cost_and_teaches_n
     ticket = control.ticket()
     await ticket.enter("search", 16384, BEAM)
     ticket.release()  # an error, or the client gone
-    assert control.lanes["search"]._done[-1][1] == 225
+    assert control.lanes["search"].limits.throughput._done[-1][1] == 225
     assert control.costs.expected(BEAM, 16384) == 225
 
 
