@@ -10,6 +10,7 @@ import asyncio
 import collections
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from server.admission.capacity import Capacity
@@ -17,6 +18,8 @@ from server.admission.metrics import IN_FLIGHT, QUEUED, REJECTED, RUNNING, WAIT,
 from server.errors import APIError
 
 SINGLE, SEARCH = "single", "search"
+_RATE_MARGIN = 0.8
+_MAX_RETRY_AFTER_S = 600
 
 
 class Overloaded(APIError):
@@ -37,15 +40,18 @@ class Lane:
     """`limits`: the lane's capacity, queue and drain rate (capacity.py); `queue_timeout_s`:
     how long a request may wait to start."""
 
-    def __init__(self, name: str, limits: Capacity, queue_timeout_s: float) -> None:
+    def __init__(self, name: str, limits: Capacity, queue_timeout_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.limits = limits
         self.queue_timeout_s = queue_timeout_s
+        self.clock = clock
         self.in_flight = 0
         self.running = 0
         self.waiters: collections.deque[_Waiter] = collections.deque()
         self._saturated = False  # requests waited or were refused since the last update
-        limits.publish(time.monotonic())
+        self._next_turn = 0.0  # when the next request refused may come back (retry_after)
+        limits.publish(clock())
 
     @property
     def capacity(self) -> int:
@@ -53,7 +59,7 @@ class Lane:
 
     @property
     def queue_limit(self) -> int:
-        return self.limits.queue_limit(time.monotonic())
+        return self.limits.queue_limit(self.clock())
 
     @property
     def queued(self) -> int:
@@ -62,7 +68,7 @@ class Lane:
     async def acquire(self, cost: int, deadline: float) -> int:
         """Waits for room for `cost` (clipped to the capacity); returns the cost held."""
         cost = max(1, min(cost, self.capacity))
-        arrived = time.monotonic()
+        arrived = self.clock()
         if not self.waiters and self._fits(cost):
             self._start(cost)
             WAIT.labels(self.name).observe(0.0)
@@ -83,18 +89,18 @@ class Lane:
                 raise self._refuse("queue_timeout", f"waited {timeout:.0f} s", cost) from None
         except asyncio.CancelledError:  # the client left while waiting
             if waiter.ready.done():
-                self.release(cost)
+                self.release(cost, spent=0)
             else:
                 self.waiters.remove(waiter)
                 self._publish()
             raise
-        WAIT.labels(self.name).observe(time.monotonic() - arrived)
+        WAIT.labels(self.name).observe(self.clock() - arrived)
         return cost
 
     def release(self, cost: int, spent: int | None = None) -> None:
         """Frees the `cost` a request held; the drain rate counts what it `spent` (its cost
         when not known)."""
-        now = time.monotonic()
+        now = self.clock()
         self.in_flight -= cost
         self.running -= 1
         self.limits.finished(now, cost if spent is None else spent)
@@ -113,7 +119,7 @@ class Lane:
 
     def _start(self, cost: int) -> None:
         if not self.running:
-            self.limits.busy(time.monotonic(), True)
+            self.limits.busy(self.clock(), True)
         self.in_flight += cost
         self.running += 1
         self._publish()
@@ -123,11 +129,19 @@ class Lane:
         return Overloaded(self.name, f"{self.name} lane: {why}", self.retry_after(cost))
 
     def retry_after(self, cost: int) -> int:
-        """Seconds until the work ahead of a new request of `cost` should be done, at the
-        lane's drain rate."""
-        per_s = self.limits.drain_rate(time.monotonic())
-        ahead = self.in_flight + self.queued + cost - self.capacity
-        return int(min(max(math.ceil(ahead / per_s), 1), 600))
+        """Seconds after which a request of `cost` refused now should find room in the queue:
+        the work past the lane's capacity and queue drains first, at the lane's drain rate
+        (less a fifth, for the rate's noise: coming back late finds the queue still full of
+        work, coming back early is another 429), and so do the requests refused before it,
+        which were given earlier turns: a refused burst comes back spread over the time the
+        lane takes to make room for it, not all at once."""
+        now = self.clock()
+        per_s = self.limits.drain_rate(now) * _RATE_MARGIN
+        excess = self.in_flight + self.queued + cost - self.capacity - self.queue_limit
+        turn = min(max(now + max(excess, 0) / per_s, self._next_turn),
+                   now + _MAX_RETRY_AFTER_S)
+        self._next_turn = turn + cost / per_s
+        return int(min(max(math.ceil(turn - now), 1), _MAX_RETRY_AFTER_S))
 
     def _publish(self) -> None:
         IN_FLIGHT.labels(self.name).set(self.in_flight)
