@@ -231,8 +231,10 @@ class Settings(BaseSettings):
     admission_max_wait_s: float = Field(
         60.0, gt=0, description="a lane's queue is what its measured drain rate starts within "
                                 "this long")
-    queue_timeout_s: float = Field(
-        30.0, gt=0, description="a request that waits longer than this to start gets 429")
+    queue_timeout_s: float | None = Field(
+        None, gt=0, description="a request that waits longer than this to start gets 429 "
+                                "(default: twice its expected wait at the lane's drain rate, "
+                                "and 10 s more)")
     request_timeout_s: float = Field(
         600.0, gt=0, description="per-request deadline: a search's timeout_s is cut to what is "
                                  "left of it, a single pass still running at it ends with 504")

@@ -20,6 +20,7 @@ from server.errors import APIError
 SINGLE, SEARCH = "single", "search"
 _RATE_MARGIN = 0.8
 _MAX_RETRY_AFTER_S = 600
+_QUEUE_TIMEOUT_SLACK_S = 10.0
 
 
 class Overloaded(APIError):
@@ -38,9 +39,9 @@ class _Waiter:
 
 class Lane:
     """`limits`: the lane's capacity, queue and drain rate (capacity.py); `queue_timeout_s`:
-    how long a request may wait to start."""
+    how long a request may wait to start (None: as long as its expected wait says)."""
 
-    def __init__(self, name: str, limits: Capacity, queue_timeout_s: float,
+    def __init__(self, name: str, limits: Capacity, queue_timeout_s: float | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.limits = limits
@@ -79,7 +80,7 @@ class Lane:
         waiter = _Waiter(cost)
         self.waiters.append(waiter)
         self._publish()
-        timeout = min(self.queue_timeout_s, deadline - arrived)
+        timeout = min(self.queue_timeout(cost), deadline - arrived)
         try:
             await asyncio.wait_for(asyncio.shield(waiter.ready), max(timeout, 0.0))
         except TimeoutError:
@@ -96,6 +97,21 @@ class Lane:
             raise
         WAIT.labels(self.name).observe(self.clock() - arrived)
         return cost
+
+    def expected_wait(self, cost: int) -> float:
+        """Seconds until a request of `cost` arriving now should start: the work ahead of it
+        past the capacity, at the lane's drain rate."""
+        ahead = self.in_flight + self.queued + cost - self.capacity
+        return max(ahead, 0) / self.limits.drain_rate(self.clock())
+
+    def queue_timeout(self, cost: int) -> float:
+        """How long a request of `cost` arriving now may wait to start: fixed, or twice its
+        expected wait and ten seconds more (a search on a CPU drains in minutes what a GPU
+        drains in seconds: one fixed timeout is too short for the one or too long for the
+        other)."""
+        if self.queue_timeout_s is not None:
+            return self.queue_timeout_s
+        return 2 * self.expected_wait(cost) + _QUEUE_TIMEOUT_SLACK_S
 
     def release(self, cost: int, spent: int | None = None) -> None:
         """Frees the `cost` a request held; the drain rate counts what it `spent` (its cost

@@ -127,6 +127,35 @@ async def test_waiting_past_the_queue_timeout_is_a_429_and_leaves_the_queue():
     assert lane.queued == 0 and not lane.waiters
 
 
+def test_the_queue_timeout_scales_with_the_expected_wait():
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000)), queue_timeout_s=None)
+    lane.in_flight = 100
+    lane.limits.drain_rate = lambda now: 10.0
+    # 100 running in a lane of 100: a request of 50 starts once 50 have drained, 5 s at 10/s
+    assert lane.expected_wait(50) == 5
+    assert lane.queue_timeout(50) == 2 * 5 + 10
+    # a lane draining as slowly as searches on a CPU: 100 s, more than the 30 s it had
+    lane.limits.drain_rate = lambda now: 0.5
+    assert lane.queue_timeout(50) == 2 * 100 + 10
+    lane.queue_timeout_s = 30  # the setting overrides it
+    assert lane.queue_timeout(50) == 30
+
+
+async def test_a_waiter_is_refused_after_its_own_timeout(monkeypatch):
+    monkeypatch.setattr("server.admission.lane._QUEUE_TIMEOUT_SLACK_S", 0.0)
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000)), queue_timeout_s=None)
+    await lane.acquire(100, FAR)
+    lane.limits.drain_rate = lambda now: 1000.0  # expected to start within 0.01 s
+    with pytest.raises(Overloaded, match="waited"):
+        await lane.acquire(10, FAR)
+    lane.limits.drain_rate = lambda now: 1.0  # expected to wait 10 s: it waits
+    slow = asyncio.create_task(lane.acquire(10, FAR))
+    await asyncio.sleep(0.3)
+    assert not slow.done()
+    lane.release(100)
+    assert await slow == 10
+
+
 async def test_a_waiter_whose_client_leaves_takes_nothing():
     lane = fixed_lane(10, 100, queue_timeout_s=5)
     await lane.acquire(10, FAR)
