@@ -178,3 +178,11 @@ class PromptAdapterEngine(Protocol):
     CVE in 2025). `remove_adapter` and `list_adapters` cover both kinds."""
 
     async def add_prompt_adapter(self, name: str, embeddings) -> None: ...
+
+
+@runtime_checkable
+class Fleet(Protocol):
+    """An engine in front of several replicas: how many of them take requests now (admission
+    control sizes its lanes by them)."""
+
+    def replicas_in_rotation(self) -> int: ...

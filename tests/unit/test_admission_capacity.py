@@ -111,3 +111,39 @@ async def test_a_lane_reports_what_its_requests_spent_and_whether_any_waited():
     assert seen[-1] == (True, 0)
     assert [tokens for _, tokens in lane.limits.throughput._done] == [3, 4]
     assert lane.limits.throughput._since is not None  # busy: the waiter runs
+
+
+def test_a_fleets_capacity_grows_and_shrinks_with_its_replicas_in_rotation():
+    fleet = [2]
+    capacity = Capacity("search", LIMITS, replicas=lambda: fleet[0])
+    assert capacity.capacity() == 2 * 100_000  # the ceiling is per replica
+    now = saturated(capacity, rate=1000, seconds=40)  # the fleet drains 1000/s: 500 each
+    assert capacity.capacity() == 2 * 500 * 10
+    assert capacity.drain_rate(now) == 1000
+    fleet[0] = 1  # one ejected: at once, what the one left sustains
+    assert capacity.capacity() == 500 * 10 and capacity.drain_rate(now) == 500
+    assert capacity.queue_limit(now) == 500 * 30
+    fleet[0] = 0  # none: as if one (the engine answers 503 while none is up)
+    assert capacity.capacity() == 500 * 10
+    fleet[0] = 2  # back
+    assert capacity.capacity() == 2 * 500 * 10
+
+
+async def test_the_server_sizes_its_lanes_by_a_fleets_replicas():
+    from server.app import create_app
+    from server.settings import Settings
+    from tests.fakes import FakeEngine
+
+    class FleetEngine(FakeEngine):
+        up = 3
+
+        def replicas_in_rotation(self) -> int:
+            return self.up
+
+    engine = FleetEngine()
+    app = create_app(Settings(search_capacity_max=1000), engine)
+    async with app.router.lifespan_context(app):
+        lane = app.state.completion_service.admission.lanes["search"]
+        assert lane.capacity == 3000
+        engine.up = 2
+        assert lane.capacity == 2000

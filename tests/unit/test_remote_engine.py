@@ -245,13 +245,16 @@ async def test_a_replica_is_ejected_by_its_probe_and_rejoins_with_the_adapters(t
     a, b = replicas
     engine = await started(tokenizer, a, b)
     await engine.add_adapter("x", "/shared/x")
+    assert engine.replicas_in_rotation() == 2
     b.up = False
     await engine.health.probe_all()
     assert [r.healthy for r in engine.replicas] == [True, False]
+    assert engine.replicas_in_rotation() == 1  # what admission sizes its lanes by
     b.up, b.adapters = True, set()  # restarted, empty
     reloads = metric("deliberate_upstream_adapter_reloads_total", B)
     await engine.health.probe_all()
     assert engine.replicas[1].healthy and b.adapters == {"x"}
+    assert engine.replicas_in_rotation() == 2
     assert metric("deliberate_upstream_adapter_reloads_total", B) == reloads + 1
 
 
