@@ -267,6 +267,14 @@ async def test_a_routed_request_waits_in_the_single_lane_and_an_effort_goes_to_s
         [] if r.headers["x-reasoning-strategy"] == "greedy" else [("search", 0)])
 
 
+async def test_a_single_pass_is_scheduled_ahead_of_a_searchs_engine_calls(client, engine):
+    for reasoning in ({"strategy": "greedy"}, SEARCH):
+        r = await client.post("/v1/completions", json=completion(reasoning=reasoning))
+        assert r.status_code == 200
+    single, *search = [params.priority for _, params in engine.calls]
+    assert single == -1 and search and set(search) == {0}  # vLLM: lower goes first
+
+
 @pytest.mark.parametrize("settings", [Settings(
     search_verifiers={"logic": 1.0}, default_strategy="greedy", request_timeout_s=2.0)])
 async def test_the_deadline_cuts_a_search_short_and_ends_a_pass_with_504(client, engine):
