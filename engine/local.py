@@ -119,7 +119,8 @@ class LocalEngine(TokenizerMethods):
             sampling = _to_vllm(params)
         except (VLLMClientError, ValueError) as error:  # vLLM's own checks of the parameters
             raise InvalidEngineRequest(str(error)) from error
-        stream = self._llm.generate(engine_prompt, sampling, request_id, lora_request=lora)
+        stream = self._llm.generate(engine_prompt, sampling, request_id, lora_request=lora,
+                                    priority=params.priority)
         # vLLM counts prefix-cache queries per sequence, except for prompt-logprob requests
         ceiling_counted = self._cache_block is None or params.prompt_logprobs is not None
         try:
@@ -270,6 +271,8 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
         runner=config.runner,
         pooler_config=config.pooler_config,
         enable_prompt_embeds=config.enable_prompt_embeds,
+        # requests' own priorities (SamplingParams.priority): single passes ahead of searches
+        scheduling_policy="priority",
     )
     args.update(extra)  # the operator's own engine arguments win
     engine = LocalEngine(AsyncLLM.from_engine_args(AsyncEngineArgs(**args)),

@@ -62,6 +62,11 @@ class SamplingParams:
     # prompt_token_logprobs, what `echo` returns). Off by default: a PRM scoring with prompt
     # logprobs never reads it, and building it costs ~3x the {token: logprob} dicts.
     name_prompt_tokens: bool = False
+    # vLLM's scheduling priority, lower first (an engine whose scheduling_policy is "priority":
+    # the local engine's by default, replicas started with --scheduling-policy priority; one
+    # scheduling first come first served ignores it): who goes first when the engine's batch
+    # is full, and who is preempted last when its KV cache is.
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,3 +183,11 @@ class PromptAdapterEngine(Protocol):
     CVE in 2025). `remove_adapter` and `list_adapters` cover both kinds."""
 
     async def add_prompt_adapter(self, name: str, embeddings) -> None: ...
+
+
+@runtime_checkable
+class Fleet(Protocol):
+    """An engine in front of several replicas: how many of them take requests now (admission
+    control sizes its lanes by them)."""
+
+    def replicas_in_rotation(self) -> int: ...

@@ -12,7 +12,7 @@ from server.admission import Admission
 from server.auth import admin_keys
 from server.body_limit import BodyLimitMiddleware
 from server.header_limit import HeaderLimitMiddleware
-from engine.protocol import Engine
+from engine.protocol import Engine, Fleet
 from server.errors import install_error_handlers
 from server.lora.router import router as lora_router
 from server.lora.setup import build_registry, reserve_scoring_adapters
@@ -68,7 +68,9 @@ def create_app(settings: Settings, engine: Engine | None = None,
             estimators = discover_estimators(estimator_deps)
             reserve_scoring_adapters(adapters, verifiers, estimators)
             reasoning = ReasoningService(settings, running, adapters, verify, estimators)
-            admission = Admission(settings)
+            # a fleet's lanes grow and shrink with its replicas in rotation
+            admission = Admission(settings, running.replicas_in_rotation
+                                  if isinstance(running, Fleet) else lambda: 1)
             screen = safety.AnswerFilter(policy, settings.safety_match_window)
             app.state.completion_service = CompletionService(generation, reasoning, admission,
                                                              screen)

@@ -204,20 +204,44 @@ class Settings(BaseSettings):
     max_search_tokens: int = Field(16384, description="largest budget_tokens, and the default")
     max_search_nodes: int = Field(2048, description="largest max_nodes, and the default")
     max_search_timeout_s: float = Field(120.0, description="largest timeout_s, and the default")
-    # Admission control (server/admission.py): requests are counted by their cost in tokens, a
-    # single pass by n x max_tokens, a search by its budget_tokens, in two lanes so that a flood
-    # of searches cannot hold back single passes.
-    single_pass_capacity: int = Field(
-        131072, description="single-pass tokens (n x max_tokens) in flight at once")
-    single_pass_queue: int = Field(
-        524288, description="single-pass tokens waiting; a request past it gets 429")
-    search_capacity: int = Field(
-        65536, description="search budget tokens in flight at once (4 searches at the default "
-                           "budget)")
-    search_queue: int = Field(
-        262144, description="search budget tokens waiting; a request past it gets 429")
-    queue_timeout_s: float = Field(
-        30.0, gt=0, description="a request that waits longer than this to start gets 429")
+    # Admission control (server/admission/): a request counts the tokens it is expected to
+    # spend (learned from the requests that finished, never above n x max_tokens for a single
+    # pass, budget_tokens for a search), in two lanes so that a flood of searches cannot hold
+    # back single passes. A lane's capacity and queue follow its measured drain rate (tokens per
+    # second) within the floors and ceilings below, per replica in rotation; a capacity or queue
+    # given here is fixed instead.
+    single_pass_capacity: int | None = Field(
+        None, ge=1, description="single-pass tokens in flight at once, fixed (default: what the "
+                                "lane drains in --admission-target-delay-s)")
+    single_pass_capacity_min: int = Field(
+        2048, ge=1, description="single-pass capacity per replica, at least")
+    single_pass_capacity_max: int = Field(
+        131072, ge=1, description="single-pass capacity per replica, at most (and before "
+                                  "anything is measured)")
+    single_pass_queue: int | None = Field(
+        None, ge=0, description="single-pass tokens waiting, fixed; a request past it gets 429 "
+                                "(default: what the lane drains in --admission-max-wait-s)")
+    search_capacity: int | None = Field(
+        None, ge=1, description="search tokens in flight at once, fixed (default: what the lane "
+                                "drains in --admission-target-delay-s)")
+    search_capacity_min: int = Field(4096, ge=1,
+                                     description="search capacity per replica, at least")
+    search_capacity_max: int = Field(
+        65536, ge=1, description="search capacity per replica, at most (and before anything "
+                                 "is measured)")
+    search_queue: int | None = Field(
+        None, ge=0, description="search tokens waiting, fixed; a request past it gets 429 "
+                                "(default: what the lane drains in --admission-max-wait-s)")
+    admission_target_delay_s: float = Field(
+        10.0, gt=0, description="a lane's capacity is what its measured drain rate finishes in "
+                                "this long")
+    admission_max_wait_s: float = Field(
+        60.0, gt=0, description="a lane's queue is what its measured drain rate starts within "
+                                "this long")
+    queue_timeout_s: float | None = Field(
+        None, gt=0, description="a request that waits longer than this to start gets 429 "
+                                "(default: twice its expected wait at the lane's drain rate, "
+                                "and 10 s more)")
     request_timeout_s: float = Field(
         600.0, gt=0, description="per-request deadline: a search's timeout_s is cut to what is "
                                  "left of it, a single pass still running at it ends with 504")

@@ -129,6 +129,9 @@ class RemoteEngine(TokenizerMethods):
                     f"{replica.url}'s: {local[:12]}... against {remote[:12]}...; pass "
                     "--tokenizer (or --model) the directory of the model the replicas serve")
 
+    def replicas_in_rotation(self) -> int:
+        return sum(replica.healthy for replica in self.replicas)
+
     async def _rejoin(self, replica: Replica) -> None:
         if self.upstream_model:  # after start: a replica coming back gets the adapters again
             await self.adapters.reconcile(replica)

@@ -40,6 +40,8 @@ def completion_body(model: str, prompt_token_ids: Sequence[int], params: Samplin
         "return_token_ids": True,  # the ids generated, so search paths stay token-exact
         "stream": stream,
         "cache_salt": cache_salt,
+        # the replica's scheduling priority (`vllm serve --scheduling-policy priority`)
+        "priority": params.priority or None,
     }
     return {key: value for key, value in body.items() if value is not None}
 

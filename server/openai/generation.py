@@ -22,6 +22,12 @@ from server.openai.protocol import SamplingRequest
 from server.openai.sampling_defaults import SamplingDefaults
 
 
+# A single pass is scheduled ahead of searches' engine calls (the default, 0) when the engine
+# has more requests than its batch takes: the admission lanes keep searches from holding back
+# single passes at the door, this inside the engine.
+SINGLE_PASS_PRIORITY = -1
+
+
 @dataclass(frozen=True)
 class Limits:
     max_n: int
@@ -143,6 +149,7 @@ class GenerationService:
             frequency_penalty=request.frequency_penalty,
             logit_bias=request.token_bias(),
             name_prompt_tokens=name_prompt_tokens,
+            priority=SINGLE_PASS_PRIORITY,
         )
         return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params,
                              model=request.model)

@@ -1,7 +1,7 @@
 """What chat and completions share: validate, decide the strategy, then either one engine pass
 or a search, whole or streamed. Each endpoint says how its prompt, search problem and response
 are shaped; this base owns the single-pass / search fork, so both endpoints take the same path,
-and so does every answer: admission (server/admission.py), the request's deadline, and the
+and so does every answer: admission (server/admission/), the request's deadline, and the
 safety policy of the caller's API key and `user` (server/safety.py).
 """
 
@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from engine.protocol import GenerationOutput
 from search.problem import SearchProblem, SearchResult
 from search.router import needs_difficulty
-from server.admission import SEARCH, SINGLE, Admission, Ticket
+from server.admission import SEARCH, SINGLE, Admission, Shape, Ticket
 from server.errors import APIError
 from server.openai.generation import EngineRequest, GenerationService, Result
 from server.openai.protocol import SamplingRequest
@@ -100,30 +100,37 @@ class Serving(ABC, Generic[RequestT]):
             if request.stream:
                 chunks = await _before(ticket, self.stream(request, job, decision))
                 streaming = True
-                return decision.strategy, _held(chunks, ticket)
-            return decision.strategy, await _before(ticket, self.complete(request, job, decision))
+                return decision.strategy, _held(chunks, ticket, decision)
+            body = await _before(ticket, self.complete(request, job, decision))
+            ticket.spent(decision.spent_tokens)
+            return decision.strategy, body
         finally:
             if not streaming:
                 ticket.release()
 
     async def admit(self, request: RequestT, job: EngineRequest, ticket: Ticket) -> Decision:
         """Decides the strategy inside the right lane: a request routed by difficulty waits in
-        the single-pass lane for its probe, and moves to the search lane if routed to one."""
+        the single-pass lane for its probe, and moves to the search lane if routed to one. Each
+        lane counts the spend expected of the request's shape, capped at n x max_tokens for a
+        single pass and at budget_tokens for a search."""
         single_cost = job.params.n * job.params.max_tokens
+        single = {"n": job.params.n, "max_tokens": job.params.max_tokens}
         options = self.reasoning.options(request)
         if needs_difficulty(options.strategy, request.reasoning_effort):
-            await ticket.enter(SINGLE, single_cost)
+            await ticket.enter(SINGLE, single_cost, Shape.of("auto", single))
         decision = await self.decide(request, job)
         if is_search(decision):
             params = self.reasoning.params(decision, request, job.params.max_tokens)
-            await ticket.enter(SEARCH, params.budget_tokens or single_cost)
+            ticket.spent(decision.probe_tokens)  # the probe's hold, if routed, is done
+            await ticket.enter(SEARCH, params.budget_tokens or single_cost,
+                               Shape.of(decision.strategy, vars(params)))
             # a search is anytime: it stops in time to answer before the request's deadline,
             # leaving a fifth of what is left for the round in flight and the answer's completion
             left = max(ticket.seconds_left() * 0.8, 0.001)
             decision.search_params = dataclasses.replace(
                 params, timeout_s=min(params.timeout_s or left, left))
         elif ticket.lane is None:
-            await ticket.enter(SINGLE, single_cost)
+            await ticket.enter(SINGLE, single_cost, Shape.of("greedy", single))
         return decision
 
     async def decide(self, request: RequestT, job: EngineRequest) -> Decision:
@@ -143,6 +150,7 @@ class Serving(ABC, Generic[RequestT]):
             return self.search_response(request, job, decision,
                                         await self.search(request, job, decision))
         result = await self.generation.run(job)
+        decision.generated_tokens += result.completion_tokens
         for choice in result.choices:
             reason = self.safety.check(choice.text, request.user)
             if reason is not None:
@@ -155,7 +163,7 @@ class Serving(ABC, Generic[RequestT]):
         if is_search(decision):
             return self.search_chunks(request, job, decision)
         # started here, so that a refusal is a status code, not an error event in a 200 stream
-        outputs = await self.generation.start(job)
+        outputs = _counted(await self.generation.start(job), decision)
         return self.single_chunks(request, job, decision,
                                   self.safety.screen(outputs, job.params.n, request.user))
 
@@ -167,6 +175,7 @@ class Serving(ABC, Generic[RequestT]):
                                                                  job.params.max_tokens)
         result = await self.reasoning.search(decision, problem or decision.problem,
                                              request.model, params)
+        decision.generated_tokens += result.stats.generated_tokens
         result.answers = [self.safety.screen_answer(answer, request.user)
                           for answer in result.answers]
         return result
@@ -185,10 +194,22 @@ async def _before(ticket: Ticket, work):
         raise _deadline_exceeded(ticket) from None
 
 
-def _held(chunks: AsyncIterator[dict], ticket: Ticket) -> AsyncIterator[dict]:
+async def _counted(outputs: AsyncIterator[GenerationOutput], decision: Decision
+                   ) -> AsyncIterator[GenerationOutput]:
+    """`outputs`, their generated tokens added to the decision's as they come."""
+    try:
+        async for out in outputs:
+            decision.generated_tokens += sum(len(choice.token_ids) for choice in out.choices)
+            yield out
+    finally:
+        await outputs.aclose()
+
+
+def _held(chunks: AsyncIterator[dict], ticket: Ticket, decision: Decision
+          ) -> AsyncIterator[dict]:
     """`chunks`, each within the request's deadline, releasing the ticket when the stream ends:
-    at its end, on an error, when the client leaves, or, if it never started, when it is
-    dropped."""
+    at its end (with what the request spent), on an error, when the client leaves, or, if it
+    never started, when it is dropped."""
 
     async def held() -> AsyncIterator[dict]:
         try:
@@ -197,6 +218,7 @@ def _held(chunks: AsyncIterator[dict], ticket: Ticket) -> AsyncIterator[dict]:
                     async with asyncio.timeout(max(ticket.seconds_left(), 0.0)):
                         chunk = await anext(chunks)
                 except StopAsyncIteration:
+                    ticket.spent(decision.spent_tokens)
                     return
                 except TimeoutError:
                     raise _deadline_exceeded(ticket) from None

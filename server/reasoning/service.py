@@ -45,6 +45,12 @@ class Decision:
     problem: SearchProblem | None = None  # what a search strategy works on (built once)
     route: Thresholds | None = None  # the router's, when it chose the strategy (auto)
     search_params: SearchParams | None = None  # set once admitted (its deadline applied)
+    generated_tokens: int = 0  # by the single pass or the search, as they run (admission's)
+
+    @property
+    def spent_tokens(self) -> int:
+        """Everything the request has generated so far, the probe's included."""
+        return self.probe_tokens + self.generated_tokens
 
 
 class ReasoningService:

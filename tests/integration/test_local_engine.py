@@ -110,6 +110,27 @@ async def test_adapters_load_generate_and_unload(engine):
         await engine.add_adapter("broken", "/nowhere")
 
 
+async def test_a_higher_priority_request_is_scheduled_ahead_of_those_waiting():
+    # one sequence at a time, so that the others wait in vLLM's queue: the single pass
+    # (priority -1), sent after four search calls (0), runs right after the one running
+    config = LocalEngineConfig(model=str(MODEL), served_model_name="demo",
+                               kv_cache_bytes=64 * 2**20, engine_args=(("max_num_seqs", 1),))
+    finished = []
+
+    async def call(engine, name: str, priority: int) -> None:
+        params = SamplingParams(max_tokens=48, temperature=0.0, ignore_eos=True,
+                                priority=priority)
+        async for _ in engine.generate("Compute: 1+1\n", params, name):
+            pass
+        finished.append(name)
+
+    async with open_local_engine(config) as engine:
+        searches = [asyncio.create_task(call(engine, f"search{i}", 0)) for i in range(4)]
+        await asyncio.sleep(0.05)
+        await asyncio.gather(*searches, call(engine, "single", -1))
+    assert finished.index("single") == 1, finished
+
+
 async def test_engine_death_is_reported(engine):
     # Last in this module: it kills the engine core process (our direct child named EngineCore).
     await engine.check_health()

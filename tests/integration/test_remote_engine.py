@@ -43,7 +43,9 @@ class Replica:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, *replica_args(MODEL, self.port, SERVED_NAME)], stdout=log,
+                # as the README starts replicas: single passes scheduled ahead of searches' calls
+                [sys.executable, *replica_args(MODEL, self.port, SERVED_NAME),
+                 "--scheduling-policy", "priority"], stdout=log,
                 stderr=subprocess.STDOUT, env=replica_env(), cwd=ROOT, start_new_session=True)
 
     def wait(self) -> None:

@@ -8,14 +8,20 @@ import time
 import pytest
 
 from server.admission import Admission, Lane, Overloaded
+from server.admission.capacity import Capacity, LaneLimits
 from server.settings import Settings
 from tests.search_fakes import StepEngine
 
 FAR = float("inf")
 
 
+def fixed_lane(capacity: int, queue: int, queue_timeout_s: float = 5, **clock) -> Lane:
+    return Lane("single", Capacity("single", LaneLimits.fixed(capacity, queue)), queue_timeout_s,
+                **clock)
+
+
 async def test_a_lane_admits_by_cost_first_come_first_served():
-    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=5)
+    lane = fixed_lane(10, 100, queue_timeout_s=5)
     assert await lane.acquire(6, FAR) == 6
     started = []
 
@@ -34,13 +40,13 @@ async def test_a_lane_admits_by_cost_first_come_first_served():
 
 
 async def test_a_request_costlier_than_the_capacity_runs_alone():
-    lane = Lane("search", capacity=100, queue=1000, queue_timeout_s=5)
+    lane = fixed_lane(100, 1000, queue_timeout_s=5)
     assert await lane.acquire(10_000, FAR) == 100  # clipped: it holds the whole lane
     assert lane.in_flight == 100
 
 
 async def test_a_full_queue_is_a_429_with_retry_after():
-    lane = Lane("single", capacity=10, queue=10, queue_timeout_s=5)
+    lane = fixed_lane(10, 10, queue_timeout_s=5)
     await lane.acquire(10, FAR)
     waiting = asyncio.create_task(lane.acquire(10, FAR))
     await asyncio.sleep(0.01)
@@ -52,29 +58,106 @@ async def test_a_full_queue_is_a_429_with_retry_after():
     await waiting
 
 
-async def test_retry_after_follows_the_recent_throughput():
-    lane = Lane("single", capacity=100, queue=0, queue_timeout_s=5)
-    for _ in range(10):  # 1000 tokens finished within the last second or so
-        await lane.acquire(100, FAR)
-        lane.release(100)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_retry_after_is_when_the_lane_has_made_room_spread_over_a_refused_burst():
+    clock = Clock()
+    lane = fixed_lane(100, 100, clock=clock)
+    lane.limits.drain_rate = lambda now: 100.0  # counted as 80/s: a fifth of margin
     await lane.acquire(100, FAR)
-    # 100 in flight + 100 asked, 100 of capacity: 100 tokens ahead at ~1000/s
-    assert lane.retry_after(100) == 1
-    lane._done.clear()
-    lane._done.append((time.monotonic() - 60, 10))  # 10 tokens in the last minute
+    waiting = asyncio.create_task(lane.acquire(100, FAR))
+    await asyncio.sleep(0.01)
+    # full: each refused request of 80 needs 80 more tokens drained than the one before it
+    assert [lane.retry_after(80) for _ in range(3)] == [1, 2, 3]
+    clock.now = 10.0  # those turns are past: the next one counts from now
+    assert lane.retry_after(80) == 1
+    lane.limits.drain_rate = lambda now: 0.1
     assert lane.retry_after(500) == 600  # capped at ten minutes
+    lane.release(100)
+    await waiting
+
+
+async def test_a_refused_burst_that_retries_after_retry_after_is_admitted():
+    """640 requests at once, a lane with room for 64 running and 64 waiting, draining 100
+    tokens a second: the other 512 are refused, and each that comes back after its Retry-After
+    finds room in the queue (as the issue asks: 90% at least on their first retry)."""
+    clock = Clock()
+    lane = fixed_lane(640, 640, queue_timeout_s=10_000, clock=clock)
+    lane.limits.drain_rate = lambda now: 100.0
+    retries: dict[int, int] = {}  # second -> requests coming back then
+    tasks = []
+
+    async def arrive() -> bool:
+        """Whether a new request is admitted: started, or waiting in the queue."""
+        try:
+            tasks.append(asyncio.create_task(lane.acquire(10, FAR)))
+            await asyncio.sleep(0)
+            if tasks[-1].done():
+                tasks[-1].result()
+            return True
+        except Overloaded as refused:
+            when = int(clock.now) + int(refused.headers["Retry-After"])
+            retries[when] = retries.get(when, 0) + 1
+            return False
+
+    assert sum([await arrive() for _ in range(640)]) == 128
+    admitted = 0
+    for second in range(1, max(retries) + 1):
+        clock.now = float(second)
+        for _ in range(min(10, lane.running)):  # 100 tokens drained: ten requests of 10 end
+            lane.release(10)
+        await asyncio.sleep(0)
+        for _ in range(retries.get(second, 0)):
+            admitted += await arrive()
+    assert admitted >= 0.9 * 512, admitted
+    assert admitted == 512  # with the margin, all of them here
 
 
 async def test_waiting_past_the_queue_timeout_is_a_429_and_leaves_the_queue():
-    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=0.05)
+    lane = fixed_lane(10, 100, queue_timeout_s=0.05)
     await lane.acquire(10, FAR)
     with pytest.raises(Overloaded, match="waited"):
         await lane.acquire(5, FAR)
     assert lane.queued == 0 and not lane.waiters
 
 
+def test_the_queue_timeout_scales_with_the_expected_wait():
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000)), queue_timeout_s=None)
+    lane.in_flight = 100
+    lane.limits.drain_rate = lambda now: 10.0
+    # 100 running in a lane of 100: a request of 50 starts once 50 have drained, 5 s at 10/s
+    assert lane.expected_wait(50) == 5
+    assert lane.queue_timeout(50) == 2 * 5 + 10
+    # a lane draining as slowly as searches on a CPU: 100 s, more than the 30 s it had
+    lane.limits.drain_rate = lambda now: 0.5
+    assert lane.queue_timeout(50) == 2 * 100 + 10
+    lane.queue_timeout_s = 30  # the setting overrides it
+    assert lane.queue_timeout(50) == 30
+
+
+async def test_a_waiter_is_refused_after_its_own_timeout(monkeypatch):
+    monkeypatch.setattr("server.admission.lane._QUEUE_TIMEOUT_SLACK_S", 0.0)
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000)), queue_timeout_s=None)
+    await lane.acquire(100, FAR)
+    lane.limits.drain_rate = lambda now: 1000.0  # expected to start within 0.01 s
+    with pytest.raises(Overloaded, match="waited"):
+        await lane.acquire(10, FAR)
+    lane.limits.drain_rate = lambda now: 1.0  # expected to wait 10 s: it waits
+    slow = asyncio.create_task(lane.acquire(10, FAR))
+    await asyncio.sleep(0.3)
+    assert not slow.done()
+    lane.release(100)
+    assert await slow == 10
+
+
 async def test_a_waiter_whose_client_leaves_takes_nothing():
-    lane = Lane("single", capacity=10, queue=100, queue_timeout_s=5)
+    lane = fixed_lane(10, 100, queue_timeout_s=5)
     await lane.acquire(10, FAR)
     waiter = asyncio.create_task(lane.acquire(5, FAR))
     await asyncio.sleep(0.01)
@@ -99,9 +182,9 @@ def engine() -> StepEngine:
 
 @pytest.fixture
 def settings() -> Settings:
-    # room for one search (budget 1000) and its queue for none; single passes apart
+    # room for one search capped at 40 tokens, and its queue for none; single passes apart
     return Settings(search_verifiers={"logic": 1.0}, default_strategy="greedy",
-                    search_capacity=1000, search_queue=0, single_pass_capacity=64,
+                    search_capacity=40, search_queue=0, single_pass_capacity=64,
                     single_pass_queue=64, queue_timeout_s=5)
 
 
@@ -109,7 +192,8 @@ def completion(**extra) -> dict:
     return {"model": "demo", "prompt": PROMPT, "max_tokens": 32, **extra}
 
 
-SEARCH = {"strategy": "beam", "budget_tokens": 1000}
+# expected to spend its cap: the prior's quarter of 3 x 3 x 32 (72) is above it
+SEARCH = {"strategy": "beam", "budget_tokens": 40}
 
 
 async def test_a_search_past_the_search_lane_is_a_429_while_single_passes_go_on(client, app):
@@ -134,17 +218,18 @@ async def until(predicate, timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_single_passes_queue_by_n_times_max_tokens(client, app, engine):
+async def test_single_passes_queue_by_their_expected_spend(client, app, engine):
     engine.delay_s = 1.0
     lane = app.state.completion_service.admission.lanes["single"]
-    # 2 x 32 = 64: the whole lane; a second such request waits, a third overflows the queue
+    # capped at 2 x 32 = 64, expected (the prior's quarter) 16: four fill the lane, four more
+    # its queue, and a ninth overflows it
     body = completion(n=2, temperature=1.0, reasoning={"strategy": "greedy"})
     requests = [asyncio.create_task(client.post("/v1/completions", json=body))
-                for _ in range(2)]
+                for _ in range(8)]
     await until(lambda: (lane.in_flight, lane.queued) == (64, 64))
-    third = await client.post("/v1/completions", json=body)
-    assert third.status_code == 429
-    assert [r.status_code for r in await asyncio.gather(*requests)] == [200, 200]
+    ninth = await client.post("/v1/completions", json=body)
+    assert ninth.status_code == 429
+    assert {r.status_code for r in await asyncio.gather(*requests)} == {200}
     assert (lane.in_flight, lane.queued, lane.running) == (0, 0, 0)
 
 
@@ -169,16 +254,25 @@ async def test_a_routed_request_waits_in_the_single_lane_and_an_effort_goes_to_s
         lane.acquire = spy
     r = await client.post("/v1/completions", json=completion(reasoning_effort="medium"))
     assert r.status_code == 200 and r.headers["x-reasoning-strategy"] == "beam"
-    # the effort names the search: straight to its lane, at the search's budget (the default)
-    assert seen == [("search", 16384, 0)]
+    # the effort names the search: straight to its lane, at its expected spend (nothing
+    # learned yet: a quarter of width 3 x 3 candidates x 32 tokens), not its budget of 16384
+    assert seen == [("search", 72, 0)]
     seen.clear()
     r = await client.post("/v1/completions", json=completion(reasoning={"strategy": "auto"}))
     assert r.status_code == 200
-    # routed by difficulty: the probe runs in the single lane (n x max_tokens = 32); a search
-    # then enters its own lane with nothing left in the single one
-    assert seen[0] == ("single", 32, 0)
-    assert seen[1:] == ([] if r.headers["x-reasoning-strategy"] == "greedy"
-                        else [("search", 16384, 0)])
+    # routed by difficulty: the probe runs in the single lane (a quarter of n x max_tokens); a
+    # search then enters its own lane with nothing left in the single one
+    assert seen[0] == ("single", 8, 0)
+    assert [(lane, held) for lane, _, held in seen[1:]] == (
+        [] if r.headers["x-reasoning-strategy"] == "greedy" else [("search", 0)])
+
+
+async def test_a_single_pass_is_scheduled_ahead_of_a_searchs_engine_calls(client, engine):
+    for reasoning in ({"strategy": "greedy"}, SEARCH):
+        r = await client.post("/v1/completions", json=completion(reasoning=reasoning))
+        assert r.status_code == 200
+    single, *search = [params.priority for _, params in engine.calls]
+    assert single == -1 and search and set(search) == {0}  # vLLM: lower goes first
 
 
 @pytest.mark.parametrize("settings", [Settings(
@@ -203,4 +297,9 @@ async def test_the_deadline_cuts_a_search_short_and_ends_a_pass_with_504(client,
 def test_admission_lanes_come_from_the_settings():
     admission = Admission(Settings(single_pass_capacity=5, search_queue=7))
     assert admission.lanes["single"].capacity == 5 and admission.lanes["search"].queue_limit == 7
+    # the others follow the measured drain rate, starting at their ceilings
+    admission = Admission(Settings(search_capacity_max=1000, admission_target_delay_s=10,
+                                   admission_max_wait_s=30))
+    assert admission.lanes["search"].capacity == 1000
+    assert admission.lanes["search"].queue_limit == 3000  # 30 s at 1000 per 10 s
 

@@ -68,7 +68,8 @@ def test_every_sampling_param_reaches_the_completions_body():
     """A field added to SamplingParams must be translated in completion_body (or listed here)."""
     params = SamplingParams(max_tokens=7, temperature=0.5, top_p=0.9, n=2, stop=("\n",), seed=3,
                             logprobs=2, prompt_logprobs=1, ignore_eos=True, presence_penalty=0.1,
-                            frequency_penalty=0.2, logit_bias=((5, 1.5),), final_only=True)
+                            frequency_penalty=0.2, logit_bias=((5, 1.5),), final_only=True,
+                            priority=-1)
     body = completion_body("m", [1, 2], params, stream=not params.final_only)
     for field in dataclasses.fields(SamplingParams):
         assert field.name in body or field.name in NOT_IN_BODY, field.name
@@ -76,6 +77,9 @@ def test_every_sampling_param_reaches_the_completions_body():
     assert body["stop"] == ["\n"] and body["stream"] is False and body["return_token_ids"]
     # the server's generation_config defaults never apply: sampling is fully specified
     assert (body["top_k"], body["min_p"], body["repetition_penalty"]) == (0, 0.0, 1.0)
+    assert body["priority"] == -1
+    # the default priority is vLLM's own: left out
+    assert "priority" not in completion_body("m", [1], SamplingParams(max_tokens=1), False)
 
 
 def test_prompt_logprobs_name_each_positions_own_token_from_the_wire():
@@ -289,13 +293,16 @@ async def test_a_replica_is_ejected_by_its_probe_and_rejoins_with_the_adapters(t
     a, b = replicas
     engine = await started(tokenizer, a, b)
     await engine.add_adapter("x", "/shared/x")
+    assert engine.replicas_in_rotation() == 2
     b.up = False
     await engine.health.probe_all()
     assert [r.healthy for r in engine.replicas] == [True, False]
+    assert engine.replicas_in_rotation() == 1  # what admission sizes its lanes by
     b.up, b.adapters = True, set()  # restarted, empty
     reloads = metric("deliberate_upstream_adapter_reloads_total", B)
     await engine.health.probe_all()
     assert engine.replicas[1].healthy and b.adapters == {"x"}
+    assert engine.replicas_in_rotation() == 2
     assert metric("deliberate_upstream_adapter_reloads_total", B) == reloads + 1
 
 

@@ -1,0 +1,166 @@
+"""A lane: requests admitted first come first served while their costs fit its capacity; a
+request that does not fit waits in the lane's queue, and one that would overflow the queue, or
+waits past its time, is refused with 429 and a Retry-After estimated from the lane's drain
+rate. A request that costs more than the whole capacity runs alone. The capacity, the queue and
+the drain rate are the lane's `Capacity` (capacity.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from server.admission.capacity import Capacity
+from server.admission.metrics import IN_FLIGHT, QUEUED, REJECTED, RUNNING, WAIT, WAITING
+from server.errors import APIError
+
+SINGLE, SEARCH = "single", "search"
+_RATE_MARGIN = 0.8
+_MAX_RETRY_AFTER_S = 600
+_QUEUE_TIMEOUT_SLACK_S = 10.0
+
+
+class Overloaded(APIError):
+    def __init__(self, lane: str, why: str, retry_after_s: int) -> None:
+        super().__init__(429, f"the server is busy ({why}); retry after {retry_after_s} s",
+                         code="rate_limit_exceeded", headers={"Retry-After": str(retry_after_s)})
+        self.lane = lane
+
+
+@dataclass
+class _Waiter:
+    cost: int
+    ready: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop()
+                                  .create_future())
+
+
+class Lane:
+    """`limits`: the lane's capacity, queue and drain rate (capacity.py); `queue_timeout_s`:
+    how long a request may wait to start (None: as long as its expected wait says)."""
+
+    def __init__(self, name: str, limits: Capacity, queue_timeout_s: float | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.limits = limits
+        self.queue_timeout_s = queue_timeout_s
+        self.clock = clock
+        self.in_flight = 0
+        self.running = 0
+        self.waiters: collections.deque[_Waiter] = collections.deque()
+        self._saturated = False  # requests waited or were refused since the last update
+        self._next_turn = 0.0  # when the next request refused may come back (retry_after)
+        limits.publish(clock())
+
+    @property
+    def capacity(self) -> int:
+        return self.limits.capacity()
+
+    @property
+    def queue_limit(self) -> int:
+        return self.limits.queue_limit(self.clock())
+
+    @property
+    def queued(self) -> int:
+        return sum(w.cost for w in self.waiters)
+
+    async def acquire(self, cost: int, deadline: float) -> int:
+        """Waits for room for `cost` (clipped to the capacity); returns the cost held."""
+        cost = max(1, min(cost, self.capacity))
+        arrived = self.clock()
+        if not self.waiters and self._fits(cost):
+            self._start(cost)
+            WAIT.labels(self.name).observe(0.0)
+            return cost
+        self._saturated = True
+        if self.queued + cost > self.queue_limit:
+            raise self._refuse("queue_full", "its queue is full", cost)
+        waiter = _Waiter(cost)
+        self.waiters.append(waiter)
+        self._publish()
+        timeout = min(self.queue_timeout(cost), deadline - arrived)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter.ready), max(timeout, 0.0))
+        except TimeoutError:
+            if not waiter.ready.done():
+                self.waiters.remove(waiter)
+                self._publish()
+                raise self._refuse("queue_timeout", f"waited {timeout:.0f} s", cost) from None
+        except asyncio.CancelledError:  # the client left while waiting
+            if waiter.ready.done():
+                self.release(cost, spent=0)
+            else:
+                self.waiters.remove(waiter)
+                self._publish()
+            raise
+        WAIT.labels(self.name).observe(self.clock() - arrived)
+        return cost
+
+    def expected_wait(self, cost: int) -> float:
+        """Seconds until a request of `cost` arriving now should start: the work ahead of it
+        past the capacity, at the lane's drain rate."""
+        ahead = self.in_flight + self.queued + cost - self.capacity
+        return max(ahead, 0) / self.limits.drain_rate(self.clock())
+
+    def queue_timeout(self, cost: int) -> float:
+        """How long a request of `cost` arriving now may wait to start: fixed, or twice its
+        expected wait and ten seconds more (a search on a CPU drains in minutes what a GPU
+        drains in seconds: one fixed timeout is too short for the one or too long for the
+        other)."""
+        if self.queue_timeout_s is not None:
+            return self.queue_timeout_s
+        return 2 * self.expected_wait(cost) + _QUEUE_TIMEOUT_SLACK_S
+
+    def release(self, cost: int, spent: int | None = None) -> None:
+        """Frees the `cost` a request held; the drain rate counts what it `spent` (its cost
+        when not known)."""
+        now = self.clock()
+        self.in_flight -= cost
+        self.running -= 1
+        self.limits.finished(now, cost if spent is None else spent)
+        if not self.running:
+            self.limits.busy(now, False)
+        self.limits.update(now, self._saturated or bool(self.waiters), self.in_flight)
+        self._saturated = bool(self.waiters)
+        while self.waiters and self._fits(self.waiters[0].cost):  # first come, first served
+            waiter = self.waiters.popleft()
+            self._start(waiter.cost)
+            waiter.ready.set_result(None)
+        self._publish()
+
+    def _fits(self, cost: int) -> bool:
+        return self.in_flight == 0 or self.in_flight + cost <= self.capacity
+
+    def _start(self, cost: int) -> None:
+        if not self.running:
+            self.limits.busy(self.clock(), True)
+        self.in_flight += cost
+        self.running += 1
+        self._publish()
+
+    def _refuse(self, reason: str, why: str, cost: int) -> Overloaded:
+        REJECTED.labels(self.name, reason).inc()
+        return Overloaded(self.name, f"{self.name} lane: {why}", self.retry_after(cost))
+
+    def retry_after(self, cost: int) -> int:
+        """Seconds after which a request of `cost` refused now should find room in the queue:
+        the work past the lane's capacity and queue drains first, at the lane's drain rate
+        (less a fifth, for the rate's noise: coming back late finds the queue still full of
+        work, coming back early is another 429), and so do the requests refused before it,
+        which were given earlier turns: a refused burst comes back spread over the time the
+        lane takes to make room for it, not all at once."""
+        now = self.clock()
+        per_s = self.limits.drain_rate(now) * _RATE_MARGIN
+        excess = self.in_flight + self.queued + cost - self.capacity - self.queue_limit
+        turn = min(max(now + max(excess, 0) / per_s, self._next_turn),
+                   now + _MAX_RETRY_AFTER_S)
+        self._next_turn = turn + cost / per_s
+        return int(min(max(math.ceil(turn - now), 1), _MAX_RETRY_AFTER_S))
+
+    def _publish(self) -> None:
+        IN_FLIGHT.labels(self.name).set(self.in_flight)
+        QUEUED.labels(self.name).set(self.queued)
+        RUNNING.labels(self.name).set(self.running)
+        WAITING.labels(self.name).set(len(self.waiters))
