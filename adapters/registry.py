@@ -12,7 +12,8 @@
 Engine calls run outside the registry's bookkeeping, which changes only between awaits (one
 event loop: no lock), so a slow load holds back only the requests that need that adapter (a
 remote load reaches every replica). Callers that need one adapter loaded share the one task that
-loads it: the engine is called once and each caller gets its outcome.
+loads it: the engine is called once and each caller gets its outcome. Each engine call is bounded
+by `call_timeout_s` (`AdapterTimeout`, 504), after which the adapter counts as not loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 from typing import Protocol
 
 from adapters import metrics
-from adapters.errors import AdapterConflict, AdapterError, AdapterNotFound, AdapterReserved
+from adapters.errors import (AdapterConflict, AdapterError, AdapterNotFound, AdapterReserved,
+                             AdapterTimeout)
 from adapters.validation import (AdapterLimits, BaseModelInfo, ValidatedAdapter,
                                  load_prompt_embeddings, validate_adapter)
 from engine.protocol import PromptAdapterEngine
@@ -67,7 +69,7 @@ class AdapterRecord:
 class AdapterRegistry:
     def __init__(self, engine: AdapterEngine, base_name: str, base: BaseModelInfo,
                  limits: AdapterLimits, capacity: int, resolver_root: Path | None = None,
-                 unload_wait_s: float = 5.0) -> None:
+                 unload_wait_s: float = 5.0, call_timeout_s: float = 60.0) -> None:
         self._engine = engine
         self._base_name = base_name
         self._base = base
@@ -75,6 +77,7 @@ class AdapterRegistry:
         self._capacity = capacity
         self._resolver_root = resolver_root
         self._unload_wait_s = unload_wait_s
+        self._call_timeout_s = call_timeout_s
         self._records: dict[str, AdapterRecord] = {}
         self._loading: dict[str, asyncio.Task[AdapterRecord]] = {}  # first loads under way
         self._arriving: set[AdapterRecord] = set()  # their records: not registered, in a slot
@@ -141,7 +144,8 @@ class AdapterRegistry:
             await asyncio.wait(calls)
         if record.resident:
             record.resident = False
-            await self._engine.remove_adapter(name)
+            async with self._bounded(f"unloading adapter {name!r}"):
+                await self._engine.remove_adapter(name)
 
     def is_known(self, model: str) -> bool:
         return (model == self._base_name or model in self._records or model in self._loading
@@ -242,10 +246,11 @@ class AdapterRegistry:
         try:
             if evictions:
                 await asyncio.wait(evictions)
-            if adapter.kind == "prompt":
-                await self._add_prompt_adapter(adapter)
-            else:
-                await self._engine.add_adapter(adapter.name, str(adapter.path))
+            async with self._bounded(f"loading adapter {adapter.name!r}"):
+                if adapter.kind == "prompt":
+                    await self._add_prompt_adapter(adapter)
+                else:
+                    await self._engine.add_adapter(adapter.name, str(adapter.path))
             record.resident = True
         finally:
             record.adding = None
@@ -256,11 +261,22 @@ class AdapterRegistry:
         name = record.adapter.name
         metrics.ADAPTER_EVICTIONS.inc()
         try:
-            await self._engine.remove_adapter(name)
+            async with self._bounded(f"evicting adapter {name!r}"):
+                await self._engine.remove_adapter(name)
         except Exception as error:  # noqa: BLE001 - logged; the add that waits goes ahead
             log.warning("evicting adapter %r failed: %s", name, error)
         finally:
             record.removing = None
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._call_timeout_s):
+                yield
+        except TimeoutError:
+            raise AdapterTimeout(
+                f"the engine took more than {self._call_timeout_s:g} s {what} "
+                "(--adapter-timeout-s); retry later", param=None) from None
 
     async def _add_prompt_adapter(self, adapter: ValidatedAdapter) -> None:
         if not isinstance(self._engine, PromptAdapterEngine):

@@ -8,7 +8,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from adapters import metrics
-from adapters.errors import AdapterConflict, AdapterNotFound
+from adapters.errors import AdapterConflict, AdapterNotFound, AdapterTimeout
 from adapters.registry import AdapterRegistry
 from adapters.validation import AdapterLimits, read_base_model_info
 from tests.unit.test_adapter_validation import make_adapter
@@ -31,7 +31,9 @@ class FakeSlots:
 
     async def remove_adapter(self, name):
         self.calls.append(("remove", name))
-        self.resident.remove(name)
+        self.resident.remove(name)  # forgotten first, as the engines do
+        if name in self.gates:
+            await self.gates[name].wait()
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def registry(tmp_path, root, engine):
               str(base_dir / "model.safetensors"))
     return AdapterRegistry(engine, "demo", read_base_model_info(base_dir),
                            AdapterLimits((root,), max_rank=8, max_bytes=1 << 20), capacity=2,
-                           resolver_root=root, unload_wait_s=0.2)
+                           resolver_root=root, unload_wait_s=0.2, call_timeout_s=0.2)
 
 
 async def test_load_registers_and_duplicates_are_refused(registry, root, engine):
@@ -165,3 +167,31 @@ async def test_a_request_that_leaves_during_the_load_does_not_undo_it(registry, 
     await asyncio.sleep(0.01)
     assert registry.names() == ["c"] and engine.resident == ["c"]
     assert await use(registry, "c") == "c" and engine.calls == [("add", "c")]
+
+
+async def test_an_engine_call_past_the_timeout_is_a_504_and_the_registry_stays_right(
+        registry, root, engine):
+    engine.gates["a"] = asyncio.Event()  # never set: the engine hangs on a
+    for _ in range(2):
+        with pytest.raises(AdapterTimeout, match=r"more than 0.2 s loading adapter 'a'") as error:
+            await registry.load("a", str(root / "a"))
+        assert error.value.status_code == 504 and registry.names() == []
+    with pytest.raises(AdapterTimeout):
+        await use(registry, "a")  # on demand, the same
+    # the slots it never took are free: two adapters load without an eviction
+    await registry.load("b", str(root / "b"))
+    await registry.load("c", str(root / "c"))
+    assert engine.resident == ["b", "c"] and ("remove", "b") not in engine.calls
+    engine.gates["a"].set()  # the engine recovers: a loads, evicting b
+    assert await use(registry, "a") == "a" and sorted(engine.resident) == ["a", "c"]
+
+
+async def test_an_unload_past_the_timeout_is_a_504_and_the_adapter_is_gone(registry, root,
+                                                                           engine):
+    await registry.load("a", str(root / "a"))
+    engine.gates["a"] = asyncio.Event()
+    with pytest.raises(AdapterTimeout, match="unloading adapter 'a'"):
+        await registry.unload("a")
+    assert registry.names() == [] and engine.resident == []
+    with pytest.raises(AdapterNotFound):
+        await registry.unload("a")
