@@ -1,11 +1,13 @@
 """Scripted vLLM OpenAI servers for the remote engine's unit tests, as an httpx transport.
 
 Each `FakeReplica` answers /health, /metrics, /v1/models, /tokenize, /v1/completions (one token
-per character of `reply`, streamed or whole) and the adapter endpoints, records the completion
-bodies it got, and can be taken down (connection refused) or told to fail a request."""
+per character of `reply`, streamed or whole) and the adapter endpoints, records the paths and
+completion bodies it got, and can be taken down (connection refused), told to fail a request,
+or to hold the requests to a path until an event is set."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 
@@ -24,6 +26,8 @@ class FakeReplica:
     status: int = 200  # for /v1/completions
     error: str = "bad request"
     break_stream_after: int | None = None  # tokens streamed before the connection drops
+    held: dict[str, asyncio.Event] = field(default_factory=dict)  # path -> answered once set
+    paths: list[str] = field(default_factory=list)  # every request's path (held ones too)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -104,6 +108,10 @@ class Fleet:
         self.replicas = {r.url: r for r in replicas}
 
     def transport(self) -> httpx.MockTransport:
-        def handler(request: httpx.Request) -> httpx.Response:
-            return self.replicas[f"http://{request.url.host}:{request.url.port}"].handle(request)
+        async def handler(request: httpx.Request) -> httpx.Response:
+            replica = self.replicas[f"http://{request.url.host}:{request.url.port}"]
+            replica.paths.append(request.url.path)
+            if request.url.path in replica.held:
+                await replica.held[request.url.path].wait()
+            return replica.handle(request)
         return httpx.MockTransport(handler)

@@ -84,8 +84,10 @@ class HealthChecker:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            with contextlib.suppress(Exception):
+            try:
                 await self.probe_all()
+            except Exception:  # noqa: BLE001 - the next round probes again
+                log.exception("upstream health probes failed")
 
     async def stop(self) -> None:
         if self._task is not None:
