@@ -28,6 +28,7 @@ class FakeReplica:
     break_stream_after: int | None = None  # tokens streamed before the connection drops
     held: dict[str, asyncio.Event] = field(default_factory=dict)  # path -> answered once set
     paths: list[str] = field(default_factory=list)  # every request's path (held ones too)
+    metrics_timeout: bool = False  # /metrics reads time out (its /health still answers)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -37,6 +38,8 @@ class FakeReplica:
         if path == "/health":
             return httpx.Response(200)
         if path == "/metrics":
+            if self.metrics_timeout:
+                raise httpx.ReadTimeout("timed out reading /metrics", request=request)
             return httpx.Response(200, text="vllm:num_requests_running{x=\"1\"} 0.0\n")
         if path == "/v1/models":
             return httpx.Response(200, json={"data": [

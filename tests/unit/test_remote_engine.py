@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 
 import httpx
@@ -322,3 +323,20 @@ async def test_the_health_loop_logs_a_round_that_fails_and_goes_on(caplog):
         await health.stop()
     assert len(rounds) > 1 and "upstream health probes failed" in caplog.text
     assert "probe bug" in caplog.text
+
+
+async def test_a_slow_metrics_read_keeps_a_replica_that_answers_health_in_rotation(
+        tokenizer, replicas, caplog):
+    caplog.set_level(logging.INFO, logger="engine.remote.health")
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    engine.replicas[1].reported_load = 3
+    b.metrics_timeout = True
+    for _ in range(2):
+        await engine.health.probe_all()
+        assert [r.healthy for r in engine.replicas] == [True, True]
+    assert engine.replicas[1].reported_load == 3  # the load last read
+    assert caplog.text.count(f"upstream {B}: /metrics unread (ReadTimeout") == 1  # not per round
+    b.metrics_timeout = False
+    await engine.health.probe_all()
+    assert engine.replicas[1].reported_load == 0 and "/metrics read again" in caplog.text
