@@ -31,3 +31,11 @@ class AdapterReserved(AdapterError):
 
     status_code = 409
     code = "adapter_reserved"
+
+
+class AdapterTimeout(AdapterError):
+    """The engine did not finish loading or unloading an adapter in time (a slow or hung
+    replica): the requests that waited for it get 504; the registry counts it as not loaded."""
+
+    status_code = 504
+    code = "adapter_timeout"

@@ -60,18 +60,18 @@ def create_app(settings: Settings, engine: Engine | None = None,
             verifiers = discover(deps, allowlist=None if allowlist is None else set(allowlist))
             for name, verifier in reward_models.items():
                 verifiers.add(name, verifier)
+            # a fleet's lanes grow and shrink with its replicas in rotation
+            admission = Admission(settings, running.replicas_in_rotation
+                                  if isinstance(running, Fleet) else lambda: 1)
+            screen = safety.AnswerFilter(policy, settings.safety_match_window)
             verify = VerifyService(verifiers, settings.default_verifiers,
-                                   settings.verifier_timeout_s)
+                                   settings.verifier_timeout_s, admission, running.encode)
             app.state.verify_service = verify
             estimator_deps = VerifierDeps(engine=running, config=settings.difficulty_config,
                                           adapter_scope=adapters.acquire)
             estimators = discover_estimators(estimator_deps)
             reserve_scoring_adapters(adapters, verifiers, estimators)
             reasoning = ReasoningService(settings, running, adapters, verify, estimators)
-            # a fleet's lanes grow and shrink with its replicas in rotation
-            admission = Admission(settings, running.replicas_in_rotation
-                                  if isinstance(running, Fleet) else lambda: 1)
-            screen = safety.AnswerFilter(policy, settings.safety_match_window)
             app.state.completion_service = CompletionService(generation, reasoning, admission,
                                                              screen)
             app.state.chat_service = ChatService(generation, reasoning, admission, screen)

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     max_loras: int = Field(4, description="adapters the engine runs in one batch")
     max_lora_rank: int = Field(16, description="largest adapter rank (vLLM: 1, 8, 16, 32, ...)")
     max_adapters: int = Field(8, description="adapters kept loaded; LRU eviction above it")
+    adapter_timeout_s: float = Field(
+        60.0, gt=0, description="longest one adapter load or unload may take in the engine (a "
+                                "remote one: on every replica); past it the request gets 504")
     lora_modules: CliVariadicArg[list[str]] = Field(
         default_factory=list, description="adapters loaded (and pinned) at start: NAME=PATH ...")
     adapter_roots: CliVariadicArg[list[str]] = Field(

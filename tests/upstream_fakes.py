@@ -2,11 +2,13 @@
 
 Each `FakeReplica` answers /health, /metrics, /v1/models, /tokenize, /v1/completions (one token
 per character of `reply`, streamed or whole), /pooling (`pooled`, as a pooling runner would)
-and the adapter endpoints, records the completion and pooling bodies it got, and can be taken
-down (connection refused) or told to fail a request."""
+and the adapter endpoints, records the paths, completion and pooling bodies it got, and can be
+taken down (connection refused), told to fail a request, or to hold the requests to a path
+until an event is set."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 
@@ -29,6 +31,9 @@ class FakeReplica:
     # labels]); None: no /pooling route, as on a generating server
     pooled: list | None = None
     pooling_bodies: list[dict] = field(default_factory=list)
+    held: dict[str, asyncio.Event] = field(default_factory=dict)  # path -> answered once set
+    paths: list[str] = field(default_factory=list)  # every request's path (held ones too)
+    metrics_timeout: bool = False  # /metrics reads time out (its /health still answers)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -38,6 +43,8 @@ class FakeReplica:
         if path == "/health":
             return httpx.Response(200)
         if path == "/metrics":
+            if self.metrics_timeout:
+                raise httpx.ReadTimeout("timed out reading /metrics", request=request)
             return httpx.Response(200, text="vllm:num_requests_running{x=\"1\"} 0.0\n")
         if path == "/v1/models":
             return httpx.Response(200, json={"data": [
@@ -118,6 +125,10 @@ class Fleet:
         self.replicas = {r.url: r for r in replicas}
 
     def transport(self) -> httpx.MockTransport:
-        def handler(request: httpx.Request) -> httpx.Response:
-            return self.replicas[f"http://{request.url.host}:{request.url.port}"].handle(request)
+        async def handler(request: httpx.Request) -> httpx.Response:
+            replica = self.replicas[f"http://{request.url.host}:{request.url.port}"]
+            replica.paths.append(request.url.path)
+            if request.url.path in replica.held:
+                await replica.held[request.url.path].wait()
+            return replica.handle(request)
         return httpx.MockTransport(handler)

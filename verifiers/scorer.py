@@ -89,7 +89,7 @@ class Scorer:
     def _tiers(self, names: list[str]) -> list[list[str]]:
         if self.gate is None:
             return [names]
-        costs = {n: _cost(self.verifiers[n]) for n in names}
+        costs = {n: verifier_cost(self.verifiers[n]) for n in names}
         return [[n for n in names if costs[n] == c] for c in sorted(set(costs.values()))]
 
     def _combine(self, scores: dict[str, float]) -> float:
@@ -142,7 +142,7 @@ class Scorer:
         self.errors[name] = message
 
 
-def _cost(verifier: Verifier) -> float:
+def verifier_cost(verifier: Verifier) -> float:
     """A plugin's `cost`, 0 when it has none or one that is not a number (a plugin's mistake
     must not fail the request)."""
     cost = getattr(verifier, "cost", 0)

@@ -37,6 +37,7 @@ from engine.protocol import (
 )
 from engine.remote import metrics
 from engine.remote.adapters import FleetAdapters, upstream_message
+from engine.remote.background import BackgroundTasks
 from engine.remote.health import HealthChecker
 from engine.remote.routing import Replica, choose, round_robin
 from engine.remote.wire import completion_body, generation_output, pooled_rows, pooling_body
@@ -84,6 +85,7 @@ class RemoteEngine(TokenizerMethods):
         self.health = HealthChecker(self.replicas, http, config.health_interval_s,
                                     on_rejoin=self._rejoin)
         self.adapters = FleetAdapters(self.replicas, http, self.health.eject)
+        self._background = BackgroundTasks()
         self._aborts: dict[str, asyncio.Event] = {}
         self._turns = itertools.count()
         # request scope -> the replica its calls go to; an entry leaves with its request
@@ -257,14 +259,11 @@ class RemoteEngine(TokenizerMethods):
             raise ReplicaFault(f"http_{status}", f"{status}: {message}", eject=status != 429)
         if status == 404 and model in self.adapters.loaded:
             # the replica restarted between two probes and lost the adapter: reload it there
-            asyncio.create_task(self._reconcile_quietly(replica))
+            self._background.start(f"reconciling the adapters of {replica.url}",
+                                   self.adapters.reconcile, replica)
             raise ReplicaFault("adapter_missing", f"404: {message}", eject=False)
         refusal = ContextExceeded if "maximum context length" in message else InvalidEngineRequest
         raise refusal(message, status=status)
-
-    async def _reconcile_quietly(self, replica: Replica) -> None:
-        with contextlib.suppress(Exception):
-            await self.adapters.reconcile(replica)
 
     async def abort(self, request_id: str) -> None:
         event = self._aborts.get(request_id)
@@ -319,6 +318,7 @@ class RemoteEngine(TokenizerMethods):
 
     async def shutdown(self) -> None:
         await self.health.stop()
+        await self._background.cancel()
         await self._http.aclose()
 
 

@@ -3,7 +3,8 @@
 Every `interval_s` each replica's /health is probed. A replica in rotation that fails is ejected;
 an ejected one that answers gets the fleet's adapters again (`on_rejoin`) before it takes
 traffic. The probe of a healthy replica also reads its load (running + waiting requests) from
-its /metrics, so routing sees what other clients of the fleet send it.
+its /metrics, so routing sees what other clients of the fleet send it; a replica whose /metrics
+is slow or unreadable but whose /health answers stays in rotation with the load last read.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class HealthChecker:
         self._on_rejoin = on_rejoin
         self._task: asyncio.Task | None = None
         self._rejoining: set[str] = set()
+        self._load_unread: set[str] = set()  # replicas whose last /metrics read failed
 
     def eject(self, replica: Replica, reason: str) -> None:
         if replica.healthy:
@@ -48,11 +50,11 @@ class HealthChecker:
         try:
             response = await self._http.get(f"{replica.url}/health", timeout=self._interval_s + 1)
             response.raise_for_status()
-            if replica.healthy:
-                replica.reported_load = await self._reported_load(replica)
-                return
         except (httpx.HTTPError, ValueError) as error:
             self.eject(replica, f"health probe failed ({type(error).__name__}: {error})")
+            return
+        if replica.healthy:
+            await self._read_load(replica)
             return
         if replica.url in self._rejoining:
             return
@@ -67,6 +69,22 @@ class HealthChecker:
         replica.healthy = True
         metrics.HEALTHY.labels(replica.url).set(1)
         log.info("upstream %s in rotation", replica.url)
+
+    async def _read_load(self, replica: Replica) -> None:
+        """Updates the replica's reported load; a read that fails keeps the last one, logged
+        when it starts failing and when it reads again."""
+        try:
+            replica.reported_load = await self._reported_load(replica)
+        except (httpx.HTTPError, ValueError) as error:
+            if replica.url not in self._load_unread:
+                self._load_unread.add(replica.url)
+                log.warning("upstream %s: /metrics unread (%s: %s); routing keeps its last "
+                            "load, %d", replica.url, type(error).__name__, error,
+                            replica.reported_load)
+            return
+        if replica.url in self._load_unread:
+            self._load_unread.discard(replica.url)
+            log.info("upstream %s: /metrics read again", replica.url)
 
     async def _reported_load(self, replica: Replica) -> int:
         response = await self._http.get(f"{replica.url}/metrics", timeout=self._interval_s + 1)
@@ -84,8 +102,10 @@ class HealthChecker:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            with contextlib.suppress(Exception):
+            try:
                 await self.probe_all()
+            except Exception:  # noqa: BLE001 - the next round probes again
+                log.exception("upstream health probes failed")
 
     async def stop(self) -> None:
         if self._task is not None:

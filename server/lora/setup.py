@@ -24,6 +24,7 @@ async def build_registry(settings: Settings, engine: AdapterEngine) -> AdapterRe
         capacity=settings.max_adapters,
         resolver_root=Path(settings.adapter_resolver_root)
         if settings.enable_lora and settings.adapter_resolver_root else None,
+        call_timeout_s=settings.adapter_timeout_s,
     )
     for module in settings.lora_modules:
         name, sep, path = module.partition("=")

@@ -1,23 +1,36 @@
-"""Scores every step of a solution in one batch per verifier, then aggregates."""
+"""Scores every step of a solution in one batch per verifier, then aggregates.
+
+A verification is admitted as a single pass is (server/admission.py, the single-pass lane): a
+reward model's prefill competes with generation for the same engine. It costs the tokens of the
+problem and the completion once for each verifier that reads them with a model (a `cost` above
+0: the PRM, the ORM, configured reward models); the cheap checks cost nothing beyond the lane's
+minimum of one token.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from search.steps import split_text
+from server.admission import SINGLE, Admission
 from server.errors import bad_request
 from server.reasoning.options import step_delimiter
 from server.verify.protocol import StepScore, VerifyRequest, VerifyResponse
 from verifiers.aggregation import Combine, aggregate_path
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.registry import VerifierRegistry
-from verifiers.scorer import Scorer
+from verifiers.scorer import Scorer, verifier_cost
 
 
 class VerifyService:
     def __init__(self, registry: VerifierRegistry, default_weights: dict[str, float],
-                 timeout_s: float) -> None:
+                 timeout_s: float, admission: Admission,
+                 encode: Callable[[str], Sequence[int]]) -> None:
         self.registry = registry
         self.default_weights = default_weights
         self.timeout_s = timeout_s
+        self.admission = admission
+        self._encode = encode  # the served model's tokenizer, to count a verification's cost
 
     def weights_for(self, requested: dict[str, float] | None,
                     param: str = "verifiers") -> dict[str, float]:
@@ -52,8 +65,13 @@ class VerifyService:
         items = [StepItem(problem=problem, steps=tuple(steps[: i + 1]),
                           is_final=i == len(steps) - 1) for i in range(len(steps))]
         scorer = self.scorer(weights, combine=request.combine)
-        batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence),
-                                                         messages=messages))
+        ticket = self.admission.ticket()
+        try:
+            await ticket.enter(SINGLE, self.cost(weights, problem, messages, request.completion))
+            batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence),
+                                                             messages=messages))
+        finally:
+            ticket.release()
         if scorer.refused:  # the caller's input, not a broken plugin: say what to change
             name, why = next(iter(scorer.refused.items()))
             raise bad_request(f"verifier {name!r} cannot score this completion: {why} Shorten "
@@ -73,6 +91,15 @@ class VerifyService:
             combine=request.combine,
             verifier_errors=scorer.errors,
         )
+
+    def cost(self, weights: dict[str, float], problem: str,
+             messages: tuple[dict[str, str], ...], completion: str) -> int:
+        """Admission's charge (the module's docstring says what it counts)."""
+        readers = sum(verifier_cost(self.registry.get(name)) > 0 for name in weights)
+        if not readers:
+            return 0
+        asked = "\n".join(m["content"] for m in messages) if messages else problem
+        return readers * (len(self._encode(asked)) + len(self._encode(completion)))
 
 
 def _problem(request: VerifyRequest) -> tuple[str, tuple[dict[str, str], ...]]:

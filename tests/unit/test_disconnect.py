@@ -7,11 +7,17 @@ import json
 
 import pytest
 
+from engine.protocol import SamplingParams
+from server.admission import SINGLE
+from server.verify.router import get_service
+from server.verify.service import VerifyService
+from verifiers.registry import VerifierRegistry
+
 BODY = {"model": "demo", "prompt": "x", "max_tokens": 10}
 
 
-async def call_and_disconnect(app, body: dict) -> list[dict]:
-    """Sends `body` to the ASGI app, then disconnects once generation has started."""
+async def call_and_disconnect(app, body: dict, path: str = "/v1/completions") -> list[dict]:
+    """Sends `body` to the ASGI app at `path`, then disconnects once generation has started."""
     raw = json.dumps(body).encode()
     sent: list[dict] = []
     requests = [{"type": "http.request", "body": raw, "more_body": False}]
@@ -28,8 +34,8 @@ async def call_and_disconnect(app, body: dict) -> list[dict]:
         sent.append(message)
 
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-             "http_version": "1.1", "method": "POST", "scheme": "http", "path": "/v1/completions",
-             "raw_path": b"/v1/completions", "query_string": b"", "root_path": "",
+             "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"content-type", b"application/json"),
                          (b"content-length", str(len(raw)).encode())],
              "client": ("127.0.0.1", 1), "server": ("test", 80)}
@@ -50,3 +56,34 @@ async def test_finished_requests_are_not_aborted(client, engine):
     await client.post("/v1/completions", json=BODY)
     await client.post("/v1/completions", json={**BODY, "stream": True})
     assert len(engine.requests) == 2 and engine.aborted == []
+
+
+class Prefill:
+    """A reward model scoring on the served engine: one engine request per batch."""
+    name = "prefill"
+    cost = 1
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    async def score(self, items, context):
+        outputs = self.engine.generate("x", SamplingParams(max_tokens=5), "rm-1")
+        try:
+            async for _ in outputs:
+                pass
+        finally:
+            await outputs.aclose()
+        return [1.0] * len(items)
+
+
+async def test_a_verification_whose_client_leaves_aborts_its_engine_requests(app, engine):
+    engine.hold = asyncio.Event()  # the reward model's prefill stalls
+    registry = VerifierRegistry({"prefill": Prefill(engine)}, skipped={})
+    admission = app.state.chat_service.admission
+    # a verifier timeout far past the test's: only the client leaving can end the request
+    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 60.0, admission,
+                                                                  engine.encode)
+    await call_and_disconnect(app, {"prompt": "p", "completion": "a\nb",
+                                    "verifiers": {"prefill": 1}}, "/v1/verify")
+    assert engine.aborted == ["rm-1"] and not engine.running
+    assert admission.lanes[SINGLE].running == 0  # its ticket went back

@@ -1,5 +1,8 @@
 """Adapter endpoints and adapter routing over HTTP, against the scripted engine."""
 
+import asyncio
+import contextlib
+
 import httpx
 import numpy as np
 import pytest
@@ -29,14 +32,21 @@ def settings(tmp_path, root):
                     lora_modules=[f"a={root / 'a'}"], default_strategy="greedy")
 
 
-@pytest.fixture
-async def client(settings, engine):
+@contextlib.asynccontextmanager
+async def serving(settings, engine):
+    """A client of the app over `engine`, with the admin key."""
     app = create_app(settings, engine)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test",
                                      headers={"Authorization": "Bearer admin"}) as client:
             yield client
+
+
+@pytest.fixture
+async def client(settings, engine):
+    async with serving(settings, engine) as client:
+        yield client
 
 
 def complete(model, **extra):
@@ -104,6 +114,23 @@ async def test_unknown_model_naming_an_adapter_directory_loads_on_demand(client,
     assert "ondemand" in engine.adapters
     models = [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
     assert "ondemand" in models
+
+
+async def test_an_adapter_load_the_engine_hangs_on_is_a_504_for_whoever_waited(
+        settings, engine, root):
+    async def hang(name, path):
+        await asyncio.Event().wait()
+
+    async with serving(settings.model_copy(update={"adapter_timeout_s": 0.1}), engine) as client:
+        engine.add_adapter = hang
+        r = await client.post("/v1/load_lora_adapter",
+                              json={"lora_name": "x", "lora_path": str(root / "b")})
+        assert_error(r, 504, None, "more than 0.1 s loading adapter 'x' (--adapter-timeout-s)")
+        assert r.json()["error"]["code"] == "adapter_timeout"
+        assert_error(await client.post("/v1/completions", json=complete("ondemand")), 504, None,
+                     "loading adapter 'ondemand'")
+        models = [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
+        assert models == ["demo", "a"]
 
 
 async def test_prompt_logprobs_is_capped(client):

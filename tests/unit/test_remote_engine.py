@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from transformers import AutoTokenizer
 from engine.protocol import (ContextExceeded, EngineUnavailable, InvalidEngineRequest,
                              SamplingParams, TokenLogprob)
 from engine.remote.engine import RemoteEngine, RemoteEngineConfig
+from engine.remote.health import HealthChecker
 from engine.remote.routing import Replica, choose, rendezvous_order
 from engine.remote.wire import completion_body, generation_output
 from engine.scope import RequestScope, request_scope
@@ -318,3 +320,74 @@ async def test_a_replica_that_lost_an_adapter_between_probes_is_reconciled(token
     await asyncio.sleep(0)  # the reconciliation task
     await asyncio.sleep(0.01)
     assert b.adapters == {"x"} and engine.replicas[1].healthy
+
+
+async def test_adapter_reconciliations_are_kept_one_per_replica_and_cancelled_at_shutdown(
+        tokenizer, replicas):
+    a, b = replicas
+    before = asyncio.all_tasks()
+    engine = await started(tokenizer, a, b)
+    await engine.add_adapter("x", "/shared/x")
+    b.adapters.clear()
+    b.held["/v1/models"] = asyncio.Event()  # the reconciliation waits on b's model list
+    for key in ("one", "two", "three"):  # three requests find x missing on b
+        with request_scope(RequestScope(key)) as scope:
+            engine._sticky[scope] = B
+            text, _, _ = await run(engine, [1], SamplingParams(max_tokens=1, final_only=True),
+                                   "x")
+        assert text == "1"  # served by a meanwhile
+    await asyncio.sleep(0.01)
+    assert b.paths.count("/v1/models") == 1  # one reconciliation, the others joined it
+    await engine.shutdown()
+    assert asyncio.all_tasks() - before == set()  # nothing of the engine's left running
+
+
+async def test_a_failed_reconciliation_is_logged(tokenizer, replicas, caplog):
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    await engine.add_adapter("x", "/shared/x")
+    b.adapters.clear()
+    b.refuse_adapters = True  # b cannot load x again
+    with request_scope(RequestScope("one")) as scope:
+        engine._sticky[scope] = B
+        await run(engine, [1], SamplingParams(max_tokens=1, final_only=True), "x")
+    await asyncio.sleep(0.01)
+    assert f"reconciling the adapters of {B} failed" in caplog.text
+    assert "reloading adapter 'x' failed" in caplog.text
+
+
+async def test_the_health_loop_logs_a_round_that_fails_and_goes_on(caplog):
+    rounds = []
+
+    async def broken_round():
+        rounds.append(1)
+        raise RuntimeError("probe bug")
+
+    async def rejoin(replica):
+        pass
+
+    async with httpx.AsyncClient() as http:
+        health = HealthChecker([Replica(A)], http, 0.001, on_rejoin=rejoin)
+        health.probe_all = broken_round
+        health.start()
+        await asyncio.sleep(0.05)
+        await health.stop()
+    assert len(rounds) > 1 and "upstream health probes failed" in caplog.text
+    assert "probe bug" in caplog.text
+
+
+async def test_a_slow_metrics_read_keeps_a_replica_that_answers_health_in_rotation(
+        tokenizer, replicas, caplog):
+    caplog.set_level(logging.INFO, logger="engine.remote.health")
+    a, b = replicas
+    engine = await started(tokenizer, a, b)
+    engine.replicas[1].reported_load = 3
+    b.metrics_timeout = True
+    for _ in range(2):
+        await engine.health.probe_all()
+        assert [r.healthy for r in engine.replicas] == [True, True]
+    assert engine.replicas[1].reported_load == 3  # the load last read
+    assert caplog.text.count(f"upstream {B}: /metrics unread (ReadTimeout") == 1  # not per round
+    b.metrics_timeout = False
+    await engine.health.probe_all()
+    assert engine.replicas[1].reported_load == 0 and "/metrics read again" in caplog.text

@@ -1,8 +1,16 @@
-"""POST /v1/verify with the built-in verifiers (no engine needed for them)."""
+"""POST /v1/verify with the built-in verifiers (no engine needed for them), and scripted
+plugins: faults, admission."""
 
+import asyncio
+import time
+
+import httpx
 import pytest
 
 from engine.protocol import ContextExceeded, InvalidEngineRequest
+from server.admission import SINGLE
+from server.app import create_app
+from server.settings import Settings
 from server.verify.router import get_service
 from server.verify.service import VerifyService
 from verifiers.registry import VerifierRegistry
@@ -93,7 +101,9 @@ class Unloadable:
 async def verify_with(app, client, plugin, **body):
     """/v1/verify of "a\nb" under `plugin` and `Fixed` (0.5 a step), both weighted 1."""
     registry = VerifierRegistry({plugin.name: plugin, "fixed": Fixed()}, skipped={})
-    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0)
+    admission = app.state.verify_service.admission
+    app.dependency_overrides[get_service] = lambda: VerifyService(registry, {}, 1.0, admission,
+                                                                  app.state.engine.encode)
     try:
         return await verify(client, completion="a\nb", verifiers={plugin.name: 1, "fixed": 1},
                             **body)
@@ -136,3 +146,47 @@ async def test_weighted_sum_combines_verifiers_additively(client):
     assert product["combine"] == "product" and product["steps"][1]["score"] == 0.0
     r = await verify(client, completion=GOOD, combine="sum")
     assert r.status_code == 400 and r.json()["error"]["param"] == "combine"
+
+
+class Reading:
+    """A reward model's stand-in: reads the text with a model (cost 1), scoring once `go` is
+    set."""
+    name = "reading"
+    cost = 1
+
+    def __init__(self):
+        self.go = asyncio.Event()
+
+    async def score(self, items, context):
+        await self.go.wait()
+        return [0.5] * len(items)
+
+
+async def test_a_verification_holds_the_tokens_its_models_read_in_the_single_pass_lane(
+        app, client):
+    lane = app.state.chat_service.admission.lanes[SINGLE]  # shared with chat
+    plugin = Reading()
+    running = asyncio.create_task(verify_with(app, client, plugin))
+    while not lane.running:
+        await asyncio.sleep(0.01)
+    # the fake engine's tokens are characters: the problem's and "a\nb"'s, once (`fixed` reads
+    # nothing with a model)
+    assert lane.in_flight == len(PROBLEM) + len("a\nb")
+    plugin.go.set()
+    assert (await running).status_code == 200
+    assert lane.in_flight == lane.running == 0
+
+
+async def test_a_full_single_pass_lane_refuses_a_verification_with_429(engine):
+    settings = Settings(default_strategy="greedy", single_pass_capacity=64, single_pass_queue=0)
+    app = create_app(settings, engine)
+    async with app.router.lifespan_context(app):
+        lane = app.state.chat_service.admission.lanes[SINGLE]  # shared with chat
+        held = await lane.acquire(64, time.monotonic() + 60)  # a single pass fills the lane
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            r = await verify(client, completion=GOOD)
+            assert r.status_code == 429, r.text
+            assert r.json()["error"]["code"] == "rate_limit_exceeded" and "Retry-After" in r.headers
+            lane.release(held)
+            assert (await verify(client, completion=GOOD)).status_code == 200
