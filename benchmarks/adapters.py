@@ -23,8 +23,8 @@ import httpx
 
 from benchmarks.load import run_load
 from benchmarks.plots import adapters_figure
-from benchmarks.processes import free_port, running_server
 from benchmarks.serving import ENGINE_ENV, SERVED_NAME, median_and_best, prompts
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_ADAPTERS = ("models/demo/adapters/countdown", "models/demo/adapters/arithmetic")

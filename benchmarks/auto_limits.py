@@ -32,9 +32,10 @@ from datetime import datetime, timezone
 import httpx
 
 from benchmarks.calibrate_router import SEED
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, chat_request,
                                   load_problems, run_config)
+from tests.servers import free_port, running_server
 from training.tasks import Problem
 
 CAPS = (None, 400, 550, 700)  # mcts token budgets; None: the server's default

@@ -21,9 +21,10 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from benchmarks.reasoning import (AUTO_ACCURACY, AUTO_TOKENS, LEARNED, RESULTS, Outcome,
                                   add_run_arguments, load_problems, run_config)
+from tests.servers import free_port, running_server
 
 SEED = 700_000
 CONFIGS = {"mcts/5": {"strategy": "mcts", "max_depth": 5}, "auto": {"strategy": "auto"}}

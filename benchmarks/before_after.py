@@ -24,8 +24,9 @@ DEFAULT_CONFIGS = ("greedy", "beam/3", "mcts/5", "tot")
 
 
 async def run(args: argparse.Namespace) -> None:
-    from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+    from benchmarks.processes import UNBOUNDED_ADMISSION
     from benchmarks.reasoning import CONFIGS, LEARNED, load_problems, run_config
+    from tests.servers import free_port, running_server
 
     chosen = {name: reasoning for name, reasoning, _ in CONFIGS if name in args.configs}
     problems = load_problems(args.per_level, args.countdown, args.seed)

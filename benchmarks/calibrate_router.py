@@ -27,9 +27,10 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from benchmarks.reasoning import (LEARNED, RESULTS, WITH_LOGIC, Outcome, add_run_arguments,
                                   load_problems, run_config)
+from tests.servers import free_port, running_server
 from search.router import Thresholds
 from server.settings import Settings
 from training.components.router_fit import CalibrationProblem, Fit, evaluate, fit_thresholds

@@ -31,8 +31,9 @@ TEMPERATURES = {"unset": {"temperature": None}, "0": {"temperature": 0}}
 
 
 async def run(args: argparse.Namespace) -> None:
-    from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+    from benchmarks.processes import UNBOUNDED_ADMISSION
     from benchmarks.reasoning import load_problems, run_config
+    from tests.servers import free_port, running_server
 
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()

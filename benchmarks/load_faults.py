@@ -31,7 +31,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from benchmarks.processes import free_port, install_verifier_plugins, running_server
+from benchmarks.processes import install_verifier_plugins
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 ADAPTERS = ("demo", "demo", "demo", "countdown", "arithmetic")

@@ -20,9 +20,10 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks.calibrate_router import SEED
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, load_problems,
                                   run_config)
+from tests.servers import free_port, running_server
 
 # (steps sampled per expansion, simulations)
 GRID = [(3, 12), (2, 8), (2, 12), (2, 16), (2, 20), (2, 32), (1, 16)]

@@ -31,8 +31,9 @@ import httpx
 
 from benchmarks.load import run_load
 from benchmarks.plots import peft_figure
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from benchmarks.serving import ENGINE_ENV
+from tests.servers import free_port, running_server
 from training.components.arguments import EVAL_SEED
 from training.components.problems import worked_problems
 from training.tasks import completion_prompt, get_task

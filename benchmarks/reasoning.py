@@ -31,8 +31,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks.plots import accuracy_compute_figure
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from server.settings import Settings
+from tests.servers import free_port, running_server
 from training.tasks import Problem, get_task
 
 RESULTS = Path(__file__).parent / "results"

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.fleet import SERVED_NAME, replica_args, replica_env
 from benchmarks.load import LoadResult, run_load
 from benchmarks.plots import remote_figure
-from benchmarks.processes import free_port, running_server
 from benchmarks.reasoning import chat_request, prefix_cache
 from benchmarks.serving import add_load_arguments, greedy_bodies, median_and_best
+from tests.servers import REPLICA_NAME as SERVED_NAME
+from tests.servers import free_port, replica_args, replica_env, running_server
 from training.tasks import get_task
 
 RESULTS = Path(__file__).parent / "results"

@@ -35,8 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.plots import rl_curves_figure
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from benchmarks.reasoning import CONFIGS, LEARNED, run_config, summarize
+from tests.servers import free_port, running_server
 from training import rl
 from training.components.problems import parse_selector, selector_problems
 from training.tasks import completion_prompt, get_task

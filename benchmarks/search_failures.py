@@ -27,9 +27,10 @@ from datetime import datetime, timezone
 
 import httpx
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION
 from benchmarks.reasoning import (LEARNED, RESULTS, SEED, WITH_LOGIC, add_run_arguments,
                                   bucket_of, chat_request, load_problems)
+from tests.servers import free_port, running_server
 from training.tasks import Problem, get_task
 
 HARD = ("arith 6-8", "countdown")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.load import LoadResult, run_load
 from benchmarks.plots import serving_figure
-from benchmarks.processes import free_port, running_server
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 SERVED_NAME = "demo"

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, install_verifier_plugins, running_server
+from benchmarks.processes import UNBOUNDED_ADMISSION, install_verifier_plugins
 from benchmarks.reasoning import LEARNED, RESULTS, SEED, Outcome, run_config
+from tests.servers import free_port, running_server
 from training.tasks import from_prompt, get_task, step_solvable
 from verifiers.protocol import ScoringContext, StepItem
 
