@@ -29,10 +29,9 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.load import run_load
-from benchmarks.plots import peft_figure
-from benchmarks.processes import UNBOUNDED_ADMISSION
-from benchmarks.serving import ENGINE_ENV
+from benchmarks.harness.load import run_load
+from benchmarks.harness.plots import peft_figure
+from benchmarks.harness.servers import ENGINE_ENV, UNBOUNDED_ADMISSION
 from tests.servers import free_port, running_server
 from training.components.arguments import EVAL_SEED
 from training.components.problems import worked_problems

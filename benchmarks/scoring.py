@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.processes import UNBOUNDED_ADMISSION
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
 from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"

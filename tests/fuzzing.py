@@ -1,6 +1,7 @@
 """Schema fuzzing: schemathesis generates requests from a server's OpenAPI schema, valid ones and
-ones that break it, for every operation, and sends them to the server (tests/integration/test_fuzz.py
-against the shared test server, a few cases each; `python -m benchmarks.fuzz` over a thousand).
+ones that break it, for every operation, and sends them to the server
+(tests/integration/test_fuzz.py against the shared test server, a few cases each;
+`python -m benchmarks.fuzz` over a thousand).
 
 Most generated bodies name a model that does not exist (a 404 before the engine); `aim` sends
 three in four of them to the served model instead, so that the generated numbers, strings and

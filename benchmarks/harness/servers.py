@@ -1,14 +1,19 @@
-"""What the benchmarks' servers are started with beyond tests/servers.py: no admission limits for
-the benchmarks of search, and verifier plugins installed for one server only."""
+"""How the benchmarks' servers run beyond tests/servers.py (which starts them): the name the model
+is served under, no admission limits for the benchmarks of search, one engine process for the
+serving comparisons, and verifier plugins installed for one server only."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+SERVED_NAME = "demo"
 # A benchmark of search measures the search, not admission control: its clients wait for their
 # turn however long the queue (no 429 after --queue-timeout-s), and no deadline cuts a search
 # short for the time it waited. benchmarks.load_faults, which measures admission, keeps them.
 UNBOUNDED_ADMISSION = ["--queue-timeout-s", "86400", "--request-timeout-s", "86400"]
+# The same engine configuration on both sides of a serving comparison, so that only the serving
+# layer differs: eager mode, one engine-core process (Deliberate's defaults).
+ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 
 
 def install_verifier_plugins(directory: Path, dist: str, plugins: dict[str, str]) -> Path:
