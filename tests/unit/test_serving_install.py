@@ -4,6 +4,7 @@ imports, the training stack is the `train` extra, and no module the server loads
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -64,3 +65,14 @@ def test_every_serving_module_imports_without_the_training_stack():
     result = subprocess.run([sys.executable, "-c", IMPORT_ALL], cwd=ROOT, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.cpu", "Dockerfile.gpu"])
+def test_the_images_install_serving_alone_and_run_as_an_unprivileged_user(dockerfile):
+    text = (ROOT / "docker" / dockerfile).read_text()
+    final_stage = text.split("\nFROM ")[-1]
+    users = re.findall(r"^USER (\S+)", final_stage, re.M)
+    assert users and users[-1] not in ("root", "0")
+    installs = re.findall(r"pip install [^;\n]*", text)
+    assert installs and not any("train" in line or "dev" in line for line in installs)
+    assert not re.search(r"^COPY training\b", text, re.M)
