@@ -1,7 +1,9 @@
-"""`python -m benchmarks`: the headline benchmarks behind one command."""
+"""benchmarks/: the headline benchmarks behind one command (`python -m benchmarks`), the studies
+apart, and the tests starting their servers without them."""
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import pytest
 
 from benchmarks.__main__ import HEADLINE, main
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
 
 
 def test_the_listing_names_every_headline_benchmark_with_its_summary(capsys):
@@ -35,3 +38,15 @@ def test_a_benchmark_runs_with_its_own_flags_and_an_unknown_name_is_refused(caps
     assert "--repeats" in capsys.readouterr().out
     assert main(["value_ceiling"]) == 2
     assert "use one of reasoning, serving" in capsys.readouterr().err
+
+
+def test_the_integration_tests_import_nothing_from_the_benchmarks():
+    importers = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                       [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(m.split(".")[0] == "benchmarks" for m in modules):
+                importers.append(str(path.relative_to(ROOT)))
+    # only the unit tests of the headline benchmarks' own bookkeeping
+    assert importers and all(p.startswith("tests/unit/") for p in importers), importers
