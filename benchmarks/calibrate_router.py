@@ -27,14 +27,15 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.reasoning import (LEARNED, RESULTS, WITH_LOGIC, Outcome, add_run_arguments,
-                                  load_problems, run_config)
+from benchmarks.harness.chat import LEARNED, WITH_LOGIC, Outcome, run_config
+from benchmarks.harness.problems import CALIBRATION_SEED, add_run_arguments, load_problems
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
 from search.router import Thresholds
 from server.settings import Settings
+from tests.servers import free_port, running_server
 from training.components.router_fit import CalibrationProblem, Fit, evaluate, fit_thresholds
 
-SEED = 800_000
+RESULTS = Path(__file__).parent / "results"
 ROUTER_FILE = Path(Settings.model_fields["router_file"].default)  # where the server looks
 SEARCHES = {"beam": {"strategy": "beam", "beam_width": 3},
             "mcts": {"strategy": "mcts", "max_depth": 5}}
@@ -203,13 +204,13 @@ async def main_async(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_router",
                                      description=__doc__.splitlines()[0])
-    add_run_arguments(parser, SEED)
+    add_run_arguments(parser, CALIBRATION_SEED)
     parser.add_argument("--tolerance", type=float, default=0.03,
                         help="share of the best accuracy given up for fewer tokens")
     parser.add_argument("--out", type=Path, default=ROUTER_FILE)
     parser.add_argument("--mcts-accept-greedy", type=float, default=None,
                         help="auto's mcts answers greedily first and searches only if the PRM "
-                             "scores that answer below this (benchmarks.auto_limits chose 1e-4)")
+                             "scores that answer below this (the auto_limits study chose 1e-4)")
     parser.add_argument("--mcts-budget", type=int, default=None,
                         help="token budget of the mcts auto routes to, greedy attempt included "
                              "(auto_limits' 400-token search plus a greedy answer: 450)")

@@ -31,7 +31,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from benchmarks.processes import free_port, install_verifier_plugins, running_server
+from benchmarks.harness.servers import install_verifier_plugins
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 ADAPTERS = ("demo", "demo", "demo", "countdown", "arithmetic")
@@ -333,7 +334,7 @@ def report(results: dict) -> str:
 
 
 def figure(samples: list, soak_s: float, path: Path) -> None:
-    from benchmarks.plots import plt
+    from benchmarks.harness.plots import plt
 
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot([s[0] / 60 for s in samples], [s[2] for s in samples], label="server + engine core")

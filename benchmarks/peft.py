@@ -10,7 +10,8 @@ skill it was not tuned for: forgetting). Then every servable artifact is served 
 says (adapter, prompt embeddings or merged model) and the same countdown problems go through the
 server: served accuracy, and greedy throughput against the base model's in the same run.
 
-Writes benchmarks/results/peft.{json,md,png}; `training.recommend` cites peft.json.
+Writes benchmarks/results/peft.{md,png}, and the measured table `training.recommend` cites,
+training/data/peft.json (package data: the recommender finds it wherever it is installed).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.load import run_load
-from benchmarks.plots import peft_figure
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.serving import ENGINE_ENV
+from benchmarks.harness.load import run_load
+from benchmarks.harness.plots import peft_figure
+from benchmarks.harness.servers import ENGINE_ENV, UNBOUNDED_ADMISSION
+from tests.servers import free_port, running_server
 from training.components.arguments import EVAL_SEED
+from training.components.method_choice import TABLE, Situation, recommend
 from training.components.problems import worked_problems
 from training.tasks import completion_prompt, get_task
 
@@ -343,13 +345,10 @@ TYPICAL = (
 
 
 def recommend_cases(table: Path) -> str:
-    from training.components.method_choice import Situation, recommend
-
     lines = ["## What training.recommend answers, citing this table", ""]
     for title, values in TYPICAL:
         examples, params, memory, compute, goal = values
         answer = recommend(Situation(examples, params, memory, compute, goal), table)
-        answer.table = str(table.relative_to(ROOT)) if answer.table else None
         command = (f"python -m training.recommend --examples {examples} --params "
                    f"{params / 1e9:g}e9 --memory-gib {memory} --compute {compute} --goal {goal}")
         lines += [f"### {title}", "", f"`{command}`", "", "```", answer.text(), "```", ""]
@@ -357,9 +356,8 @@ def recommend_cases(table: Path) -> str:
 
 
 def write_report(rows: list[dict], args: argparse.Namespace, wall_s: float) -> None:
-    table = RESULTS / "peft.json"
-    peft_figure(rows, table.with_suffix(".png"))
-    (RESULTS / "peft.md").write_text(report(rows, args, wall_s) + "\n" + recommend_cases(table))
+    peft_figure(rows, RESULTS / "peft.png")
+    (RESULTS / "peft.md").write_text(report(rows, args, wall_s) + "\n" + recommend_cases(TABLE))
 
 
 def main() -> None:
@@ -383,10 +381,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/bench_peft"),
                         help="where the artifacts and logs go")
     parser.add_argument("--report-only", action="store_true",
-                        help="rewrite peft.md and peft.png from the committed peft.json")
+                        help="rewrite peft.md and peft.png from the committed table")
     args = parser.parse_args()
     if args.report_only:
-        saved = json.loads((RESULTS / "peft.json").read_text())
+        saved = json.loads(TABLE.read_text())
         vars(args).update(saved["args"], base_served=saved["base_served"])
         write_report(saved["rows"], args, saved["wall_s"])
         print((RESULTS / "peft.md").read_text())
@@ -404,7 +402,7 @@ def main() -> None:
     measure_serving(rows, args)
     wall_s = time.perf_counter() - start
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "peft.json"
+    out = TABLE
     args.date = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}"  # --report-only keeps it
     settings = {k: vars(args)[k] for k in ("model", "steps", "batch_size", "eval_count",
                                            "concurrency", "passes", "max_tokens",

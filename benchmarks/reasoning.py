@@ -21,156 +21,24 @@ import argparse
 import asyncio
 import json
 import platform
-import re
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
-
-from benchmarks.plots import accuracy_compute_figure
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.harness.chat import CONFIGS, LEARNED, WITH_LOGIC, Outcome, run_config, summarize
+from benchmarks.harness.plots import accuracy_compute_figure
+from benchmarks.harness.problems import HELD_OUT_SEED, add_run_arguments, load_problems
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
 from server.settings import Settings
-from training.tasks import Problem, get_task
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
-SERVED_NAME = "demo"
-SEED = 900_000  # evaluation seeds are below the training streams (>= 1_000_000)
-LEARNED = {"prm": 1.0, "orm": 1.0}
 # issue 7's auto target: at least AUTO_ACCURACY x always-mcts's accuracy, at most AUTO_TOKENS x
-# its generated tokens (also judged by benchmarks.auto_target)
+# its generated tokens (also judged by benchmarks.studies.auto_target)
 AUTO_ACCURACY = 0.97
 AUTO_TOKENS = 0.5
-WITH_LOGIC = {"prm": 1.0, "orm": 1.0, "logic": 1.0}
-# (name, reasoning object without verifiers, uses verifiers to select)
-CONFIGS: list[tuple[str, dict, bool]] = [
-    ("greedy", {"strategy": "greedy"}, False),
-    *[(f"best_of_n/{n}", {"strategy": "best_of_n", "n_candidates": n}, True) for n in (4, 8, 16)],
-    *[(f"self_consistency/{n}", {"strategy": "self_consistency", "n_candidates": n}, False)
-      for n in (4, 8, 16)],
-    # best_of_n's samples, the answer chosen by summed path score (two N: `make bench` < 30 min)
-    *[(f"weighted_vote/{n}", {"strategy": "best_of_n", "n_candidates": n,
-                              "selection": "weighted_vote"}, True) for n in (4, 16)],
-    ("beam/3", {"strategy": "beam", "beam_width": 3}, True),
-    ("mcts/5", {"strategy": "mcts", "max_depth": 5}, True),
-    ("tot", {"strategy": "tot"}, True),
-    ("auto", {"strategy": "auto"}, True),
-]
-
-
-@dataclass
-class Outcome:
-    config: str
-    verifiers: str
-    problem: str
-    task: str
-    bucket: str
-    correct: bool
-    strategy: str
-    difficulty: float | None
-    difficulty_estimator: str | None
-    completion_tokens: int
-    reasoning_tokens: int
-    engine_calls: int
-    nodes: int
-    time_s: float
-    busy_s: float
-    latency_s: float
-
-
-def bucket_of(problem: Problem) -> str:
-    if problem.task == "countdown":
-        return "countdown"
-    level = problem.difficulty or 1
-    return "arith 1-2" if level <= 2 else "arith 3-5" if level <= 5 else "arith 6-8"
-
-
-def load_problems(per_level: int, countdown: int, seed: int) -> list[Problem]:
-    arithmetic = get_task("arithmetic")
-    problems = [p for level in arithmetic.LEVELS
-                for p in arithmetic.generate(seed + level, per_level, level)]
-    return problems + get_task("countdown").generate(seed + 100, countdown)
-
-
-def chat_request(problem: Problem, reasoning: dict | None, model: str = SERVED_NAME,
-                 fields: dict | None = None) -> dict:
-    """The benchmark's chat request for `problem` to `model` (the base or an adapter's name),
-    reasoning as `reasoning` says (None: no `reasoning` field), with `fields` set over it (a
-    None value leaves that field out)."""
-    request = {"model": model, "messages": [{"role": "user", "content": problem.prompt}],
-               # temperature 0: a single pass (greedy, or auto routed to greedy) decodes
-               # greedily; a search samples its branches at the server's search temperature.
-               "max_tokens": 256, "temperature": 0, "reasoning": reasoning, **(fields or {})}
-    return {key: value for key, value in request.items() if value is not None}
-
-
-async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict | None, config: str,
-              verifiers: str, model: str = SERVED_NAME, fields: dict | None = None) -> Outcome:
-    started = time.monotonic()
-    r = await http.post("/v1/chat/completions",
-                        json=chat_request(problem, reasoning, model, fields))
-    latency = time.monotonic() - started
-    r.raise_for_status()
-    body = r.json()
-    info, usage = body["reasoning"], body["usage"]
-    answer = body["choices"][0]["message"]["content"]
-    return Outcome(
-        config=config, verifiers=verifiers, problem=problem.id, task=problem.task,
-        bucket=bucket_of(problem), correct=get_task(problem.task).check(problem, answer),
-        strategy=info["strategy"], difficulty=info.get("difficulty"),
-        difficulty_estimator=info.get("difficulty_estimator"),
-        completion_tokens=usage["completion_tokens"],
-        reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0),
-        engine_calls=info.get("engine_calls", 1), nodes=info.get("nodes", 0),
-        time_s=info.get("time_s", latency), busy_s=info.get("engine_busy_s", latency),
-        latency_s=latency)
-
-
-def prefix_cache(base_url: str) -> tuple[float, float, float]:
-    """vLLM's (hits, queries) prefix-cache token counters, and our ceiling of the hits (the
-    whole blocks before each counted prompt's last token: what 32-token blocks allow)."""
-    text = httpx.get(f"{base_url}/metrics").text
-
-    def total(name: str) -> float:
-        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
-
-    return (total("vllm:prefix_cache_hits_total"), total("vllm:prefix_cache_queries_total"),
-            total("deliberate_prefix_cache_ceiling_tokens_total"))
-
-
-async def run_config(base_url: str, problems: list[Problem], name: str, reasoning: dict | None,
-                     verifiers: str, concurrency: int, model: str = SERVED_NAME,
-                     fields: dict | None = None) -> tuple[list[Outcome], dict]:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(http: httpx.AsyncClient, problem: Problem) -> Outcome:
-        async with gate:
-            return await ask(http, problem, reasoning, name, verifiers, model, fields)
-
-    hits0, queries0, ceiling0 = prefix_cache(base_url)
-    started = time.monotonic()
-    async with httpx.AsyncClient(base_url=base_url, timeout=600) as http:
-        outcomes = await asyncio.gather(*(one(http, p) for p in problems))
-    wall = time.monotonic() - started
-    hits1, queries1, ceiling1 = prefix_cache(base_url)
-    queries = queries1 - queries0
-    phase = {"config": name, "verifiers": verifiers, "wall_s": round(wall, 1),
-             "prefix_cache_hit_rate": round((hits1 - hits0) / queries, 4) if queries else None,
-             "prefix_cache_ceiling": round((ceiling1 - ceiling0) / queries, 4) if queries else None}
-    return list(outcomes), phase
-
-
-def summarize(outcomes: list[Outcome]) -> dict:
-    n = len(outcomes)
-    return {"n": n, "accuracy": sum(o.correct for o in outcomes) / n,
-            "tokens": statistics.fmean(o.completion_tokens for o in outcomes),
-            "reasoning_tokens": statistics.fmean(o.reasoning_tokens for o in outcomes),
-            "engine_calls": statistics.fmean(o.engine_calls for o in outcomes),
-            "time_s": statistics.fmean(o.time_s for o in outcomes),
-            "busy_fraction": (sum(o.busy_s for o in outcomes)
-                              / max(sum(o.time_s for o in outcomes), 1e-9))}
 
 
 def table(outcomes: list[Outcome], settings: list[str], buckets: list[str]) -> dict:
@@ -317,20 +185,10 @@ async def main_async(args: argparse.Namespace) -> None:
     print((RESULTS / "reasoning.md").read_text())
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, seed: int) -> None:
-    """The model, the problem set (`load_problems`) and the load: flags shared with
-    `benchmarks.calibrate_router`, which draws its problems from another seed stream."""
-    parser.add_argument("--model", default="models/demo/base")
-    parser.add_argument("--per-level", type=int, default=30, help="arithmetic problems per level")
-    parser.add_argument("--countdown", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=seed)
-    parser.add_argument("--concurrency", type=int, default=16)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reasoning",
                                      description=__doc__.splitlines()[0])
-    add_run_arguments(parser, SEED)
+    add_run_arguments(parser, HELD_OUT_SEED)
     asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.fleet import SERVED_NAME, replica_args, replica_env
-from benchmarks.load import LoadResult, run_load
-from benchmarks.plots import remote_figure
-from benchmarks.processes import free_port, running_server
-from benchmarks.reasoning import chat_request, prefix_cache
-from benchmarks.serving import add_load_arguments, greedy_bodies, median_and_best
+from benchmarks.harness.chat import chat_request, prefix_cache
+from benchmarks.harness.load import (LoadResult, add_load_arguments, greedy_bodies,
+                                     median_and_best, run_load)
+from benchmarks.harness.plots import remote_figure
+from benchmarks.harness.servers import SERVED_NAME
+from tests.servers import free_port, replica_args, replica_env, running_server
 from training.tasks import get_task
 
 RESULTS = Path(__file__).parent / "results"
@@ -190,7 +190,8 @@ def main() -> None:
         for i in range(2):
             port = free_port()
             replicas.append(stack.enter_context(running_server(
-                replica_args(args.model, port), port, LOGS / f"remote-replica{i}.log", env=env)))
+                replica_args(args.model, port, SERVED_NAME), port,
+                LOGS / f"remote-replica{i}.log", env=env)))
         fronts = {}
         for routing in ("affinity", "round_robin"):
             port = free_port()

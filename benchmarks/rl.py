@@ -34,9 +34,10 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.plots import rl_curves_figure
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.reasoning import CONFIGS, LEARNED, run_config, summarize
+from benchmarks.harness.chat import CONFIGS, LEARNED, run_config, summarize
+from benchmarks.harness.plots import rl_curves_figure
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+from tests.servers import free_port, running_server
 from training import rl
 from training.components.problems import parse_selector, selector_problems
 from training.tasks import completion_prompt, get_task

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 PROMPT = "Compute: 48+17*3-29*2+11*4-6*7+3"

@@ -14,31 +14,16 @@ import argparse
 import asyncio
 import os
 import platform
-import random
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.load import LoadResult, run_load
-from benchmarks.plots import serving_figure
-from benchmarks.processes import free_port, running_server
+from benchmarks.harness.load import (LoadResult, add_load_arguments, greedy_bodies,
+                                     median_and_best, run_load)
+from benchmarks.harness.plots import serving_figure
+from benchmarks.harness.servers import ENGINE_ENV, SERVED_NAME
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
-SERVED_NAME = "demo"
-
-
-def prompts(count: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    ops = "+-*"
-    return [
-        f"Compute: {rng.randint(1, 99)}{rng.choice(ops)}{rng.randint(1, 99)}"
-        f"{rng.choice(ops)}{rng.randint(1, 99)}\n"
-        for _ in range(count)
-    ]
-
-
-# The same engine configuration on both sides, so that only the serving layer differs:
-# eager mode, one engine-core process (Deliberate's defaults), no LoRA.
-ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 
 
 def server_commands(model: str, port: int, max_model_len: int, kv_bytes: int) -> dict[str, list[str]]:
@@ -65,11 +50,6 @@ def measure(name: str, args: list[str], port: int, bodies: list[dict], concurren
                    for _ in range(passes)]
     print(f"{name}: pass walls {[round(r.wall_s, 2) for r in results]} s")
     return results
-
-
-def median_and_best(results: list[LoadResult]) -> tuple[LoadResult, LoadResult]:
-    ordered = sorted(results, key=lambda r: r.wall_s)
-    return ordered[len(ordered) // 2], ordered[0]
 
 
 def report(all_passes: dict[str, list[LoadResult]], args: argparse.Namespace) -> str:
@@ -111,19 +91,6 @@ def report(all_passes: dict[str, list[LoadResult]], args: argparse.Namespace) ->
             f"{name} {[round(r.wall_s, 2) for r in runs]}" for name, runs in all_passes.items()),
     ]
     return "\n".join(lines) + "\n"
-
-
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
-    """The greedy serving load: the model, how many requests, how many clients, how long."""
-    parser.add_argument("--model", default="models/demo/base")
-    parser.add_argument("--requests", type=int, default=256)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=64)
-
-
-def greedy_bodies(args: argparse.Namespace) -> list[dict]:
-    return [{"model": SERVED_NAME, "prompt": p, "max_tokens": args.max_tokens, "temperature": 0}
-            for p in prompts(args.requests, seed=1234)]
 
 
 def main() -> None:

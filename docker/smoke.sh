@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the images and tries them as a user would (`make docker-smoke`):
-#   1. the CPU image serves the demo model: /health, a chat request;
+#   1. the CPU image serves the demo model (as a user other than root, without the training
+#      stack): /health, a chat request;
 #   2. compose: Deliberate in remote mode in front of two vLLM replicas answers a chat request,
 #      and Prometheus scrapes all three.
 # BASE: the images' base (default python:3.11-slim; where it cannot be pulled, a local Debian
@@ -60,6 +61,12 @@ trap 'docker rm -f "$container" >/dev/null 2>&1 || true' EXIT
 start=$SECONDS
 wait_for "http://127.0.0.1:$PORT/health" 240
 echo "   healthy after $((SECONDS - start)) s"
+[ "$(docker exec "$container" id -u)" != 0 ] || { echo "FAILED: the image runs as root"; exit 1; }
+docker exec "$container" python -c 'import importlib.util, sys
+stack = [m for m in ("trl", "datasets", "accelerate", "bitsandbytes", "peft", "training")
+         if importlib.util.find_spec(m)]
+sys.exit(f"FAILED: the serving image carries {stack}" if stack else 0)'
+echo "   runs as $(docker exec "$container" id -un), without the training stack"
 chat "http://127.0.0.1:$PORT"
 chat "http://127.0.0.1:$PORT" 1  # sampled: torch compiles vLLM's sampler here (needs g++)
 curl -sf -o /dev/null "http://127.0.0.1:$PORT/health"

@@ -5,8 +5,8 @@
         [--goal one_task|many_tasks|keep_generic] [--json]
 
 The rules table is training/components/method_choice.py (first match wins; each rule names its
-reason and the papers it rests on). Measured figures are cited from benchmarks/results/peft.json
-when that table is committed, never made up.
+reason and the papers it rests on). Measured figures are cited from training/data/peft.json
+(package data, written by benchmarks/peft.py) when that table is committed, never made up.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class Params(SearchParams):
     simulations: int = 16
     # children sampled per expansion. Two, not three: with widening a node that keeps being
     # visited gets more anyway, so a third rollout is spent before the search knows the node is
-    # worth it. `python -m benchmarks.mcts_sweep` (benchmarks/results/mcts_sweep.md) chose 2 x 16
+    # worth it. The mcts_sweep study (benchmarks/studies/results/mcts_sweep.md) chose 2 x 16
     n_candidates: int = 2
     tree_policy: Literal["uct", "puct"] = "puct"  # the selection rule
     c: float = 1.0  # exploration weight

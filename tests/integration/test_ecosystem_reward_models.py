@@ -17,10 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.fleet import replica_args, replica_env
-from benchmarks.processes import free_port, running_server
 from tests.real_models import reward_models as rm
 from tests.real_models.build import model_dir
+from tests.servers import free_port, replica_args, replica_env, running_server
 
 pytestmark = pytest.mark.slow
 

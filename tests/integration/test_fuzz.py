@@ -1,13 +1,13 @@
 """Schema fuzzing in CI: schemathesis cases, valid and schema-breaking, for every operation of the
-shared test server's OpenAPI schema (benchmarks/fuzz.py runs over a thousand; committed in
-benchmarks/results/fuzz.md). None may be answered 500 or above, and the engine lives on."""
+shared test server's OpenAPI schema (`python -m benchmarks.fuzz` runs over a thousand; committed
+in benchmarks/results/fuzz.md). None may be answered 500 or above, and the engine lives on."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from benchmarks.fuzz import fuzz
+from tests.fuzzing import fuzz
 
 pytestmark = pytest.mark.slow
 

@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.fleet import replica_args, replica_env
-from benchmarks.processes import free_port, running_server, wait_healthy
-from tests.integration.conftest import MODEL, ROOT, SERVER_FLAGS, SERVED_NAME
+from tests.integration.conftest import MODEL, ROOT, SERVED_NAME, SERVER_FLAGS
+from tests.servers import free_port, replica_args, replica_env, running_server, wait_healthy
 from training.tasks import get_task
 
 pytestmark = pytest.mark.slow

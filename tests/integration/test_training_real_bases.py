@@ -16,9 +16,9 @@ import httpx
 import pytest
 import torch
 
-from benchmarks.processes import free_port, running_server
 from tests.real_models.build import model_dir
 from tests.real_models.conversations import capital_question
+from tests.servers import free_port, running_server
 
 pytestmark = pytest.mark.slow
 

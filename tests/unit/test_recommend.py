@@ -5,6 +5,8 @@ only from a committed table."""
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +120,21 @@ def test_a_cited_row_reads_as_its_figures(tmp_path):
     assert line == ("lora (adapter): domain 19% (base 24%), generic 82% (base 85%), 315,392 "
                     "trainable, peak RSS 1206 MB, 76 s, artifact 1.27 MB, serving 0.64x the "
                     "base's tokens/s")
+
+
+def test_the_measured_table_is_found_from_the_package_whatever_the_working_directory(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    got = recommend(Situation(20_000, 7e9, 24, "medium", "one_task"))
+    assert got.table == "training/data/peft.json"
+    assert {row["method"] for row in got.measured} >= {"dora", "lora"}
+    assert "Measured (training/data/peft.json):" in got.text()
+
+
+def test_the_measured_table_ships_as_package_data():
+    root = Path(__file__).resolve().parents[2]
+    shipped = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["training"]
+    table = root / "training" / "data" / "peft.json"
+    assert table.is_file() and any(table.relative_to(root / "training").match(glob)
+                                   for glob in shipped)

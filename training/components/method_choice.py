@@ -12,9 +12,10 @@ gradients and optimizer state; activations are left to the headroom):
                                   (Dettmers et al. 2023) + the adapter as above
 A method fits when that estimate is at most HEADROOM of the memory given.
 
-Measured figures are cited only from a committed table (benchmarks/results/peft.json, a list of
-rows {"method": ..., measured columns...} written by benchmarks/peft.py); without one the answer
-says so and rests on the rules and the papers they name.
+Measured figures are cited only from a committed table (training/data/peft.json, package data
+found from this package, not the working directory: rows {"method": ..., measured columns...}
+written by benchmarks/peft.py); without one the answer says so and rests on the rules and the
+papers they name.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ LARGE_DATA = 100_000  # examples from this on: enough to move every weight usefu
 PROMPT_TUNING_SCALE = 10e9  # Lester et al. 2021: prompt tuning matches fine-tuning from ~10B
 HEADROOM = 0.8  # the estimate may use this share of the memory; the rest is for activations
 ADAPTER_SHARE = 0.006  # trainable parameters of an adapter, as a share of the base's
-TABLE = Path("benchmarks/results/peft.json")
+PACKAGES = Path(__file__).resolve().parents[2]  # where `training` is: a checkout, or site-packages
+TABLE = PACKAGES / "training" / "data" / "peft.json"
 GIB = 2 ** 30
 
 
@@ -196,8 +198,8 @@ class Recommendation:
         lines.append("Estimated training memory (GiB; weights, gradients, optimizer state): "
                      + ", ".join(f"{m} {v:.3g}" for m, v in self.memory_gib.items()))
         if self.table is None:
-            lines.append(f"Measured: no committed table ({TABLE}, written by benchmarks/peft.py);"
-                         " the rules rest on the papers named.")
+            lines.append(f"Measured: no committed table ({cited(TABLE)}, written by "
+                         "benchmarks/peft.py); the rules rest on the papers named.")
         else:
             lines.append(f"Measured ({self.table}):")
             lines += [f"  {measured_line(row)}" for row in self.measured]
@@ -226,6 +228,12 @@ def measured_line(row: dict) -> str:
     return ", ".join(parts)
 
 
+def cited(path: Path) -> str:
+    """The table's path as an answer names it: the shipped one from the package's root."""
+    path = path.resolve()
+    return str(path.relative_to(PACKAGES)) if path.is_relative_to(PACKAGES) else str(path)
+
+
 def load_table(path: Path) -> list[dict] | None:
     if not path.is_file():
         return None
@@ -247,12 +255,12 @@ def recommend(situation: Situation, table: Path | None = TABLE) -> Recommendatio
     if rule is None:
         why = (f"even QLoRA on a 4-bit base ({memory['qlora']:.3g} GiB) needs more than "
                f"{HEADROOM:.0%} of {situation.memory_gib:g} GiB: use a smaller model or more memory")
-        return Recommendation(None, "", why, memory, table=None if rows is None else str(table))
+        return Recommendation(None, "", why, memory, table=None if rows is None else cited(table))
     alternatives = list(ALTERNATIVES.get(rule.method, ()))
     named = {rule.method, *(name for name, _ in alternatives)}
     measured = [row for row in rows or [] if row["method"] in named]
     return Recommendation(rule.method, rule.when, rule.why, memory, alternatives, measured,
-                          None if rows is None else str(table))
+                          None if rows is None else cited(table))
 
 
 def safetensors_parameters(model_dir: str | Path) -> int:

@@ -1,6 +1,7 @@
 """Why a search misses: it never finished a right solution, or it found one and chose another.
 
-    python -m benchmarks.search_failures [--per-level 30] [--countdown 120] [--concurrency 16]
+    python -m benchmarks.studies.search_failures [--per-level 30] [--countdown 120] \\
+        [--concurrency 16]
 
 Runs best_of_n/16, beam/3 and mcts/5 on the hard bucket of `benchmarks.reasoning`'s held-out
 problems (arithmetic with 6-8 operations, and countdown) with the search trace returned, under
@@ -12,7 +13,7 @@ by the task's exact checker, and each problem counts as
 - search: no finished path was right, so no verifier could have picked a right answer.
 
 Search failures call for better proposals or values (what to expand), selection failures for a
-better judge of finished solutions. Writes benchmarks/results/search_failures.md and .json.
+better judge of finished solutions. Writes benchmarks/studies/results/search_failures.md and .json.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ import platform
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.reasoning import (LEARNED, RESULTS, SEED, WITH_LOGIC, add_run_arguments,
-                                  bucket_of, chat_request, load_problems)
+from benchmarks.harness.chat import LEARNED, WITH_LOGIC, chat_request
+from benchmarks.harness.problems import HELD_OUT_SEED, add_run_arguments, bucket_of, load_problems
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+from tests.servers import free_port, running_server
 from training.tasks import Problem, get_task
 
+RESULTS = Path(__file__).parent / "results"
 HARD = ("arith 6-8", "countdown")
 CONFIGS: list[tuple[str, dict]] = [
     ("best_of_n/16", {"strategy": "best_of_n", "n_candidates": 16}),
@@ -87,7 +91,7 @@ def report(rows: list[dict], args: argparse.Namespace, wall: float) -> str:
     lines = ["# Why searches miss: search failures against selection failures", "",
              f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
              f"({platform.machine()}), {wall / 60:.1f} min. Command: `python -m "
-             f"benchmarks.search_failures --per-level {args.per_level} --countdown "
+             f"benchmarks.studies.search_failures --per-level {args.per_level} --countdown "
              f"{args.countdown}`.", "",
              "The hard bucket of the reasoning benchmark's held-out problems (seed stream "
              f"{args.seed}+), seed 1. *selection*: a right solution was among the search's "
@@ -134,9 +138,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.search_failures",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.search_failures",
                                      description=__doc__.splitlines()[0])
-    add_run_arguments(parser, SEED)
+    add_run_arguments(parser, HELD_OUT_SEED)
     asyncio.run(main_async(parser.parse_args(argv)))
 
 

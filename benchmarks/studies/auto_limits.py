@@ -1,7 +1,7 @@
 """What bounds `auto`'s saving against always-mcts (issue 7 asks for at most 0.5x its generated
 tokens at 0.97x its accuracy), on the router's calibration problems, through the HTTP API.
 
-    python -m benchmarks.auto_limits [--per-level 30] [--countdown 120] [--concurrency 16]
+    python -m benchmarks.studies.auto_limits [--per-level 30] [--countdown 120] [--concurrency 16]
 
 One server answers the calibration problems (seed stream 800_000+, as
 `benchmarks.calibrate_router`) four ways: `auto` routed to greedy, for each problem's estimated
@@ -15,8 +15,8 @@ learned verifiers); and mcts with its token budget capped. On those outcomes it 
   when d >= escalate and the PRM scores the greedy answer below accept (verify, then search).
 
 and reports the cheapest member within 0.97x always-mcts's accuracy, and the task oracle on the
-held-out problems of `benchmarks/results/reasoning.json`. Writes benchmarks/results/auto_limits.md
-and .json.
+held-out problems of `benchmarks/results/reasoning.json`. Writes
+benchmarks/studies/results/auto_limits.md and .json.
 """
 
 from __future__ import annotations
@@ -28,14 +28,18 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 
-from benchmarks.calibrate_router import SEED
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, chat_request,
-                                  load_problems, run_config)
+from benchmarks import reasoning
+from benchmarks.harness.chat import LEARNED, Outcome, chat_request, run_config
+from benchmarks.harness.problems import CALIBRATION_SEED, add_run_arguments, load_problems
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+from tests.servers import free_port, running_server
 from training.tasks import Problem
+
+RESULTS = Path(__file__).parent / "results"
 
 CAPS = (None, 400, 550, 700)  # mcts token budgets; None: the server's default
 TOLERANCE = 0.03
@@ -94,7 +98,8 @@ def cheapest(rows: list[Row], floor: float) -> Routing | None:
     return min(eligible, key=lambda m: (m.tokens, -m.accuracy), default=None)
 
 
-def held_out_task_oracle(path=RESULTS / "reasoning.json") -> tuple[Routing, Routing] | None:
+def held_out_task_oracle(path: Path = reasoning.RESULTS / "reasoning.json"
+                         ) -> tuple[Routing, Routing] | None:
     """(always mcts, task oracle) on the reasoning benchmark's outcomes, learned verifiers."""
     if not path.exists():
         return None
@@ -178,7 +183,7 @@ def report(rows: list[Row], args: argparse.Namespace, wall_s: float) -> tuple[st
             "|---|---:|---:|---:|---:|"]
     lines = ["# Limits of auto's saving", "",
              f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {wall_s / 60:.1f} min. Command: "
-             f"`python -m benchmarks.auto_limits --per-level {args.per_level} --countdown "
+             f"`python -m benchmarks.studies.auto_limits --per-level {args.per_level} --countdown "
              f"{args.countdown}`.", "",
              f"{len(rows)} calibration problems (seed stream {args.seed}+), learned verifiers "
              "(prm x orm). Target: tokens at most 0.5x always-mcts's at accuracy at least "
@@ -208,9 +213,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.auto_limits",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.auto_limits",
                                      description=__doc__.splitlines()[0])
-    add_run_arguments(parser, SEED)
+    add_run_arguments(parser, CALIBRATION_SEED)
     asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from benchmarks.load import LoadResult  # noqa: E402
+from benchmarks.harness.load import LoadResult  # noqa: E402
 
 
 def throughput_panel(ax, passes: dict[str, list[LoadResult]]) -> None:

@@ -1,12 +1,12 @@
 """How MCTS should spend its budget: branching (`n_candidates`) against simulations.
 
-    python -m benchmarks.mcts_sweep [--per-level 30] [--countdown 120] [--concurrency 16]
+    python -m benchmarks.studies.mcts_sweep [--per-level 30] [--countdown 120] [--concurrency 16]
 
 Runs mcts (depth 5, rollout evaluation, learned verifiers prm x orm) on the router's calibration
 problems (seed stream 800_000+, apart from the reasoning benchmark's held-out ones, so choosing
 the defaults here does not tune them on the problems they are reported on), one configuration
 after another against one server. The server's defaults (2 steps per expansion, 16 simulations)
-were chosen from this table. Writes benchmarks/results/mcts_sweep.md and mcts_sweep.json.
+were chosen from this table. Writes benchmarks/studies/results/mcts_sweep.md and mcts_sweep.json.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import platform
 import statistics
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
-from benchmarks.calibrate_router import SEED
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.reasoning import (LEARNED, RESULTS, Outcome, add_run_arguments, load_problems,
-                                  run_config)
+from benchmarks.harness.chat import LEARNED, Outcome, run_config
+from benchmarks.harness.problems import CALIBRATION_SEED, add_run_arguments, load_problems
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+from tests.servers import free_port, running_server
 
+RESULTS = Path(__file__).parent / "results"
 # (steps sampled per expansion, simulations)
 GRID = [(3, 12), (2, 8), (2, 12), (2, 16), (2, 20), (2, 32), (1, 16)]
 
@@ -49,7 +51,8 @@ def report(rows: list[dict], args: argparse.Namespace, n: int, wall: float) -> s
     lines = ["# MCTS: branching against simulations", "",
              f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
              f"({platform.machine()}), {wall / 60:.1f} min in all. Command: `python -m "
-             f"benchmarks.mcts_sweep --per-level {args.per_level} --countdown {args.countdown}`.",
+             f"benchmarks.studies.mcts_sweep --per-level {args.per_level} "
+             f"--countdown {args.countdown}`.",
              "",
              f"{n} calibration problems (seed stream {args.seed}+), mcts depth 5 with rollout "
              "evaluation and progressive widening, learned verifiers (prm x orm), seed 1. "
@@ -88,9 +91,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mcts_sweep",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.mcts_sweep",
                                      description=__doc__.splitlines()[0])
-    add_run_arguments(parser, SEED)
+    add_run_arguments(parser, CALIBRATION_SEED)
     asyncio.run(main_async(parser.parse_args(argv)))
 
 

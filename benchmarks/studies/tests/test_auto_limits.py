@@ -1,8 +1,9 @@
-"""benchmarks.auto_limits: the routings auto could use, evaluated on per-problem outcomes."""
+"""benchmarks.studies.auto_limits: the routings auto could use, evaluated on per-problem
+outcomes."""
 
 import argparse
 
-from benchmarks.auto_limits import CAPS, Row, cascade, cheapest, oracles, report
+from benchmarks.studies.auto_limits import CAPS, Row, cascade, cheapest, oracles, report
 
 
 def row(task: str, d: float, greedy: tuple[bool, int], prm: float,

@@ -1,9 +1,9 @@
 """Requests as a new user sends them (no temperature, no seed, no verifiers): what they get from a
 checkout of the server, against the same requests at temperature 0.
 
-    python -m benchmarks.default_options run --out /tmp/after.json [--checkout DIR]
-    python -m benchmarks.default_options compare /tmp/before.json /tmp/after.json \\
-        --labels caa6400 main --md benchmarks/results/default_temperature.md
+    python -m benchmarks.studies.default_options run --out /tmp/after.json [--checkout DIR]
+    python -m benchmarks.studies.default_options compare /tmp/before.json /tmp/after.json \\
+        --labels caa6400 main --md benchmarks/studies/results/default_temperature.md
 
 `run` serves the demo model from `--checkout` (default: this one; another commit's worktree
 for a before/after) and sends, for benchmarks.reasoning's held-out problems: a named greedy
@@ -31,8 +31,10 @@ TEMPERATURES = {"unset": {"temperature": None}, "0": {"temperature": 0}}
 
 
 async def run(args: argparse.Namespace) -> None:
-    from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-    from benchmarks.reasoning import load_problems, run_config
+    from benchmarks.harness.chat import run_config
+    from benchmarks.harness.problems import load_problems
+    from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+    from tests.servers import free_port, running_server
 
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()
@@ -65,8 +67,8 @@ def compare(args: argparse.Namespace) -> str:
     lines = [f"# Default options: {args.labels[0]} against {args.labels[1]}", "",
              f"{n} held-out problems of benchmarks.reasoning, requests as a new user sends them "
              "(no seed, no verifiers: the server's defaults), `temperature` left out or 0. "
-             "Command: `python -m benchmarks.default_options run` in each checkout, then "
-             "`compare`.", "",
+             "Command: `python -m benchmarks.studies.default_options run` in each checkout, "
+             "then `compare`.", "",
              f"| config | {args.labels[0]}: accuracy | tokens | {args.labels[1]}: accuracy | "
              "tokens | answers unset != 0 (before, after) |", "|---|---|---|---|---|---|"]
     for key in runs[0]["configs"]:
@@ -87,13 +89,13 @@ def compare(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.reasoning import SEED, add_run_arguments
+    from benchmarks.harness.problems import HELD_OUT_SEED, add_run_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.default_options",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.default_options",
                                      description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     runner = sub.add_parser("run")
-    add_run_arguments(runner, SEED)
+    add_run_arguments(runner, HELD_OUT_SEED)
     runner.add_argument("--checkout", default=".", help="the checkout whose server answers")
     runner.add_argument("--out", required=True)
     comparer = sub.add_parser("compare")

@@ -1,10 +1,11 @@
 """The same reasoning configs on two checkouts of Deliberate: did a change move the demo figures?
 
     # in each checkout (the server and benchmarks.reasoning of that checkout run):
-    python -m benchmarks.before_after run --out /tmp/before.json [--configs beam/3 mcts/5 ...]
+    python -m benchmarks.studies.before_after run --out /tmp/before.json \\
+        [--configs beam/3 mcts/5 ...]
     # then, anywhere:
-    python -m benchmarks.before_after compare /tmp/before.json /tmp/after.json \\
-        --labels 8434cba main --md benchmarks/results/NAME.md
+    python -m benchmarks.studies.before_after compare /tmp/before.json /tmp/after.json \\
+        --labels 8434cba main --md benchmarks/studies/results/NAME.md
 
 `run` serves the checkout's demo model and sends benchmarks.reasoning's requests for the chosen
 configs (learned verifiers, seed 1, the same held-out problems) one config at a time, recording
@@ -24,8 +25,10 @@ DEFAULT_CONFIGS = ("greedy", "beam/3", "mcts/5", "tot")
 
 
 async def run(args: argparse.Namespace) -> None:
-    from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-    from benchmarks.reasoning import CONFIGS, LEARNED, load_problems, run_config
+    from benchmarks.harness.chat import CONFIGS, LEARNED, run_config
+    from benchmarks.harness.problems import load_problems
+    from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+    from tests.servers import free_port, running_server
 
     chosen = {name: reasoning for name, reasoning, _ in CONFIGS if name in args.configs}
     problems = load_problems(args.per_level, args.countdown, args.seed)
@@ -58,7 +61,8 @@ def compare(args: argparse.Namespace) -> str:
     a, b = args.labels
     n = len(next(iter(before["configs"].values()))["outcomes"])
     lines = [f"# Before and after: {a} against {b}", "",
-             f"`python -m benchmarks.before_after` on both checkouts, {n} held-out problems "
+             "`python -m benchmarks.studies.before_after` on both checkouts, "
+             f"{n} held-out problems "
              f"({before['args']['per_level']} per arithmetic level and "
              f"{before['args']['countdown']} countdown, seed {before['args']['seed']}+), learned "
              "verifiers, seed 1, concurrency " f"{before['args']['concurrency']}.", "",
@@ -81,13 +85,13 @@ def compare(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.reasoning import SEED, add_run_arguments
+    from benchmarks.harness.problems import HELD_OUT_SEED, add_run_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.before_after",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.before_after",
                                      description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     runner = sub.add_parser("run")
-    add_run_arguments(runner, SEED)
+    add_run_arguments(runner, HELD_OUT_SEED)
     runner.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
     runner.add_argument("--out", required=True)
     comparer = sub.add_parser("compare")

@@ -1,14 +1,14 @@
 """Issue 7's auto target on a larger held-out draw, with its uncertainty: `auto` against
 always-mcts (learned verifiers), through the HTTP API.
 
-    python -m benchmarks.auto_target [--per-level 90] [--countdown 360] [--concurrency 16]
+    python -m benchmarks.studies.auto_target [--per-level 90] [--countdown 360] [--concurrency 16]
 
 `benchmarks.reasoning` measures the target on 360 problems, where one problem moves the accuracy
 ratio by about 0.004 and the token ratio's spread is wider still. This runs only the two configs
 the target compares, on three times as many fresh problems (seed stream 700_000+, apart from the
 benchmark's 900_000+, the router's calibration 800_000+ and the training streams), and reports
 both ratios with paired bootstrap intervals (problems resampled, both configs together) and the
-share of resamples that meet the target. Writes benchmarks/results/auto_target.md and .json.
+share of resamples that meet the target. Writes benchmarks/studies/results/auto_target.md and .json.
 """
 
 from __future__ import annotations
@@ -20,11 +20,15 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, running_server
-from benchmarks.reasoning import (AUTO_ACCURACY, AUTO_TOKENS, LEARNED, RESULTS, Outcome,
-                                  add_run_arguments, load_problems, run_config)
+from benchmarks.harness.chat import LEARNED, Outcome, run_config
+from benchmarks.harness.problems import add_run_arguments, load_problems
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION
+from benchmarks.reasoning import AUTO_ACCURACY, AUTO_TOKENS
+from tests.servers import free_port, running_server
 
+RESULTS = Path(__file__).parent / "results"
 SEED = 700_000
 CONFIGS = {"mcts/5": {"strategy": "mcts", "max_depth": 5}, "auto": {"strategy": "auto"}}
 
@@ -80,7 +84,7 @@ def report(outcomes: dict[str, list[Outcome]], estimate: Estimate, args: argpars
         "# auto against always-mcts, on a larger held-out draw",
         "",
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {wall_s / 60:.1f} min. Command: "
-        f"`python -m benchmarks.auto_target --per-level {args.per_level} --countdown "
+        f"`python -m benchmarks.studies.auto_target --per-level {args.per_level} --countdown "
         f"{args.countdown} --seed {args.seed} --concurrency {args.concurrency} --bootstrap "
         f"{args.bootstrap}`.",
         "",
@@ -133,7 +137,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.auto_target",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.auto_target",
                                      description=__doc__.splitlines()[0])
     add_run_arguments(parser, SEED)
     parser.set_defaults(per_level=90, countdown=360)  # three times the benchmark's draw

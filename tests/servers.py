@@ -1,4 +1,8 @@
-"""Start an HTTP server as a subprocess, wait until it is healthy, stop it cleanly."""
+"""Start an HTTP server as a subprocess, wait until it is healthy, stop it cleanly; and the
+arguments of a real `vllm serve` replica configured as Deliberate's in-process engine is by
+default (engine/local.py), so that the same request gets the same tokens in both modes.
+
+The integration tests start their servers with these; the benchmarks import them from here."""
 
 from __future__ import annotations
 
@@ -8,16 +12,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 
-
-# A benchmark of search measures the search, not admission control: its clients wait for their
-# turn however long the queue (no 429 after --queue-timeout-s), and no deadline cuts a search
-# short for the time it waited. benchmarks.load_faults, which measures admission, keeps them.
-UNBOUNDED_ADMISSION = ["--queue-timeout-s", "86400", "--request-timeout-s", "86400"]
+REPLICA_NAME = "demo"
+REPLICA_KV_CACHE_BYTES = 256 * 2**20  # Deliberate's CPU default
 
 
 def free_port() -> int:
@@ -66,13 +67,22 @@ def wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float, log_pa
     raise TimeoutError(f"server not healthy after {timeout_s:.0f} s:\n{log_path.read_text()}")
 
 
-def install_verifier_plugins(directory: Path, dist: str, plugins: dict[str, str]) -> Path:
-    """A dist-info in `directory` registering `plugins` (name -> "module:Class") in the
-    verifier entry-point group: a server started with `directory` on its PYTHONPATH loads
-    them, and nothing else does."""
-    info = directory / f"{dist.replace('-', '_')}-0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0\n")
-    entries = "".join(f"{name} = {target}\n" for name, target in plugins.items())
-    (info / "entry_points.txt").write_text(f"[deliberate.verifiers]\n{entries}")
-    return directory
+def replica_args(model: str | Path, port: int, served_name: str = REPLICA_NAME,
+                 kv_cache_bytes: int = REPLICA_KV_CACHE_BYTES, lora: bool = True,
+                 extra: Sequence[str] = ()) -> list[str]:
+    """`python <these>` serves `model` as Deliberate's LocalEngine would run it (`lora`: with
+    adapters, as a policy's; `extra`: more `vllm serve` flags, e.g. a reward model's runner)."""
+    adapters = ["--enable-lora", "--max-loras", "4", "--max-lora-rank", "16",
+                "--max-cpu-loras", "8"] if lora else []
+    return ["-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+            "--host", "127.0.0.1", "--port", str(port), "--served-model-name", served_name,
+            "--enforce-eager", "--block-size", "32", "--kv-cache-memory-bytes",
+            str(kv_cache_bytes), "--max-logprobs", "20", "--seed", "0", *adapters,
+            "--uvicorn-log-level", "warning", "--no-enable-log-requests", *extra]
+
+
+def replica_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIBERATE_")}
+    # one process per replica (as Deliberate's engine), runtime adapter loading on
+    return {**env, "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+            "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}

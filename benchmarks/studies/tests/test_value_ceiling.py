@@ -1,6 +1,7 @@
-"""benchmarks.value_ceiling's exact value verifier, and its install as an entry-point plugin."""
+"""benchmarks.studies.value_ceiling's exact value verifier, and its install as an entry-point
+plugin."""
 
-from benchmarks.value_ceiling import SolvableVerifier, install_plugin
+from benchmarks.studies.value_ceiling import SolvableVerifier, install_plugin
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.registry import VerifierDeps, discover
 

@@ -1,12 +1,13 @@
-"""benchmarks.auto_target: auto's ratios against always-mcts, with paired bootstrap intervals."""
+"""benchmarks.studies.auto_target: auto's ratios against always-mcts, with paired bootstrap
+intervals."""
 
 import argparse
 import dataclasses
 
 import pytest
 
-from benchmarks.auto_target import Ratios, bootstrap, met, paired, ratios, report
-from benchmarks.reasoning import Outcome
+from benchmarks.harness.chat import Outcome
+from benchmarks.studies.auto_target import Ratios, bootstrap, met, paired, ratios, report
 
 BASE = Outcome(config="", verifiers="learned", problem="", task="countdown", bucket="countdown",
                correct=False, strategy="mcts", difficulty=None, difficulty_estimator=None,

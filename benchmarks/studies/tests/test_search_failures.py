@@ -1,9 +1,9 @@
-"""benchmarks.search_failures: telling a search that never found the answer from one that
+"""benchmarks.studies.search_failures: telling a search that never found the answer from one that
 found it and chose another."""
 
 import argparse
 
-from benchmarks.search_failures import classify, finished_paths, report, summary
+from benchmarks.studies.search_failures import classify, finished_paths, report, summary
 from training.tasks import from_prompt
 
 COUNTDOWN = from_prompt("Numbers: 3 7 25 50 Target: 353")

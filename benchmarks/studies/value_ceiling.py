@@ -1,6 +1,6 @@
 """What limits step search on countdown: the learned verifiers, or the proposals?
 
-    python -m benchmarks.value_ceiling [--countdown 120] [--concurrency 16]
+    python -m benchmarks.studies.value_ceiling [--countdown 120] [--concurrency 16]
 
 Runs the step searches on the held-out countdown problems of `benchmarks.reasoning` twice: with
 the learned verifiers (prm x orm), and with them times an exact value function, `solvable`
@@ -8,7 +8,7 @@ the learned verifiers (prm x orm), and with them times an exact value function, 
 solver of `training.tasks.countdown.still_solvable`). The second is a ceiling no learned
 verifier can pass: what the same proposals reach when every dead end is recognised. The
 verifier is a plugin of this module, installed for the benchmark's server only through a
-temporary entry point. Writes benchmarks/results/value_ceiling.md and value_ceiling.json.
+temporary entry point. Writes benchmarks/studies/results/value_ceiling.md and value_ceiling.json.
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.processes import UNBOUNDED_ADMISSION, free_port, install_verifier_plugins, running_server
-from benchmarks.reasoning import LEARNED, RESULTS, SEED, Outcome, run_config
+from benchmarks.harness.chat import LEARNED, Outcome, run_config
+from benchmarks.harness.problems import HELD_OUT_SEED
+from benchmarks.harness.servers import UNBOUNDED_ADMISSION, install_verifier_plugins
+from tests.servers import free_port, running_server
 from training.tasks import from_prompt, get_task, step_solvable
 from verifiers.protocol import ScoringContext, StepItem
 
+RESULTS = Path(__file__).parent / "results"
 VALUE = {**LEARNED, "solvable": 1.0}
 # (name, reasoning object without verifiers)
 CONFIGS: list[tuple[str, dict]] = [
@@ -62,8 +65,9 @@ class SolvableVerifier:
 
 def install_plugin(directory: Path) -> Path:
     """SolvableVerifier as a verifier plugin; put `directory` on the server's PYTHONPATH."""
-    return install_verifier_plugins(directory, "deliberate-value-ceiling",
-                                    {"solvable": "benchmarks.value_ceiling:SolvableVerifier"})
+    return install_verifier_plugins(
+        directory, "deliberate-value-ceiling",
+        {"solvable": "benchmarks.studies.value_ceiling:SolvableVerifier"})
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -80,7 +84,7 @@ def report(rows: list[dict], args: argparse.Namespace, wall: float) -> str:
         "# Value ceiling: countdown step search with learned and with exact values", "",
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({platform.machine()}), {wall / 60:.1f} min. Command: `python -m "
-        f"benchmarks.value_ceiling {command_line(args)}`.", "",
+        f"benchmarks.studies.value_ceiling {command_line(args)}`.", "",
         f"PRM: `{args.prm or 'models/demo/adapters/prm'}`.", "",
         f"{args.countdown} held-out countdown problems (the `benchmarks.reasoning` set, seed "
         f"{args.seed + 100}), levels 1-5; chat requests at temperature 0, so branches sample at "
@@ -136,17 +140,17 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.value_ceiling",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.value_ceiling",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/demo/base")
     parser.add_argument("--countdown", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--prm", help="a PRM adapter directory to serve as `prm` (default: the "
                                       "demo's, models/demo/adapters/prm)")
     parser.add_argument("--config", action="append", help="run only these configs (repeatable)")
     parser.add_argument("--out", default="value_ceiling",
-                        help="results name under benchmarks/results (.md and .json)")
+                        help="results name under benchmarks/studies/results (.md and .json)")
     asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -1,9 +1,9 @@
-"""benchmarks.before_after's comparison: per config accuracy, tokens, prefix-cache hit rate and
-the problems whose outcome or token count changed between two checkouts."""
+"""benchmarks.studies.before_after's comparison: per config accuracy, tokens, prefix-cache hit
+rate and the problems whose outcome or token count changed between two checkouts."""
 
 import json
 
-from benchmarks.before_after import main
+from benchmarks.studies.before_after import main
 
 
 def run_file(path, outcomes, hit_rate):
