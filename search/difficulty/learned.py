@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from search.problem import SearchProblem
-from verifiers.reward_format import STEP_TAG, good_probability
+from verifiers.label_reading import probability
+from verifiers.reward_format import LABELS, STEP_TAG
 
 
 def difficulty_query(question: str) -> str:
@@ -24,9 +25,15 @@ def difficulty_query(question: str) -> str:
     return question.strip() + STEP_TAG
 
 
+def difficulty_of_log_odds(log_odds: float) -> float:
+    """d = 1 - P(GOOD) over {GOOD, BAD} from log P(GOOD) - log P(BAD): read here from the
+    top-k logprobs, by `training.difficulty` from the adapter's logits."""
+    return 1.0 - probability(log_odds)
+
+
 def difficulty_from_logprobs(top_logprobs: Mapping[str, float]) -> float:
-    """d = 1 - P(GOOD) over {GOOD, BAD} from the top-k next-token logprobs (0.5: neither listed)."""
-    return 1.0 - good_probability(top_logprobs)
+    """d from the top-k next-token logprobs (0.5: neither label listed)."""
+    return difficulty_of_log_odds(LABELS.log_odds(top_logprobs))
 
 
 class LearnedEstimator:

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Sequence
 
 from verifiers.protocol import ScoringContext, StepItem
-from verifiers.reward_format import good_probability, step_query
+from verifiers.reward_format import good_probability, outcome_query
 
 
 class ORMVerifier:
@@ -40,8 +40,7 @@ class ORMVerifier:
         async with self._adapter_scope(self.adapter) as adapter:
             tops = await asyncio.gather(*(
                 self._engine.next_token_logprobs(
-                    step_query(items[i].problem, ["\n".join(items[i].steps)]), self._top_k,
-                    adapter)
+                    outcome_query(items[i].problem, items[i].steps), self._top_k, adapter)
                 for i in final))
         for i, top in zip(final, tops):
             scores[i] = good_probability(top)
