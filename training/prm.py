@@ -26,12 +26,14 @@ import sys
 
 from training.components.batches import collate_tags
 from training.components.label_adapter import new_label_adapter
-from training.components.losses import tag_log_odds, tag_loss
+from training.components.label_reading import read_log_odds
+from training.components.losses import tag_loss
 from training.components.metrics import auroc
 from training.components.peft import adapter_parser, run_recipe, save_adapter
-from training.components.trainer import to_model_device, train_on_logits
+from training.components.trainer import train_on_logits
 from training.tasks import from_prompt, solvable_labels
-from verifiers.reward_format import step_query, tagged_path
+from verifiers.label_reading import find_tags, prompt_encoder
+from verifiers.reward_format import written_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,13 +82,13 @@ def encode_row(row: dict, tokenizer, max_length: int, labels: str = "hard") -> d
     targets = step_targets(row, labels)
     if len(targets) != len(steps):
         raise ValueError(f"{len(steps)} steps but {len(targets)} labels in a row")
-    ids = tokenizer(tagged_path(row["prompt"], steps))["input_ids"][:max_length]
+    reading = find_tags(written_path(row["prompt"], steps), prompt_encoder(tokenizer))
+    ids = reading.ids[:max_length]
     positions, kept = [], []
-    for i in range(len(steps)):
-        query = tokenizer(step_query(row["prompt"], steps[: i + 1]))["input_ids"]
-        if len(query) <= len(ids) and ids[: len(query)] == query:
-            positions.append(len(query) - 1)
-            kept.append(float(targets[i]))
+    for position, target in zip(reading.positions, targets):
+        if position is not None and position < max_length:
+            positions.append(position)
+            kept.append(float(target))
     return {"input_ids": ids, "tag_positions": positions, "tag_targets": kept}
 
 
@@ -131,20 +133,11 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
-    """Step-level AUROC of P(GOOD) against the (hard-thresholded) held-out labels."""
-    import torch
-
-    scores, labels = [], []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(rows), 64):
-            batch = to_model_device(collate_tags(
-                [rows[i] for i in range(start, min(start + 64, len(rows)))], pad_id), model)
-            logits = model(input_ids=batch["input_ids"],
-                           attention_mask=batch["attention_mask"]).logits
-            odds = tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"], good_id, bad_id)
-            scores += odds.tolist()
-            labels += [int(t >= 0.5) for t in batch["tag_targets"].tolist()]
+    """Step-level AUROC of the log-odds of GOOD against the (hard-thresholded) held-out
+    labels."""
+    rows = list(rows)  # a datasets.Dataset: rows as dicts
+    scores = [o for odds in read_log_odds(model, rows, pad_id, good_id, bad_id) for o in odds]
+    labels = [int(t >= 0.5) for row in rows for t in row["tag_targets"]]
     return {"step_auroc": auroc(scores, labels), "eval_steps": len(labels),
             "eval_good_fraction": sum(labels) / max(len(labels), 1)}
 
