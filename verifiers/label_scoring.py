@@ -14,11 +14,42 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from engine.protocol import Engine, SamplingParams
 from verifiers.label_reading import Labels, TaggedPath, find_tags
 from verifiers.protocol import StepItem
+
+
+@dataclass(frozen=True)
+class ServedAdapter:
+    """A label-token adapter of the served base, as a component reads it: the engine, the
+    adapter's name (`adapter` in the component's config; the server reserves it), how many
+    logprobs to read (`top_k`, default 20), and `scope(name)`, which keeps the adapter loaded
+    while it is read and gives its resident name."""
+
+    engine: Engine
+    scope: Callable[[str], AbstractAsyncContextManager[str]]
+    name: str
+    top_k: int
+
+    @classmethod
+    def configured(cls, deps, component: str, default: str, needs: str) -> ServedAdapter:
+        """From a component's deps (engine, adapter_scope, config_for); `needs` is the error
+        when they lack an engine or an adapter registry."""
+        if deps is None or deps.engine is None or deps.adapter_scope is None:
+            raise ValueError(needs)
+        config = deps.config_for(component)
+        return cls(deps.engine, deps.adapter_scope, str(config.get("adapter", default)),
+                   int(config.get("top_k", 20)))
+
+    async def next_tokens(self, prompts: Sequence[str]) -> list[dict[str, float]]:
+        """The top-k next-token logprobs after each prompt, read concurrently under one scope."""
+        async with self.scope(self.name) as resident:
+            return list(await asyncio.gather(*(
+                self.engine.next_token_logprobs(prompt, self.top_k, resident)
+                for prompt in prompts)))
 
 
 async def score_tagged(engine: Engine, items: Sequence[StepItem],

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from search.problem import SearchProblem
 from verifiers.label_reading import probability
+from verifiers.label_scoring import ServedAdapter
 from verifiers.reward_format import LABELS, STEP_TAG
 
 
@@ -40,19 +41,14 @@ class LearnedEstimator:
     name = "learned"
 
     def __init__(self, deps) -> None:
-        if deps is None or deps.engine is None or deps.adapter_scope is None:
-            raise ValueError("the learned difficulty estimator needs an engine and an adapter "
-                             "registry (adapter_scope); without them use the probe estimator")
-        config = deps.config_for(self.name)
-        self._engine = deps.engine
-        self._adapter_scope = deps.adapter_scope
-        self.adapter = str(config.get("adapter", "difficulty"))
-        self.top_k = int(config.get("top_k", 20))
-        if self.top_k < 2:
+        self._served = ServedAdapter.configured(
+            deps, self.name, "difficulty",
+            "the learned difficulty estimator needs an engine and an adapter registry "
+            "(adapter_scope); without them use the probe estimator")
+        self.adapter = self._served.name
+        if self._served.top_k < 2:
             raise ValueError("learned difficulty needs top_k >= 2 to see both label tokens")
 
     async def estimate(self, problem: SearchProblem) -> float:
-        async with self._adapter_scope(self.adapter) as adapter:
-            top = await self._engine.next_token_logprobs(difficulty_query(problem.question),
-                                                         self.top_k, adapter)
+        [top] = await self._served.next_tokens([difficulty_query(problem.question)])
         return min(max(difficulty_from_logprobs(top), 0.0), 1.0)
