@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from training.components.reward_eval import Sample, majority_pick, summarise, tag_scores
+from training.components.reward_eval import (Sample, majority_pick, prm_path, summarise,
+                                              tag_scores, weighted_pick)
 from training.components.tokenizer import build_tokenizer
 from training.tasks import Problem
 from verifiers.reward_format import tagged_path
@@ -45,3 +46,14 @@ def test_majority_pick_and_summary():
     assert result["prm_solvable_auroc"] == 1.0
     result = summarise({"p": group + [dead_end]})
     assert result["prm_step_auroc"] == 1.0 and result["prm_solvable_auroc"] == pytest.approx(2 / 3)
+
+
+def test_the_picks_are_the_servers_votes():
+    # answers read as the server reads them (the last Answer line; "5." is 5)
+    group = [sample("Answer: 6", False), sample("Answer: 7\nAnswer: 5", True),
+             sample("Answer: 5.", True)]
+    assert majority_pick(group) is group[1]
+    # a tie of summed weights goes to the answer with the better solution, which represents it
+    group = [sample("Answer: 6", False, prm=[0.25]), sample("Answer: 5", True, prm=[0.5]),
+             sample("Answer: 6", False, prm=[0.25])]
+    assert weighted_pick(group, prm_path) is group[1]

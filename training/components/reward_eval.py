@@ -4,12 +4,11 @@ ORM, majority or weighted vote) and the summary table."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
+from search.answers import extract_answer, vote
 from training.components.metrics import auroc
 from training.tasks import Problem
-from training.tasks.base import extract_answer
 from verifiers.reward_format import STEP_TAG, good_probability, step_query, tagged_path
 
 TOP_K = 20
@@ -43,25 +42,23 @@ def tag_scores(prompt_logprobs, text: str, tokenizer) -> list[float]:
 
 
 def majority_pick(samples: list[Sample]) -> Sample:
-    answers = Counter(extract_answer(s.text) for s in samples if extract_answer(s.text))
-    if not answers:
-        return samples[0]
-    best = answers.most_common(1)[0][0]
-    return next(s for s in samples if extract_answer(s.text) == best)
+    """The server's self-consistency vote (`search.answers.vote`, one vote per sample); no
+    sample states an answer: the first."""
+    voted = vote(samples, _answer, lambda s: 1.0, lambda s: 0.0)
+    return voted[0] if voted else samples[0]
 
 
 def weighted_pick(samples: list[Sample], weight) -> Sample:
-    """The best-weighted sample of the answer whose samples' `weight`s sum highest (Li et al.
-    2023's weighted vote; a sample without an answer votes for nothing). The best, not the
-    first: on countdown an invalid path can state the right number."""
-    totals: Counter = Counter()
-    for s in samples:
-        if answer := extract_answer(s.text):
-            totals[answer] += weight(s)
-    if not totals:
-        return samples[0]
-    best = totals.most_common(1)[0][0]
-    return max((s for s in samples if extract_answer(s.text) == best), key=weight)
+    """The server's weighted vote (best_of_n's `weighted_vote`, Li et al. 2023): the answer
+    whose samples' `weight`s sum highest, its best-weighted sample (the best, not the first: on
+    countdown an invalid path can state the right number); no sample states an answer: the
+    first."""
+    voted = vote(samples, _answer, weight, weight)
+    return voted[0] if voted else samples[0]
+
+
+def _answer(sample: Sample) -> str | None:
+    return extract_answer(sample.text)
 
 
 def prm_path(sample: Sample) -> float:
