@@ -55,8 +55,7 @@ def train(args: argparse.Namespace) -> dict:
         adapter.model, adapter.tokenizer, args, split["train"], collate_pairs,
         lambda logits, batch: bradley_terry_loss(
             *rewards_and_label_mass(logits, batch["last"], good_id, bad_id)))
-    metrics = evaluate(adapter.model, split["test"], adapter.tokenizer.pad_token_id, good_id,
-                       bad_id)
+    metrics = evaluate(adapter.model, split["test"], adapter.tokenizer)
     manifest = save_adapter(adapter.model, args, list(args.dataset), {
         "pairs": len(split["train"]), "steps": steps, "seconds": round(seconds, 1)}, metrics,
         "training.reward")
@@ -64,13 +63,13 @@ def train(args: argparse.Namespace) -> dict:
     return manifest
 
 
-def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
+def evaluate(model, rows, tokenizer) -> dict:
     """Pairwise accuracy: how often the chosen solution gets the higher reward (the log-odds
     of GOOD at its tag)."""
     pairs = list(rows)  # a datasets.Dataset: rows as dicts
     ends = [{"input_ids": ids, "tag_positions": [len(ids) - 1]}
             for pair in pairs for ids in (pair["chosen_ids"], pair["rejected_ids"])]
-    odds = [o for (o,) in read_log_odds(model, ends, pad_id, good_id, bad_id)]
+    odds = [o for (o,) in read_log_odds(model, ends, tokenizer)]
     wins = sum((c > r) + 0.5 * (c == r) for c, r in zip(odds[::2], odds[1::2]))
     return {"pairwise_accuracy": wins / max(len(pairs), 1), "eval_pairs": len(pairs)}
 

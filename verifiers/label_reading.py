@@ -99,18 +99,29 @@ class Labels:
         return probability(self.log_odds(logprobs))
 
     def token_ids(self, tokenizer) -> tuple[int, int]:
-        """The ids of the good and the bad label in a Hugging Face tokenizer (training reads
-        their logits)."""
+        """The ids of the good and the bad label in a Hugging Face tokenizer (what training
+        trains towards)."""
         good, bad = tokenizer.convert_tokens_to_ids([self.good, self.bad])
         return good, bad
+
+    def spellings(self, tokenizer) -> tuple[list[int], list[int]]:
+        """Every id of a Hugging Face tokenizer's vocabulary that `log_odds` counts as the good
+        and as the bad label (the bare label, or with a word-start marker): training reads a
+        label's probability summed over them, as the server does from the top-k."""
+        vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+        return ([i for token, i in vocab if _spells(token, self.good)],
+                [i for token, i in vocab if _spells(token, self.bad)])
 
 
 _WORD_START = ("Ġ", "▁", " ")
 
 
+def _spells(token: str, label: str) -> bool:
+    return token == label or (token[:1] in _WORD_START and token[1:] == label)
+
+
 def _label_logprob(logprobs: Mapping[str, float], label: str) -> float | None:
-    found = [lp for token, lp in logprobs.items()
-             if token == label or (token[:1] in _WORD_START and token[1:] == label)]
+    found = [lp for token, lp in logprobs.items() if _spells(token, label)]
     if not found:
         return None
     top = max(found)

@@ -11,7 +11,6 @@ from training.components.label_reading import read_log_odds
 from training.components.metrics import auroc, spearman
 from training.tasks import Problem, get_task
 from verifiers.label_reading import prompt_encoder
-from verifiers.reward_format import LABELS
 
 
 def label_row(problem: Problem, split: str, greedy: str, samples: Sequence[str]) -> dict:
@@ -91,10 +90,8 @@ def evaluate_difficulty(rows: Sequence[dict], difficulties: Sequence[float],
 def predict(model, rows: Sequence[dict], tokenizer, max_length: int, batch_size: int = 256
             ) -> list[float]:
     """The adapter's difficulty d for each row, read at the tag."""
-    good_id, bad_id = LABELS.token_ids(tokenizer)
     encoded = [encode_row(r, tokenizer, max_length) for r in rows]
-    odds = read_log_odds(model, encoded, tokenizer.pad_token_id, good_id, bad_id, batch_size,
-                         progress=True)
+    odds = read_log_odds(model, encoded, tokenizer, batch_size, progress=True)
     return [difficulty_of_log_odds(o) for (o,) in odds]
 
 

@@ -5,11 +5,18 @@ so the labels also take the probability mass (the server reads them from the top
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def tag_log_odds(logits, tag_rows, tag_cols, good_id: int, bad_id: int):
-    """logit(GOOD) - logit(BAD) at each tag: the log-odds of P(GOOD) over {GOOD, BAD}."""
+
+def tag_log_odds(logits, tag_rows, tag_cols, good: int | Sequence[int],
+                 bad: int | Sequence[int]):
+    """log P(GOOD) - log P(BAD) at each tag: logit(GOOD) - logit(BAD) for one id each, or,
+    given every id that spells a label (`Labels.spellings`), their probabilities summed, as the
+    server reads a label."""
     at_tags = logits[tag_rows, tag_cols].float()  # [n_tags, vocab]
-    return at_tags[:, good_id] - at_tags[:, bad_id]
+    if isinstance(good, int) and isinstance(bad, int):
+        return at_tags[:, good] - at_tags[:, bad]
+    return at_tags[:, list(good)].logsumexp(-1) - at_tags[:, list(bad)].logsumexp(-1)
 
 
 def tag_loss(logits, tag_rows, tag_cols, targets, good_id: int, bad_id: int):

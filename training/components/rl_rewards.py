@@ -30,14 +30,14 @@ from pathlib import Path
 
 import torch
 
-from training.components.label_reading import read_log_odds
+from training.components.label_reading import read_log_odds, step_rows
 from training.tasks import Problem, get_task
 from verifiers.aggregation import PathAggregation, aggregate_path, combine
 from verifiers.builtin.logic import LogicVerifier
 from verifiers.builtin.syntax import SyntaxVerifier
 from verifiers.protocol import StepItem
-from verifiers.label_reading import probability
-from verifiers.reward_format import LABELS, outcome_query, step_query
+from verifiers.label_reading import probability, prompt_encoder
+from verifiers.reward_format import outcome_query, written_path
 
 OUTCOME_REWARDS = ("exact", "orm")
 STEP_REWARDS = ("prm", "syntax", "logic", "process")
@@ -95,7 +95,7 @@ class RewardModels:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(base)
-        self.good_id, self.bad_id = LABELS.token_ids(self.tokenizer)
+        self._encode = prompt_encoder(self.tokenizer)  # as the server's engine does
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
         names = list(adapters)
         self.model = PeftModel.from_pretrained(model, adapters[names[0]], adapter_name=names[0])
@@ -106,37 +106,38 @@ class RewardModels:
         self.batch_size = batch_size
         self.max_length = max_length
 
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
     def _label_odds(self, name: str, rows: list[dict]) -> list[list[float]]:
         """P(GOOD) over {GOOD, BAD} at the tags of each row ({"input_ids", "tag_positions"})."""
         self.model.set_adapter(name)
-        odds = read_log_odds(self.model, rows, self.tokenizer.pad_token_id, self.good_id,
-                             self.bad_id, self.batch_size)
+        odds = read_log_odds(self.model, rows, self.tokenizer, self.batch_size)
         return [[probability(o) for o in row] for row in odds]
 
     def step_scores(self, name: str, paths: Sequence[tuple[str, Sequence[str]]]
                     ) -> list[list[float]]:
-        """Each step's score by adapter `name` (a PRM): the label odds after the step's tag,
-        all steps of a path read from one forward pass. A step past the model's context
-        scores 0 (the policy should not learn to write past what the judge can read)."""
-        queries, cut = [], []
-        for question, steps in paths:
-            ends = [len(self._encode(step_query(question, steps[:i + 1])))
-                    for i in range(len(steps))]
-            ids = self._encode(step_query(question, steps)) if steps else []
-            inside = [end - 1 for end in ends if end <= self.max_length]
-            queries.append({"input_ids": ids[:self.max_length] or [self.tokenizer.pad_token_id],
-                            "tag_positions": inside})
-            cut.append(len(steps) - len(inside))
-        scores = self._label_odds(name, queries)
-        return [s + [0.0] * missing for s, missing in zip(scores, cut)]
+        """Each step's score by adapter `name` (a PRM): P(GOOD) after the step's tag, read
+        where the `prm` verifier reads it (`step_rows`: the steps of a path from one forward
+        pass, a step whose tag merges with what follows from its own query). A step past the
+        model's context scores 0 (the policy should not learn to write past what the judge can
+        read)."""
+        rows, places = [], []
+        for k, (question, steps) in enumerate(paths):
+            for ids, tags in step_rows(written_path(question, steps), self._encode):
+                inside = [(step, p) for step, p in tags if p < self.max_length]
+                if inside:
+                    rows.append({"input_ids": ids[:self.max_length],
+                                 "tag_positions": [p for _, p in inside]})
+                    places.append([(k, step) for step, _ in inside])
+        scores = [[0.0] * len(steps) for _, steps in paths]
+        for where, found in zip(places, self._label_odds(name, rows)):
+            for (k, step), score in zip(where, found):
+                scores[k][step] = score
+        return scores
 
     def outcome_scores(self, name: str, paths: Sequence[tuple[str, Sequence[str]]]
                        ) -> list[float]:
-        """Each solution's score by adapter `name` (an ORM): the label odds after the tag that
-        follows the whole solution; 0 for an empty one or one past the model's context."""
+        """Each solution's score by adapter `name` (an ORM): P(GOOD) after the tag that follows
+        the whole solution, its query tokenized as the `orm` verifier's is; 0 for an empty
+        one or one past the model's context."""
         queries = [self._encode(outcome_query(q, steps)) for q, steps in paths]
         keep = [i for i, (ids, (_, steps)) in enumerate(zip(queries, paths))
                 if steps and len(ids) <= self.max_length]
