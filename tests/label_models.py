@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from types import SimpleNamespace
 
 from engine.protocol import Choice, GenerationOutput
 from verifiers.reward_format import tagged_path
@@ -112,3 +113,30 @@ class ModelEngine:
                               for i in range(1, len(ids))]
         yield GenerationOutput(request_id, ids, [Choice(0, "", [0], None, "length")], True,
                                prompt_logprobs=positions)
+
+
+class ModelLLM:
+    """vLLM's offline `LLM.generate` as `training.evaluate_rewards` calls it, answered by the
+    same model as `ModelEngine`: every token's logprob listed, as vLLM detokenizes it."""
+
+    def __init__(self, model, tokenizer) -> None:
+        self._engine = ModelEngine(model, tokenizer)
+
+    def _listed(self, row) -> dict:
+        decode = self._engine.tokenizer.decode
+        return {i: SimpleNamespace(logprob=row[i].item(), decoded_token=decode([i]))
+                for i in range(len(row))}
+
+    def generate(self, prompts, params, lora_request=None) -> list:
+        outputs = []
+        for prompt in prompts:
+            ids = (prompt["prompt_token_ids"] if isinstance(prompt, dict)
+                   else self._engine.encode(prompt))
+            rows = self._engine._logprobs(ids, lora_request)
+            prompt_logprobs = None
+            if getattr(params, "prompt_logprobs", None):
+                prompt_logprobs = [None] + [self._listed(rows[i - 1]) for i in range(1, len(ids))]
+            outputs.append(SimpleNamespace(
+                prompt_logprobs=prompt_logprobs,
+                outputs=[SimpleNamespace(logprobs=[self._listed(rows[-1])])]))
+        return outputs

@@ -4,11 +4,14 @@ on a BPE tokenizer that merges the step tag with the newline after it and adds a
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 
 import pytest
 
-from tests.label_models import ModelEngine, merging_tokenizer, tiny_label_models
+from tests.label_models import ModelEngine, ModelLLM, merging_tokenizer, tiny_label_models
+from training.components.reward_eval import Sample, score_paths
 from training.prm import encode_rows
+from training.tasks import Problem
 from verifiers.builtin.orm import ORMVerifier
 from verifiers.builtin.prm import PRMVerifier
 from verifiers.label_reading import find_tags, prompt_encoder
@@ -88,3 +91,16 @@ async def test_the_orm_reads_the_same_offline_and_online(models):
     online = await served(models, ORMVerifier, items)
     assert offline == pytest.approx(online, abs=1e-5)
     assert len(set(round(s, 3) for s in online)) == 3
+
+
+async def test_the_reward_evaluation_reads_as_the_verifiers_do(models):
+    samples = [Sample(Problem(f"p{i}", "arithmetic", q, "0", 1), "\n".join(steps), list(steps),
+                      False, [], []) for i, (q, steps) in enumerate(PATHS)]
+    score_paths(ModelLLM(models.model, models.tokenizer), samples, "prm", "orm",
+                models.tokenizer, SimpleNamespace)
+    steps = [StepItem(q, tuple(s[:i + 1])) for q, s in PATHS for i in range(len(s))]
+    assert [p for s in samples for p in s.prm] == pytest.approx(
+        await served(models, PRMVerifier, steps), abs=1e-5)
+    finals = [StepItem(q, tuple(s), is_final=True) for q, s in PATHS]
+    assert [s.orm for s in samples] == pytest.approx(await served(models, ORMVerifier, finals),
+                                                     abs=1e-5)
