@@ -16,7 +16,7 @@ import sys
 
 from training.components.batches import collate_pairs
 from training.components.label_adapter import new_label_adapter
-from training.components.label_reading import read_log_odds
+from training.components.label_reading import completion_steps, read_log_odds
 from training.components.losses import bradley_terry_loss, rewards_and_label_mass
 from training.components.peft import adapter_parser, run_recipe, save_adapter
 from training.components.trainer import train_on_logits
@@ -29,10 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def encode_pair(row: dict, tokenizer, max_length: int) -> dict:
-    """Token ids of both solutions, each ending at its tag (kept when truncating), as the server
-    tokenizes the `orm` verifier's text (with the tokenizer's special tokens: a Llama's BOS)."""
+    """Token ids of both solutions, each ending at its tag (kept when truncating): the `orm`
+    verifier's query of the solution's steps (cut as the server cuts a text into steps),
+    tokenized as the server's engine tokenizes it (with the special tokens: a Llama's BOS)."""
     def ids(solution: str) -> list[int]:
-        tokens = prompt_encoder(tokenizer)(outcome_query(row["prompt"], [solution.strip()]))
+        tokens = prompt_encoder(tokenizer)(outcome_query(row["prompt"],
+                                                         completion_steps(solution)))
         return tokens[-max_length:]  # the tag at the end is what is scored
 
     return {"chosen_ids": ids(row["chosen"]), "rejected_ids": ids(row["rejected"])}

@@ -75,9 +75,9 @@ def test_learned_rewards_name_the_adapters_they_read(tmp_path: Path) -> None:
 
 # --- exact rewards ---------------------------------------------------------------------------
 
-def test_steps_are_the_non_empty_lines() -> None:
+def test_steps_are_the_non_empty_lines_as_the_server_cuts_them() -> None:
     assert completion_steps("\n 22+36=58 \n\n58+26=84\nAnswer: 84\n") == [
-        "22+36=58", "58+26=84", "Answer: 84"]
+        " 22+36=58", "58+26=84", "Answer: 84"]  # indentation kept, as /v1/verify keeps it
     assert completion_steps("  \n") == []
 
 

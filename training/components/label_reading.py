@@ -3,7 +3,8 @@
 ({"input_ids", "tag_positions"}), from the model's logits, each label's probability summed over
 the tokens that spell it, in batches, without gradients; a score is
 `verifiers.label_reading.probability` of it, as on the server. `step_rows` are the rows that
-read every step of a path where the server reads it."""
+read every step of a path where the server reads it, and `completion_steps` a completion's
+steps as the server cuts a text into steps."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ from collections.abc import Sequence
 
 from training.components.batches import collate_tags
 from training.components.losses import tag_log_odds
+from search.steps import StepDelimiter, split_text
 from training.components.trainer import to_model_device
 from verifiers.label_reading import Encode, TaggedPath, find_tags
 from verifiers.reward_format import LABELS
+
+
+def completion_steps(text: str) -> list[str]:
+    """A completion's steps as /v1/verify cuts a text into the steps the verifiers read
+    (`search.steps.split_text`, the default delimiter): its non-blank lines, without the space
+    after them (indentation kept)."""
+    return split_text(text, StepDelimiter())
 
 
 def step_rows(path: TaggedPath, encode: Encode) -> list[tuple[list[int], list[tuple[int, int]]]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from training.components.label_reading import read_log_odds, step_rows
+from training.components.label_reading import completion_steps, read_log_odds, step_rows
 from training.tasks import Problem, get_task
 from verifiers.aggregation import PathAggregation, aggregate_path, combine
 from verifiers.builtin.logic import LogicVerifier
@@ -62,11 +62,6 @@ def parse_weights(spec: str, allowed: Sequence[str], flag: str) -> dict[str, flo
     if not weights or not any(weights.values()):
         raise ValueError(f"{flag}: name at least one reward with a positive weight, e.g. 'exact'")
     return weights
-
-
-def completion_steps(text: str) -> list[str]:
-    """A completion's steps as the server's /v1/verify splits them: non-empty lines, stripped."""
-    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
 @dataclass(frozen=True)
