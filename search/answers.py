@@ -13,12 +13,19 @@ What an extractor returns is normalized (`normalize`) before answers are compare
 from which the extractor reads nothing states no answer: it does not vote; for telling answers
 apart, and for the probe, it is its whole normalized text (so free text is compared as text,
 never counted as disagreeing with everything).
+
+`vote` is the vote over solutions' answers (self_consistency, best_of_n's weighted vote), which
+training's evaluations cast the same way.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+Solution = TypeVar("Solution")
 
 _ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -87,3 +94,20 @@ def answer_key(text: str, extractor: str = "auto") -> str:
     """What makes two solutions the same answer: the stated answer, else the whole text
     (normalized)."""
     return extract_answer(text, extractor) or normalize(text)
+
+
+def vote(solutions: Sequence[Solution], answer: Callable[[Solution], str | None],
+         weight: Callable[[Solution], float], rank: Callable[[Solution], float]
+         ) -> list[Solution]:
+    """One representative per stated `answer` (its best-`rank`ed solution), the answers
+    ordered by the summed `weight` of their solutions, ties by the representative's rank (then
+    by which answer came first). Solutions that state no answer do not vote; empty when none
+    does."""
+    groups: dict[str, list[Solution]] = defaultdict(list)
+    for solution in solutions:
+        stated = answer(solution)
+        if stated is not None:
+            groups[stated].append(solution)
+    ranked = sorted(groups.values(), reverse=True,
+                    key=lambda group: (sum(map(weight, group)), max(map(rank, group))))
+    return [max(group, key=rank) for group in ranked]

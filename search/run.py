@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from search.answers import answer_key, extract_answer
+from search.answers import answer_key, extract_answer, vote
 from search.budget import Budget
 from search.params import SearchParams
 from search.problem import Answer, SearchProblem, SearchResult, SearchStats
@@ -163,17 +162,11 @@ class SearchRun:
         return max(nodes, key=self.rank_key, default=None)
 
     def vote(self, ends: Sequence[Node], weight: Callable[[Node], float]) -> list[Node]:
-        """One representative per stated answer (its best-scored solution), the answers ordered
-        by the summed `weight` of their solutions, ties by the representative's score. Solutions
-        that state no answer do not vote; empty when none does."""
-        groups: dict[str, list[Node]] = defaultdict(list)
-        for end in ends:
-            answer = extract_answer(self.text(end), self.problem.answer_extractor)
-            if answer is not None:
-                groups[answer].append(end)
-        ranked = sorted(groups.values(), reverse=True,
-                        key=lambda group: (sum(map(weight, group)), max(map(self.rank_key, group))))
-        return [max(group, key=self.rank_key) for group in ranked]
+        """`search.answers.vote` over the solutions' stated answers, representatives and ties
+        by path score."""
+        extractor = self.problem.answer_extractor
+        return vote(ends, lambda end: extract_answer(self.text(end), extractor), weight,
+                    self.rank_key)
 
     def finals(self) -> list[Node]:
         return [n for n in self.tree.nodes if n.final and n.parent is not None]

@@ -11,7 +11,9 @@ For each problem, `--samples` solutions are sampled from the base. Reported per 
 - best-of-N accuracy when picking by PRM (min over steps), by ORM, and by majority vote over
   answers, next to the mean sample accuracy and the oracle (some sample is right); and by
   weighted vote: the answer whose samples' scores (PRM, ORM, or their product) sum highest.
-Each path is scored in one request: the tagged path with prompt logprobs, read at the tags.
+Each path is scored as the `prm` and `orm` verifiers score it (`reward_eval.score_paths`): the
+tagged path in one request with prompt logprobs, read at its tags; answers are read and voted on
+as the server reads and votes on them (`search.answers`).
 """
 
 from __future__ import annotations

@@ -26,12 +26,14 @@ import sys
 
 from training.components.batches import collate_tags
 from training.components.label_adapter import new_label_adapter
-from training.components.losses import tag_log_odds, tag_loss
+from training.components.label_reading import read_log_odds, step_rows
+from training.components.losses import tag_loss
 from training.components.metrics import auroc
 from training.components.peft import adapter_parser, run_recipe, save_adapter
-from training.components.trainer import to_model_device, train_on_logits
+from training.components.trainer import train_on_logits
 from training.tasks import from_prompt, solvable_labels
-from verifiers.reward_format import step_query, tagged_path
+from verifiers.label_reading import prompt_encoder
+from verifiers.reward_format import written_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,24 +72,34 @@ def step_targets(row: dict, kind: str) -> list[float]:
         raise ValueError(f"--labels {kind} needs {exc} in every row") from None
 
 
-def encode_row(row: dict, tokenizer, max_length: int, labels: str = "hard") -> dict:
-    """Token ids of the tagged path as the server tokenizes it (a text prompt: with the
-    tokenizer's special tokens), the positions of the tags' last token, and their targets. A
-    tag's position is where the `prm` verifier reads it: the end of the path up to that tag,
-    tokenized alone (a step whose tokens merge across its tag is left out: the server reads it
-    from a request of its own)."""
+def encode_rows(row: dict, tokenizer, max_length: int, labels: str = "hard") -> list[dict]:
+    """The rows that train a path's steps where the `prm` verifier reads them (`step_rows`):
+    token ids as the server tokenizes a text prompt (with the tokenizer's special tokens), the
+    positions of the tags' last tokens, and their targets. First the whole tagged path, with
+    the tags found in it; then a row for each step whose tag merges with the newline after it
+    (" #\\n" one token): its own query, which the server reads with a request of its own. Tags
+    past `max_length` are left out, and so is a row left without any."""
     steps = row["completions"]
     targets = step_targets(row, labels)
     if len(targets) != len(steps):
         raise ValueError(f"{len(steps)} steps but {len(targets)} labels in a row")
-    ids = tokenizer(tagged_path(row["prompt"], steps))["input_ids"][:max_length]
-    positions, kept = [], []
-    for i in range(len(steps)):
-        query = tokenizer(step_query(row["prompt"], steps[: i + 1]))["input_ids"]
-        if len(query) <= len(ids) and ids[: len(query)] == query:
-            positions.append(len(query) - 1)
-            kept.append(float(targets[i]))
-    return {"input_ids": ids, "tag_positions": positions, "tag_targets": kept}
+    encoded = []
+    for ids, tags in step_rows(written_path(row["prompt"], steps), prompt_encoder(tokenizer)):
+        kept = [(step, p) for step, p in tags if p < max_length]
+        if kept:
+            encoded.append({"input_ids": ids[:max_length],
+                            "tag_positions": [p for _, p in kept],
+                            "tag_targets": [targets[step] for step, _ in kept]})
+    return encoded
+
+
+def encode_batch(batch: dict[str, list], tokenizer, max_length: int, labels: str
+                 ) -> dict[str, list]:
+    """`encode_rows` over a batch of rows (a `datasets` batched map: columns of lists)."""
+    rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+    encoded = [e for row in rows for e in encode_rows(row, tokenizer, max_length, labels)]
+    return {key: [e[key] for e in encoded]
+            for key in ("input_ids", "tag_positions", "tag_targets")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,15 +126,17 @@ def train(args: argparse.Namespace) -> dict:
     adapter = new_label_adapter(args)
     good_id, bad_id = adapter.good_id, adapter.bad_id
     rows = load_step_rows(args.dataset, args.labels)
-    data = rows.map(lambda r: encode_row(r, adapter.tokenizer, args.max_length, args.labels),
-                    remove_columns=rows.column_names)
-    split = data.train_test_split(test_size=args.eval_fraction, seed=args.seed)
+    # split the paths, then encode: a path's rows stay on one side
+    split = {name: part.map(lambda b: encode_batch(b, adapter.tokenizer, args.max_length,
+                                                   args.labels),
+                            batched=True, remove_columns=part.column_names)
+             for name, part in rows.train_test_split(test_size=args.eval_fraction,
+                                                     seed=args.seed).items()}
     steps, seconds = train_on_logits(
         adapter.model, adapter.tokenizer, args, split["train"], collate_tags,
         lambda logits, batch: tag_loss(logits, batch["tag_rows"], batch["tag_cols"],
                                        batch["tag_targets"], good_id, bad_id))
-    metrics = evaluate(adapter.model, split["test"], adapter.tokenizer.pad_token_id, good_id,
-                       bad_id)
+    metrics = evaluate(adapter.model, split["test"], adapter.tokenizer)
     manifest = save_adapter(adapter.model, args, list(args.dataset), {
         "rows": len(split["train"]), "steps": steps, "seconds": round(seconds, 1),
         "labels": args.labels, "init_adapter": args.init_adapter}, metrics, "training.prm")
@@ -130,21 +144,12 @@ def train(args: argparse.Namespace) -> dict:
     return manifest
 
 
-def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
-    """Step-level AUROC of P(GOOD) against the (hard-thresholded) held-out labels."""
-    import torch
-
-    scores, labels = [], []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(rows), 64):
-            batch = to_model_device(collate_tags(
-                [rows[i] for i in range(start, min(start + 64, len(rows)))], pad_id), model)
-            logits = model(input_ids=batch["input_ids"],
-                           attention_mask=batch["attention_mask"]).logits
-            odds = tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"], good_id, bad_id)
-            scores += odds.tolist()
-            labels += [int(t >= 0.5) for t in batch["tag_targets"].tolist()]
+def evaluate(model, rows, tokenizer) -> dict:
+    """Step-level AUROC of the log-odds of GOOD against the (hard-thresholded) held-out
+    labels."""
+    rows = list(rows)  # a datasets.Dataset: rows as dicts
+    scores = [o for odds in read_log_odds(model, rows, tokenizer) for o in odds]
+    labels = [int(t >= 0.5) for row in rows for t in row["tag_targets"]]
     return {"step_auroc": auroc(scores, labels), "eval_steps": len(labels),
             "eval_good_fraction": sum(labels) / max(len(labels), 1)}
 

@@ -16,10 +16,12 @@ import sys
 
 from training.components.batches import collate_pairs
 from training.components.label_adapter import new_label_adapter
+from training.components.label_reading import completion_steps, read_log_odds
 from training.components.losses import bradley_terry_loss, rewards_and_label_mass
 from training.components.peft import adapter_parser, run_recipe, save_adapter
-from training.components.trainer import to_model_device, train_on_logits
-from verifiers.reward_format import step_query
+from training.components.trainer import train_on_logits
+from verifiers.label_reading import prompt_encoder
+from verifiers.reward_format import outcome_query
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def encode_pair(row: dict, tokenizer, max_length: int) -> dict:
-    """Token ids of both solutions, each ending at its tag (kept when truncating), as the server
-    tokenizes the `orm` verifier's text (with the tokenizer's special tokens: a Llama's BOS)."""
+    """Token ids of both solutions, each ending at its tag (kept when truncating): the `orm`
+    verifier's query of the solution's steps (cut as the server cuts a text into steps),
+    tokenized as the server's engine tokenizes it (with the special tokens: a Llama's BOS)."""
     def ids(solution: str) -> list[int]:
-        tokens = tokenizer(step_query(row["prompt"], [solution.strip()]))["input_ids"]
+        tokens = prompt_encoder(tokenizer)(outcome_query(row["prompt"],
+                                                         completion_steps(solution)))
         return tokens[-max_length:]  # the tag at the end is what is scored
 
     return {"chosen_ids": ids(row["chosen"]), "rejected_ids": ids(row["rejected"])}
@@ -53,8 +57,7 @@ def train(args: argparse.Namespace) -> dict:
         adapter.model, adapter.tokenizer, args, split["train"], collate_pairs,
         lambda logits, batch: bradley_terry_loss(
             *rewards_and_label_mass(logits, batch["last"], good_id, bad_id)))
-    metrics = evaluate(adapter.model, split["test"], adapter.tokenizer.pad_token_id, good_id,
-                       bad_id)
+    metrics = evaluate(adapter.model, split["test"], adapter.tokenizer)
     manifest = save_adapter(adapter.model, args, list(args.dataset), {
         "pairs": len(split["train"]), "steps": steps, "seconds": round(seconds, 1)}, metrics,
         "training.reward")
@@ -62,24 +65,15 @@ def train(args: argparse.Namespace) -> dict:
     return manifest
 
 
-def evaluate(model, rows, pad_id: int, good_id: int, bad_id: int) -> dict:
-    """Pairwise accuracy: how often the chosen solution gets the higher reward."""
-    import torch
-
-    wins, total = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(rows), 32):
-            batch = to_model_device(collate_pairs(
-                [rows[i] for i in range(start, min(start + 32, len(rows)))], pad_id), model)
-            logits = model(input_ids=batch["input_ids"],
-                           attention_mask=batch["attention_mask"]).logits
-            reward, _ = rewards_and_label_mass(logits, batch["last"], good_id, bad_id)
-            half = len(reward) // 2
-            wins += ((reward[:half] > reward[half:]).float()
-                     + 0.5 * (reward[:half] == reward[half:]).float()).sum().item()
-            total += half
-    return {"pairwise_accuracy": wins / max(total, 1), "eval_pairs": total}
+def evaluate(model, rows, tokenizer) -> dict:
+    """Pairwise accuracy: how often the chosen solution gets the higher reward (the log-odds
+    of GOOD at its tag)."""
+    pairs = list(rows)  # a datasets.Dataset: rows as dicts
+    ends = [{"input_ids": ids, "tag_positions": [len(ids) - 1]}
+            for pair in pairs for ids in (pair["chosen_ids"], pair["rejected_ids"])]
+    odds = [o for (o,) in read_log_odds(model, ends, tokenizer)]
+    wins = sum((c > r) + 0.5 * (c == r) for c, r in zip(odds[::2], odds[1::2]))
+    return {"pairwise_accuracy": wins / max(len(pairs), 1), "eval_pairs": len(pairs)}
 
 
 if __name__ == "__main__":

@@ -1,70 +1,55 @@
 """Scoring steps by a reward model's next token after a step tag: P(good) over {good, bad}.
 
 The demo `prm` adapter and a Math-Shepherd-style `token_prm` both work this way; they differ
-only in how a path is written out (`TaggedPath`) and which tokens are the labels. Steps of one
-path in a batch (the prefixes of its longest item) are scored by one prompt-logprobs request
-over the longest path, read after every tag: one prefill instead of one request per step. A
-lone step (a search leaf) is one next-token request; those of a batch go to the engine
-concurrently, so its scheduler runs them together and their shared prefixes hit the prefix
-cache.
+only in how a path is written out (`TaggedPath`) and which tokens are the labels (where and how
+a label is read, shared with training, is verifiers/label_reading.py). Steps of one path in a
+batch (the prefixes of its longest item) are scored by one prompt-logprobs request over the
+longest path, read after every tag: one prefill instead of one request per step. A lone step (a
+search leaf) is one next-token request; those of a batch go to the engine concurrently, so its
+scheduler runs them together and their shared prefixes hit the prefix cache.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from engine.protocol import Engine, SamplingParams
+from verifiers.label_reading import Labels, TaggedPath, find_tags
 from verifiers.protocol import StepItem
 
 
 @dataclass(frozen=True)
-class TaggedPath:
-    """A path written out for the reward model: `text`, and after each step's tag the offset
-    in `text` where that tag ends (the model's next token there is the step's label)."""
+class ServedAdapter:
+    """A label-token adapter of the served base, as a component reads it: the engine, the
+    adapter's name (`adapter` in the component's config; the server reserves it), how many
+    logprobs to read (`top_k`, default 20), and `scope(name)`, which keeps the adapter loaded
+    while it is read and gives its resident name."""
 
-    text: str
-    tag_ends: tuple[int, ...]
-    add_special_tokens: bool = True  # False when `text` holds them already (a chat template)
+    engine: Engine
+    scope: Callable[[str], AbstractAsyncContextManager[str]]
+    name: str
+    top_k: int
 
-    def query(self, steps: int) -> str:
-        """The text whose next token labels step `steps` (1-based): the path up to its tag."""
-        return self.text[: self.tag_ends[steps - 1]]
+    @classmethod
+    def configured(cls, deps, component: str, default: str, needs: str) -> ServedAdapter:
+        """From a component's deps (engine, adapter_scope, config_for); `needs` is the error
+        when they lack an engine or an adapter registry."""
+        if deps is None or deps.engine is None or deps.adapter_scope is None:
+            raise ValueError(needs)
+        config = deps.config_for(component)
+        return cls(deps.engine, deps.adapter_scope, str(config.get("adapter", default)),
+                   int(config.get("top_k", 20)))
 
-
-@dataclass(frozen=True)
-class Labels:
-    good: str = "+"
-    bad: str = "-"
-
-    def probability(self, logprobs: Mapping[str, float]) -> float:
-        """P(good) over {good, bad} from the top-k next-token logprobs, each label matched as
-        the tokenizer names it ("+", or "Ġ+" / "▁+" with a word-start marker). A label missing
-        from the top-k is at most as likely as the least likely token listed, so it gets that
-        logprob (an estimate that never turns "unlisted" into a hard 0 or 1); both missing:
-        0.5."""
-        good, bad = _label_logprob(logprobs, self.good), _label_logprob(logprobs, self.bad)
-        if good is None and bad is None:
-            return 0.5
-        floor = min(logprobs.values())
-        good, bad = floor if good is None else good, floor if bad is None else bad
-        top = max(good, bad)
-        return math.exp(good - top) / (math.exp(good - top) + math.exp(bad - top))
-
-
-_WORD_START = ("Ġ", "▁", " ")
-
-
-def _label_logprob(logprobs: Mapping[str, float], label: str) -> float | None:
-    found = [lp for token, lp in logprobs.items()
-             if token == label or (token[:1] in _WORD_START and token[1:] == label)]
-    if not found:
-        return None
-    top = max(found)
-    return top + math.log(sum(math.exp(lp - top) for lp in found))
+    async def next_tokens(self, prompts: Sequence[str]) -> list[dict[str, float]]:
+        """The top-k next-token logprobs after each prompt, read concurrently under one scope."""
+        async with self.scope(self.name) as resident:
+            return list(await asyncio.gather(*(
+                self.engine.next_token_logprobs(prompt, self.top_k, resident)
+                for prompt in prompts)))
 
 
 async def score_tagged(engine: Engine, items: Sequence[StepItem],
@@ -97,20 +82,20 @@ class _PathScorer:
         `path` is)."""
         if len(members) == 1:
             return {members[0]: await self._next_token(path, len(items[members[0]].steps))}
-        ids = self._encode(path, path.text)
-        positions = {}
-        for index in members:
-            query = self._encode(path, path.query(len(items[index].steps)))
-            if ids[: len(query)] != query or len(query) >= len(ids):
-                # a tokenizer that merges across the tag: each step on its own
-                found = await asyncio.gather(*(self._next_token(path, len(items[i].steps))
-                                               for i in members))
-                return dict(zip(members, found))
-            positions[index] = len(query)
+        reading = find_tags(path, lambda text: self._encode(path, text),
+                            [len(items[i].steps) for i in members])
+        if any(p is None or p + 1 >= len(reading.ids) for p in reading.positions):
+            # a tokenizer that merges a tag with what follows it: each step on its own
+            found = await asyncio.gather(*(self._next_token(path, len(items[i].steps))
+                                           for i in members))
+            return dict(zip(members, found))
+        # prompt_logprobs[i] is the distribution of token i: the label after the tag at p
+        positions = {index: p + 1 for index, p in zip(members, reading.positions)}
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=self.top_k,
                                 final_only=True, detokenize=False)
         prompt_logprobs = None
-        outputs = self.engine.generate(ids, params, f"prm-{uuid.uuid4().hex}", self.adapter)
+        outputs = self.engine.generate(reading.ids, params, f"prm-{uuid.uuid4().hex}",
+                                       self.adapter)
         try:
             async for out in outputs:
                 prompt_logprobs = out.prompt_logprobs or prompt_logprobs

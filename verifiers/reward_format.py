@@ -1,5 +1,7 @@
 """How reward-model adapters see a solution: the contract between `training.prm`/`training.reward`
-and the `prm`/`orm` verifiers that serve them.
+(and the training code that reads these adapters: `training.rl`'s rewards, their evaluation) and
+the `prm`/`orm` verifiers that serve them. Where and how a label is read is
+verifiers/label_reading.py.
 
 A step tag follows each step; the reward model's next token after a tag is GOOD or BAD, and the
 step's score is P(GOOD) renormalised over {GOOD, BAD}:
@@ -8,13 +10,15 @@ step's score is P(GOOD) renormalised over {GOOD, BAD}:
     3*4=12 #                  <- step, tag: the PRM predicts "+" or "-" after "#"
     2+12=14 #
     Answer: 14 #
+
+The ORM reads a whole solution as one step (`outcome_query`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from verifiers.label_scoring import Labels, TaggedPath
+from verifiers.label_reading import Labels, TaggedPath
 
 STEP_TAG = " #"
 GOOD = "+"
@@ -29,6 +33,12 @@ def tagged_path(problem: str, steps: Sequence[str]) -> str:
 def step_query(problem: str, steps: Sequence[str]) -> str:
     """The text whose next token scores the last of `steps`: the path up to its tag."""
     return tagged_path(problem, steps)[:-1]
+
+
+def outcome_query(problem: str, steps: Sequence[str]) -> str:
+    """The text whose next token is the ORM's judgement of the solution `steps`: the whole
+    solution as one step, up to its tag."""
+    return step_query(problem, ["\n".join(steps)])
 
 
 def written_path(problem: str, steps: Sequence[str]) -> TaggedPath:

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from search.problem import SearchProblem
-from verifiers.reward_format import STEP_TAG, good_probability
+from verifiers.label_reading import probability
+from verifiers.label_scoring import ServedAdapter
+from verifiers.reward_format import LABELS, STEP_TAG
 
 
 def difficulty_query(question: str) -> str:
@@ -24,28 +26,29 @@ def difficulty_query(question: str) -> str:
     return question.strip() + STEP_TAG
 
 
+def difficulty_of_log_odds(log_odds: float) -> float:
+    """d = 1 - P(GOOD) over {GOOD, BAD} from log P(GOOD) - log P(BAD): read here from the
+    top-k logprobs, by `training.difficulty` from the adapter's logits."""
+    return 1.0 - probability(log_odds)
+
+
 def difficulty_from_logprobs(top_logprobs: Mapping[str, float]) -> float:
-    """d = 1 - P(GOOD) over {GOOD, BAD} from the top-k next-token logprobs (0.5: neither listed)."""
-    return 1.0 - good_probability(top_logprobs)
+    """d from the top-k next-token logprobs (0.5: neither label listed)."""
+    return difficulty_of_log_odds(LABELS.log_odds(top_logprobs))
 
 
 class LearnedEstimator:
     name = "learned"
 
     def __init__(self, deps) -> None:
-        if deps is None or deps.engine is None or deps.adapter_scope is None:
-            raise ValueError("the learned difficulty estimator needs an engine and an adapter "
-                             "registry (adapter_scope); without them use the probe estimator")
-        config = deps.config_for(self.name)
-        self._engine = deps.engine
-        self._adapter_scope = deps.adapter_scope
-        self.adapter = str(config.get("adapter", "difficulty"))
-        self.top_k = int(config.get("top_k", 20))
-        if self.top_k < 2:
+        self._served = ServedAdapter.configured(
+            deps, self.name, "difficulty",
+            "the learned difficulty estimator needs an engine and an adapter registry "
+            "(adapter_scope); without them use the probe estimator")
+        self.adapter = self._served.name
+        if self._served.top_k < 2:
             raise ValueError("learned difficulty needs top_k >= 2 to see both label tokens")
 
     async def estimate(self, problem: SearchProblem) -> float:
-        async with self._adapter_scope(self.adapter) as adapter:
-            top = await self._engine.next_token_logprobs(difficulty_query(problem.question),
-                                                         self.top_k, adapter)
+        [top] = await self._served.next_tokens([difficulty_query(problem.question)])
         return min(max(difficulty_from_logprobs(top), 0.0), 1.0)

@@ -1,10 +1,11 @@
-"""Answer extractors, the step delimiter's rules, and the probe's disagreement on free text."""
+"""Answer extractors, the vote, the step delimiter's rules, and the probe's disagreement on free
+text."""
 
 from __future__ import annotations
 
 import pytest
 
-from search.answers import answer_key, extract_answer, normalize
+from search.answers import answer_key, extract_answer, normalize, vote
 from search.difficulty.probe import uncertainty
 from search.steps import SlowStepPattern, StepDelimiter, split_completion, split_text
 
@@ -28,6 +29,21 @@ def test_free_text_is_its_own_answer_for_telling_answers_apart():
     assert answer_key("Paris.", "auto") == answer_key("paris", "auto") == "paris"
     assert answer_key("The answer is 4", "auto") == answer_key("\\boxed{4}", "auto") == "4"
     assert normalize(" $42$ ") == "42"
+
+
+def test_the_vote_sums_weights_per_answer_and_sends_each_answers_best_solution():
+    # (text, weight, rank)
+    solutions = [("Answer: 6", 0.4, 1.0), ("Answer: 5", 0.5, 0.2), ("no answer", 9.0, 9.0),
+                 ("Answer: 6", 0.4, 3.0), ("Answer: 5", 0.2, 2.0)]
+    voted = vote(solutions, lambda s: extract_answer(s[0]), lambda s: s[1], lambda s: s[2])
+    assert voted == [solutions[3], solutions[4]]  # 6 (0.8) before 5 (0.7), the best of each
+    tied = [("Answer: 1", 1.0, 0.1), ("Answer: 2", 1.0, 0.9), ("Answer: 1", 0.0, 0.2)]
+    assert vote(tied, lambda s: extract_answer(s[0]), lambda s: 1.0, lambda s: s[2]) == [
+        tied[2], tied[1]]  # two votes beat one
+    assert vote(tied[:2], lambda s: extract_answer(s[0]), lambda s: 1.0, lambda s: s[2]) == [
+        tied[1], tied[0]]  # a tie goes to the better-ranked representative
+    assert vote([("free text", 1.0, 1.0)], lambda s: extract_answer(s[0], "answer"),
+                lambda s: 1.0, lambda s: 1.0) == []
 
 
 def test_the_probe_measures_disagreement_on_free_text_instead_of_assuming_the_worst():

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from search.difficulty.learned import difficulty_from_logprobs, difficulty_query
+from search.difficulty.learned import (difficulty_from_logprobs, difficulty_of_log_odds,
+                                       difficulty_query)
 from training import difficulty as rec
 from training.components import difficulty_labels as labels
 from training.components.metrics import ranks, spearman
@@ -47,12 +48,12 @@ def test_encoded_row_reads_the_label_at_the_tag(tokenizer):
 
 
 def test_difficulty_is_one_minus_good_over_the_two_labels():
-    assert labels.difficulty_of_log_odds(0.0) == pytest.approx(0.5)
-    assert labels.difficulty_of_log_odds(math.log(3)) == pytest.approx(0.25)  # P(GOOD) = 3/4
+    assert difficulty_of_log_odds(0.0) == pytest.approx(0.5)
+    assert difficulty_of_log_odds(math.log(3)) == pytest.approx(0.25)  # P(GOOD) = 3/4
     # training's readout (log-odds) and serving's (top-k logprobs) agree
     top = {GOOD: math.log(0.1), BAD: math.log(0.3), "7": math.log(0.5)}
     assert difficulty_from_logprobs(top) == pytest.approx(0.75)
-    assert labels.difficulty_of_log_odds(math.log(0.1 / 0.3)) == pytest.approx(0.75)
+    assert difficulty_of_log_odds(math.log(0.1 / 0.3)) == pytest.approx(0.75)
 
 
 def test_label_row_from_measured_answers():

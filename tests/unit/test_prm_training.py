@@ -11,7 +11,7 @@ from training.components.batches import collate_tags as collate
 from training.components.losses import tag_log_odds, tag_loss
 from training.components.metrics import auroc
 from training.components.tokenizer import build_tokenizer
-from training.prm import encode_row
+from training.prm import encode_rows
 from verifiers.reward_format import GOOD, good_probability, step_query, tagged_path
 
 ROW = {"prompt": "Compute: 2+3*4", "completions": ["3*4=12", "2+12=15", "Answer: 15"],
@@ -21,6 +21,13 @@ ROW = {"prompt": "Compute: 2+3*4", "completions": ["3*4=12", "2+12=15", "Answer:
 @pytest.fixture(scope="module")
 def tokenizer():
     return build_tokenizer()
+
+
+def encode_row(row, tokenizer, max_length, labels="hard"):
+    """The demo's characters never merge a tag with its newline: one row reads every step."""
+    rows = encode_rows(row, tokenizer, max_length, labels)
+    assert len(rows) == 1
+    return rows[0]
 
 
 def test_tagged_path_and_step_query_agree():

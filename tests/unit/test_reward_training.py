@@ -9,6 +9,7 @@ import torch
 from training.components.batches import collate_pairs as collate
 from training.components.losses import bradley_terry_loss, rewards_and_label_mass
 from training.components.tokenizer import build_tokenizer
+from search.steps import StepDelimiter, split_text
 from training.reward import encode_pair
 from verifiers.builtin.orm import ORMVerifier
 from verifiers.protocol import ScoringContext, StepItem
@@ -43,9 +44,7 @@ def test_collate_and_bradley_terry(tokenizer):
         bradley_terry_loss(reward, mass)
 
 
-async def test_orm_verifier_scores_only_finished_solutions():
-    queries = []
-
+def scripted_orm(queries: list) -> ORMVerifier:
     class Engine:
         async def next_token_logprobs(self, prompt, k, adapter=None):
             queries.append((prompt, adapter))
@@ -55,7 +54,23 @@ async def test_orm_verifier_scores_only_finished_solutions():
     async def scope(name):
         yield name
 
-    verifier = ORMVerifier(VerifierDeps(engine=Engine(), adapter_scope=scope))
+    return ORMVerifier(VerifierDeps(engine=Engine(), adapter_scope=scope))
+
+
+async def test_a_pair_is_the_query_the_orm_verifier_sends_for_the_same_text(tokenizer):
+    solution = "2+3=5 \n\n Answer: 5\n"  # a blank line, a space after a step, an indent
+    queries = []
+    steps = tuple(split_text(solution, StepDelimiter()))  # as /v1/verify cuts it
+    await scripted_orm(queries).score([StepItem(PAIR["prompt"], steps, is_final=True)],
+                                      ScoringContext())
+    row = encode_pair({**PAIR, "chosen": solution}, tokenizer, 256)
+    assert tokenizer.decode(row["chosen_ids"]) == queries[0][0] == \
+        "Compute: 2+3\n2+3=5\n Answer: 5 #"
+
+
+async def test_orm_verifier_scores_only_finished_solutions():
+    queries = []
+    verifier = scripted_orm(queries)
     items = [StepItem("Compute: 2+3", ("2+3=5",)),
              StepItem("Compute: 2+3", ("2+3=5", "Answer: 5"), is_final=True)]
     assert await verifier.score(items, ScoringContext()) == [1.0, pytest.approx(0.7)]

@@ -9,7 +9,7 @@ import pytest
 from training.tasks import (TASKS, Problem, arithmetic, countdown, from_prompt, get_task,
                             solvable_labels, step_labels)
 from training.tasks.__main__ import main as export_main
-from training.tasks.base import completion_prompt, extract_answer
+from training.tasks.base import completion_prompt, states_answer
 
 EXAMPLE = "Compute: 48+17*3-29*2+11"
 EXAMPLE_SOLUTION = "17*3=51\n29*2=58\n48+51=99\n99-58=41\n41+11=52\nAnswer: 52"
@@ -43,11 +43,21 @@ def test_arithmetic_worked_solution_matches_the_format():
     assert arithmetic.solution(arith("2*3*4+1")) == "2*3=6\n6*4=24\n24+1=25\nAnswer: 25"
 
 
-def test_arithmetic_check_accepts_only_the_true_value():
-    problem = arith(EXAMPLE[9:])
-    assert arithmetic.check(problem, EXAMPLE_SOLUTION)
-    assert not arithmetic.check(problem, EXAMPLE_SOLUTION.replace("Answer: 52", "Answer: 53"))
-    assert not arithmetic.check(problem, EXAMPLE_SOLUTION.rsplit("\n", 1)[0])  # no Answer line
+@pytest.mark.parametrize("completion, correct", [
+    (EXAMPLE_SOLUTION, True),
+    (EXAMPLE_SOLUTION.replace("Answer: 52", "Answer: 53"), False),
+    # the answer the server reads for its votes (search.answers, `auto`), not the first
+    # `Answer: N` line as an int
+    (EXAMPLE_SOLUTION + "\nAnswer: 53", False),  # the last Answer line counts
+    ("Answer: 53\n" + EXAMPLE_SOLUTION, True),
+    (EXAMPLE_SOLUTION + ".", True),  # "Answer: 52."
+    (EXAMPLE_SOLUTION.replace("Answer: 52", "answer: 52"), True),
+    (EXAMPLE_SOLUTION.replace("Answer: 52", "Answer: 052"), False),  # compared as text
+    (EXAMPLE_SOLUTION.rsplit("\n", 1)[0], True),  # cut before its Answer line: the last number
+    ("17*3=51\n29*2=58", False),  # cut earlier: an intermediate value
+])
+def test_arithmetic_check_reads_the_answer_as_the_server_votes(completion, correct):
+    assert arithmetic.check(arith(EXAMPLE[9:]), completion) is correct
 
 
 def test_arithmetic_step_checker_follows_precedence_and_arithmetic():
@@ -101,6 +111,7 @@ def test_countdown_accepts_a_valid_solution():
     ("25/3=8\n50*7=350\nAnswer: 353", "non-exact division"),
     ("50*7=350\n350+3=353", "no Answer line"),
     ("50*7=350\n350+3=353\n353-25=328\nAnswer: 353", "last result is not the target"),
+    ("50*7=350\n350+3=353\nAnswer: 353\nAnswer: 350", "the answer it states last is not"),
 ])
 def test_countdown_rejects_invalid_solutions(completion, why):
     assert not countdown.check(cd(COUNTDOWN), completion), why
@@ -203,8 +214,8 @@ def test_registry_and_prompt_helpers():
     assert from_prompt(COUNTDOWN).task == "countdown"
     assert from_prompt("What is the capital of France?") is None
     assert completion_prompt(from_prompt(EXAMPLE)) == EXAMPLE + "\n"
-    assert extract_answer("1+1=2\nAnswer: 2\nAnswer: 3") == "2"
-    assert extract_answer("1+1=2\nanswer 2") is None
+    assert states_answer("1+1=2\nAnswer: 2\nAnswer: 3", "3")
+    assert states_answer("1+1=2\nanswer 2", "2") and not states_answer("1+1=2", "1")
 
 
 @pytest.mark.parametrize("name, difficulty", [("arithmetic", 3), ("countdown", None)])

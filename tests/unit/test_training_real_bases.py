@@ -15,7 +15,7 @@ from training import lora, reward
 from training.components import base_model
 from training.components.sft_data import IGNORE_INDEX, tokenize_row
 from training.components.trainer import training_arguments
-from training.prm import encode_row
+from training.prm import encode_rows
 from verifiers.reward_format import step_query
 
 LLAMA, QWEN = model_dir("llama3-chat"), model_dir("qwen2-chat")
@@ -80,7 +80,7 @@ def test_a_chat_row_is_the_served_conversation_and_the_reply_as_the_template_end
 def test_the_prm_reads_each_tag_where_the_server_reads_it(llama):
     row = {"prompt": "What is 3+4+5?", "completions": ["3+4=7", "7+5=12", "Answer: 12"],
            "labels": [1, 1, 0]}
-    encoded = encode_row(row, llama, 256)
+    [encoded] = encode_rows(row, llama, 256)
     assert encoded["input_ids"][0] == llama.bos_token_id
     # the verifier's query for step i, tokenized as the engine tokenizes a text prompt, ends
     # at the position whose logits the loss reads

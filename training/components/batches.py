@@ -3,10 +3,13 @@ reads."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def collate_tags(rows: list[dict], pad_id: int):
+
+def collate_tags(rows: Sequence[dict], pad_id: int):
     """Rows of {"input_ids", "tag_positions", "tag_targets"} -> ids, mask, and every tag as
-    (row, column, target) (`training.prm`, `training.difficulty`)."""
+    (row, column, target) (`training.prm`, `training.difficulty`); rows read, not trained on,
+    need no targets."""
     import torch
 
     width = max(len(r["input_ids"]) for r in rows)
@@ -18,7 +21,7 @@ def collate_tags(rows: list[dict], pad_id: int):
         mask[b, : len(row["input_ids"])] = 1
         rows_idx += [b] * len(row["tag_positions"])
         cols += row["tag_positions"]
-        targets += row["tag_targets"]
+        targets += row.get("tag_targets", ())
     return {"input_ids": ids, "attention_mask": mask, "tag_rows": torch.tensor(rows_idx),
             "tag_cols": torch.tensor(cols), "tag_targets": torch.tensor(targets)}
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from search.difficulty.learned import difficulty_query
-from training.components.batches import collate_tags
-from training.components.losses import tag_log_odds
+from search.difficulty.learned import difficulty_of_log_odds, difficulty_query
+from training.components.label_reading import read_log_odds
 from training.components.metrics import auroc, spearman
-from training.components.trainer import to_model_device
 from training.tasks import Problem, get_task
-from verifiers.reward_format import BAD, GOOD, good_probability
+from verifiers.label_reading import prompt_encoder
 
 
 def label_row(problem: Problem, split: str, greedy: str, samples: Sequence[str]) -> dict:
@@ -35,16 +33,11 @@ def target(row: dict) -> float:
 def encode_row(row: dict, tokenizer, max_length: int) -> dict:
     """Token ids of `difficulty_query(prompt)` (tokenized as the server tokenizes a text prompt)
     and the one tag position whose next token carries the label."""
-    ids = tokenizer(difficulty_query(row["prompt"]))["input_ids"]
+    ids = prompt_encoder(tokenizer)(difficulty_query(row["prompt"]))
     if len(ids) > max_length:
         raise ValueError(f"a difficulty query of {len(ids)} tokens exceeds --max-length "
                          f"{max_length}; raise --max-length")
     return {"input_ids": ids, "tag_positions": [len(ids) - 1], "tag_targets": [target(row)]}
-
-
-def difficulty_of_log_odds(log_odds: float) -> float:
-    """d from logit(GOOD) - logit(BAD), exactly as the server computes it from logprobs."""
-    return 1.0 - good_probability({GOOD: log_odds, BAD: 0.0})
 
 
 def bucket_of(row: dict) -> str:
@@ -97,22 +90,9 @@ def evaluate_difficulty(rows: Sequence[dict], difficulties: Sequence[float],
 def predict(model, rows: Sequence[dict], tokenizer, max_length: int, batch_size: int = 256
             ) -> list[float]:
     """The adapter's difficulty d for each row, read at the tag."""
-    import torch
-    from tqdm import tqdm
-
-    good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
     encoded = [encode_row(r, tokenizer, max_length) for r in rows]
-    odds: list[float] = []
-    model.eval()
-    with torch.no_grad():
-        for start in tqdm(range(0, len(encoded), batch_size), desc="eval", unit="batch"):
-            batch = to_model_device(
-                collate_tags(encoded[start : start + batch_size], tokenizer.pad_token_id), model)
-            logits = model(input_ids=batch["input_ids"],
-                           attention_mask=batch["attention_mask"]).logits  # [B, S, V]
-            odds += tag_log_odds(logits, batch["tag_rows"], batch["tag_cols"],
-                                 good_id, bad_id).tolist()
-    return [difficulty_of_log_odds(o) for o in odds]
+    odds = read_log_odds(model, encoded, tokenizer, batch_size, progress=True)
+    return [difficulty_of_log_odds(o) for (o,) in odds]
 
 
 def markdown(table: dict[str, dict]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from training.components.base_model import load_tokenizer
 from training.components.peft import lora_config
-from verifiers.reward_format import BAD, GOOD
+from verifiers.reward_format import LABELS
 
 
 @dataclass
@@ -30,7 +30,7 @@ def new_label_adapter(args: argparse.Namespace) -> LabelAdapter:
 
     torch.manual_seed(args.seed)
     tokenizer = load_tokenizer(args.model)
-    good_id, bad_id = tokenizer.convert_tokens_to_ids([GOOD, BAD])
+    good_id, bad_id = LABELS.token_ids(tokenizer)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
     if getattr(args, "init_adapter", None):
         from peft import PeftModel

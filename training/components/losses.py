@@ -5,11 +5,18 @@ so the labels also take the probability mass (the server reads them from the top
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def tag_log_odds(logits, tag_rows, tag_cols, good_id: int, bad_id: int):
-    """logit(GOOD) - logit(BAD) at each tag: the log-odds of P(GOOD) over {GOOD, BAD}."""
-    at_tags = logits[tag_rows, tag_cols]  # [n_tags, vocab]
-    return at_tags[:, good_id] - at_tags[:, bad_id]
+
+def tag_log_odds(logits, tag_rows, tag_cols, good: int | Sequence[int],
+                 bad: int | Sequence[int]):
+    """log P(GOOD) - log P(BAD) at each tag: logit(GOOD) - logit(BAD) for one id each, or,
+    given every id that spells a label (`Labels.spellings`), their probabilities summed, as the
+    server reads a label."""
+    at_tags = logits[tag_rows, tag_cols].float()  # [n_tags, vocab]
+    if isinstance(good, int) and isinstance(bad, int):
+        return at_tags[:, good] - at_tags[:, bad]
+    return at_tags[:, list(good)].logsumexp(-1) - at_tags[:, list(bad)].logsumexp(-1)
 
 
 def tag_loss(logits, tag_rows, tag_cols, targets, good_id: int, bad_id: int):
@@ -24,11 +31,10 @@ def rewards_and_label_mass(logits, last, good_id: int, bad_id: int):
     """Per sequence: reward = logit(GOOD) - logit(BAD) at its tag, and log(P(GOOD)+P(BAD))."""
     import torch
 
-    at_tag = logits[torch.arange(len(last)), last].float()  # [B, vocab]
-    logp = torch.log_softmax(at_tag, dim=-1)
-    reward = at_tag[:, good_id] - at_tag[:, bad_id]
+    rows = torch.arange(len(last))
+    logp = torch.log_softmax(logits[rows, last].float(), dim=-1)  # [B, vocab]
     mass = torch.logsumexp(logp[:, [good_id, bad_id]], dim=-1)
-    return reward, mass
+    return tag_log_odds(logits, rows, last, good_id, bad_id), mass
 
 
 def bradley_terry_loss(reward, mass):

@@ -22,7 +22,7 @@ EPSILON = 1e-4  # TRL's guard against a zero standard deviation
 
 def token_steps(pieces: Sequence[str]) -> list[int]:
     """The step index of each token, from the tokens' texts. Steps are the non-empty lines
-    (`rl_rewards.completion_steps`); a token on a blank line, or after the last step (the end
+    (`label_reading.completion_steps`); a token on a blank line, or after the last step (the end
     of sequence), belongs to the next step, or to the last one."""
     text = "".join(pieces)
     lines = text.split("\n")

@@ -4,13 +4,13 @@ ORM, majority or weighted vote) and the summary table."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
+from search.answers import extract_answer, vote
 from training.components.metrics import auroc
 from training.tasks import Problem
-from training.tasks.base import extract_answer
-from verifiers.reward_format import STEP_TAG, good_probability, step_query, tagged_path
+from verifiers.label_reading import TagReading, find_tags, prompt_encoder
+from verifiers.reward_format import good_probability, outcome_query, step_query, written_path
 
 TOP_K = 20
 
@@ -27,41 +27,38 @@ class Sample:
     orm: float = 0.5
 
 
-def tag_scores(prompt_logprobs, text: str, tokenizer) -> list[float]:
-    """P(GOOD) at each tag of a tagged path, from per-position top-k prompt logprobs.
+def tag_scores(prompt_logprobs, reading: TagReading) -> list[float | None]:
+    """P(GOOD) at each tag `reading` found in a path, from vLLM's per-position top-k prompt
+    logprobs (prompt_logprobs[i] is the distribution of token i given the tokens before it:
+    the label after the tag at p is read at p + 1); None for a step to read from its own
+    query (its tag merges with what follows it, or nothing follows it)."""
+    return [None if p is None or p + 1 >= len(prompt_logprobs)
+            else good_probability(_named(prompt_logprobs[p + 1])) for p in reading.positions]
 
-    prompt_logprobs[i] is the distribution of token i given tokens < i, so the label after the
-    tag at position p is read at i = p + 1 (the newline that follows it in the text)."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    tag_id = tokenizer.convert_tokens_to_ids(STEP_TAG[-1])
-    scores = []
-    for position, token in enumerate(ids):
-        if token == tag_id and position + 1 < len(prompt_logprobs):
-            top = prompt_logprobs[position + 1]
-            scores.append(good_probability({lp.decoded_token: lp.logprob for lp in top.values()}))
-    return scores
+
+def _named(position) -> dict[str, float]:
+    """vLLM's {token id: Logprob} as the engines hand it to the verifiers: {token: logprob}."""
+    return {lp.decoded_token: lp.logprob for lp in position.values()}
 
 
 def majority_pick(samples: list[Sample]) -> Sample:
-    answers = Counter(extract_answer(s.text) for s in samples if extract_answer(s.text))
-    if not answers:
-        return samples[0]
-    best = answers.most_common(1)[0][0]
-    return next(s for s in samples if extract_answer(s.text) == best)
+    """The server's self-consistency vote (`search.answers.vote`, one vote per sample); no
+    sample states an answer: the first."""
+    voted = vote(samples, _answer, lambda s: 1.0, lambda s: 0.0)
+    return voted[0] if voted else samples[0]
 
 
 def weighted_pick(samples: list[Sample], weight) -> Sample:
-    """The best-weighted sample of the answer whose samples' `weight`s sum highest (Li et al.
-    2023's weighted vote; a sample without an answer votes for nothing). The best, not the
-    first: on countdown an invalid path can state the right number."""
-    totals: Counter = Counter()
-    for s in samples:
-        if answer := extract_answer(s.text):
-            totals[answer] += weight(s)
-    if not totals:
-        return samples[0]
-    best = totals.most_common(1)[0][0]
-    return max((s for s in samples if extract_answer(s.text) == best), key=weight)
+    """The server's weighted vote (best_of_n's `weighted_vote`, Li et al. 2023): the answer
+    whose samples' `weight`s sum highest, its best-weighted sample (the best, not the first: on
+    countdown an invalid path can state the right number); no sample states an answer: the
+    first."""
+    voted = vote(samples, _answer, weight, weight)
+    return voted[0] if voted else samples[0]
+
+
+def _answer(sample: Sample) -> str | None:
+    return extract_answer(sample.text)
 
 
 def prm_path(sample: Sample) -> float:
@@ -111,14 +108,30 @@ def markdown(results: dict[str, dict], samples: int) -> str:
 
 
 def score_paths(llm, samples: list[Sample], prm, orm, tokenizer, sampling_cls) -> None:
-    """PRM: one request per path (prompt logprobs at every tag); ORM: next token after the tag."""
-    paths = [tagged_path(s.problem.prompt, s.steps) for s in samples]
-    prm_out = llm.generate(paths, sampling_cls(max_tokens=1, prompt_logprobs=TOP_K),
-                           lora_request=prm)
-    for sample, path, out in zip(samples, paths, prm_out):
-        sample.prm = tag_scores(out.prompt_logprobs, path, tokenizer)
-    queries = [step_query(s.problem.prompt, ["\n".join(s.steps)]) for s in samples]
-    orm_out = llm.generate(queries, sampling_cls(max_tokens=1, logprobs=TOP_K), lora_request=orm)
-    for sample, out in zip(samples, orm_out):
-        top = out.outputs[0].logprobs[0]
-        sample.orm = good_probability({lp.decoded_token: lp.logprob for lp in top.values()})
+    """Each sample's PRM and ORM scores, read as the `prm` and `orm` verifiers read them. PRM:
+    one request per path (its ids as the engine tokenizes the text), prompt logprobs read at
+    the tags `find_tags` finds; a step whose tag is not found, a next-token request of its own
+    query. ORM: the next token after the tag that follows the whole solution."""
+    encode = prompt_encoder(tokenizer)
+    readings = [find_tags(written_path(s.problem.prompt, s.steps), encode) for s in samples]
+    prm_out = llm.generate([{"prompt_token_ids": r.ids} for r in readings],
+                           sampling_cls(max_tokens=1, prompt_logprobs=TOP_K), lora_request=prm)
+    lone = []
+    for sample, reading, out in zip(samples, readings, prm_out):
+        sample.prm = tag_scores(out.prompt_logprobs, reading)
+        lone += [(sample, i) for i, score in enumerate(sample.prm) if score is None]
+    for (sample, i), score in zip(lone, _next_token(
+            llm, [step_query(s.problem.prompt, s.steps[:i + 1]) for s, i in lone], prm,
+            sampling_cls)):
+        sample.prm[i] = score
+    orm_scores = _next_token(llm, [outcome_query(s.problem.prompt, s.steps) for s in samples],
+                             orm, sampling_cls)
+    for sample, score in zip(samples, orm_scores):
+        sample.orm = score
+
+
+def _next_token(llm, queries: list[str], adapter, sampling_cls) -> list[float]:
+    if not queries:
+        return []
+    out = llm.generate(queries, sampling_cls(max_tokens=1, logprobs=TOP_K), lora_request=adapter)
+    return [good_probability(_named(o.outputs[0].logprobs[0])) for o in out]

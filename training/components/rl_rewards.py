@@ -16,9 +16,10 @@ The step-level ones (prm, syntax, logic, process) also give their per-step score
 credit (`training.components.process_grpo`).
 
 The reward models run in-process with transformers + peft (the base model with the `prm` and
-`orm` adapters), read from the full next-token distribution: P(GOOD) / (P(GOOD) + P(BAD)). The
-server reads the same from vLLM's top-20 logprobs (`verifiers.reward_format.good_probability`);
-the two agree whenever both labels are among the top 20, as they are for these adapters.
+`orm` adapters): logit(GOOD) - logit(BAD) from the full next-token distribution, made a score
+by the function that makes the server's log-odds, read from vLLM's top-20 logprobs, a score
+(`verifiers.label_reading`); the two agree whenever both labels are among the top 20, as they
+are for these adapters.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from pathlib import Path
 
 import torch
 
+from training.components.label_reading import completion_steps, read_log_odds, step_rows
 from training.tasks import Problem, get_task
 from verifiers.aggregation import PathAggregation, aggregate_path, combine
 from verifiers.builtin.logic import LogicVerifier
 from verifiers.builtin.syntax import SyntaxVerifier
 from verifiers.protocol import StepItem
-from verifiers.reward_format import BAD, GOOD, step_query
+from verifiers.label_reading import probability, prompt_encoder
+from verifiers.reward_format import outcome_query, written_path
 
 OUTCOME_REWARDS = ("exact", "orm")
 STEP_REWARDS = ("prm", "syntax", "logic", "process")
@@ -59,11 +62,6 @@ def parse_weights(spec: str, allowed: Sequence[str], flag: str) -> dict[str, flo
     if not weights or not any(weights.values()):
         raise ValueError(f"{flag}: name at least one reward with a positive weight, e.g. 'exact'")
     return weights
-
-
-def completion_steps(text: str) -> list[str]:
-    """A completion's steps as the server's /v1/verify splits them: non-empty lines, stripped."""
-    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ class RewardModels:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(base)
-        self.good_id, self.bad_id = self.tokenizer.convert_tokens_to_ids([GOOD, BAD])
+        self._encode = prompt_encoder(self.tokenizer)  # as the server's engine does
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
         names = list(adapters)
         self.model = PeftModel.from_pretrained(model, adapters[names[0]], adapter_name=names[0])
@@ -103,54 +101,44 @@ class RewardModels:
         self.batch_size = batch_size
         self.max_length = max_length
 
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    @torch.no_grad()
-    def _label_odds(self, name: str, queries: list[tuple[list[int], list[int]]]) -> list[list[float]]:
-        """P(GOOD) over {GOOD, BAD} at the given positions of each id sequence."""
+    def _label_odds(self, name: str, rows: list[dict]) -> list[list[float]]:
+        """P(GOOD) over {GOOD, BAD} at the tags of each row ({"input_ids", "tag_positions"})."""
         self.model.set_adapter(name)
-        found: list[list[float]] = []
-        pad = self.tokenizer.pad_token_id
-        for start in range(0, len(queries), self.batch_size):
-            batch = queries[start:start + self.batch_size]
-            width = max(len(ids) for ids, _ in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, (ids, _) in enumerate(batch):
-                input_ids[row, :len(ids)] = torch.tensor(ids)
-                mask[row, :len(ids)] = 1
-            logits = self.model(input_ids=input_ids, attention_mask=mask).logits  # [B, S, V]
-            for row, (_, positions) in enumerate(batch):
-                at = logits[row, positions]  # [P, V]
-                found.append(torch.sigmoid(at[:, self.good_id] - at[:, self.bad_id]).tolist())
-        return found
+        odds = read_log_odds(self.model, rows, self.tokenizer, self.batch_size)
+        return [[probability(o) for o in row] for row in odds]
 
     def step_scores(self, name: str, paths: Sequence[tuple[str, Sequence[str]]]
                     ) -> list[list[float]]:
-        """Each step's score by adapter `name` (a PRM): the label odds after the step's tag,
-        all steps of a path read from one forward pass. A step past the model's context
-        scores 0 (the policy should not learn to write past what the judge can read)."""
-        queries, cut = [], []
-        for question, steps in paths:
-            ends = [len(self._encode(step_query(question, steps[:i + 1])))
-                    for i in range(len(steps))]
-            ids = self._encode(step_query(question, steps)) if steps else []
-            inside = [end - 1 for end in ends if end <= self.max_length]
-            queries.append((ids[:self.max_length] or [self.tokenizer.pad_token_id], inside))
-            cut.append(len(steps) - len(inside))
-        scores = self._label_odds(name, queries)
-        return [s + [0.0] * missing for s, missing in zip(scores, cut)]
+        """Each step's score by adapter `name` (a PRM): P(GOOD) after the step's tag, read
+        where the `prm` verifier reads it (`step_rows`: the steps of a path from one forward
+        pass, a step whose tag merges with what follows from its own query). A step past the
+        model's context scores 0 (the policy should not learn to write past what the judge can
+        read)."""
+        rows, places = [], []
+        for k, (question, steps) in enumerate(paths):
+            for ids, tags in step_rows(written_path(question, steps), self._encode):
+                inside = [(step, p) for step, p in tags if p < self.max_length]
+                if inside:
+                    rows.append({"input_ids": ids[:self.max_length],
+                                 "tag_positions": [p for _, p in inside]})
+                    places.append([(k, step) for step, _ in inside])
+        scores = [[0.0] * len(steps) for _, steps in paths]
+        for where, found in zip(places, self._label_odds(name, rows)):
+            for (k, step), score in zip(where, found):
+                scores[k][step] = score
+        return scores
 
     def outcome_scores(self, name: str, paths: Sequence[tuple[str, Sequence[str]]]
                        ) -> list[float]:
-        """Each solution's score by adapter `name` (an ORM): the label odds after the tag that
-        follows the whole solution; 0 for an empty one or one past the model's context."""
-        queries = [self._encode(step_query(q, ["\n".join(steps)])) for q, steps in paths]
+        """Each solution's score by adapter `name` (an ORM): P(GOOD) after the tag that follows
+        the whole solution, its query tokenized as the `orm` verifier's is; 0 for an empty
+        one or one past the model's context."""
+        queries = [self._encode(outcome_query(q, steps)) for q, steps in paths]
         keep = [i for i, (ids, (_, steps)) in enumerate(zip(queries, paths))
                 if steps and len(ids) <= self.max_length]
         scores = [0.0] * len(paths)
-        found = self._label_odds(name, [(queries[i], [len(queries[i]) - 1]) for i in keep])
+        found = self._label_odds(name, [{"input_ids": queries[i],
+                                         "tag_positions": [len(queries[i]) - 1]} for i in keep])
         for i, values in zip(keep, found):
             scores[i] = values[0]
         return scores

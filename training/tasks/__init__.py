@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from training.tasks import arithmetic, countdown
-from training.tasks.base import Problem, answer_of_step, completion_prompt, extract_answer
+from training.tasks.base import Problem, answer_of_step, completion_prompt, states_answer
 
 __all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "step_labels",
-           "step_solvable", "solvable_labels", "completion_prompt", "extract_answer"]
+           "step_solvable", "solvable_labels", "completion_prompt", "states_answer"]
 
 
 class Task(Protocol):
@@ -28,7 +28,6 @@ class Task(Protocol):
     def check(self, problem: Problem, completion: str) -> bool: ...
     def check_step(self, problem: Problem, previous_steps: list[str], step: str) -> bool: ...
     def still_solvable(self, problem: Problem, steps: list[str]) -> bool: ...
-    def extract_answer(self, text: str) -> str | None: ...
     def from_prompt(self, prompt: str, id: str = "") -> Problem | None: ...
 
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import random
 import re
 
-from training.tasks.base import (Problem, answer_of_step, apply_op, extract_answer,
-                                 split_steps)
+from training.tasks.base import Problem, answer_of_step, apply_op, split_steps, states_answer
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
-           "still_solvable", "extract_answer", "from_prompt", "evaluate"]
+           "still_solvable", "from_prompt", "evaluate"]
 
 NAME = "arithmetic"
 LEVELS = range(1, 9)
@@ -163,8 +162,8 @@ def check_step(problem: Problem, previous_steps: list[str], step: str) -> bool:
 
 
 def check(problem: Problem, completion: str) -> bool:
-    """Correct when the first `Answer:` line holds the true value."""
-    return extract_answer(completion) == problem.answer
+    """Correct when the answer it states (`states_answer`) is the true value."""
+    return states_answer(completion, problem.answer)
 
 
 def still_solvable(problem: Problem, steps: list[str]) -> bool:

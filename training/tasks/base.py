@@ -1,10 +1,12 @@
 """What the demo tasks share: the `Problem` record, exact operator arithmetic, step splitting,
-answer extraction."""
+and whether a completion states the right answer (read by the server's rule)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from search.answers import extract_answer, normalize
 
 _ANSWER = re.compile(r"^\s*Answer:\s*(-?\d+)\s*$")
 
@@ -52,10 +54,8 @@ def answer_of_step(step: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def extract_answer(text: str) -> str | None:
-    """The value on the first `Answer: N` line of a completion (what the model committed to)."""
-    for line in text.split("\n"):
-        value = answer_of_step(line)
-        if value is not None:
-            return str(value)
-    return None
+def states_answer(completion: str, answer: str) -> bool:
+    """Whether the final answer `completion` states is `answer`, read as the server reads it
+    for its votes (`search.answers`, the default `auto` extractor: the last "Answer: X" line,
+    else the last number), so that an offline accuracy counts what a vote would."""
+    return extract_answer(completion) == normalize(answer)

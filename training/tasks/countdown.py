@@ -19,11 +19,10 @@ import re
 from collections import Counter
 from functools import lru_cache
 
-from training.tasks.base import (Problem, answer_of_step, apply_op, extract_answer,
-                                 split_steps)
+from training.tasks.base import Problem, answer_of_step, apply_op, split_steps, states_answer
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
-           "still_solvable", "extract_answer", "from_prompt"]
+           "still_solvable", "from_prompt"]
 
 NAME = "countdown"
 LEVELS = range(1, 6)
@@ -210,8 +209,10 @@ def still_solvable(problem: Problem, steps: list[str]) -> bool:
 
 def check(problem: Problem, completion: str) -> bool:
     """Correct only if every step is valid and the last one reaches the target, then
-    `Answer: <target>`: the Answer line alone proves nothing."""
+    `Answer: <target>`, and the answer the completion states (`states_answer`: what follows
+    that line counts too) is the target: the Answer line alone proves nothing."""
     steps = split_steps(completion)
     if len(steps) < 2 or answer_of_step(steps[-1]) is None:
         return False
-    return all(check_step(problem, steps[:i], s) for i, s in enumerate(steps))
+    return (all(check_step(problem, steps[:i], s) for i, s in enumerate(steps))
+            and states_answer(completion, problem.answer))

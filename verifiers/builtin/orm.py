@@ -11,11 +11,11 @@ the PRM's. Config (`verifier_config.orm`): {"adapter": "orm",
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
+from verifiers.label_scoring import ServedAdapter
 from verifiers.protocol import ScoringContext, StepItem
-from verifiers.reward_format import good_probability, step_query
+from verifiers.reward_format import good_probability, outcome_query
 
 
 class ORMVerifier:
@@ -24,25 +24,17 @@ class ORMVerifier:
     exact = False  # a learned model (verifiers/disagreement.py)
 
     def __init__(self, deps) -> None:
-        if deps is None or deps.engine is None or deps.adapter_scope is None:
-            raise ValueError("the orm verifier needs an engine and an adapter registry")
-        config = deps.config_for(self.name)
-        self._engine = deps.engine
-        self._adapter_scope = deps.adapter_scope
-        self.adapter = config.get("adapter", "orm")
-        self._top_k = int(config.get("top_k", 20))
+        self._served = ServedAdapter.configured(
+            deps, self.name, "orm", "the orm verifier needs an engine and an adapter registry")
+        self.adapter = self._served.name
 
     async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
         final = [i for i, item in enumerate(items) if item.is_final]
         scores = [1.0] * len(items)
         if not final:
             return scores
-        async with self._adapter_scope(self.adapter) as adapter:
-            tops = await asyncio.gather(*(
-                self._engine.next_token_logprobs(
-                    step_query(items[i].problem, ["\n".join(items[i].steps)]), self._top_k,
-                    adapter)
-                for i in final))
+        tops = await self._served.next_tokens(
+            [outcome_query(items[i].problem, items[i].steps) for i in final])
         for i, top in zip(final, tops):
             scores[i] = good_probability(top)
         return scores

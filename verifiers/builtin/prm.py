@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from verifiers.label_scoring import score_tagged
+from verifiers.label_scoring import ServedAdapter, score_tagged
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.reward_format import LABELS, written_path
 
@@ -26,16 +26,13 @@ class PRMVerifier:
     exact = False  # a learned model (verifiers/disagreement.py)
 
     def __init__(self, deps) -> None:
-        if deps is None or deps.engine is None or deps.adapter_scope is None:
-            raise ValueError("the prm verifier needs an engine and an adapter registry")
-        config = deps.config_for(self.name)
-        self._engine = deps.engine
-        self._adapter_scope = deps.adapter_scope
-        self.adapter = config.get("adapter", "prm")
-        self._top_k = int(config.get("top_k", 20))
+        self._served = ServedAdapter.configured(
+            deps, self.name, "prm", "the prm verifier needs an engine and an adapter registry")
+        self.adapter = self._served.name
 
     async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
-        async with self._adapter_scope(self.adapter) as adapter:
-            return await score_tagged(self._engine, items,
+        served = self._served
+        async with served.scope(served.name) as adapter:
+            return await score_tagged(served.engine, items,
                                       lambda item: written_path(item.problem, item.steps),
-                                      LABELS, self._top_k, adapter)
+                                      LABELS, served.top_k, adapter)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from engine.protocol import Engine
 from verifiers.protocol import ScoringContext, StepItem
-from verifiers.reward_models.probabilities import sigmoid, softmax_at
+from verifiers.probabilities import sigmoid, softmax_at
 from verifiers.reward_models.reading import write_path
 from verifiers.reward_models.spec import ClassifierORMSpec, cost_of
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from engine.protocol import Engine
 from verifiers.label_scoring import paths
 from verifiers.protocol import ScoringContext, StepItem
-from verifiers.reward_models.probabilities import softmax_at
+from verifiers.probabilities import softmax_at
 from verifiers.reward_models.reading import write_path
 from verifiers.reward_models.spec import PoolingPRMSpec, cost_of
 

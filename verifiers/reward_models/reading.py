@@ -5,7 +5,7 @@ token, a step tag, or nothing), in the model's own chat template or as plain tex
 from __future__ import annotations
 
 from engine.protocol import Engine
-from verifiers.label_scoring import TaggedPath
+from verifiers.label_reading import TaggedPath
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.reward_models.spec import ClassifierORMSpec, PoolingPRMSpec, TokenPRMSpec
 

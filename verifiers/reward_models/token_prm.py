@@ -13,7 +13,8 @@ import dataclasses
 from collections.abc import Sequence
 
 from engine.protocol import Engine
-from verifiers.label_scoring import Labels, TaggedPath, score_tagged
+from verifiers.label_reading import Labels, TaggedPath
+from verifiers.label_scoring import score_tagged
 from verifiers.protocol import ScoringContext, StepItem
 from verifiers.reward_models.reading import write_path
 from verifiers.reward_models.spec import TokenPRMSpec, cost_of

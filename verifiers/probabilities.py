@@ -1,4 +1,5 @@
-"""A classification head's logits as a score in [0, 1]."""
+"""Logits as a score in [0, 1]: a classification head's (the ecosystem's reward models) and a
+label pair's log-odds (verifiers/label_reading.py)."""
 
 from __future__ import annotations
 
