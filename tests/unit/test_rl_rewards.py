@@ -83,11 +83,11 @@ def test_steps_are_the_non_empty_lines_as_the_server_cuts_them() -> None:
 
 def test_exact_reward_is_the_tasks_checker_called_as_trl_calls_it() -> None:
     reward = ExactReward()
-    # cut before its Answer line, a path states its last number (as the server reads it)
-    texts = [RIGHT, WRONG_STEP, NO_ANSWER, "22+36=58", "6*4=24\nAnswer: 24"]
-    found = reward(prompts=["p"] * 5, completions=texts,
-                   **columns(SUM, SUM, SUM, SUM, COUNTDOWN))
-    assert found == [1.0, 0.0, 1.0, 0.0, 1.0]
+    # cut before its Answer line, a path states no answer: the exact reward pays it nothing
+    texts = [RIGHT, WRONG_STEP, NO_ANSWER, "6*4=24\nAnswer: 24"]
+    found = reward(prompts=["p"] * 4, completions=texts,
+                   **columns(SUM, SUM, SUM, COUNTDOWN))
+    assert found == [1.0, 0.0, 0.0, 1.0]
     assert reward.__name__ == "exact" and not reward.step_level
 
 
@@ -135,8 +135,8 @@ def test_a_mix_is_the_weighted_sum_of_its_rewards() -> None:
     episodes_ = batch((SUM, RIGHT), (SUM, WRONG_STEP), (SUM, NO_ANSWER))
     rewards = [ExactReward(), VerifierReward("logic", "mean")]
     total, each = mixed(rewards, {"exact": 0.5, "logic": 2.0}, episodes_)
-    assert each == {"exact": [1.0, 0.0, 1.0], "logic": [1.0, pytest.approx(2 / 3), 1.0]}
-    assert total == pytest.approx([0.5 + 2.0, 2.0 * 2 / 3, 0.5 + 2.0])
+    assert each == {"exact": [1.0, 0.0, 0.0], "logic": [1.0, pytest.approx(2 / 3), 1.0]}
+    assert total == pytest.approx([0.5 + 2.0, 2.0 * 2 / 3, 2.0])
 
 
 # --- the learned reward models (the committed demo adapters) ---------------------------------

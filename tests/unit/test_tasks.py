@@ -46,17 +46,17 @@ def test_arithmetic_worked_solution_matches_the_format():
 @pytest.mark.parametrize("completion, correct", [
     (EXAMPLE_SOLUTION, True),
     (EXAMPLE_SOLUTION.replace("Answer: 52", "Answer: 53"), False),
-    # the answer the server reads for its votes (search.answers, `auto`), not the first
-    # `Answer: N` line as an int
+    # the answer line as the server reads it (search.answers' `answer` extractor), not the
+    # first `Answer: N` line as an int
     (EXAMPLE_SOLUTION + "\nAnswer: 53", False),  # the last Answer line counts
     ("Answer: 53\n" + EXAMPLE_SOLUTION, True),
     (EXAMPLE_SOLUTION + ".", True),  # "Answer: 52."
     (EXAMPLE_SOLUTION.replace("Answer: 52", "answer: 52"), True),
     (EXAMPLE_SOLUTION.replace("Answer: 52", "Answer: 052"), False),  # compared as text
-    (EXAMPLE_SOLUTION.rsplit("\n", 1)[0], True),  # cut before its Answer line: the last number
+    (EXAMPLE_SOLUTION.rsplit("\n", 1)[0], False),  # cut before its Answer line: none stated
     ("17*3=51\n29*2=58", False),  # cut earlier: an intermediate value
 ])
-def test_arithmetic_check_reads_the_answer_as_the_server_votes(completion, correct):
+def test_arithmetic_check_reads_the_answer_line_as_the_server_does(completion, correct):
     assert arithmetic.check(arith(EXAMPLE[9:]), completion) is correct
 
 

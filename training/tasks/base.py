@@ -55,7 +55,9 @@ def answer_of_step(step: str) -> int | None:
 
 
 def states_answer(completion: str, answer: str) -> bool:
-    """Whether the final answer `completion` states is `answer`, read as the server reads it
-    for its votes (`search.answers`, the default `auto` extractor: the last "Answer: X" line,
-    else the last number), so that an offline accuracy counts what a vote would."""
-    return extract_answer(completion) == normalize(answer)
+    """Whether the final answer `completion` states is `answer`, read by the server's rule for
+    an answer line (`search.answers`' `answer` extractor: the last "Answer: X" line,
+    normalized). Not `auto`'s fallback to the last number: the exact checker grades a solution
+    that states its answer, so a path cut off before its "Answer:" line is wrong (and earns
+    RL's exact reward nothing), while a vote may still read it."""
+    return extract_answer(completion, "answer") == normalize(answer)
