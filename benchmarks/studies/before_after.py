@@ -84,21 +84,28 @@ def compare(args: argparse.Namespace) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> None:
+def two_checkouts_parser(prog: str, doc: str) -> tuple[argparse.ArgumentParser,
+                                                      argparse.ArgumentParser]:
+    """A study's command line for `run` in each checkout then `compare` (shared with
+    default_options): the parser, and its `run` subparser to add the study's own flags to."""
     from benchmarks.harness.problems import HELD_OUT_SEED, add_run_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.before_after",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     runner = sub.add_parser("run")
     add_run_arguments(runner, HELD_OUT_SEED)
-    runner.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
     runner.add_argument("--out", required=True)
     comparer = sub.add_parser("compare")
     comparer.add_argument("before")
     comparer.add_argument("after")
     comparer.add_argument("--labels", nargs=2, default=["before", "after"])
     comparer.add_argument("--md", default=None)
+    return parser, runner
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser, runner = two_checkouts_parser("python -m benchmarks.studies.before_after", __doc__)
+    runner.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
     args = parser.parse_args(argv)
     if args.command == "run":
         asyncio.run(run(args))

@@ -89,20 +89,11 @@ def compare(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.harness.problems import HELD_OUT_SEED, add_run_arguments
+    from benchmarks.studies.before_after import two_checkouts_parser
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.default_options",
-                                     description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    runner = sub.add_parser("run")
-    add_run_arguments(runner, HELD_OUT_SEED)
+    parser, runner = two_checkouts_parser("python -m benchmarks.studies.default_options",
+                                          __doc__)
     runner.add_argument("--checkout", default=".", help="the checkout whose server answers")
-    runner.add_argument("--out", required=True)
-    comparer = sub.add_parser("compare")
-    comparer.add_argument("before")
-    comparer.add_argument("after")
-    comparer.add_argument("--labels", nargs=2, default=["before", "after"])
-    comparer.add_argument("--md", default=None)
     args = parser.parse_args(argv)
     if args.command == "run":
         asyncio.run(run(args))
