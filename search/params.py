@@ -31,6 +31,11 @@ class SearchParams:
     # the learned and exact verifiers' scores of the answer this far apart are reported
     # (SearchResult.verifier_disagreement); None: not compared
     disagreement_threshold: float | None = None
+    # confidence signals (search.confidence): top-k logprobs read per generated token, the
+    # sliding window of the group confidence and the tail, in tokens
+    confidence_top_k: int = 5
+    confidence_window: int = 16
+    confidence_tail: int = 16
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Self:
