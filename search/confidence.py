@@ -122,3 +122,18 @@ def vote_agreement(weights: Mapping[str, float], chosen: str) -> float:
     nothing was voted)."""
     total = sum(max(w, 0.0) for w in weights.values())
     return max(weights.get(chosen, 0.0), 0.0) / total if total > 0 else 0.0
+
+
+def answer_signals(confidences: Sequence[float], window: int, tail: int,
+                   agreement: float | None = None, verifier: float | None = None
+                   ) -> dict[str, float | int | None]:
+    """What a calibration reads of one answer: its path's signals (absent when the engine
+    returned no logprobs), `tokens` they were read from, the share of the vote (or of the
+    finished paths) that states it, and the verifiers' score of it (None: not voted, no
+    verifier)."""
+    signals: dict[str, float | int | None] = {}
+    if confidences:
+        path = path_confidence(confidences, window, tail)
+        signals.update(path.as_dict(), tokens=path.tokens)
+    signals.update(agreement=agreement, verifier=verifier)
+    return signals

@@ -44,6 +44,9 @@ class Answer:
     tokens: int  # tokens of `text` as generated
     filter_reason: str | None = None  # why a safety policy withheld it (finish content_filter)
     token_ids: tuple[int, ...] = ()  # the path's generated ids (`text` is their decoding)
+    # what says how sure the answer is (search.confidence.answer_signals): its path's token
+    # confidences, the agreement of the finished paths, the verifiers' score
+    signals: dict[str, float | int | None] = field(default_factory=dict)
 
 
 @dataclass

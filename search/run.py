@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from search.answers import answer_key, extract_answer, vote
 from search.budget import Budget
+from search.confidence import answer_signals, vote_agreement
 from search.params import SearchParams
 from search.problem import Answer, SearchProblem, SearchResult, SearchStats
 from search.sampler import Sample, Sampler, before_stop
@@ -116,7 +117,8 @@ class SearchRun:
             # a path that used up the answer's max_tokens ends here, cut
             full = not sample.final and self.sampler.answer_room(
                 node.path_ids() + step.token_ids) <= 0
-            child = self.tree.add(node, step.text, token_ids=step.token_ids, final=sample.final,
+            child = self.tree.add(node, step.text, token_ids=step.token_ids,
+                                  confidences=step.confidences, final=sample.final,
                                   truncated=sample.truncated or full, tokens=sample.tokens,
                                   stop=sample.stop)
             existing[step.text] = child
@@ -264,20 +266,40 @@ class SearchRun:
                 if kind and name not in self.scorer.errors and any(name in s for s in scores)}
         return disagreement(path, kinds, threshold)
 
+    def agreement(self, node: Node) -> float | None:
+        """The share of the finished paths that state `node`'s answer, each weighted as the
+        vote weighs it (its path score under `selection="weighted_vote"`, else one): the vote's
+        own agreement where the strategy votes, the paths' where it does not. None with fewer
+        than two finished paths (one path agrees with itself and says nothing)."""
+        finals = self.finals()
+        if len(finals) < 2:
+            return None
+        weighted = self.params.selection == "weighted_vote"
+        weights: dict[str, float] = {}
+        for end in finals:
+            key = self.answer_key(end)
+            weights[key] = weights.get(key, 0.0) + (
+                end.path_score(self.params.aggregation) if weighted else 1.0)
+        return vote_agreement(weights, self.answer_key(node))
+
     def answer(self, node: Node) -> Answer:
         lineage = node.lineage()
         how = self.params.aggregation
+        score = node.path_score(how)
         names = {name for n in lineage for name in n.verifier_scores}
         per_verifier = {name: aggregate_path([n.verifier_scores[name] for n in lineage
                                               if name in n.verifier_scores], how)
                         for name in sorted(names)}
         return Answer(
             steps=node.steps(), text=self.text(node), token_ids=node.path_ids(),
-            score=node.path_score(how), step_scores=tuple(node.step_scores()),
+            score=score, step_scores=tuple(node.step_scores()),
             verifier_scores=per_verifier,
             step_verifier_scores=tuple(dict(n.verifier_scores) for n in lineage),
             finish_reason="stop" if node.final and not node.truncated else "length",
-            tokens=sum(n.tokens for n in lineage))
+            tokens=sum(n.tokens for n in lineage),
+            signals=answer_signals(node.path_confidences(), self.params.confidence_window,
+                                   self.params.confidence_tail, self.agreement(node),
+                                   score if lineage else None))
 
 
 def _log(score: float) -> float:

@@ -10,6 +10,10 @@ goes on in another request from where it stopped. A step is at most `max_step_to
 one is cut there and the next step continues it. The solution ends at any of the model's EOS
 ids (vLLM stops on every EOS of generation_config.json) or at one of the request's stop strings.
 
+Every request asks for the top-k logprobs of what it generates (`confidence_top_k`): each
+token's confidence (search.confidence) is kept with its step, so that an answer's confidence
+reads its whole path.
+
 Cancelling the search (client gone) cancels the tasks iterating these requests; closing an
 engine generator aborts its request, so nothing keeps running.
 """
@@ -21,10 +25,11 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.protocol import Engine, SamplingParams
 from search.budget import Budget
+from search.confidence import token_confidences
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchStats
 from search.steps import Step, split_completion, trim
@@ -50,6 +55,7 @@ class _Output:
     ids: list[int]  # generated ids (an ending EOS among them: special, it decodes to nothing)
     finish: str | None
     stop: str | int | None
+    confidences: list[float] = field(default_factory=list)  # one per id, when read
 
 
 class Sampler:
@@ -84,7 +90,11 @@ class Sampler:
         return SamplingParams(
             max_tokens=max_tokens, temperature=self.params.temperature, top_p=self.params.top_p,
             n=n, stop=self.problem.delimiter.stops + self.problem.stop + self._thinking_end,
-            seed=self._next_seed(), final_only=True)
+            seed=self._next_seed(), final_only=True, logprobs=self._top_k)
+
+    @property
+    def _top_k(self) -> int | None:
+        return self.params.confidence_top_k or None
 
     @property
     def _thinking_end(self) -> tuple[str, ...]:
@@ -94,37 +104,42 @@ class Sampler:
     async def _step(self, path_ids: tuple[int, ...], out: _Output, limit: int) -> Sample:
         """One step from a sample: continued while it holds only blank space (or a regex
         delimiter has not matched), until the step ends, the solution ends, or `limit`."""
-        ids = list(out.ids)
+        ids, confs = list(out.ids), list(out.confidences)
         delimiter = self.problem.delimiter
         for continued in range(MAX_CONTINUATIONS + 1):
             text = self.engine.decode(ids)
             final, stop = self._ending(out)
             if out.finish == "stop" and out.stop in self._thinking_end:
-                return await self._answer(path_ids, ids)
+                return await self._answer(path_ids, ids, confs)
             if final or out.finish != "stop" or delimiter.match(text) is not None \
                     or len(ids) >= limit or continued == MAX_CONTINUATIONS:
                 break
             (out,) = await self._generate(path_ids + tuple(ids),
                                           self._step_params(limit - len(ids), 1))
             ids += out.ids
+            confs += out.confidences
         view = delimiter.view(before_stop(text, stop))
-        return Sample(steps=(Step(view, tuple(ids)),) if view else (), tokens=len(ids),
+        return Sample(steps=(Step(view, tuple(ids), _aligned(confs, ids)),) if view else (),
+                      tokens=len(ids),
                       final=final, truncated=False, stop=stop)
 
-    async def _answer(self, path_ids: tuple[int, ...], ids: list[int]) -> Sample:
+    async def _answer(self, path_ids: tuple[int, ...], ids: list[int],
+                      confs: list[float]) -> Sample:
         """The step that ends the thinking, with the answer after it, written greedily in one
         request: a search branches over the thinking, not over the answer it leads to."""
         room = self.answer_room(path_ids + tuple(ids))
         if room <= 0:  # the thinking took all the room: the path ends there, cut
-            return Sample(steps=(Step(trim(self.engine.decode(ids)), tuple(ids)),),
+            return Sample(steps=(Step(trim(self.engine.decode(ids)), tuple(ids),
+                                      _aligned(confs, ids)),),
                           tokens=len(ids), final=False, truncated=True)
         (out,) = await self._generate(path_ids + tuple(ids), SamplingParams(
-            max_tokens=room, temperature=0.0, stop=self.problem.stop, final_only=True))
-        ids = ids + out.ids
+            max_tokens=room, temperature=0.0, stop=self.problem.stop, final_only=True,
+            logprobs=self._top_k))
+        ids, confs = ids + out.ids, confs + out.confidences
         final, stop = self._ending(out)
         view = trim(before_stop(self.engine.decode(ids), stop))
-        return Sample(steps=(Step(view, tuple(ids)),), tokens=len(ids), final=final,
-                      truncated=out.finish == "length", stop=stop)
+        return Sample(steps=(Step(view, tuple(ids), _aligned(confs, ids)),), tokens=len(ids),
+                      final=final, truncated=out.finish == "length", stop=stop)
 
     def _ending(self, out: _Output) -> tuple[bool, str | None]:
         """(the solution ended, the request's stop string that ended it)."""
@@ -147,17 +162,17 @@ class Sampler:
                                 top_p=self.params.top_p if temperature > 0 else 1.0, n=n,
                                 stop=self.problem.stop,
                                 seed=self._next_seed() if temperature > 0 else None,
-                                final_only=True)
+                                final_only=True, logprobs=self._top_k)
         samples = []
         for out in await self._generate(path_ids, params):
             final, stop = self._ending(out)
             steps = split_completion(out.ids, self.problem.delimiter, self.engine.decode,
-                                     self.problem.thinking_end)
+                                     self.problem.thinking_end, out.confidences)
             if stop is not None and steps:  # the stop string is no part of the last step
                 last = steps.pop()
                 text = before_stop(self.engine.decode(last.token_ids), stop)
                 view = self.problem.delimiter.view(text)
-                steps += [Step(view, last.token_ids)] if view else []
+                steps += [Step(view, last.token_ids, last.confidences)] if view else []
             samples.append(Sample(steps=tuple(steps), tokens=len(out.ids), final=final,
                                   truncated=out.finish == "length", stop=stop))
         return samples
@@ -180,6 +195,9 @@ class Sampler:
                     for choice in output.choices:
                         out = outs[choice.index]
                         out.ids += choice.token_ids
+                        if params.logprobs is not None and choice.logprobs is not None:
+                            out.confidences += token_confidences(choice.logprobs,
+                                                                 params.logprobs)
                         self.stats.generated_tokens += len(choice.token_ids)
                         if choice.finish_reason is not None:
                             out.finish, out.stop = choice.finish_reason, choice.stop_reason
@@ -200,6 +218,12 @@ class Sampler:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self.stats.busy_s += time.monotonic() - self._busy_since
+
+
+def _aligned(confidences: list[float], ids: list[int]) -> tuple[float, ...]:
+    """The confidences when there is one per id (an engine that returned no logprobs for some
+    part: none, rather than confidences read against the wrong tokens)."""
+    return tuple(confidences) if len(confidences) == len(ids) else ()
 
 
 def before_stop(text: str, stop: str | None) -> str:

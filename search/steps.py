@@ -112,17 +112,22 @@ def _occurrences(text: str, needle: str, start: int) -> list[int]:
 class Step:
     text: str  # what verifiers read (`StepDelimiter.view`)
     token_ids: tuple[int, ...]  # what the model generated for it, the delimiter included
+    # each token's confidence (search.confidence), when the engine returned top-k logprobs
+    confidences: tuple[float, ...] = ()
 
 
 def split_completion(ids: Sequence[int], delimiter: StepDelimiter, decode: Decode,
-                     thinking_end: str | None = None) -> list[Step]:
+                     thinking_end: str | None = None,
+                     confidences: Sequence[float] = ()) -> list[Step]:
     """`ids` (a completion) cut into steps where `delimiter` ends each one, at the token that
     completes the delimiter (as a stop string would have stopped there). Blank space before a
     step is part of it; blank space after the last step is kept with that step. With
     `thinking_end` ("</think>"), the step in which the thinking ends holds the rest: a
-    reasoning model's steps are its thinking, and its answer is not cut up."""
+    reasoning model's steps are its thinking, and its answer is not cut up. `confidences`
+    (one per id, or none) are cut with the ids."""
     steps: list[Step] = []
     rest = list(ids)
+    confs = list(confidences) if len(confidences) == len(ids) else []
     while rest:
         text = decode(rest)
         found = delimiter.match(text)
@@ -130,14 +135,15 @@ def split_completion(ids: Sequence[int], delimiter: StepDelimiter, decode: Decod
         ends = -1 if thinking_end is None else text.find(thinking_end)
         if ends >= 0 and (found is None or ends < found[1]):
             cut = len(rest)
-        piece = rest[:cut]
+        piece, piece_confs = rest[:cut], tuple(confs[:cut])
         view = delimiter.view(decode(piece)) if cut < len(rest) or ends < 0 else trim(text)
         if not view and steps:  # trailing blank space: the last step's
             last = steps.pop()
-            steps.append(Step(last.text, last.token_ids + tuple(piece)))
+            steps.append(Step(last.text, last.token_ids + tuple(piece),
+                              last.confidences + piece_confs))
         elif view:
-            steps.append(Step(view, tuple(piece)))
-        rest = rest[cut:]
+            steps.append(Step(view, tuple(piece), piece_confs))
+        rest, confs = rest[cut:], confs[cut:]
     return steps
 
 

@@ -20,6 +20,7 @@ class Node:
     truncated: bool = False  # the step or the path was cut by a token limit
     tokens: int = 0  # generated tokens of this step (of all steps, for a finished path)
     stop: str | None = None  # the request's stop string that ended the path here
+    confidences: tuple[float, ...] = ()  # each of token_ids' confidence (search.confidence)
     score: float | None = None  # combined verifier score of this step
     verifier_scores: dict[str, float] = field(default_factory=dict)
     children: list[Node] = field(default_factory=list)
@@ -50,6 +51,11 @@ class Node:
         """The ids the model generated from the first step to this one."""
         return tuple(i for n in self.lineage() for i in n.token_ids)
 
+    def path_confidences(self) -> list[float]:
+        """The token confidences from the first step to this one (steps read without
+        logprobs add none)."""
+        return [c for n in self.lineage() for c in n.confidences]
+
     def step_scores(self) -> list[float]:
         return [n.score for n in self.lineage() if n.score is not None]
 
@@ -77,7 +83,8 @@ class Tree:
         node = parent
         for i, step in enumerate(steps):
             last = i == len(steps) - 1
-            node = self.add(node, step.text, token_ids=step.token_ids, final=final and last,
+            node = self.add(node, step.text, token_ids=step.token_ids,
+                            confidences=step.confidences, final=final and last,
                             truncated=truncated and last, tokens=tokens if last else 0,
                             stop=stop if last else None)
         return node

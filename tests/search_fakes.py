@@ -13,10 +13,11 @@ not) and the EOS id that ended it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from engine.protocol import Choice, GenerationOutput, SamplingParams
+from engine.protocol import Choice, GenerationOutput, SamplingParams, TokenLogprob
 from engine.scope import current_scope
 from tests.fakes import EOS_ID, FakeEngine
 from verifiers.protocol import ScoringContext, StepItem
@@ -162,9 +163,23 @@ class TokenEngine(FakeEngine):
             index = matching[0 if params.temperature == 0 else k % len(matching)]
             end = self.EOT if index in self.second_eos else self.EOS
             rest = self.written[index][len(written):] + [end]
-            choices.append(self._continue(k, rest, params))
+            choices.append(self._with_logprobs(self._continue(k, rest, params), params))
             self.outputs.append(list(choices[-1].token_ids))
         yield GenerationOutput(request_id, ids, choices, True)
+
+    def _with_logprobs(self, choice: Choice, params: SamplingParams) -> Choice:
+        """Top-k logprobs per token when asked for: the token at -0.1 and one alternative whose
+        logprob depends on the id (`confidence(id)` is each token's confidence at k >= 2)."""
+        if params.logprobs is None:
+            return choice
+        return dataclasses.replace(choice, logprobs=[
+            TokenLogprob(token=self.tokens[t], logprob=-0.1,
+                         top={self.tokens[t]: -0.1, "?": -float(1 + t % 7)})
+            for t in choice.token_ids])
+
+    @staticmethod
+    def confidence(token_id: int) -> float:
+        return (0.1 + 1 + token_id % 7) / 2
 
     def _continue(self, index: int, rest: list[int], params: SamplingParams) -> Choice:
         out: list[int] = []
