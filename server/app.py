@@ -48,7 +48,8 @@ def create_app(settings: Settings, engine: Engine | None = None,
                     _engine(settings, engine) as running):
             adapters = await build_registry(settings, running)
             generation = GenerationService(running, Limits.from_settings(settings), adapters,
-                                           SamplingDefaults.from_model_dir(settings.model))
+                                           SamplingDefaults.from_model_dir(settings.model),
+                                           settings.confidence_top_k)
             app.state.engine = running
             app.state.adapters = adapters
             allowlist = settings.verifier_allowlist

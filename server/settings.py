@@ -184,6 +184,39 @@ class Settings(BaseSettings):
                                "the partial path (cheaper; weak where valid steps can be dead "
                                "ends, as in countdown)")
     n_candidates: int = Field(8, description="best_of_n / self_consistency samples by default")
+    # Confidence (search/confidence.py, search/calibration.py): every answer's, from the top-k
+    # logprobs of its tokens (DeepConf's signals), calibrated per task family.
+    confidence_top_k: int = Field(
+        5, ge=0, le=20,
+        description="top-k logprobs asked for on every generated token, each token's "
+                    "confidence being minus their mean (DeepConf uses 5..20; at most the "
+                    "engine's max_logprobs, 20); 0: none asked for, and confidences read only "
+                    "the verifiers and the vote")
+    confidence_window: int = Field(
+        16, ge=1,
+        description="tokens in a sliding window of the group confidence (the lowest window "
+                    "finds where the model hesitated). In tokens, so it depends on the "
+                    "vocabulary: 16 suits the demo's character vocabulary (a step is a few "
+                    "dozen characters); DeepConf uses 2048 for a BPE model's long reasoning "
+                    "traces; a few hundred suits a BPE model's short answers")
+    confidence_tail: int = Field(
+        16, ge=1,
+        description="last tokens read by the tail confidence (where the answer is written): "
+                    "16 for the demo's characters ('Answer: 1234'); DeepConf uses 2048 for "
+                    "a BPE model's long traces, a few dozen for short BPE answers")
+    confidence_file: str | None = Field(
+        "models/demo/confidence.json",
+        description="confidence calibration fitted per task family by `python -m "
+                    "benchmarks.calibrate_confidence`; used when it names the served model "
+                    "('' for none: every confidence says calibrated false)")
+    target_confidence: float = Field(
+        0.8, ge=0, le=1,
+        description="the calibrated confidence an answer should reach, when a request names "
+                    "no reasoning.target_confidence")
+    abstain_message: str = Field(
+        "I am not confident enough to answer this.",
+        description="the answer text of a request that asked reasoning.abstain_below and "
+                    "whose confidence fell below it")
     # How the served model writes (a request's `reasoning` options win).
     step_delimiter: str | StepPattern = Field(
         "\n", description="where a search step ends: a literal (\"\\n\", \"\\n\\n\") or "

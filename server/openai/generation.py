@@ -1,5 +1,10 @@
 """Turns a validated OpenAI request into an engine request and runs it; shared by chat and
-completions, which differ only in how the prompt is built and the response is shaped."""
+completions, which differ only in how the prompt is built and the response is shaped.
+
+Every single pass asks the engine for the top-k logprobs its answer's confidence reads
+(`confidence_top_k`, or the client's own k when larger): each choice's token confidences are
+kept on the request (`EngineRequest.confidences`), and the logprobs go on to the response only
+as the client asked for them (none, or its own k)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import dataclasses
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
+
+from search.confidence import token_confidences
 
 from adapters.registry import AdapterRegistry
 from engine.protocol import (
@@ -50,6 +57,9 @@ class EngineRequest:
     prompt_token_ids: list[int]
     params: SamplingParams
     model: str  # the base model's name or an adapter's
+    client_logprobs: int | None = None  # the top-k the client asked for (params': at least it)
+    # choice index -> its tokens' confidences (search.confidence), as the engine's outputs come
+    confidences: dict[int, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +77,7 @@ class Result:
     choices: list[ChoiceResult]
     prompt_logprobs: Sequence[dict[str, float] | None] | None = None
     prompt_token_logprobs: Sequence[TokenLogprob | None] | None = None
+    confidences: dict[int, list[float]] = field(default_factory=dict)  # per choice, per token
 
     @property
     def completion_tokens(self) -> int:
@@ -75,11 +86,13 @@ class Result:
 
 class GenerationService:
     def __init__(self, engine: Engine, limits: Limits, adapters: AdapterRegistry,
-                 defaults: SamplingDefaults = SamplingDefaults()) -> None:
+                 defaults: SamplingDefaults = SamplingDefaults(),
+                 confidence_top_k: int = 5) -> None:
         self.engine = engine
         self.limits = limits
         self.adapters = adapters
         self.defaults = defaults
+        self.confidence_top_k = confidence_top_k
 
     def check_model(self, model: str) -> None:
         if not self.adapters.is_known(model):
@@ -142,7 +155,8 @@ class GenerationService:
             n=request.n,
             stop=request.stop_strings(),
             seed=request.seed,
-            logprobs=logprobs,
+            logprobs=(max(logprobs or 0, self.confidence_top_k) if self.confidence_top_k
+                      else logprobs),
             prompt_logprobs=prompt_logprobs,
             ignore_eos=request.ignore_eos,
             presence_penalty=request.presence_penalty,
@@ -152,7 +166,7 @@ class GenerationService:
             priority=SINGLE_PASS_PRIORITY,
         )
         return EngineRequest(f"{id_prefix}-{uuid.uuid4().hex}", prompt_token_ids, params,
-                             model=request.model)
+                             model=request.model, client_logprobs=logprobs)
 
     @staticmethod
     def single_pass(request: SamplingRequest, job: EngineRequest) -> EngineRequest:
@@ -173,9 +187,26 @@ class GenerationService:
             try:
                 async for out in outputs:
                     GENERATED_TOKENS.inc(sum(len(choice.token_ids) for choice in out.choices))
-                    yield out
+                    yield self._read_confidences(request, out)
             finally:
                 await outputs.aclose()
+
+    def _read_confidences(self, request: EngineRequest, out: GenerationOutput
+                          ) -> GenerationOutput:
+        """`out` with its tokens' confidences kept on the request, and its logprobs as the
+        client asked for them."""
+        k = request.client_logprobs
+        choices = []
+        for choice in out.choices:
+            if choice.logprobs is not None:
+                request.confidences.setdefault(choice.index, []).extend(
+                    token_confidences(choice.logprobs, self.confidence_top_k))
+            logprobs = None if k is None or choice.logprobs is None else [
+                p if len(p.top) <= k else dataclasses.replace(p, top=dict(sorted(
+                    p.top.items(), key=lambda item: item[1], reverse=True)[:k]))
+                for p in choice.logprobs]
+            choices.append(dataclasses.replace(choice, logprobs=logprobs))
+        return dataclasses.replace(out, choices=choices)
 
     async def start(self, request: EngineRequest) -> AsyncGenerator[GenerationOutput, None]:
         """`stream`, once the engine has answered: a refusal (or a dead engine) still gets its
@@ -209,6 +240,7 @@ class GenerationService:
             result.prompt_logprobs = out.prompt_logprobs or result.prompt_logprobs
             result.prompt_token_logprobs = (out.prompt_token_logprobs
                                             or result.prompt_token_logprobs)
+        result.confidences = request.confidences
         return result
 
 

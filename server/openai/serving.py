@@ -2,7 +2,11 @@
 or a search, whole or streamed. Each endpoint says how its prompt, search problem and response
 are shaped; this base owns the single-pass / search fork, so both endpoints take the same path,
 and so does every answer: admission (server/admission/), the request's deadline, and the
-safety policy of the caller's API key and `user` (server/safety.py).
+safety policy of the caller's API key and `user` (server/safety.py), and a confidence
+(`reasoning.confidence`: ReasoningService.confidence), below the request's `abstain_below` the
+answer withheld: its text replaced by the server's --abstain-message, finish_reason unchanged.
+A streamed single pass that may abstain is held back until its confidence is known, then sent
+whole in one delta per choice.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Generic, TypeVar
 from fastapi import Response
 from pydantic import BaseModel
 
-from engine.protocol import GenerationOutput
+from engine.protocol import Choice, GenerationOutput
+from search.confidence import answer_signals
 from search.problem import SearchProblem, SearchResult
 from search.router import needs_difficulty
 from server.admission import SEARCH, SINGLE, Admission, Shape, Ticket
@@ -156,7 +161,21 @@ class Serving(ABC, Generic[RequestT]):
             if reason is not None:
                 choice.text, choice.finish_reason, choice.filter_reason = \
                     "", "content_filter", reason
+        self.single_confidence(request, job, decision)
+        if decision.abstained:
+            for choice in result.choices:
+                if choice.filter_reason is None:
+                    choice.text, choice.logprobs = self.reasoning.settings.abstain_message, []
         return self.single_response(request, job, decision, result)
+
+    def single_confidence(self, request: RequestT, job: EngineRequest,
+                          decision: Decision) -> None:
+        """A single pass's confidence: the path signals of its first choice (no verifier
+        scored it, nothing was voted)."""
+        s = self.reasoning.settings
+        signals = answer_signals(job.confidences.get(0, []), s.confidence_window,
+                                 s.confidence_tail)
+        self.reasoning.confidence(decision, request.model, signals, ())
 
     async def stream(self, request: RequestT, job: EngineRequest,
                      decision: Decision) -> AsyncIterator[dict]:
@@ -164,6 +183,9 @@ class Serving(ABC, Generic[RequestT]):
             return self.search_chunks(request, job, decision)
         # started here, so that a refusal is a status code, not an error event in a 200 stream
         outputs = _counted(await self.generation.start(job), decision)
+        outputs = (self._held_back(request, job, decision, outputs)
+                   if decision.options.abstain_below is not None
+                   else self._confident(request, job, decision, outputs))
         return self.single_chunks(request, job, decision,
                                   self.safety.screen(outputs, job.params.n, request.user))
 
@@ -178,7 +200,50 @@ class Serving(ABC, Generic[RequestT]):
         decision.generated_tokens += result.stats.generated_tokens
         result.answers = [self.safety.screen_answer(answer, request.user)
                           for answer in result.answers]
+        self.reasoning.confidence(decision, request.model, result.best.signals,
+                                  self.reasoning.search_verifiers(decision))
+        if decision.abstained:
+            message = self.reasoning.settings.abstain_message
+            result.answers = [answer if answer.filter_reason is not None
+                              else dataclasses.replace(answer, text=message)
+                              for answer in result.answers]
         return result
+
+    async def _confident(self, request: RequestT, job: EngineRequest, decision: Decision,
+                         outputs: AsyncIterator[GenerationOutput]
+                         ) -> AsyncIterator[GenerationOutput]:
+        """`outputs`; once they end, the answer's confidence (for the closing chunk)."""
+        try:
+            async for out in outputs:
+                yield out
+        finally:
+            await outputs.aclose()
+        self.single_confidence(request, job, decision)
+
+    async def _held_back(self, request: RequestT, job: EngineRequest, decision: Decision,
+                         outputs: AsyncIterator[GenerationOutput]
+                         ) -> AsyncIterator[GenerationOutput]:
+        """`outputs` as one output once they end, each choice's text replaced by the abstain
+        message if the confidence is below the request's abstain_below."""
+        merged: dict[int, Choice] = {}
+        last: GenerationOutput | None = None
+        try:
+            async for out in outputs:
+                last = out
+                for c in out.choices:
+                    merged[c.index] = c if c.index not in merged else _joined(merged[c.index], c)
+        finally:
+            await outputs.aclose()
+        if last is None:
+            return
+        self.single_confidence(request, job, decision)
+        choices = [merged[i] for i in sorted(merged)]
+        if decision.abstained:
+            message = self.reasoning.settings.abstain_message
+            choices = [dataclasses.replace(c, text=message,
+                                           logprobs=[] if c.logprobs is not None else None)
+                       for c in choices]
+        yield dataclasses.replace(last, choices=choices, finished=True)
 
     def blocked(self, request: RequestT, text: str) -> bool:
         """Whether the caller's safety policy blocks `text` (a search's progress, say)."""
@@ -203,6 +268,16 @@ async def _counted(outputs: AsyncIterator[GenerationOutput], decision: Decision
             yield out
     finally:
         await outputs.aclose()
+
+
+def _joined(a: Choice, b: Choice) -> Choice:
+    """Two deltas of one choice as one."""
+    logprobs = (None if a.logprobs is None and b.logprobs is None
+                else [*(a.logprobs or ()), *(b.logprobs or ())])
+    return Choice(index=a.index, text=a.text + b.text,
+                  token_ids=[*a.token_ids, *b.token_ids], logprobs=logprobs,
+                  finish_reason=b.finish_reason or a.finish_reason,
+                  stop_reason=b.stop_reason if b.finish_reason else a.stop_reason)
 
 
 def _held(chunks: AsyncIterator[dict], ticket: Ticket, decision: Decision

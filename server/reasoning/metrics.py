@@ -20,3 +20,10 @@ VERIFIER_DISAGREEMENTS = Counter(
 TOKENS_BY_KIND = Counter("deliberate_reasoning_tokens",
                          "Generated tokens of routed requests: in the answer or spent reasoning",
                          ["kind"])
+CONFIDENCE = Histogram("deliberate_confidence",
+                       "Confidence of each answered request (reasoning.confidence.value)",
+                       ["strategy"], buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
+                                              0.95, 1.0))
+ABSTENTIONS = Counter("deliberate_abstentions",
+                      "Requests whose answer was withheld below their abstain_below",
+                      ["strategy"])

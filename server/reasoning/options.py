@@ -97,3 +97,8 @@ class ReasoningOptions(BaseModel):
     # the server's --answer-extractor
     answer_extractor: AnswerExtractor | None = None
     seed: Seed | None = None
+    # the answer comes back as the server's --abstain-message (reasoning.abstained true) when
+    # its calibrated confidence is below this
+    abstain_below: float | None = Field(None, ge=0, le=1)
+    # the confidence an answer should reach (default: the server's --target-confidence)
+    target_confidence: float | None = Field(None, ge=0, le=1)

@@ -39,14 +39,14 @@ def load_router_table(settings: Settings) -> RouterTable | None:
         raise ValueError(f"router file {path} is not a router table: {exc}; fix it or pass "
                          "--router-file ''") from exc
     fitted_for = data.get("model")
-    if fitted_for is not None and not _same_model(fitted_for, settings.model):
+    if fitted_for is not None and not same_model(fitted_for, settings.model):
         log.info("router table %s was fitted for %s, not %s: ignored (auto routes with the "
                     "default thresholds)", path, fitted_for, settings.model)
         return None
     return table
 
 
-def _same_model(a: str, b: str) -> bool:
+def same_model(a: str, b: str) -> bool:
     pa, pb = Path(a), Path(b)
     if pa.exists() and pb.exists():
         return pa.resolve() == pb.resolve()

@@ -11,10 +11,11 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from adapters.registry import AdapterRegistry
+from search.calibration import uncalibrated
 from search.difficulty.protocol import DifficultyEstimator, as_estimate
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
@@ -25,6 +26,7 @@ from server.errors import bad_request
 from server.openai.chat.thinking import CLOSE as THINKING_END
 from server.openai.protocol import SamplingRequest
 from server.reasoning import metrics
+from server.reasoning.confidence_table import load_confidence_table
 from server.reasoning.options import ReasoningOptions, step_delimiter
 from server.reasoning.router_table import default_thresholds, load_router_table
 from server.settings import Settings
@@ -46,6 +48,8 @@ class Decision:
     route: Thresholds | None = None  # the router's, when it chose the strategy (auto)
     search_params: SearchParams | None = None  # set once admitted (its deadline applied)
     generated_tokens: int = 0  # by the single pass or the search, as they run (admission's)
+    confidence: dict | None = None  # the answer's (ReasoningService.confidence)
+    abstained: bool = False  # the answer was withheld below reasoning.abstain_below
 
     @property
     def spent_tokens(self) -> int:
@@ -64,6 +68,7 @@ class ReasoningService:
                            if n in estimators]
         self.thresholds = default_thresholds(settings)
         self.router_table = load_router_table(settings)
+        self.confidence_table = load_confidence_table(settings)
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -177,6 +182,36 @@ class ReasoningService:
                 return name
         return next((name for name, value in fields.items() if value), None)
 
+    # --- confidence ---------------------------------------------------------------------------
+
+    def search_verifiers(self, decision: Decision) -> list[str]:
+        """The verifiers (non-zero weight) that score a search's answers."""
+        weights = (decision.options.verifiers if decision.options.verifiers is not None
+                   else self.settings.search_verifiers)
+        return sorted(name for name, weight in weights.items() if weight)
+
+    def confidence(self, decision: Decision, model: str,
+                   signals: Mapping[str, float | int | None], verifiers: Iterable[str]
+                   ) -> dict:
+        """The answer's confidence, kept on the decision (the response's
+        `reasoning.confidence`): its family's calibrated probability (search.calibration: the
+        served `model` and the `verifiers` that scored it, none for a single pass), else the
+        uncalibrated monotone mapping; and whether the answer is withheld below the request's
+        abstain_below."""
+        table = self.confidence_table
+        family = None if table is None else table.family_for(model, verifiers)
+        value = family.probability(signals) if family is not None else uncalibrated(signals)
+        metrics.CONFIDENCE.labels(strategy=decision.strategy).observe(value)
+        decision.confidence = {
+            "value": round(value, 4), "calibrated": family is not None,
+            "signals": {k: (round(v, 4) if isinstance(v, float) else v)
+                        for k, v in signals.items()}}
+        below = decision.options.abstain_below
+        decision.abstained = below is not None and value < below
+        if decision.abstained:
+            metrics.ABSTENTIONS.labels(strategy=decision.strategy).inc()
+        return decision.confidence
+
     # --- searching ----------------------------------------------------------------------------
 
     def params(self, decision: Decision, request: SamplingRequest, max_tokens: int
@@ -210,7 +245,10 @@ class ReasoningService:
                 "timeout_s": s.max_search_timeout_s, "stop_score": s.search_stop_score,
                 "beam_width": s.beam_width, "max_depth": s.mcts_depth,
                 "simulations": s.mcts_simulations,
-                "disagreement_threshold": s.verifier_disagreement_threshold or None, **own}
+                "disagreement_threshold": s.verifier_disagreement_threshold or None,
+                "confidence_top_k": s.confidence_top_k,
+                "confidence_window": s.confidence_window,
+                "confidence_tail": s.confidence_tail, **own}
 
     def scorer(self, decision: Decision) -> Scorer:
         weights = self.verify.weights_for(

@@ -1,0 +1,136 @@
+"""The confidence calibration: a mapping from an answer's signals (search.confidence.
+answer_signals) to the probability that the answer is right, fitted offline per task family.
+
+One format, written by `benchmarks.calibrate_confidence` and read by the server
+(server/reasoning/confidence_table.py), which only evaluates it (no fitting library at serve
+time):
+
+    {"model": "models/demo/base",            # the model it was fitted for
+     "families": [{"model": "demo" | null,   # the served name (base or adapter); null: any
+                   "verifiers": ["logic", "prm"] | null,  # [] a single pass; null: any
+                   "features": ["lowest_group", "tail", "verifier", ...],
+                   "center": [...], "scale": [...],  # standardization of each feature
+                   "fill": [...],                    # a feature the answer lacks
+                   "coef": [...], "intercept": x},   # logistic regression
+                  ...]}
+
+A request's family is its served model name and the verifiers that scored its answer (a
+single pass: none). The most specific family that matches wins: both named, then the verifiers
+with any model, then the model with any verifiers, then the fallback (both null); none: the
+answer is not calibrated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+# the signals a family may read; path ones are DeepConf's (search.confidence)
+FEATURES = ("mean", "lowest_group", "bottom", "tail", "agreement", "verifier")
+
+
+@dataclass(frozen=True)
+class Family:
+    model: str | None
+    verifiers: frozenset[str] | None
+    features: tuple[str, ...]
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    fill: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def probability(self, signals: Mapping[str, float | int | None]) -> float:
+        """sigmoid(intercept + coef . standardized features), a missing feature at its fill."""
+        z = self.intercept
+        for name, center, scale, fill, coef in zip(self.features, self.center, self.scale,
+                                                   self.fill, self.coef):
+            value = signals.get(name)
+            value = fill if value is None else float(value)
+            z += coef * (value - center) / scale
+        return _sigmoid(z)
+
+    def matches(self, model: str, verifiers: frozenset[str]) -> int | None:
+        """How specifically this family matches (higher wins), None if it does not."""
+        if self.model is not None and self.model != model:
+            return None
+        if self.verifiers is not None and self.verifiers != verifiers:
+            return None
+        return 2 * (self.verifiers is not None) + (self.model is not None)
+
+
+@dataclass(frozen=True)
+class CalibrationTable:
+    model: str | None
+    families: tuple[Family, ...]
+
+    def family_for(self, model: str, verifiers: Iterable[str]) -> Family | None:
+        names = frozenset(verifiers)
+        ranked = [(rank, f) for f in self.families
+                  if (rank := f.matches(model, names)) is not None]
+        return max(ranked, key=lambda pair: pair[0])[1] if ranked else None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> CalibrationTable:
+        """From the JSON `benchmarks.calibrate_confidence` writes; ValueError says what is
+        wrong."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("families"), list):
+            raise ValueError("a confidence calibration needs 'families': a list of fitted "
+                             "mappings")
+        return cls(model=data.get("model"),
+                   families=tuple(_family(f, i) for i, f in enumerate(data["families"])))
+
+
+def _family(data: Mapping, i: int) -> Family:
+    where = f"families[{i}]"
+    try:
+        features = tuple(str(f) for f in data["features"])
+        unknown = set(features) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"{where}: unknown features {sorted(unknown)} (known: "
+                             f"{', '.join(FEATURES)})")
+        numbers = {key: tuple(float(v) for v in data[key])
+                   for key in ("center", "scale", "fill", "coef")}
+        for key, values in numbers.items():
+            if len(values) != len(features):
+                raise ValueError(f"{where}: '{key}' has {len(values)} values for "
+                                 f"{len(features)} features")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{where}: '{key}' holds a value that is not finite")
+        if any(s <= 0 for s in numbers["scale"]):
+            raise ValueError(f"{where}: every 'scale' must be > 0")
+        verifiers = data.get("verifiers")
+        return Family(model=None if data.get("model") is None else str(data["model"]),
+                      verifiers=None if verifiers is None else frozenset(map(str, verifiers)),
+                      features=features, intercept=float(data["intercept"]), **numbers)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{where} needs 'features', 'center', 'scale', 'fill', 'coef' and "
+                         f"'intercept' ({type(exc).__name__}: {exc})") from exc
+
+
+def uncalibrated(signals: Mapping[str, float | int | None]) -> float:
+    """A monotone mapping of the signals to [0, 1] where no calibration applies: the lowest
+    group confidence g squashed as g / (1 + g) (0 with no path signals), times the verifiers'
+    score and the agreement where the answer has them. Higher means surer, but it is no
+    probability: `calibrated: false` says so."""
+    group = signals.get("lowest_group")
+    value = 0.0 if group is None else max(float(group), 0.0) / (1.0 + max(float(group), 0.0))
+    for name in ("verifier", "agreement"):
+        if signals.get(name) is not None:
+            value *= min(max(float(signals[name]), 0.0), 1.0)
+    return value
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def family_json(model: str | None, verifiers: Sequence[str] | None, features: Sequence[str],
+                center: Sequence[float], scale: Sequence[float], fill: Sequence[float],
+                coef: Sequence[float], intercept: float, **extra) -> dict:
+    """One family as the table stores it (what `_family` reads back)."""
+    return {"model": model, "verifiers": None if verifiers is None else sorted(verifiers),
+            "features": list(features), "center": [float(v) for v in center],
+            "scale": [float(v) for v in scale], "fill": [float(v) for v in fill],
+            "coef": [float(v) for v in coef], "intercept": float(intercept), **extra}
