@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 HEADLINE = ("reasoning", "serving", "adapters", "remote", "load_faults", "fuzz", "scoring",
-            "peft", "rl", "calibrate_router")
+            "peft", "rl", "calibrate_router", "calibrate_confidence")
 
 
 def summary(name: str) -> str:

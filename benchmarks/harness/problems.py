@@ -11,6 +11,7 @@ from training.tasks import Problem, get_task
 
 HELD_OUT_SEED = 900_000  # benchmarks.reasoning's held-out problems (and studies of them)
 CALIBRATION_SEED = 800_000  # benchmarks.calibrate_router's (and studies that tune defaults)
+CONFIDENCE_SEED = 600_000  # benchmarks.calibrate_confidence's (auto_target studies 700_000+)
 
 
 def bucket_of(problem: Problem) -> str:
