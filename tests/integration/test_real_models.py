@@ -71,7 +71,8 @@ class Served:
     def app(self, **settings) -> AppClient:
         defaults = dict(served_model_name=self.name, default_strategy="greedy", max_n=8,
                         enable_lora=False, search_verifiers={"syntax": 1, "logic": 1},
-                        difficulty_estimators=["probe"], step_delimiter="\n\n")
+                        difficulty_estimators=["probe"], step_delimiter="\n\n",
+                        confidence_file="")  # models/demo/confidence.json is the demo's
         return AppClient(create_app(Settings(**{**defaults, **settings}), self.engine))
 
     def prompt(self, question: str) -> list[int]:
@@ -142,14 +143,21 @@ async def test_every_strategy_answers_with_the_ids_the_model_generated(served, s
         path = call.prompt[len(prompt):]
         assert not path or any(w[: len(path)] == path for w in written), \
             served.tokenizer.decode(path)
+    # a BPE model's answer says how sure it is, from its own tokens' top-k logprobs
+    confidence = body["reasoning"]["confidence"]
+    assert 0.0 <= confidence["value"] <= 1.0 and confidence["calibrated"] is False
     if strategy == "greedy":  # a single pass: no trace
         assert answer == served.tokenizer.decode(calls[0].outputs[0], skip_special_tokens=True)
+        assert confidence["signals"]["tokens"] == len(calls[0].outputs[0])
         return
     # The answer is the decoding of a path the engine generated, byte for byte.
     paths = _paths(body["reasoning"]["trace"])
     decoded = {served.tokenizer.decode(ids, skip_special_tokens=True): ids
                for ids in paths.values()}
     assert answer in decoded, answer
+    assert confidence["signals"]["tokens"] == len(decoded[answer])
+    assert confidence["signals"]["verifier"] == pytest.approx(body["reasoning"]["score"],
+                                                              abs=1e-4)
     assert any(w[: len(decoded[answer])] == decoded[answer] for w in written)
     assert body["choices"][0]["finish_reason"] == "stop"
     assert answer.rstrip().endswith("}.")  # the whole solution, to its \boxed{} line

@@ -11,6 +11,7 @@ import openai
 import pytest
 from transformers import AutoTokenizer
 
+from search.confidence import path_confidence, token_confidence
 from tests.integration.conftest import MODEL
 from tests.integration.test_disconnect import engine_busy, wait_until
 from training.tasks import completion_prompt, get_task
@@ -45,6 +46,15 @@ def test_every_strategy_answers(client, strategy):
     assert reasoning["strategy"] == strategy
     usage = body.usage
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    # every answer says how sure it is, calibrated by models/demo/confidence.json
+    confidence = reasoning["confidence"]
+    assert 0.0 <= confidence["value"] <= 1.0 and confidence["calibrated"] is True
+    assert confidence["signals"]["tokens"] > 0
+    assert body.choices[0].logprobs is None  # read by the server, not sent
+    if strategy == "greedy":
+        assert confidence["signals"]["tokens"] == usage.completion_tokens
+    else:
+        assert confidence["signals"]["verifier"] == pytest.approx(reasoning["score"], abs=1e-4)
     if strategy != "greedy":
         assert 0.0 <= reasoning["score"] <= 1.0 and reasoning["verifier_errors"] == {}
         assert set(reasoning["verifier_scores"]) == {"prm", "logic"}  # the default
@@ -53,6 +63,22 @@ def test_every_strategy_answers(client, strategy):
         assert usage.completion_tokens > len(answer.split("\n"))
         assert usage.completion_tokens_details.reasoning_tokens > 0
         assert usage.completion_tokens_details.reasoning_tokens < usage.completion_tokens
+
+
+def test_a_greedy_confidence_reads_the_engines_top_k_logprobs(client):
+    p = problem("countdown", None)
+    body = client.chat.completions.create(
+        model="demo", messages=[{"role": "user", "content": p.prompt}], max_tokens=128,
+        logprobs=True, top_logprobs=5, extra_body={"reasoning": {"strategy": "greedy"}})
+    positions = body.choices[0].logprobs.content
+    confs = [token_confidence([t.logprob for t in pos.top_logprobs], 5) for pos in positions]
+    expected = path_confidence(confs, 16, 16)  # the server's default window and tail
+    signals = body.model_extra["reasoning"]["confidence"]["signals"]
+    assert signals["tokens"] == len(positions) == body.usage.completion_tokens
+    for name, value in expected.as_dict().items():
+        assert signals[name] == pytest.approx(value, abs=1e-3), name
+    # a sure model: the sampled token's alternatives are far below it
+    assert expected.mean > 3
 
 
 @pytest.mark.parametrize("strategy", ["beam", "mcts"])

@@ -121,6 +121,12 @@ def test_seeded_requests_of_every_strategy_answer_as_in_local_mode(fleet, server
                     == [c["message"]["content"] for c in local["choices"]]), strategy
             assert remote["usage"] == local["usage"], strategy
             assert remote["reasoning"].get("score") == local["reasoning"].get("score"), strategy
+            # the confidence reads the replicas' logprobs as the local engine's
+            for name, value in local["reasoning"]["confidence"]["signals"].items():
+                assert remote["reasoning"]["confidence"]["signals"][name] == (
+                    value if value is None else pytest.approx(value, abs=1e-3)), strategy
+            assert remote["reasoning"]["confidence"]["value"] == pytest.approx(
+                local["reasoning"]["confidence"]["value"], abs=1e-3), strategy
         # a sampled single pass, seeded, with logprobs
         body = {"model": SERVED_NAME, "prompt": p.prompt, "max_tokens": 24, "temperature": 1.0,
                 "n": 3, "seed": 11, "logprobs": 3}
