@@ -276,6 +276,12 @@ class ReasoningService:
         return result
 
 
+# Options that decide what becomes of the answer, not how it is generated: a request that asks
+# to abstain below a confidence, or to reach one, is answered (first) as it would be without,
+# so that the confidence it is judged by is that answer's.
+ANSWER_ONLY_OPTIONS = {"abstain_below", "target_confidence"}
+
+
 def request_seed(request: SamplingRequest, prompt_token_ids: Sequence[int]) -> int | None:
     """The seed of a request's search and probe: `reasoning.seed`, else `seed`; a request at
     temperature 0 (or none: a greedy pass then decodes greedily) that gives neither gets one
@@ -290,5 +296,6 @@ def request_seed(request: SamplingRequest, prompt_token_ids: Sequence[int]) -> i
     content = json.dumps([request.model, list(prompt_token_ids), request.n, request.max_tokens,
                           getattr(request, "max_completion_tokens", None),
                           request.reasoning_effort,
-                          None if options is None else options.model_dump(mode="json")])
+                          None if options is None else options.model_dump(
+                              mode="json", exclude=ANSWER_ONLY_OPTIONS)])
     return int.from_bytes(hashlib.sha256(content.encode()).digest()[:8], "big") >> 1

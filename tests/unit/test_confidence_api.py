@@ -13,7 +13,9 @@ import pytest
 
 from search.calibration import CalibrationTable, family_json, uncalibrated
 from server.app import create_app
+from server.openai.protocol import ChatCompletionRequest
 from server.reasoning.confidence_table import load_confidence_table
+from server.reasoning.service import request_seed
 from server.settings import Settings
 from tests.fakes import FakeEngine
 from tests.search_fakes import StepEngine
@@ -156,6 +158,18 @@ async def test_a_search_abstains_too():
     assert r.json()["choices"][0]["message"]["content"] == MESSAGE
     assert r.json()["choices"][0]["finish_reason"] == "stop"
     assert r.json()["reasoning"]["abstained"] is True
+
+
+def test_asking_to_abstain_or_for_a_target_keeps_the_seed_of_the_answer_it_judges():
+    # a temperature-0 request routed to a search draws its seed from its content: the
+    # confidence options must not draw another answer than the one they judge
+    def seed(**options) -> int:
+        request = ChatCompletionRequest.model_validate(user(
+            temperature=0, reasoning={"strategy": "beam", **options}))
+        return request_seed(request, [1, 2, 3])
+
+    assert seed() == seed(abstain_below=0.9) == seed(target_confidence=0.5)
+    assert seed() != seed(beam_width=2)
 
 
 @pytest.mark.parametrize(("reasoning", "param"), [
