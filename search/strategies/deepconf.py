@@ -131,6 +131,8 @@ class _Runner:
         if self._agreed():
             self.tally.stopped_at_consensus = p.n_candidates - p.warmup
             return
+        if self.search.budget.stop_reason() is not None:  # the warm-up spent the time or nodes
+            return
         tasks = [asyncio.ensure_future(self._watched(i, threshold))
                  for i in range(p.warmup, p.n_candidates)]
         try:

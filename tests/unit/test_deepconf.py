@@ -106,6 +106,12 @@ def test_online_consensus_aborts_the_traces_in_flight():
     assert result.best.text.endswith("Answer: 5")
 
 
+def test_online_starts_no_more_traces_once_the_warmup_spent_the_budget():
+    result, engine, report = run([("1\nAnswer: 5", 3.0)] * 4, warmup=2, max_nodes=1)
+    assert len(engine.requests) == 2 and result.stats.stopped_by == "max_nodes"
+    assert result.best.text == "1\nAnswer: 5" and report["traces"] == 2
+
+
 def test_online_needs_more_traces_than_its_warmup():
     with pytest.raises(ValueError, match="n_candidates=4 <= warmup=4"):
         Params(n_candidates=4, warmup=4)
