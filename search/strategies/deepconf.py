@@ -31,6 +31,7 @@ from typing import Literal
 
 from search.answers import extract_answer
 from search.confidence import GroupMonitor, PathConfidence, path_confidence, vote_agreement
+from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
 from search.run import SearchRun
 from search.strategies import best_of_n
@@ -161,8 +162,9 @@ class _Runner:
 
     async def _trace(self, index: int, watch=None) -> Trace:
         self.tally.traces += 1
-        return await sample_trace(self.search.sampler, index, self.max_tokens,
-                                  self.params.confidence_top_k, watch)
+        # a server that reads no logprobs elsewhere (top-k 0) still needs them here
+        top_k = self.params.confidence_top_k or SearchParams.confidence_top_k
+        return await sample_trace(self.search.sampler, index, self.max_tokens, top_k, watch)
 
     def _add(self, trace: Trace) -> Node | None:
         """A trace into the tree as a path of (unscored) steps, if it completed and wrote any."""

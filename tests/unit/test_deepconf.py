@@ -112,6 +112,11 @@ def test_online_starts_no_more_traces_once_the_warmup_spent_the_budget():
     assert result.best.text == "1\nAnswer: 5" and report["traces"] == 2
 
 
+def test_traces_read_top_k_logprobs_where_the_server_reads_none_elsewhere():
+    _, engine, _ = run(SPLIT, deepconf_mode="offline", confidence_top_k=0)
+    assert [p.logprobs for _, _, p in engine.requests] == [5] * 5
+
+
 def test_online_needs_more_traces_than_its_warmup():
     with pytest.raises(ValueError, match="n_candidates=4 <= warmup=4"):
         Params(n_candidates=4, warmup=4)
