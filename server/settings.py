@@ -277,7 +277,7 @@ class Settings(BaseSettings):
     queue_timeout_s: float | None = Field(
         None, gt=0, description="a request that waits longer than this to start gets 429 "
                                 "(default: twice its expected wait at the lane's drain rate, "
-                                "and 10 s more)")
+                                "and 10 s more, and at least --admission-max-wait-s)")
     request_timeout_s: float = Field(
         600.0, gt=0, description="per-request deadline: a search's timeout_s is cut to what is "
                                  "left of it, a single pass still running at it ends with 504")

@@ -108,10 +108,15 @@ class Lane:
         """How long a request of `cost` arriving now may wait to start: fixed, or twice its
         expected wait and ten seconds more (a search on a CPU drains in minutes what a GPU
         drains in seconds: one fixed timeout is too short for the one or too long for the
-        other)."""
+        other), and never less than the lane's max wait: the queue admits what it drains
+        within that, so a request it took may wait that long. A burst that slows the drain
+        below its measured rate (the other lane's requests take the engine) would otherwise
+        time out requests it admitted: measured, 11 of a 640-request burst got their 429
+        after 20 s instead of an answer (benchmarks/admission.py)."""
         if self.queue_timeout_s is not None:
             return self.queue_timeout_s
-        return 2 * self.expected_wait(cost) + _QUEUE_TIMEOUT_SLACK_S
+        return max(2 * self.expected_wait(cost) + _QUEUE_TIMEOUT_SLACK_S,
+                   self.limits.limits.max_wait_s)
 
     def release(self, cost: int, spent: int | None = None) -> None:
         """Frees the `cost` a request held; the drain rate counts what it `spent` (its cost

@@ -128,7 +128,8 @@ async def test_waiting_past_the_queue_timeout_is_a_429_and_leaves_the_queue():
 
 
 def test_the_queue_timeout_scales_with_the_expected_wait():
-    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000)), queue_timeout_s=None)
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000, max_wait_s=1)),
+                queue_timeout_s=None)
     lane.in_flight = 100
     lane.limits.drain_rate = lambda now: 10.0
     # 100 running in a lane of 100: a request of 50 starts once 50 have drained, 5 s at 10/s
@@ -141,9 +142,23 @@ def test_the_queue_timeout_scales_with_the_expected_wait():
     assert lane.queue_timeout(50) == 30
 
 
+def test_a_queued_request_may_wait_the_lanes_max_wait_at_least():
+    # the queue takes what it drains in max_wait_s: a request it took may wait that long,
+    # however short its expected wait (a drain slower than measured must not refuse it)
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000, max_wait_s=60)),
+                queue_timeout_s=None)
+    lane.in_flight = 100
+    lane.limits.drain_rate = lambda now: 10.0
+    assert lane.expected_wait(50) == 5
+    assert lane.queue_timeout(50) == 60
+    lane.limits.drain_rate = lambda now: 0.5  # past it, the expected wait rules
+    assert lane.queue_timeout(50) == 2 * 100 + 10
+
+
 async def test_a_waiter_is_refused_after_its_own_timeout(monkeypatch):
     monkeypatch.setattr("server.admission.lane._QUEUE_TIMEOUT_SLACK_S", 0.0)
-    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000)), queue_timeout_s=None)
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000, max_wait_s=0.01)),
+                queue_timeout_s=None)
     await lane.acquire(100, FAR)
     lane.limits.drain_rate = lambda now: 1000.0  # expected to start within 0.01 s
     with pytest.raises(Overloaded, match="waited"):
