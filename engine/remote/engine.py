@@ -74,7 +74,12 @@ class ReplicaFault(Exception):
 
 
 class RemoteEngine(TokenizerMethods):
-    def __init__(self, config: RemoteEngineConfig, http: httpx.AsyncClient, tokenizer) -> None:
+    def __init__(self, config: RemoteEngineConfig, http: httpx.AsyncClient, tokenizer,
+                 control: httpx.AsyncClient | None = None) -> None:
+        """`http` carries the engine calls; `control` (default: `http`) the health probes,
+        load reads and adapter loads, in a pool of its own: under a burst the engine calls hold
+        every connection of theirs, and a probe waiting for one timed out (PoolTimeout) and
+        ejected every healthy replica (measured: 48 of a 640-request burst got 503s)."""
         self.config = config
         self.model_name = config.served_model_name
         self.max_model_len = 0  # read from the fleet at start
@@ -82,9 +87,10 @@ class RemoteEngine(TokenizerMethods):
         self.replicas = [Replica(url.rstrip("/")) for url in config.upstreams]
         self._http = http
         self.tokenizer = tokenizer
-        self.health = HealthChecker(self.replicas, http, config.health_interval_s,
+        self._control = http if control is None else control
+        self.health = HealthChecker(self.replicas, self._control, config.health_interval_s,
                                     on_rejoin=self._rejoin)
-        self.adapters = FleetAdapters(self.replicas, http, self.health.eject)
+        self.adapters = FleetAdapters(self.replicas, self._control, self.health.eject)
         self._background = BackgroundTasks()
         self._aborts: dict[str, asyncio.Event] = {}
         self._turns = itertools.count()
@@ -320,6 +326,8 @@ class RemoteEngine(TokenizerMethods):
         await self.health.stop()
         await self._background.cancel()
         await self._http.aclose()
+        if self._control is not self._http:
+            await self._control.aclose()
 
 
 @contextlib.contextmanager
@@ -331,6 +339,8 @@ def _upstream_call(replica: Replica) -> Iterator[None]:
     metrics.CALLS.labels(replica.url).inc()
     try:
         yield
+    except httpx.PoolTimeout as error:  # our own pool was full: no fault of the replica's
+        raise ReplicaFault("pool_timeout", f"{type(error).__name__}", eject=False) from error
     except httpx.TimeoutException as error:
         raise ReplicaFault("timeout", f"{type(error).__name__}") from error
     except httpx.TransportError as error:
@@ -393,8 +403,12 @@ async def open_remote_engine(config: RemoteEngineConfig) -> AsyncIterator[Remote
                           max_keepalive_connections=config.max_connections)
     timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
     http = httpx.AsyncClient(headers=headers, limits=limits, timeout=timeout)
+    # a few connections per replica for probes, load reads and adapter loads
+    control = httpx.AsyncClient(
+        headers=headers, limits=httpx.Limits(max_connections=4 * len(config.upstreams)),
+        timeout=timeout)
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
-    engine = RemoteEngine(config, http, tokenizer)
+    engine = RemoteEngine(config, http, tokenizer, control)
     try:
         await engine.start()
         yield engine

@@ -391,3 +391,28 @@ async def test_a_slow_metrics_read_keeps_a_replica_that_answers_health_in_rotati
     b.metrics_timeout = False
     await engine.health.probe_all()
     assert engine.replicas[1].reported_load == 0 and "/metrics read again" in caplog.text
+
+
+async def test_probes_have_their_own_pool_and_a_full_pool_ejects_nobody(tokenizer, replicas):
+    """Under a burst the engine calls hold every connection of their pool: a probe waiting for
+    one timed out and ejected every healthy replica (48 503s in a 640-request burst). Probes
+    go through the control client; an engine call that finds its own pool full retries
+    elsewhere and ejects nobody."""
+    a, b = replicas
+
+    async def full(request: httpx.Request) -> httpx.Response:
+        raise httpx.PoolTimeout("no connection free in the pool")
+
+    working = httpx.AsyncClient(transport=Fleet(a, b).transport())
+    engine = RemoteEngine(RemoteEngineConfig(
+        upstreams=(A, B), tokenizer=DEMO, served_model_name="demo", start_timeout_s=0,
+        health_interval_s=60), working, tokenizer,
+        control=httpx.AsyncClient(transport=Fleet(a, b).transport()))
+    await engine.start()
+    engine._http = httpx.AsyncClient(transport=httpx.MockTransport(full))  # the burst's pool
+    await engine.health.probe_all()
+    assert [r.healthy for r in engine.replicas] == [True, True]
+    with pytest.raises(EngineUnavailable, match="every replica"):
+        await run(engine, [1], SamplingParams(max_tokens=2, final_only=True))
+    assert [r.healthy for r in engine.replicas] == [True, True]
+    await engine.shutdown()
