@@ -163,19 +163,23 @@ class Sampler:
                                 stop=self.problem.stop,
                                 seed=self._next_seed() if temperature > 0 else None,
                                 final_only=True, logprobs=self._top_k)
-        samples = []
-        for out in await self._generate(path_ids, params):
-            final, stop = self._ending(out)
-            steps = split_completion(out.ids, self.problem.delimiter, self.engine.decode,
-                                     self.problem.thinking_end, out.confidences)
-            if stop is not None and steps:  # the stop string is no part of the last step
-                last = steps.pop()
-                text = before_stop(self.engine.decode(last.token_ids), stop)
-                view = self.problem.delimiter.view(text)
-                steps += [Step(view, last.token_ids, last.confidences)] if view else []
-            samples.append(Sample(steps=tuple(steps), tokens=len(out.ids), final=final,
-                                  truncated=out.finish == "length", stop=stop))
-        return samples
+        return [self.completion(out.ids, out.finish, out.stop, out.confidences)
+                for out in await self._generate(path_ids, params)]
+
+    def completion(self, ids: Sequence[int], finish: str | None, stop_reason: str | int | None,
+                   confidences: Sequence[float] = ()) -> Sample:
+        """A completion (its generated `ids`, the engine's finish and stop reasons, the tokens'
+        confidences) split into steps."""
+        final, stop = self._ending(_Output(list(ids), finish, stop_reason))
+        steps = split_completion(ids, self.problem.delimiter, self.engine.decode,
+                                 self.problem.thinking_end, confidences)
+        if stop is not None and steps:  # the stop string is no part of the last step
+            last = steps.pop()
+            text = before_stop(self.engine.decode(last.token_ids), stop)
+            view = self.problem.delimiter.view(text)
+            steps += [Step(view, last.token_ids, last.confidences)] if view else []
+        return Sample(steps=tuple(steps), tokens=len(ids), final=final,
+                      truncated=finish == "length", stop=stop)
 
     def _next_seed(self) -> int | None:
         self._calls += 1

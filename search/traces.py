@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 from engine.protocol import SamplingParams
 from search.confidence import token_confidences
-from search.sampler import Sample, Sampler, before_stop
-from search.steps import Step, split_completion
+from search.sampler import Sample, Sampler
 
 # Called with each new token's confidence; True stops the trace there.
 Watch = Callable[[float], bool]
@@ -73,15 +72,6 @@ async def sample_trace(sampler: Sampler, index: int, max_tokens: int, top_k: int
 
 
 def as_sample(sampler: Sampler, trace: Trace) -> Sample:
-    """A finished trace as a completion, split into steps as `Sampler.finish` splits one."""
-    problem, decode = sampler.problem, sampler.engine.decode
-    final = trace.finish == "stop" and (trace.stop is None or isinstance(trace.stop, int)
-                                        or trace.stop in problem.stop)
-    stop = trace.stop if final and isinstance(trace.stop, str) else None
-    steps = split_completion(trace.ids, problem.delimiter, decode, problem.thinking_end)
-    if stop is not None and steps:  # the stop string is no part of the last step
-        last = steps.pop()
-        view = problem.delimiter.view(before_stop(decode(last.token_ids), stop))
-        steps += [Step(view, last.token_ids)] if view else []
-    return Sample(steps=tuple(steps), tokens=len(trace.ids), final=final,
-                  truncated=trace.finish == "length", stop=stop)
+    """A finished trace as a completion, split into steps as `Sampler.finish` splits one, its
+    tokens' confidences kept on its steps (the answer's calibrated confidence reads them)."""
+    return sampler.completion(trace.ids, trace.finish, trace.stop, trace.confidences)

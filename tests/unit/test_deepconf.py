@@ -178,3 +178,12 @@ async def test_bad_deepconf_options_are_400s_that_say_what_to_change(client, rea
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["param"] == param and says in error["message"]
+
+
+def test_the_answer_carries_its_traces_confidence_signals():
+    # the calibrated confidence reads the answer's path signals: deepconf's traces keep their
+    # tokens' confidences on their steps as every other strategy's paths do
+    result, _, _ = run(SPLIT, deepconf_mode="offline", keep_share=1.0)
+    signals = result.best.signals
+    assert signals["tokens"] > 0
+    assert signals["mean"] == pytest.approx(2.0) and signals["lowest_group"] == pytest.approx(2.0)
