@@ -10,7 +10,7 @@ from server.openai.streaming import with_cancellation
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-def get_service(request: Request) -> ChatService:
+async def get_service(request: Request) -> ChatService:
     return request.app.state.chat_service
 
 

@@ -11,7 +11,7 @@ from server.openai.streaming import with_cancellation
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-def get_service(request: Request) -> CompletionService:
+async def get_service(request: Request) -> CompletionService:
     return request.app.state.completion_service
 
 
