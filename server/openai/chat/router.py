@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 
 from server.auth import require_api_key
 from server.openai.chat.service import ChatService
@@ -17,7 +17,7 @@ async def get_service(request: Request) -> ChatService:
 @router.post("/v1/chat/completions", response_model=None)
 @with_cancellation
 async def create_chat_completion(
-    body: ChatCompletionRequest, raw_request: Request, response: Response,
+    body: ChatCompletionRequest, raw_request: Request,
     service: ChatService = Depends(get_service),
 ):
-    return await service.serve(body, response)
+    return await service.serve(body)

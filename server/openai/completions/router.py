@@ -26,4 +26,4 @@ async def create_completion(
         return await serve_batch(service, body, batch, response)
     if batch is not None:  # a batch of one is that prompt
         body = body.model_copy(update={"prompt": batch[0]})
-    return await service.serve(body, response)
+    return await service.serve(body)
