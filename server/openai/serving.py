@@ -26,6 +26,7 @@ from server.openai.generation import EngineRequest, GenerationService, Result
 from server.openai.protocol import SamplingRequest
 from server.openai.streaming import event_stream
 from server.reasoning.response import STRATEGY_HEADER
+from server.reasoning.options import ReasoningOptions
 from server.reasoning.service import Decision, ReasoningService
 from server.safety import AnswerFilter
 
@@ -117,7 +118,7 @@ class Serving(ABC, Generic[RequestT]):
         options = self.reasoning.options(request)
         if needs_difficulty(options.strategy, request.reasoning_effort):
             await ticket.enter(SINGLE, single_cost, Shape.of("auto", single))
-        decision = await self.decide(request, job)
+        decision = await self.decide(request, job, options)
         if is_search(decision):
             params = self.reasoning.params(decision, request, job.params.max_tokens)
             ticket.spent(decision.probe_tokens)  # the probe's hold, if routed, is done
@@ -132,16 +133,18 @@ class Serving(ABC, Generic[RequestT]):
             await ticket.enter(SINGLE, single_cost, Shape.of("greedy", single))
         return decision
 
-    async def decide(self, request: RequestT, job: EngineRequest) -> Decision:
+    async def decide(self, request: RequestT, job: EngineRequest,
+                     options: ReasoningOptions) -> Decision:
         single_pass = self.single_pass_feature(request)
         problem = None
-        if single_pass is None:
+        # a search, or a probe's, works on the problem; a request for greedy never needs it
+        if single_pass is None and options.strategy != "greedy":
             problem = self.reasoning.problem(self.problem(request), request,
                                              job.prompt_token_ids)
             # the caller, for verifiers that judge by it (safety)
             problem = dataclasses.replace(problem, context=self.safety.context(
                 problem.context, request.user))
-        return await self.reasoning.decide(request, problem, single_pass)
+        return await self.reasoning.decide(request, problem, single_pass, options)
 
     async def complete(self, request: RequestT, job: EngineRequest,
                        decision: Decision) -> BaseModel:

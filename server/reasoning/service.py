@@ -96,10 +96,12 @@ class ReasoningService:
                                   f"{cap:g}", param=f"reasoning.{name}")
 
     async def decide(self, request: SamplingRequest, problem: SearchProblem | None,
-                     single_pass: str | None = None) -> Decision:
+                     single_pass: str | None = None,
+                     options: ReasoningOptions | None = None) -> Decision:
         """`single_pass` names a field the request uses that only a single pass can honour
-        (logprobs, stop, ...): `auto` then answers in one pass, and a search strategy is a 400."""
-        options = self.options(request)
+        (logprobs, stop, ...): `auto` then answers in one pass, and a search strategy is a 400.
+        `options`: the request's, when the caller has checked them already (`options`)."""
+        options = options or self.options(request)
         decision = Decision(strategy="greedy", options=options, problem=problem)
         if single_pass is not None:
             # auto answers in one pass here, whatever the difficulty
