@@ -64,12 +64,22 @@ class ReasoningService:
                            if n in estimators]
         self.thresholds = default_thresholds(settings)
         self.router_table = load_router_table(settings)
+        self._defaults_by_strategy: dict[str, ReasoningOptions] = {}
 
     # --- deciding -----------------------------------------------------------------------------
 
     def options(self, request: SamplingRequest) -> ReasoningOptions:
-        options = request.reasoning or ReasoningOptions()
-        if request.reasoning is None or "strategy" not in request.reasoning.model_fields_set:
+        if request.reasoning is None:
+            # most requests: the default options, built and checked once (never mutated)
+            default = "auto" if request.reasoning_effort else self.settings.default_strategy
+            options = self._defaults_by_strategy.get(default)
+            if options is None:
+                options = ReasoningOptions().model_copy(update={"strategy": default})
+                self._check_caps(options)
+                self._defaults_by_strategy[default] = options
+            return options
+        options = request.reasoning
+        if "strategy" not in request.reasoning.model_fields_set:
             # Unnamed: an effort routes by itself; otherwise the server's default applies.
             default = "auto" if request.reasoning_effort else self.settings.default_strategy
             options = options.model_copy(update={"strategy": default})
