@@ -25,8 +25,8 @@ from server.errors import APIError
 from server.openai.generation import EngineRequest, GenerationService, Result
 from server.openai.protocol import SamplingRequest
 from server.openai.streaming import event_stream
-from server.reasoning.response import STRATEGY_HEADER
 from server.reasoning.options import ReasoningOptions
+from server.reasoning.response import STRATEGY_HEADER
 from server.reasoning.service import Decision, ReasoningService
 from server.safety import AnswerFilter
 
