@@ -3,6 +3,7 @@ in-process engine registers in the same default registry) at GET /metrics."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 from fastapi import APIRouter, Response
@@ -51,9 +52,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            endpoint = _endpoint(scope)
-            REQUESTS.labels(endpoint, str(status)).inc()
-            LATENCY.labels(endpoint).observe(time.perf_counter() - start)
+            requests, latency = _series(_endpoint(scope), status)
+            requests.inc()
+            latency.observe(time.perf_counter() - start)
+
+
+@functools.cache  # bounded: route templates times statuses; a labels() lookup takes a lock
+def _series(endpoint: str, status: int):
+    return REQUESTS.labels(endpoint, str(status)), LATENCY.labels(endpoint)
 
 
 def _endpoint(scope: Scope) -> str:

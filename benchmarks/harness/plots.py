@@ -23,14 +23,25 @@ def throughput_panel(ax, passes: dict[str, list[LoadResult]]) -> None:
 
 
 def serving_figure(passes: dict[str, list[LoadResult]], path: Path) -> Path:
-    """Left: throughput of every pass per server. Right: latency CDF of the median pass."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    throughput_panel(left, passes)
+    """Left: throughput and p99 of every pass per server, by round (a round's passes are
+    adjacent). Right: latency CDF of the median pass."""
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
     for name, runs in passes.items():
+        rounds = range(1, len(runs) + 1)
+        left.plot(rounds, [r.requests_per_s for r in runs], marker="o", label=name)
+        middle.plot(rounds, [r.latency_quantile(0.99) * 1e3 for r in runs], marker="o",
+                    label=name)
         median = sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
         latencies = sorted(median.latencies_s)
         right.plot([x * 1e3 for x in latencies],
                    [(k + 1) / len(latencies) for k in range(len(latencies))], label=name)
+    left.set_xlabel("round")
+    left.set_ylabel("throughput (requests/s)")
+    left.set_ylim(bottom=0)
+    left.legend()
+    middle.set_xlabel("round")
+    middle.set_ylabel("latency p99 (ms)")
+    middle.set_ylim(bottom=0)
     right.set_xlabel("request latency (ms), median pass")
     right.set_ylabel("fraction of requests")
     right.legend()

@@ -26,3 +26,31 @@ def install_verifier_plugins(directory: Path, dist: str, plugins: dict[str, str]
     entries = "".join(f"{name} = {target}\n" for name, target in plugins.items())
     (info / "entry_points.txt").write_text(f"[deliberate.verifiers]\n{entries}")
     return directory
+
+
+def listening_process(port: int):
+    """The process (psutil) that listens on `port`: a server's API process, whose children are
+    its engine."""
+    import psutil
+
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+            return psutil.Process(conn.pid)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def cpu_seconds(process) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by `process` and by its children together."""
+    import psutil
+
+    def used(p) -> float:
+        times = p.cpu_times()
+        return times.user + times.system
+
+    children = 0.0
+    for child in process.children(recursive=True):
+        try:
+            children += used(child)
+        except psutil.NoSuchProcess:
+            continue
+    return used(process), children

@@ -54,31 +54,43 @@ class Throughput:
         self._done: collections.deque[tuple[float, float]] = collections.deque()
         self._tokens = 0.0  # of _done
         self._busy: collections.deque[tuple[float, float]] = collections.deque()  # closed
+        self._busy_s = 0.0  # of _busy, whole
         self._since: float | None = None  # the open busy period's start
+        self._rate: tuple[float, float | None] | None = None  # (now, per_s(now)) until a change
 
     def busy(self, now: float, busy: bool) -> None:
         if busy and self._since is None:
             self._since = now
         elif not busy and self._since is not None:
             self._busy.append((self._since, now))
+            self._busy_s += now - self._since
             self._since = None
+        self._rate = None
 
     def add(self, now: float, tokens: float) -> None:
         self._done.append((now, tokens))
         self._tokens += tokens
+        self._rate = None
 
     def per_s(self, now: float) -> float | None:
+        # asked several times per request at the same instant (limits, gauges): once suffices
+        if self._rate is not None and self._rate[0] == now:
+            return self._rate[1]
         start = now - self.window_s
         while self._done and self._done[0][0] <= start:
             self._tokens -= self._done.popleft()[1]
         while self._busy and self._busy[0][1] < start:
-            self._busy.popleft()
-        if len(self._done) < self.min_finished:
-            return None
-        busy = sum(end - max(begin, start) for begin, end in self._busy)
-        if self._since is not None:
-            busy += now - max(self._since, start)
-        return max(self._tokens, 0.0) / max(busy, 1e-3)
+            begin, end = self._busy.popleft()
+            self._busy_s -= end - begin
+        rate = None
+        if len(self._done) >= self.min_finished:
+            # the periods are disjoint and in order: only the oldest can start before the window
+            busy = self._busy_s - (max(start - self._busy[0][0], 0.0) if self._busy else 0.0)
+            if self._since is not None:
+                busy += now - max(self._since, start)
+            rate = max(self._tokens, 0.0) / max(busy, 1e-3)
+        self._rate = (now, rate)
+        return rate
 
 
 class Capacity:
@@ -132,9 +144,9 @@ class Capacity:
                              self._per_replica * _MAX_STEP)
                 self._per_replica = float(min(max(target, self.limits.floor),
                                               self.limits.ceiling))
-        self.publish(now)
 
-    def publish(self, now: float) -> None:
-        CAPACITY.labels(self.name).set(self.capacity())
-        QUEUE_LIMIT.labels(self.name).set(self.queue_limit(now))
-        DRAIN_RATE.labels(self.name).set(self.drain_rate(now))
+    def expose(self, clock: Callable[[], float]) -> None:
+        """The lane's gauges, read when /metrics is scraped."""
+        CAPACITY.labels(self.name).set_function(self.capacity)
+        QUEUE_LIMIT.labels(self.name).set_function(lambda: self.queue_limit(clock()))
+        DRAIN_RATE.labels(self.name).set_function(lambda: self.drain_rate(clock()))

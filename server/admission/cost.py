@@ -57,6 +57,7 @@ class CostEstimator:
         self.max_shapes = max_shapes
         self._spend: collections.OrderedDict[Shape, float] = collections.OrderedDict()
         self._share: dict[str, float] = {}  # strategy -> spent / nominal
+        self._gauges: dict[str, object] = {}  # strategy -> its EXPECTED_COST child
 
     def expected(self, shape: Shape, cap: int) -> int:
         """What a request of `shape` is expected to spend, between 1 and `cap` tokens."""
@@ -66,7 +67,10 @@ class CostEstimator:
         else:
             self._spend.move_to_end(shape)
         cost = int(min(max(math.ceil(spend), 1), max(cap, 1)))
-        EXPECTED_COST.labels(shape.strategy).set(cost)
+        gauge = self._gauges.get(shape.strategy)
+        if gauge is None:
+            gauge = self._gauges[shape.strategy] = EXPECTED_COST.labels(shape.strategy)
+        gauge.set(cost)
         return cost
 
     def observe(self, shape: Shape, spent: int) -> None:

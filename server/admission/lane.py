@@ -52,7 +52,13 @@ class Lane:
         self.waiters: collections.deque[_Waiter] = collections.deque()
         self._saturated = False  # requests waited or were refused since the last update
         self._next_turn = 0.0  # when the next request refused may come back (retry_after)
-        limits.publish(clock())
+        self._wait = WAIT.labels(name)
+        # read when /metrics is scraped, rather than written at every start and release
+        for gauge, value in ((IN_FLIGHT, lambda: self.in_flight), (QUEUED, lambda: self.queued),
+                             (RUNNING, lambda: self.running),
+                             (WAITING, lambda: len(self.waiters))):
+            gauge.labels(name).set_function(value)
+        limits.expose(clock)
 
     @property
     def capacity(self) -> int:
@@ -72,30 +78,27 @@ class Lane:
         arrived = self.clock()
         if not self.waiters and self._fits(cost):
             self._start(cost)
-            WAIT.labels(self.name).observe(0.0)
+            self._wait.observe(0.0)
             return cost
         self._saturated = True
         if self.queued + cost > self.queue_limit:
             raise self._refuse("queue_full", "its queue is full", cost)
         waiter = _Waiter(cost)
         self.waiters.append(waiter)
-        self._publish()
         timeout = min(self.queue_timeout(cost), deadline - arrived)
         try:
             await asyncio.wait_for(asyncio.shield(waiter.ready), max(timeout, 0.0))
         except TimeoutError:
             if not waiter.ready.done():
                 self.waiters.remove(waiter)
-                self._publish()
                 raise self._refuse("queue_timeout", f"waited {timeout:.0f} s", cost) from None
         except asyncio.CancelledError:  # the client left while waiting
             if waiter.ready.done():
                 self.release(cost, spent=0)
             else:
                 self.waiters.remove(waiter)
-                self._publish()
             raise
-        WAIT.labels(self.name).observe(self.clock() - arrived)
+        self._wait.observe(self.clock() - arrived)
         return cost
 
     def expected_wait(self, cost: int) -> float:
@@ -133,7 +136,6 @@ class Lane:
             waiter = self.waiters.popleft()
             self._start(waiter.cost)
             waiter.ready.set_result(None)
-        self._publish()
 
     def _fits(self, cost: int) -> bool:
         return self.in_flight == 0 or self.in_flight + cost <= self.capacity
@@ -143,7 +145,6 @@ class Lane:
             self.limits.busy(self.clock(), True)
         self.in_flight += cost
         self.running += 1
-        self._publish()
 
     def _refuse(self, reason: str, why: str, cost: int) -> Overloaded:
         REJECTED.labels(self.name, reason).inc()
@@ -163,9 +164,3 @@ class Lane:
                    now + _MAX_RETRY_AFTER_S)
         self._next_turn = turn + cost / per_s
         return int(min(max(math.ceil(turn - now), 1), _MAX_RETRY_AFTER_S))
-
-    def _publish(self) -> None:
-        IN_FLIGHT.labels(self.name).set(self.in_flight)
-        QUEUED.labels(self.name).set(self.queued)
-        RUNNING.labels(self.name).set(self.running)
-        WAITING.labels(self.name).set(len(self.waiters))

@@ -12,7 +12,7 @@ from server.lora.protocol import LoadLoRAAdapterRequest, UnloadLoRAAdapterReques
 router = APIRouter(dependencies=[Depends(require_admin_key)])
 
 
-def get_registry(request: Request) -> AdapterRegistry:
+async def get_registry(request: Request) -> AdapterRegistry:
     return request.app.state.adapters
 
 

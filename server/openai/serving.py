@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
-from fastapi import Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from engine.protocol import Choice, GenerationOutput
@@ -30,6 +30,7 @@ from server.errors import APIError
 from server.openai.generation import EngineRequest, GenerationService, Result
 from server.openai.protocol import SamplingRequest
 from server.openai.streaming import event_stream
+from server.reasoning.options import ReasoningOptions
 from server.reasoning.response import STRATEGY_HEADER
 from server.reasoning.service import Decision, ReasoningService
 from server.safety import AnswerFilter
@@ -83,14 +84,13 @@ class Serving(ABC, Generic[RequestT]):
 
     # --- the shared path ----------------------------------------------------------------------
 
-    async def serve(self, request: RequestT, response: Response):
+    async def serve(self, request: RequestT):
         """The HTTP answer: an event stream, or the whole response with the strategy header."""
         strategy, answer = await self.answer(request, self.prepare(request))
         headers = {STRATEGY_HEADER: strategy}
         if request.stream:
             return event_stream(answer, headers)
-        response.headers.update(headers)
-        return answer
+        return json_response(answer, headers)
 
     async def answer(self, request: RequestT, job: EngineRequest
                      ) -> tuple[str, BaseModel | AsyncIterator[dict]]:
@@ -123,7 +123,7 @@ class Serving(ABC, Generic[RequestT]):
         options = self.reasoning.options(request)
         if needs_difficulty(options.strategy, request.reasoning_effort):
             await ticket.enter(SINGLE, single_cost, Shape.of("auto", single))
-        decision = await self.decide(request, job)
+        decision = await self.decide(request, job, options)
         if is_search(decision):
             params = self.reasoning.params(decision, request, job.params.max_tokens)
             ticket.spent(decision.probe_tokens)  # the probe's hold, if routed, is done
@@ -138,16 +138,18 @@ class Serving(ABC, Generic[RequestT]):
             await ticket.enter(SINGLE, single_cost, Shape.of("greedy", single))
         return decision
 
-    async def decide(self, request: RequestT, job: EngineRequest) -> Decision:
+    async def decide(self, request: RequestT, job: EngineRequest,
+                     options: ReasoningOptions) -> Decision:
         single_pass = self.single_pass_feature(request)
         problem = None
-        if single_pass is None:
+        # a search, or a probe's, works on the problem; a request for greedy never needs it
+        if single_pass is None and options.strategy != "greedy":
             problem = self.reasoning.problem(self.problem(request), request,
                                              job.prompt_token_ids)
             # the caller, for verifiers that judge by it (safety)
             problem = dataclasses.replace(problem, context=self.safety.context(
                 problem.context, request.user))
-        return await self.reasoning.decide(request, problem, single_pass)
+        return await self.reasoning.decide(request, problem, single_pass, options)
 
     async def complete(self, request: RequestT, job: EngineRequest,
                        decision: Decision) -> BaseModel:
@@ -311,6 +313,12 @@ def _deadline_exceeded(ticket: Ticket) -> APIError:
     return APIError(504, f"the request ran past this server's deadline of "
                          f"{ticket.admission.request_timeout_s:g} s (--request-timeout-s); ask "
                          "for fewer tokens or a smaller search budget", code="deadline_exceeded")
+
+
+def json_response(body: BaseModel, headers: dict[str, str]) -> JSONResponse:
+    """`body` as FastAPI renders a returned model (JSON mode, by alias), without the second walk
+    over the dumped dict that FastAPI's jsonable_encoder makes."""
+    return JSONResponse(body.model_dump(mode="json", by_alias=True), headers=headers)
 
 
 def filter_reason(delta) -> str | None:

@@ -72,12 +72,22 @@ class ReasoningService:
         self.thresholds = default_thresholds(settings)
         self.router_table = load_router_table(settings)
         self.confidence_table = load_confidence_table(settings)
+        self._defaults_by_strategy: dict[str, ReasoningOptions] = {}
 
     # --- deciding -----------------------------------------------------------------------------
 
     def options(self, request: SamplingRequest) -> ReasoningOptions:
-        options = request.reasoning or ReasoningOptions()
-        if request.reasoning is None or "strategy" not in request.reasoning.model_fields_set:
+        if request.reasoning is None:
+            # most requests: the default options, built and checked once (never mutated)
+            default = "auto" if request.reasoning_effort else self.settings.default_strategy
+            options = self._defaults_by_strategy.get(default)
+            if options is None:
+                options = ReasoningOptions().model_copy(update={"strategy": default})
+                self._check_caps(options)
+                self._defaults_by_strategy[default] = options
+            return options
+        options = request.reasoning
+        if "strategy" not in request.reasoning.model_fields_set:
             # Unnamed: an effort routes by itself; otherwise the server's default applies.
             default = "auto" if request.reasoning_effort else self.settings.default_strategy
             options = options.model_copy(update={"strategy": default})
@@ -109,10 +119,12 @@ class ReasoningService:
                                   f"{cap:g}", param=f"reasoning.{name}")
 
     async def decide(self, request: SamplingRequest, problem: SearchProblem | None,
-                     single_pass: str | None = None) -> Decision:
+                     single_pass: str | None = None,
+                     options: ReasoningOptions | None = None) -> Decision:
         """`single_pass` names a field the request uses that only a single pass can honour
-        (logprobs, stop, ...): `auto` then answers in one pass, and a search strategy is a 400."""
-        options = self.options(request)
+        (logprobs, stop, ...): `auto` then answers in one pass, and a search strategy is a 400.
+        `options`: the request's, when the caller has checked them already (`options`)."""
+        options = options or self.options(request)
         decision = Decision(strategy="greedy", options=options, problem=problem)
         if single_pass is not None:
             # auto answers in one pass here, whatever the difficulty

@@ -12,7 +12,7 @@ from server.verify.service import VerifyService
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-def get_service(request: Request) -> VerifyService:
+async def get_service(request: Request) -> VerifyService:
     return request.app.state.verify_service
 
 

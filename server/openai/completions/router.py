@@ -11,7 +11,7 @@ from server.openai.streaming import with_cancellation
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-def get_service(request: Request) -> CompletionService:
+async def get_service(request: Request) -> CompletionService:
     return request.app.state.completion_service
 
 
@@ -26,4 +26,4 @@ async def create_completion(
         return await serve_batch(service, body, batch, response)
     if batch is not None:  # a batch of one is that prompt
         body = body.model_copy(update={"prompt": batch[0]})
-    return await service.serve(body, response)
+    return await service.serve(body)

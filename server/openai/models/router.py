@@ -11,11 +11,11 @@ from server.openai.protocol import ModelCard, ModelList
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_registry(request: Request) -> AdapterRegistry:
+async def get_registry(request: Request) -> AdapterRegistry:
     return request.app.state.adapters
 
 
