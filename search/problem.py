@@ -68,6 +68,9 @@ class SearchResult:
     # the learned and the exact verifiers disagree strongly on the best answer (None: they
     # agree, or the search had not both kinds; verifiers/disagreement.py)
     verifier_disagreement: dict | None = None
+    # what a strategy reports of its own run, by section (deepconf's: its threshold, traces
+    # aborted and kept), added to the response's `reasoning` as they are
+    details: dict[str, dict] = field(default_factory=dict)
 
     @property
     def best(self) -> Answer:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchResult
-from search.strategies import beam, best_of_n, greedy, mcts, self_consistency, tot
+from search.strategies import beam, best_of_n, deepconf, greedy, mcts, self_consistency, tot
 from engine.protocol import Engine
 from verifiers.scorer import Scorer
 
@@ -23,5 +23,5 @@ class Strategy:
 
 STRATEGIES: dict[str, Strategy] = {
     module.NAME: Strategy(module.NAME, module.run, module.Params)
-    for module in (greedy, beam, mcts, tot, best_of_n, self_consistency)
+    for module in (greedy, beam, mcts, tot, best_of_n, self_consistency, deepconf)
 }

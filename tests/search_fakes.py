@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from engine.protocol import Choice, GenerationOutput, SamplingParams, TokenLogprob
 from engine.scope import current_scope
+from search.traces import trace_seed
 from tests.fakes import EOS_ID, FakeEngine
 from verifiers.protocol import ScoringContext, StepItem
 
@@ -197,3 +198,54 @@ class TokenEngine(FakeEngine):
             if len(out) == params.max_tokens:
                 return Choice(index, text, out, None, "length", None)
         raise AssertionError("a solution without an end")
+
+
+@dataclass
+class TraceEngine(FakeEngine):
+    """A scripted model that writes whole solutions with a scripted confidence per token: the
+    request seeded as trace i (`search.traces.trace_seed(seed, i)`) writes `traces[i]`, a text
+    and its tokens' confidences (one value for all, or one per character; the last one repeats),
+    one character per delta (all at once with final_only), ending with end of sequence. Each
+    position's top-k logprobs are all -confidence, so its token confidence is exactly that.
+    `written` counts the tokens each request was given before it ended or was closed."""
+
+    traces: list[tuple[str, float | list[float]]] = field(default_factory=list)
+    seed: int = 0
+    max_model_len: int = 4096
+    written: dict[str, int] = field(default_factory=dict)  # request id -> tokens yielded
+
+    def trace_for(self, seed: int | None) -> tuple[str, list[float]]:
+        index = next(i for i in range(len(self.traces)) if trace_seed(self.seed, i) == seed)
+        text, confidence = self.traces[index]
+        levels = confidence if isinstance(confidence, list) else [confidence]
+        return text, [levels[min(i, len(levels) - 1)] for i in range(len(text))]
+
+    async def generate(self, prompt, params: SamplingParams, request_id: str, adapter=None):
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        self.requests.append((request_id, ids, params))
+        self.running.add(request_id)
+        self.written[request_id] = 0
+        text, levels = self.trace_for(params.seed)
+        text, levels = text[: params.max_tokens], levels[: params.max_tokens]
+        finished = False
+        try:
+            chunks = ([range(len(text))] if params.final_only
+                      else [range(i, i + 1) for i in range(len(text))])
+            for chunk in chunks:
+                await asyncio.sleep(0)  # other traces run meanwhile, as in an engine's batch
+                last = chunk[-1] == len(text) - 1
+                reason = None if not last else "length" if len(text) == params.max_tokens \
+                    else "stop"
+                logprobs = None if params.logprobs is None else [
+                    TokenLogprob(text[i], -levels[i],
+                                 {f"t{j}": -levels[i] for j in range(params.logprobs)})
+                    for i in chunk]
+                self.written[request_id] += len(chunk)
+                finished = last
+                yield GenerationOutput(request_id, ids, [Choice(
+                    0, "".join(text[i] for i in chunk), [ord(text[i]) for i in chunk],
+                    logprobs, reason)], last)
+        finally:
+            self.running.discard(request_id)
+            if not finished:
+                self.aborted.append(request_id)

@@ -15,7 +15,8 @@ from search.steps import StepDelimiter
 # one failed inside it, a 500).
 Seed = Annotated[int, Field(ge=-2**63, le=2**63 - 1)]
 
-StrategyName = Literal["auto", "greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency"]
+StrategyName = Literal["auto", "greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency",
+                       "deepconf"]
 AnswerExtractor = Literal[tuple(EXTRACTORS)]  # type: ignore[valid-type]
 
 
@@ -86,6 +87,14 @@ class ReasoningOptions(BaseModel):
     stop_score: float | None = Field(None, gt=0, le=1)
     # mcts: answer greedily first, and search only if the PRM scores that answer below this
     accept_greedy: float | None = Field(None, gt=0, le=1)
+    # deepconf (search/strategies/deepconf.py): online (warm-up, then traces aborted below the
+    # threshold) or offline (all complete, the most confident vote); the share of traces kept;
+    # the warm-up traces (online); a trace's confidence; online, stop once this share agrees
+    deepconf_mode: Literal["online", "offline"] | None = None
+    keep_share: float | None = Field(None, gt=0, le=1)
+    warmup: int | None = Field(None, ge=1)
+    confidence_signal: Literal["lowest_group", "mean", "bottom", "tail"] | None = None
+    consensus: float | None = Field(None, gt=0, le=1)
     return_trace: bool = False
     # where a step ends: "\n", "\n\n", or {"regex": ..., "triggers": [...]}; default: the
     # server's --step-delimiter

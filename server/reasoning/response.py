@@ -37,6 +37,7 @@ def reasoning_object(decision: Decision, result: SearchResult | None = None) -> 
     })
     if result.trace is not None:
         body["trace"] = result.trace
+    body.update(result.details)
     return body
 
 

@@ -35,6 +35,9 @@ from verifiers.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
+# reasoning options only the deepconf strategy reads
+DEEPCONF_OPTIONS = frozenset({"deepconf_mode", "keep_share", "warmup", "confidence_signal",
+                              "consensus"})
 
 
 @dataclass
@@ -83,6 +86,11 @@ class ReasoningService:
             raise bad_request(f"reasoning.accept_greedy applies to mcts (and auto when it routes "
                               f"to mcts), not {options.strategy!r}; drop it",
                               param="reasoning.accept_greedy")
+        for name in DEEPCONF_OPTIONS & options.model_fields_set:
+            if options.strategy != "deepconf":
+                raise bad_request(f"reasoning.{name} applies to the deepconf strategy, not "
+                                  f"{options.strategy!r}; drop it or ask for \"strategy\": "
+                                  "\"deepconf\"", param=f"reasoning.{name}")
         if options.verifiers is not None:
             self.verify.weights_for(options.verifiers, param="reasoning.verifiers")
         return options
@@ -232,7 +240,10 @@ class ReasoningService:
         options = {k: v for k, v in o.model_dump().items() if v is not None}
         layers = (self._defaults(decision.strategy), route, request_level, options)
         merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
-        return STRATEGIES[decision.strategy].params.from_options(merged)
+        try:
+            return STRATEGIES[decision.strategy].params.from_options(merged)
+        except ValueError as exc:  # settings that do not fit together (deepconf's warm-up)
+            raise bad_request(str(exc), param="reasoning") from None
 
     def _defaults(self, strategy: str) -> dict:
         s = self.settings

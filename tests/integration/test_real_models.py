@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 SUM = "What is 23 plus 45?"
 STRATEGIES = {"greedy": {}, "beam": {"beam_width": 2, "n_candidates": 2},
               "mcts": {"simulations": 3, "n_candidates": 2}, "tot": {"beam_width": 2},
-              "best_of_n": {"n_candidates": 3}, "self_consistency": {"n_candidates": 3}}
+              "best_of_n": {"n_candidates": 3}, "self_consistency": {"n_candidates": 3},
+              "deepconf": {"n_candidates": 3, "warmup": 2}}
 
 
 @dataclass

@@ -18,9 +18,10 @@ from training.tasks import completion_prompt, get_task
 
 pytestmark = pytest.mark.slow
 
-STRATEGIES = ["greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency"]
+STRATEGIES = ["greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency", "deepconf"]
 SMALL = {"beam": {"beam_width": 2}, "mcts": {"simulations": 4}, "tot": {"beam_width": 2},
-         "best_of_n": {"n_candidates": 4}, "self_consistency": {"n_candidates": 4}}
+         "best_of_n": {"n_candidates": 4}, "self_consistency": {"n_candidates": 4},
+         "deepconf": {"n_candidates": 6, "warmup": 2}}
 
 
 @pytest.fixture(scope="module")

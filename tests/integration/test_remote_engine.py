@@ -20,14 +20,16 @@ import httpx
 import pytest
 
 from tests.integration.conftest import MODEL, ROOT, SERVED_NAME, SERVER_FLAGS
+from tests.integration.test_deepconf import request as deepconf_request
 from tests.servers import free_port, replica_args, replica_env, running_server, wait_healthy
 from training.tasks import get_task
 
 pytestmark = pytest.mark.slow
 
-STRATEGIES = ["greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency"]
+STRATEGIES = ["greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency", "deepconf"]
 SMALL = {"beam": {"beam_width": 2}, "mcts": {"simulations": 4}, "tot": {"beam_width": 2},
-         "best_of_n": {"n_candidates": 4}, "self_consistency": {"n_candidates": 4}}
+         "best_of_n": {"n_candidates": 4}, "self_consistency": {"n_candidates": 4},
+         "deepconf": {"n_candidates": 6, "warmup": 2}}
 
 
 class Replica:
@@ -155,6 +157,28 @@ def test_every_engine_call_of_one_search_lands_on_one_replica(fleet):
         # the search's steps, rollouts and its PRM's scoring calls, all on one replica
         assert len(busy) == 1, added
         assert added[busy[0]] > response.json()["reasoning"]["engine_calls"]
+
+
+def test_deepconf_online_traces_are_aborted_on_the_replica(fleet):
+    # closing a trace's stream is the abort: the replica generates what Deliberate received
+    def replicas(name: str) -> float:
+        return sum(float(v) for replica in fleet.replicas for v in re.findall(
+            rf"^{name}(?:{{[^}}]*}})? (\S+)$", httpx.get(f"{replica.url}/metrics").text, re.M))
+
+    before = replicas("vllm:generation_tokens_total")
+    response = httpx.post(f"{fleet.url}/v1/chat/completions", json=deepconf_request("online"),
+                          timeout=300)
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 10
+    while replicas("vllm:num_requests_running") + replicas("vllm:num_requests_waiting"):
+        assert time.monotonic() < deadline, "the replicas kept generating"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    report, counted = response.json()["reasoning"]["deepconf"], \
+        response.json()["usage"]["completion_tokens"]
+    assert report["aborted"] >= 1, report
+    generated = replicas("vllm:generation_tokens_total") - before
+    assert counted <= generated <= counted + 2 * report["aborted"]
 
 
 async def mixed_request(http: httpx.AsyncClient, i: int) -> tuple[int, str]:

@@ -45,7 +45,7 @@ def run(strategy, params, engine=None, table=SCORES, **problem_kw):
 
 def test_every_strategy_is_registered_with_its_params():
     assert set(STRATEGIES) == {"greedy", "beam", "mcts", "tot", "best_of_n",
-                               "self_consistency"}
+                               "self_consistency", "deepconf"}
     assert STRATEGIES["beam"].params().beam_width == 3
     assert STRATEGIES["mcts"].params().max_depth == 5
 
