@@ -206,12 +206,10 @@ class ReasoningService:
         served `model` and the `verifiers` that scored it, none for a single pass), else the
         uncalibrated monotone mapping; and whether the answer is withheld below the request's
         abstain_below."""
-        table = self.confidence_table
-        family = None if table is None else table.family_for(model, verifiers)
-        value = family.probability(signals) if family is not None else uncalibrated(signals)
+        value, calibrated = self.calibrated(model, signals, verifiers)
         metrics.CONFIDENCE.labels(strategy=decision.strategy).observe(value)
         decision.confidence = {
-            "value": round(value, 4), "calibrated": family is not None,
+            "value": round(value, 4), "calibrated": calibrated,
             "signals": {k: (round(v, 4) if isinstance(v, float) else v)
                         for k, v in signals.items()}}
         below = decision.options.abstain_below
@@ -220,15 +218,26 @@ class ReasoningService:
             metrics.ABSTENTIONS.labels(strategy=decision.strategy).inc()
         return decision.confidence
 
+    def calibrated(self, model: str, signals: Mapping[str, float | int | None],
+                   verifiers: Iterable[str]) -> tuple[float, bool]:
+        """The probability that an answer with these signals is right, and whether a fitted
+        family gave it (else the uncalibrated mapping)."""
+        table = self.confidence_table
+        family = None if table is None else table.family_for(model, verifiers)
+        if family is None:
+            return uncalibrated(signals), False
+        return family.probability(signals), True
+
     # --- searching ----------------------------------------------------------------------------
 
-    def params(self, decision: Decision, request: SamplingRequest, max_tokens: int
-               ) -> SearchParams:
-        """The strategy's params, each setting from the first that gives it: the request's
-        `reasoning` options, the router table's route (for the mcts it routes to), the
-        server's defaults; the strategy's own default where none does."""
+    def params(self, decision: Decision, request: SamplingRequest, max_tokens: int,
+               strategy: str | None = None) -> SearchParams:
+        """The params of `strategy` (default: the decision's), each setting from the first that
+        gives it: the request's `reasoning` options, the router table's route (for the mcts it
+        routes to), the server's defaults; the strategy's own default where none does."""
         o, s = decision.options, self.settings
-        fitted = decision.route if decision.strategy == "mcts" else None
+        strategy = strategy or decision.strategy
+        fitted = decision.route if strategy == "mcts" else None
         route = {} if fitted is None else {"accept_greedy": fitted.accept_greedy,
                                            "budget_tokens": fitted.budget_tokens}
         problem = decision.problem
@@ -238,10 +247,10 @@ class ReasoningService:
             temperature=request.temperature or s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n)
         options = {k: v for k, v in o.model_dump().items() if v is not None}
-        layers = (self._defaults(decision.strategy), route, request_level, options)
+        layers = (self._defaults(strategy), route, request_level, options)
         merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
         try:
-            return STRATEGIES[decision.strategy].params.from_options(merged)
+            return STRATEGIES[strategy].params.from_options(merged)
         except ValueError as exc:  # settings that do not fit together (deepconf's warm-up)
             raise bad_request(str(exc), param="reasoning") from None
 
@@ -270,21 +279,30 @@ class ReasoningService:
 
     async def search(self, decision: Decision, problem: SearchProblem, model: str,
                      params: SearchParams) -> SearchResult:
-        strategy = STRATEGIES[decision.strategy]
-        scorer = self.scorer(decision)
+        result = await self.run(decision.strategy, self.scorer(decision), problem, model, params)
+        self.count_tokens(decision, result)
+        return result
+
+    async def run(self, name: str, scorer: Scorer, problem: SearchProblem, model: str,
+                  params: SearchParams) -> SearchResult:
+        """One strategy's search, the model's adapter resident meanwhile."""
         async with self.adapters.acquire(model) as adapter:
             problem = dataclasses.replace(problem, adapter=adapter)
-            result = await strategy.run(problem, self.engine, scorer, params)
-        metrics.NODES.labels(strategy=decision.strategy).observe(result.stats.nodes)
+            result = await STRATEGIES[name].run(problem, self.engine, scorer, params)
+        metrics.NODES.labels(strategy=name).observe(result.stats.nodes)
         if result.verifier_disagreement is not None:
             metrics.VERIFIER_DISAGREEMENTS.labels(
                 direction=result.verifier_disagreement["direction"]).inc()
-        metrics.SEARCH_SECONDS.labels(strategy=decision.strategy).observe(result.stats.wall_s)
+        metrics.SEARCH_SECONDS.labels(strategy=name).observe(result.stats.wall_s)
+        return result
+
+    @staticmethod
+    def count_tokens(decision: Decision, result: SearchResult) -> None:
+        """The request's tokens by kind: the answers', and the rest (the probe's included)."""
         answer_tokens = sum(a.tokens for a in result.answers)
         metrics.TOKENS_BY_KIND.labels(kind="answer").inc(answer_tokens)
         metrics.TOKENS_BY_KIND.labels(kind="reasoning").inc(
             result.stats.generated_tokens + decision.probe_tokens - answer_tokens)
-        return result
 
 
 # Options that decide what becomes of the answer, not how it is generated: a request that asks
