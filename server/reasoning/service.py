@@ -53,6 +53,11 @@ class Decision:
     generated_tokens: int = 0  # by the single pass or the search, as they run (admission's)
     confidence: dict | None = None  # the answer's (ReasoningService.confidence)
     abstained: bool = False  # the answer was withheld below reasoning.abstain_below
+    # confidence-gated escalation (server/reasoning/escalation.py): the stages to run, why the
+    # first is first, and (once run) the response's reasoning.stages
+    plan: tuple[str, ...] | None = None
+    plan_why: str | None = None
+    stages: list[dict] | None = None
 
     @property
     def spent_tokens(self) -> int:
@@ -86,6 +91,10 @@ class ReasoningService:
             raise bad_request(f"reasoning.accept_greedy applies to mcts (and auto when it routes "
                               f"to mcts), not {options.strategy!r}; drop it",
                               param="reasoning.accept_greedy")
+        if options.escalate is not None and options.strategy != "auto":
+            raise bad_request(f"reasoning.escalate applies to the auto strategy, not "
+                              f"{options.strategy!r}; drop it or ask for \"strategy\": \"auto\"",
+                              param="reasoning.escalate")
         for name in DEEPCONF_OPTIONS & options.model_fields_set:
             if options.strategy != "deepconf":
                 raise bad_request(f"reasoning.{name} applies to the deepconf strategy, not "
@@ -137,8 +146,35 @@ class ReasoningService:
                                       decision.difficulty, thresholds)
             if needs_difficulty(options.strategy, request.reasoning_effort):
                 decision.route = thresholds
+        if problem is not None:
+            self._plan(decision, request)
         metrics.REQUESTS_BY_STRATEGY.labels(strategy=decision.strategy).inc()
         return decision
+
+    def _plan(self, decision: Decision, request: SamplingRequest) -> None:
+        """An escalating `auto` runs the server's stages from the one it routes to (the first,
+        if it routes to none of them). A greedy stage answers once: a request for n > 1
+        answers starts past it."""
+        o = decision.options
+        escalate = o.escalate if o.escalate is not None else self.settings.auto_escalate
+        stages = [s for s in self.settings.escalation_stages
+                  if not (s == "greedy" and request.n > 1)]
+        if o.strategy != "auto" or not escalate or not stages:
+            return
+        routed = decision.strategy
+        start = stages.index(routed) if routed in stages else 0
+        decision.plan = tuple(stages[start:])
+        decision.strategy = decision.plan[0]
+        if request.reasoning_effort is not None:
+            decision.plan_why = f"reasoning_effort {request.reasoning_effort} routes to {routed}"
+        elif decision.difficulty is not None:
+            decision.plan_why = f"difficulty {decision.difficulty:.2f} routes to {routed}"
+        if decision.plan_why is not None and routed != decision.strategy:
+            decision.plan_why += f", not a stage here: {decision.strategy} first"
+
+    def escalation_budget(self, decision: Decision) -> int:
+        """The tokens all the stages of an escalation may generate together."""
+        return decision.options.budget_tokens or self.settings.max_search_tokens
 
     def thresholds_for(self, decision: Decision) -> Thresholds:
         """The router table's thresholds for this search's verifiers, else the defaults."""
