@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import pytest
 
+from search.calibration import family_json
 from search.problem import Answer, SearchResult, SearchStats
+from server.openai.protocol import ChatCompletionRequest
 from server.reasoning.escalation import Stage, escalate
+from server.reasoning.options import ReasoningOptions
+from server.reasoning.service import Decision, ReasoningService
 from server.settings import Settings
 from tests.search_fakes import StepEngine
 from tests.sse import parse_events
 from tests.unit.test_confidence_api import served, write_table
 from tests.unit.test_reasoning_api import PROMPT, SCRIPT, chat
-from search.calibration import family_json
 
 # ---- the loop -------------------------------------------------------------------------------
 
@@ -214,3 +217,17 @@ def test_the_stages_setting_is_validated():
             Settings(escalation_stages=bad)
     assert Settings(escalation_stages="greedy, deepconf").escalation_stages == \
         ["greedy", "deepconf"]
+
+
+@pytest.mark.parametrize(("routed", "plan", "why"), [
+    ("greedy", ("greedy", "beam", "mcts"), "difficulty 0.70 routes to greedy"),
+    ("beam", ("beam", "mcts"), "difficulty 0.70 routes to beam"),
+    ("mcts", ("mcts",), "difficulty 0.70 routes to mcts"),
+    ("tot", ("greedy", "beam", "mcts"),
+     "difficulty 0.70 routes to tot, not a stage here: greedy first")])
+def test_the_difficulty_route_picks_the_first_stage(routed, plan, why):
+    service = ReasoningService(Settings(confidence_file=""), None, None, None, {})
+    decision = Decision(strategy=routed, difficulty=0.7,
+                        options=ReasoningOptions(strategy="auto", escalate=True))
+    service._plan(decision, ChatCompletionRequest.model_validate(chat()))
+    assert (decision.plan, decision.strategy, decision.plan_why) == (plan, plan[0], why)
