@@ -14,7 +14,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (BaseSettings, CliSettingsSource, CliVariadicArg, NoDecode,
                                SettingsConfigDict)
 
-from server.reasoning.options import AnswerExtractor, StepPattern, StrategyName
+from server.reasoning.options import AnswerExtractor, SearchStrategyName, StepPattern, \
+    StrategyName
 from verifiers.reward_models.spec import RewardModelSpec
 
 
@@ -213,6 +214,15 @@ class Settings(BaseSettings):
         0.8, ge=0, le=1,
         description="the calibrated confidence an answer should reach, when a request names "
                     "no reasoning.target_confidence")
+    auto_escalate: bool = Field(
+        False,
+        description="`auto` runs --escalation-stages, gated by confidence: the first stage "
+                    "(the one the difficulty routes to, if a stage) answers, and the next runs "
+                    "only while the answer's confidence is below the target, within one token "
+                    "budget (a request's reasoning.escalate wins)")
+    escalation_stages: CliVariadicArg[Annotated[list[SearchStrategyName], NoDecode]] = Field(
+        default_factory=lambda: ["greedy", "beam", "mcts"], min_length=1,
+        description="the stages of an escalating `auto`, cheapest first")
     abstain_message: str = Field(
         "I am not confident enough to answer this.",
         description="the answer text of a request that asked reasoning.abstain_below and "
@@ -300,6 +310,21 @@ class Settings(BaseSettings):
         # compose passes `KEY: ${KEY:-}` as an empty string when the variable is unset: that
         # means no key, not an empty one (which would refuse every call)
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("escalation_stages", mode="before")
+    @classmethod
+    def _split_stages(cls, value: object) -> object:
+        # "greedy,beam,mcts" as the environment or a single flag value gives it
+        if isinstance(value, str) and not value.startswith("["):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("escalation_stages")
+    @classmethod
+    def _distinct_stages(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"escalation stages must be distinct, got {value}")
+        return value
 
     @field_validator("upstreams", mode="before")
     @classmethod

@@ -31,6 +31,7 @@ from server.openai.generation import EngineRequest, GenerationService, Result
 from server.openai.protocol import SamplingRequest
 from server.openai.streaming import event_stream
 from server.reasoning.options import ReasoningOptions
+from server.reasoning.escalation import escalated_search
 from server.reasoning.response import STRATEGY_HEADER
 from server.reasoning.service import Decision, ReasoningService
 from server.safety import AnswerFilter
@@ -126,9 +127,14 @@ class Serving(ABC, Generic[RequestT]):
         decision = await self.decide(request, job, options)
         if is_search(decision):
             params = self.reasoning.params(decision, request, job.params.max_tokens)
+            shape = decision.strategy
+            if decision.plan is not None:  # every stage within one budget
+                params = dataclasses.replace(
+                    params, budget_tokens=self.reasoning.escalation_budget(decision))
+                shape = "escalate"
             ticket.spent(decision.probe_tokens)  # the probe's hold, if routed, is done
             await ticket.enter(SEARCH, params.budget_tokens or single_cost,
-                               Shape.of(decision.strategy, vars(params)))
+                               Shape.of(shape, vars(params)))
             # a search is anytime: it stops in time to answer before the request's deadline,
             # leaving a fifth of what is left for the round in flight and the answer's completion
             left = max(ticket.seconds_left() * 0.8, 0.001)
@@ -197,13 +203,17 @@ class Serving(ABC, Generic[RequestT]):
         the caller's safety policy blocks come back empty, finish_reason content_filter."""
         params = decision.search_params or self.reasoning.params(decision, request,
                                                                  job.params.max_tokens)
-        result = await self.reasoning.search(decision, problem or decision.problem,
-                                             request.model, params)
+        problem = problem or decision.problem
+        if decision.plan is not None:
+            result, verifiers = await escalated_search(self.reasoning, decision, problem,
+                                                       request, params)
+        else:
+            result = await self.reasoning.search(decision, problem, request.model, params)
+            verifiers = tuple(self.reasoning.search_verifiers(decision))
         decision.generated_tokens += result.stats.generated_tokens
         result.answers = [self.safety.screen_answer(answer, request.user)
                           for answer in result.answers]
-        self.reasoning.confidence(decision, request.model, result.best.signals,
-                                  self.reasoning.search_verifiers(decision))
+        self.reasoning.confidence(decision, request.model, result.best.signals, verifiers)
         if decision.abstained:
             message = self.reasoning.settings.abstain_message
             result.answers = [answer if answer.filter_reason is not None
@@ -327,7 +337,8 @@ def filter_reason(delta) -> str | None:
 
 
 def is_search(decision: Decision) -> bool:
-    return decision.strategy != "greedy"
+    """Whether the decision runs searches (an escalation's greedy stage is one)."""
+    return decision.strategy != "greedy" or decision.plan is not None
 
 
 def chunk_body(chunk: BaseModel, request: SamplingRequest, has_reasoning: bool) -> dict:

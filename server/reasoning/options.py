@@ -15,8 +15,9 @@ from search.steps import StepDelimiter
 # one failed inside it, a 500).
 Seed = Annotated[int, Field(ge=-2**63, le=2**63 - 1)]
 
-StrategyName = Literal["auto", "greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency",
-                       "deepconf"]
+SearchStrategyName = Literal["greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency",
+                             "deepconf"]
+StrategyName = Literal["auto", SearchStrategyName]
 AnswerExtractor = Literal[tuple(EXTRACTORS)]  # type: ignore[valid-type]
 
 
@@ -111,3 +112,6 @@ class ReasoningOptions(BaseModel):
     abstain_below: float | None = Field(None, ge=0, le=1)
     # the confidence an answer should reach (default: the server's --target-confidence)
     target_confidence: float | None = Field(None, ge=0, le=1)
+    # auto only: run the server's --escalation-stages until the answer reaches
+    # target_confidence (server/reasoning/escalation.py); default: the server's --auto-escalate
+    escalate: bool | None = None

@@ -12,6 +12,8 @@ STRATEGY_HEADER = "x-reasoning-strategy"
 def reasoning_object(decision: Decision, result: SearchResult | None = None) -> dict:
     body: dict = {"strategy": decision.strategy, "difficulty": decision.difficulty,
                   "difficulty_estimator": decision.estimator}
+    if decision.stages is not None:
+        body["stages"] = decision.stages
     if decision.confidence is not None:
         body["confidence"] = decision.confidence
         if decision.options.abstain_below is not None:

@@ -53,6 +53,11 @@ class Decision:
     generated_tokens: int = 0  # by the single pass or the search, as they run (admission's)
     confidence: dict | None = None  # the answer's (ReasoningService.confidence)
     abstained: bool = False  # the answer was withheld below reasoning.abstain_below
+    # confidence-gated escalation (server/reasoning/escalation.py): the stages to run, why the
+    # first is first, and (once run) the response's reasoning.stages
+    plan: tuple[str, ...] | None = None
+    plan_why: str | None = None
+    stages: list[dict] | None = None
 
     @property
     def spent_tokens(self) -> int:
@@ -96,6 +101,10 @@ class ReasoningService:
             raise bad_request(f"reasoning.accept_greedy applies to mcts (and auto when it routes "
                               f"to mcts), not {options.strategy!r}; drop it",
                               param="reasoning.accept_greedy")
+        if options.escalate is not None and options.strategy != "auto":
+            raise bad_request(f"reasoning.escalate applies to the auto strategy, not "
+                              f"{options.strategy!r}; drop it or ask for \"strategy\": \"auto\"",
+                              param="reasoning.escalate")
         for name in DEEPCONF_OPTIONS & options.model_fields_set:
             if options.strategy != "deepconf":
                 raise bad_request(f"reasoning.{name} applies to the deepconf strategy, not "
@@ -149,8 +158,35 @@ class ReasoningService:
                                       decision.difficulty, thresholds)
             if needs_difficulty(options.strategy, request.reasoning_effort):
                 decision.route = thresholds
+        if problem is not None:
+            self._plan(decision, request)
         metrics.REQUESTS_BY_STRATEGY.labels(strategy=decision.strategy).inc()
         return decision
+
+    def _plan(self, decision: Decision, request: SamplingRequest) -> None:
+        """An escalating `auto` runs the server's stages from the one it routes to (the first,
+        if it routes to none of them). A greedy stage answers once: a request for n > 1
+        answers starts past it."""
+        o = decision.options
+        escalate = o.escalate if o.escalate is not None else self.settings.auto_escalate
+        stages = [s for s in self.settings.escalation_stages
+                  if not (s == "greedy" and request.n > 1)]
+        if o.strategy != "auto" or not escalate or not stages:
+            return
+        routed = decision.strategy
+        start = stages.index(routed) if routed in stages else 0
+        decision.plan = tuple(stages[start:])
+        decision.strategy = decision.plan[0]
+        if request.reasoning_effort is not None:
+            decision.plan_why = f"reasoning_effort {request.reasoning_effort} routes to {routed}"
+        elif decision.difficulty is not None:
+            decision.plan_why = f"difficulty {decision.difficulty:.2f} routes to {routed}"
+        if decision.plan_why is not None and routed != decision.strategy:
+            decision.plan_why += f", not a stage here: {decision.strategy} first"
+
+    def escalation_budget(self, decision: Decision) -> int:
+        """The tokens all the stages of an escalation may generate together."""
+        return decision.options.budget_tokens or self.settings.max_search_tokens
 
     def thresholds_for(self, decision: Decision) -> Thresholds:
         """The router table's thresholds for this search's verifiers, else the defaults."""
@@ -218,12 +254,10 @@ class ReasoningService:
         served `model` and the `verifiers` that scored it, none for a single pass), else the
         uncalibrated monotone mapping; and whether the answer is withheld below the request's
         abstain_below."""
-        table = self.confidence_table
-        family = None if table is None else table.family_for(model, verifiers)
-        value = family.probability(signals) if family is not None else uncalibrated(signals)
+        value, calibrated = self.calibrated(model, signals, verifiers)
         metrics.CONFIDENCE.labels(strategy=decision.strategy).observe(value)
         decision.confidence = {
-            "value": round(value, 4), "calibrated": family is not None,
+            "value": round(value, 4), "calibrated": calibrated,
             "signals": {k: (round(v, 4) if isinstance(v, float) else v)
                         for k, v in signals.items()}}
         below = decision.options.abstain_below
@@ -232,15 +266,26 @@ class ReasoningService:
             metrics.ABSTENTIONS.labels(strategy=decision.strategy).inc()
         return decision.confidence
 
+    def calibrated(self, model: str, signals: Mapping[str, float | int | None],
+                   verifiers: Iterable[str]) -> tuple[float, bool]:
+        """The probability that an answer with these signals is right, and whether a fitted
+        family gave it (else the uncalibrated mapping)."""
+        table = self.confidence_table
+        family = None if table is None else table.family_for(model, verifiers)
+        if family is None:
+            return uncalibrated(signals), False
+        return family.probability(signals), True
+
     # --- searching ----------------------------------------------------------------------------
 
-    def params(self, decision: Decision, request: SamplingRequest, max_tokens: int
-               ) -> SearchParams:
-        """The strategy's params, each setting from the first that gives it: the request's
-        `reasoning` options, the router table's route (for the mcts it routes to), the
-        server's defaults; the strategy's own default where none does."""
+    def params(self, decision: Decision, request: SamplingRequest, max_tokens: int,
+               strategy: str | None = None) -> SearchParams:
+        """The params of `strategy` (default: the decision's), each setting from the first that
+        gives it: the request's `reasoning` options, the router table's route (for the mcts it
+        routes to), the server's defaults; the strategy's own default where none does."""
         o, s = decision.options, self.settings
-        fitted = decision.route if decision.strategy == "mcts" else None
+        strategy = strategy or decision.strategy
+        fitted = decision.route if strategy == "mcts" else None
         route = {} if fitted is None else {"accept_greedy": fitted.accept_greedy,
                                            "budget_tokens": fitted.budget_tokens}
         problem = decision.problem
@@ -250,10 +295,10 @@ class ReasoningService:
             temperature=request.temperature or s.search_temperature,
             top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n)
         options = {k: v for k, v in o.model_dump().items() if v is not None}
-        layers = (self._defaults(decision.strategy), route, request_level, options)
+        layers = (self._defaults(strategy), route, request_level, options)
         merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
         try:
-            return STRATEGIES[decision.strategy].params.from_options(merged)
+            return STRATEGIES[strategy].params.from_options(merged)
         except ValueError as exc:  # settings that do not fit together (deepconf's warm-up)
             raise bad_request(str(exc), param="reasoning") from None
 
@@ -282,21 +327,30 @@ class ReasoningService:
 
     async def search(self, decision: Decision, problem: SearchProblem, model: str,
                      params: SearchParams) -> SearchResult:
-        strategy = STRATEGIES[decision.strategy]
-        scorer = self.scorer(decision)
+        result = await self.run(decision.strategy, self.scorer(decision), problem, model, params)
+        self.count_tokens(decision, result)
+        return result
+
+    async def run(self, name: str, scorer: Scorer, problem: SearchProblem, model: str,
+                  params: SearchParams) -> SearchResult:
+        """One strategy's search, the model's adapter resident meanwhile."""
         async with self.adapters.acquire(model) as adapter:
             problem = dataclasses.replace(problem, adapter=adapter)
-            result = await strategy.run(problem, self.engine, scorer, params)
-        metrics.NODES.labels(strategy=decision.strategy).observe(result.stats.nodes)
+            result = await STRATEGIES[name].run(problem, self.engine, scorer, params)
+        metrics.NODES.labels(strategy=name).observe(result.stats.nodes)
         if result.verifier_disagreement is not None:
             metrics.VERIFIER_DISAGREEMENTS.labels(
                 direction=result.verifier_disagreement["direction"]).inc()
-        metrics.SEARCH_SECONDS.labels(strategy=decision.strategy).observe(result.stats.wall_s)
+        metrics.SEARCH_SECONDS.labels(strategy=name).observe(result.stats.wall_s)
+        return result
+
+    @staticmethod
+    def count_tokens(decision: Decision, result: SearchResult) -> None:
+        """The request's tokens by kind: the answers', and the rest (the probe's included)."""
         answer_tokens = sum(a.tokens for a in result.answers)
         metrics.TOKENS_BY_KIND.labels(kind="answer").inc(answer_tokens)
         metrics.TOKENS_BY_KIND.labels(kind="reasoning").inc(
             result.stats.generated_tokens + decision.probe_tokens - answer_tokens)
-        return result
 
 
 # Options that decide what becomes of the answer, not how it is generated: a request that asks

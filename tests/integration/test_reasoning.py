@@ -120,6 +120,40 @@ def test_auto_sends_easy_arithmetic_to_greedy_and_hard_countdown_to_mcts(client)
     assert [s for s, _ in hard] == ["mcts"] * 3, hard
 
 
+def test_auto_with_escalate_runs_stages_until_the_target_or_the_budget(client):
+    p = problem("arithmetic", 3)
+
+    def ask(**reasoning):
+        body = client.chat.completions.create(
+            model="demo", messages=[{"role": "user", "content": p.prompt}], max_tokens=128,
+            extra_body={"reasoning": {"strategy": "auto", "escalate": True, "seed": 3,
+                                      **reasoning}})
+        return body, body.model_extra["reasoning"]
+
+    body, reasoning = ask(target_confidence=0.0)  # any answer reaches it
+    (stage,) = reasoning["stages"]
+    assert stage["why"].endswith("target reached: confidence "
+                                 f"{stage['confidence']:.2f} >= 0") and stage["answered"]
+    assert reasoning["strategy"] == stage["strategy"]
+    assert body.usage.completion_tokens >= stage["tokens"] > 0
+
+    # a target no calibrated probability reaches: every stage that fits the budget runs
+    body, reasoning = ask(target_confidence=1.0, budget_tokens=800, beam_width=2,
+                          simulations=4)
+    stages = reasoning["stages"]
+    names = [s["strategy"] for s in stages]
+    start = ["greedy", "beam", "mcts"].index(names[0])
+    assert names == ["greedy", "beam", "mcts"][start:start + len(names)]
+    assert stages[-1]["why"].endswith(("no stage left", "tokens)")), stages
+    assert reasoning["strategy"] == names[-1]
+    (answered,) = [s for s in stages if s["answered"]]
+    assert answered["confidence"] == max(s["confidence"] for s in stages)
+    assert reasoning["confidence"]["value"] == pytest.approx(answered["confidence"], abs=1e-4)
+    assert reasoning["confidence"]["calibrated"] is True
+    assert body.usage.completion_tokens >= sum(s["tokens"] for s in stages)
+    assert "Answer:" in body.choices[0].message.content
+
+
 def test_a_search_streams_progress_then_the_answer(client):
     p = problem("arithmetic", 4)
     stream = client.chat.completions.create(
