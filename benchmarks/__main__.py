@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 HEADLINE = ("reasoning", "serving", "adapters", "remote", "load_faults", "fuzz", "scoring",
-            "peft", "rl", "calibrate_router", "calibrate_confidence")
+            "peft", "rl", "calibrate_router", "calibrate_confidence", "admission",
+            "metacognition")
 
 
 def summary(name: str) -> str:
