@@ -10,7 +10,10 @@ SERVED_NAME = "demo"
 # A benchmark of search measures the search, not admission control: its clients wait for their
 # turn however long the queue (no 429 after --queue-timeout-s), and no deadline cuts a search
 # short for the time it waited. benchmarks.load_faults, which measures admission, keeps them.
-UNBOUNDED_ADMISSION = ["--queue-timeout-s", "86400", "--request-timeout-s", "86400"]
+UNBOUNDED_ADMISSION = ["--queue-timeout-s", "86400", "--request-timeout-s", "86400",
+                       # the queues follow the measured drain rate: a slow drain (a shared
+                       # machine) refused benchmark clients with 429 queue_full
+                       "--search-queue", "100000000", "--single-pass-queue", "100000000"]
 # The same engine configuration on both sides of a serving comparison, so that only the serving
 # layer differs: eager mode, one engine-core process (Deliberate's defaults).
 ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
