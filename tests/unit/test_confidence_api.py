@@ -264,3 +264,13 @@ async def test_a_malformed_calibration_stops_the_start_saying_how_to_fix_it(tmp_
     with pytest.raises(ValueError, match="not a confidence calibration"):
         async with app.router.lifespan_context(app):
             pass
+
+
+def test_options_added_since_leave_an_unchanged_requests_seed_as_it_was():
+    # a temperature-0 request's seed is drawn from its content; options added later (deepconf's,
+    # escalate, the confidence ones), left unset, must not move it: the same request got the same
+    # answer before they existed (value computed with main at abd8bf9)
+    request = ChatCompletionRequest.model_validate({
+        "model": "demo", "messages": [{"role": "user", "content": "Compute: 2+3"}],
+        "temperature": 0, "reasoning": {"strategy": "beam", "beam_width": 2}})
+    assert request_seed(request, [1, 2, 3]) == 7992512126686965407
