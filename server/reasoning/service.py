@@ -357,11 +357,14 @@ class ReasoningService:
 # to abstain below a confidence, or to reach one, is answered (first) as it would be without,
 # so that the confidence it is judged by is that answer's.
 ANSWER_ONLY_OPTIONS = {"abstain_below", "target_confidence"}
-# Options added since the seed's content was fixed: left unset, they leave a request's seed as
-# it was before they existed, so that an upgrade does not change a temperature-0 request's
-# answer (a new option that appears as null in the dump changed every request's seed).
-LATER_OPTIONS = {"escalate", "deepconf_mode", "warmup", "keep_share", "confidence_signal",
-                 "consensus"}
+# The options the seed's content was fixed with (their nulls were always hashed). Any option
+# added since, left unset, is left out, so that an upgrade does not change a temperature-0
+# request's answer: a new option's null in the dump had moved every request's seed.
+SEED_OPTIONS = frozenset({
+    "strategy", "beam_width", "max_depth", "simulations", "n_candidates", "budget_tokens",
+    "max_nodes", "timeout_s", "verifiers", "aggregation", "combine", "selection", "evaluation",
+    "stop_score", "accept_greedy", "return_trace", "step_delimiter", "max_step_tokens",
+    "answer_extractor", "seed"})
 
 
 def request_seed(request: SamplingRequest, prompt_token_ids: Sequence[int]) -> int | None:
@@ -380,6 +383,7 @@ def request_seed(request: SamplingRequest, prompt_token_ids: Sequence[int]) -> i
                           request.reasoning_effort,
                           None if options is None else options.model_dump(
                               mode="json", exclude=ANSWER_ONLY_OPTIONS | {
-                                  name for name in LATER_OPTIONS
-                                  if getattr(options, name) is None})])
+                                  name for name in type(options).model_fields
+                                  if name not in SEED_OPTIONS
+                                  and getattr(options, name) is None})])
     return int.from_bytes(hashlib.sha256(content.encode()).digest()[:8], "big") >> 1
