@@ -42,6 +42,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from benchmarks.harness.chat import metric_total
 from tests.servers import free_port, replica_args, replica_env, running_server
 
 RESULTS = Path(__file__).parent / "results"
@@ -113,21 +114,17 @@ def gauges(url: str) -> dict[str, float]:
     for name in GAUGES:
         for lane, value in re.findall(rf'^{name}{{lane="(\w+)"}} (\S+)$', text, re.M):
             found[f"{name.removeprefix('deliberate_admission_')}{{{lane}}}"] = float(value)
-    rejected = re.findall(r'^deliberate_admission_rejected_total{([^}]*)} (\S+)$', text, re.M)
-    found["rejected"] = sum(float(v) for _, v in rejected)
+    found["rejected"] = metric_total(text, "deliberate_admission_rejected_total")
     return found
 
 
 def counters(url: str) -> dict[str, float]:
     """The engine's preemptions and prefix-cache hits so far (vLLM's counters)."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    found = {}
-    for name in ("vllm:num_preemptions_total", "vllm:prefix_cache_hits_total",
-                 "vllm:prefix_cache_queries_total", "vllm:generation_tokens_total",
-                 "vllm:prompt_tokens_total"):
-        values = re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
-        found[name.removeprefix("vllm:")] = sum(float(v) for v in values)
-    return found
+    return {name.removeprefix("vllm:"): metric_total(text, name)
+            for name in ("vllm:num_preemptions_total", "vllm:prefix_cache_hits_total",
+                         "vllm:prefix_cache_queries_total", "vllm:generation_tokens_total",
+                         "vllm:prompt_tokens_total")}
 
 
 async def sample_gauges(url: str, samples: list, stop: asyncio.Event, t0: float,

@@ -89,16 +89,18 @@ async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict | None,
         latency_s=latency)
 
 
+def metric_total(text: str, name: str) -> float:
+    """The sum of a Prometheus exposition's samples of `name`, over all its labels."""
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
 def prefix_cache(base_url: str) -> tuple[float, float, float]:
     """vLLM's (hits, queries) prefix-cache token counters, and our ceiling of the hits (the
     whole blocks before each counted prompt's last token: what 32-token blocks allow)."""
     text = httpx.get(f"{base_url}/metrics").text
-
-    def total(name: str) -> float:
-        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
-
-    return (total("vllm:prefix_cache_hits_total"), total("vllm:prefix_cache_queries_total"),
-            total("deliberate_prefix_cache_ceiling_tokens_total"))
+    return (metric_total(text, "vllm:prefix_cache_hits_total"),
+            metric_total(text, "vllm:prefix_cache_queries_total"),
+            metric_total(text, "deliberate_prefix_cache_ceiling_tokens_total"))
 
 
 async def run_config(base_url: str, problems: list[Problem], name: str, reasoning: dict | None,
