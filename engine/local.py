@@ -39,6 +39,7 @@ from engine.protocol import (
     SamplingParams,
     TokenLogprob,
 )
+from engine import logprob_names
 from engine.scoring import next_token_logprobs
 from engine.tokens import TokenizerMethods
 
@@ -240,6 +241,7 @@ async def open_local_engine(config: LocalEngineConfig) -> AsyncIterator[LocalEng
     # spawns a separate model-worker process, which re-imports vLLM: measured here, "0" halves
     # engine start-up (15 s -> 7.5 s) and generates no slower. Set it yourself to override.
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    logprob_names.install()
     cpu = current_platform.is_cpu()
     check_block_size(config.block_size, cpu=cpu)
     extra = dict(config.engine_args)
