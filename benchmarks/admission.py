@@ -335,6 +335,12 @@ SOAK_CONFIGS = {
     "fcfs": ["--engine-args", json.dumps({"scheduling_policy": "fcfs"})],
     "priority, 256 tokens a step": ["--engine-args",
                                     json.dumps({"max_num_batched_tokens": 256})],
+    # fewer sequences a step: on a CPU a step's time grows with its batch, so a smaller batch
+    # answers a single pass sooner, and may cost searches no throughput
+    "priority, 256 tokens, 32 seqs": ["--engine-args", json.dumps(
+        {"max_num_batched_tokens": 256, "max_num_seqs": 32})],
+    "priority, 256 tokens, 16 seqs": ["--engine-args", json.dumps(
+        {"max_num_batched_tokens": 256, "max_num_seqs": 16})],
 }
 
 
