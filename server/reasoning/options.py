@@ -115,3 +115,13 @@ class ReasoningOptions(BaseModel):
     # auto only: run the server's --escalation-stages until the answer reaches
     # target_confidence (server/reasoning/escalation.py); default: the server's --auto-escalate
     escalate: bool | None = None
+    # auto only: this request's stages, cheapest first, instead of the server's
+    # --escalation-stages (escalates unless escalate is false, which contradicts it)
+    escalation_stages: list[SearchStrategyName] | None = Field(None, min_length=1, max_length=8)
+
+    @field_validator("escalation_stages")
+    @classmethod
+    def _distinct_stages(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"the stages must be distinct, got {value}")
+        return value

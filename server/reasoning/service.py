@@ -105,8 +105,19 @@ class ReasoningService:
             raise bad_request(f"reasoning.escalate applies to the auto strategy, not "
                               f"{options.strategy!r}; drop it or ask for \"strategy\": \"auto\"",
                               param="reasoning.escalate")
+        if options.escalation_stages is not None:
+            if options.strategy != "auto":
+                raise bad_request(f"reasoning.escalation_stages applies to the auto strategy, not "
+                                  f"{options.strategy!r}; drop it or ask for \"strategy\": "
+                                  "\"auto\"", param="reasoning.escalation_stages")
+            if options.escalate is False:
+                raise bad_request("reasoning.escalation_stages asks for an escalation that "
+                                  "reasoning.escalate=false turns off; drop one of them",
+                                  param="reasoning.escalation_stages")
+        # a deepconf stage of this request's escalation reads them too
+        deepconf_stage = "deepconf" in (options.escalation_stages or ())
         for name in DEEPCONF_OPTIONS & options.model_fields_set:
-            if options.strategy != "deepconf":
+            if options.strategy != "deepconf" and not deepconf_stage:
                 raise bad_request(f"reasoning.{name} applies to the deepconf strategy, not "
                                   f"{options.strategy!r}; drop it or ask for \"strategy\": "
                                   "\"deepconf\"", param=f"reasoning.{name}")
@@ -168,8 +179,9 @@ class ReasoningService:
         if it routes to none of them). A greedy stage answers once: a request for n > 1
         answers starts past it."""
         o = decision.options
-        escalate = o.escalate if o.escalate is not None else self.settings.auto_escalate
-        stages = [s for s in self.settings.escalation_stages
+        escalate = (o.escalate if o.escalate is not None
+                    else o.escalation_stages is not None or self.settings.auto_escalate)
+        stages = [s for s in o.escalation_stages or self.settings.escalation_stages
                   if not (s == "greedy" and request.n > 1)]
         if o.strategy != "auto" or not escalate or not stages:
             return

@@ -231,3 +231,34 @@ def test_the_difficulty_route_picks_the_first_stage(routed, plan, why):
                         options=ReasoningOptions(strategy="auto", escalate=True))
     service._plan(decision, ChatCompletionRequest.model_validate(chat()))
     assert (decision.plan, decision.strategy, decision.plan_why) == (plan, plan[0], why)
+
+
+async def test_a_request_names_its_own_stages(tmp_path):
+    r = await served(settings(tmp_path), engine(),
+                     chat(reasoning={"strategy": "auto", "target_confidence": 1.0,
+                                     "escalation_stages": ["greedy", "best_of_n"]}))
+    assert r.status_code == 200, r.text
+    assert [s["strategy"] for s in r.json()["reasoning"]["stages"]] == ["greedy", "best_of_n"]
+
+
+async def test_a_deepconf_stage_takes_deepconfs_options(tmp_path):
+    r = await served(settings(tmp_path, max_candidates=8), engine(),
+                     escalating(target_confidence=1.0, escalation_stages=["greedy", "deepconf"],
+                                n_candidates=4, warmup=2, consensus=0.9))
+    assert r.status_code == 200, r.text
+    stages = r.json()["reasoning"]["stages"]
+    assert [s["strategy"] for s in stages] == ["greedy", "deepconf"]
+
+
+@pytest.mark.parametrize(("reasoning", "says"), [
+    ({"strategy": "beam", "escalation_stages": ["greedy", "beam"]}, "applies to the auto"),
+    ({"strategy": "auto", "escalate": False, "escalation_stages": ["greedy"]}, "drop one"),
+    ({"strategy": "auto", "escalation_stages": ["greedy", "greedy"]}, "distinct"),
+    ({"strategy": "auto", "escalation_stages": ["greedy", "auto"]}, "escalation_stages"),
+    ({"strategy": "auto", "escalation_stages": []}, "escalation_stages"),
+    ({"strategy": "auto", "consensus": 0.9}, "deepconf")])
+async def test_bad_request_stages_are_400s_that_say_what_to_change(tmp_path, reasoning, says):
+    r = await served(settings(tmp_path), engine(), chat(reasoning=reasoning))
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert says in error["message"] or says in (error["param"] or ""), error
