@@ -56,8 +56,22 @@ CONFIGS: list[tuple[str, dict]] = [
     (f"best_of_n/{N}", {"strategy": "best_of_n", "n_candidates": N}),
     ("beam/3", {"strategy": "beam", "beam_width": 3}),
     ("mcts/5", {"strategy": "mcts", "max_depth": 5}),
+    # DeepConf's adaptive sampling: no more traces once 95% of the vote's weight agrees
+    (f"deepconf online/{N}, consensus", {"strategy": "deepconf", "n_candidates": N,
+                                         "deepconf_mode": "online", "consensus": 0.95}),
+    (f"deepconf online/{N}, consensus, warm-up 2", {
+        "strategy": "deepconf", "n_candidates": N, "deepconf_mode": "online",
+        "consensus": 0.95, "warmup": 2}),
     ("auto", {"strategy": "auto"}),
     ("auto, escalating", {"strategy": "auto", "escalate": True}),
+    # which last stage pays for the doubted greedy answers (reasoning.escalation_stages)
+    ("auto, escalating greedy>beam", {"strategy": "auto",
+                                      "escalation_stages": ["greedy", "beam"]}),
+    ("auto, escalating greedy>mcts", {"strategy": "auto",
+                                      "escalation_stages": ["greedy", "mcts"]}),
+    ("auto, escalating greedy>deepconf", {
+        "strategy": "auto", "escalation_stages": ["greedy", "deepconf"], "n_candidates": N,
+        "consensus": 0.95, "warmup": 2}),
 ]
 FIXED = ("greedy", f"self_consistency/{N}", f"best_of_n/{N}", "beam/3", "mcts/5")
 SIGNALS = ("mean", "lowest_group", "bottom", "tail", "agreement", "verifier")
@@ -206,18 +220,19 @@ def targets(results: dict) -> list[str]:
             lines.append(f"- {name}: confidence AUROC {a:.3f} (target >= {TARGET_AUROC}: "
                          f"{ok(a >= TARGET_AUROC)}), ECE {e:.3f} (target <= {TARGET_ECE}: "
                          f"{ok(e <= TARGET_ECE)})")
-    sc, online = c.get(f"self_consistency/{N}"), c.get(f"deepconf online/{N}")
-    if sc and online:
+    sc = c.get(f"self_consistency/{N}")
+    for name in [n for n in c if n.startswith(f"deepconf online/{N}")] if sc else []:
+        online = c[name]
         acc, tok = online["all"]["accuracy"], online["all"]["tokens"] / sc["all"]["tokens"]
-        lines.append(f"- deepconf online/{N}: accuracy {acc:.3f} against self_consistency/{N}'s "
+        lines.append(f"- {name}: accuracy {acc:.3f} against self_consistency/{N}'s "
                      f"{sc['all']['accuracy']:.3f}, at {tok:.2f}x its tokens (target: >= at <= "
                      f"0.5x): {ok(acc >= sc['all']['accuracy'] and tok <= 0.5)}")
-    gated = c.get("auto, escalating")
     fixed = {n: c[n]["all"] for n in FIXED if n in c}
-    if gated and fixed:
+    for name in [n for n in c if n.startswith("auto, escalating")] if fixed else []:
+        gated = c[name]
         best_name, best = max(fixed.items(), key=lambda kv: kv[1]["accuracy"])
         acc, tok = gated["all"]["accuracy"], gated["all"]["tokens"] / best["tokens"]
-        lines.append(f"- auto, escalating: accuracy {acc:.3f} against the best fixed strategy's "
+        lines.append(f"- {name}: accuracy {acc:.3f} against the best fixed strategy's "
                      f"({best_name}) {best['accuracy']:.3f}, at {tok:.2f}x its tokens (target: "
                      f">= at <= 0.4x): {ok(acc >= best['accuracy'] and tok <= 0.4)}")
     return lines
