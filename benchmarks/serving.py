@@ -19,7 +19,9 @@ import asyncio
 import contextlib
 import os
 import platform
+import shlex
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,14 +36,15 @@ SERVERS = ("deliberate", "vllm")
 TARGET_THROUGHPUT, TARGET_P99 = 0.95, 1.1
 
 
-def server_commands(model: str, port: int, max_model_len: int, kv_bytes: int) -> dict[str, list[str]]:
+def server_commands(model: str, port: int, max_model_len: int, kv_bytes: int,
+                    deliberate_args: Sequence[str] = ()) -> dict[str, list[str]]:
     common = ["--model", model, "--port", str(port), "--max-model-len", str(max_model_len),
               "--served-model-name", SERVED_NAME]
     return {
         "deliberate": ["-m", "server", *common, "--kv-cache-bytes", str(kv_bytes),
                        "--no-enable-lora", "--log-level", "warning",
                        # plain serving, as vLLM does it: no difficulty routing
-                       "--default-strategy", "greedy"],
+                       "--default-strategy", "greedy", *deliberate_args],
         # the engine as Deliberate's LocalEngine configures it (engine/local.py), so that only
         # the serving layer differs
         "vllm": ["-m", "vllm.entrypoints.openai.api_server", *common, "--enforce-eager",
@@ -115,7 +118,9 @@ def report(passes: dict[str, list[Pass]], args: argparse.Namespace) -> str:
         "# Serving overhead: Deliberate vs vLLM's OpenAI server",
         "",
         f"Command: `python -m benchmarks.serving --model {args.model} --requests {args.requests} "
-        f"--concurrency {args.concurrency} --rounds {args.rounds}`  ",
+        f"--concurrency {args.concurrency} --rounds {args.rounds}"
+        + (f" --deliberate-args {shlex.quote(args.deliberate_args)}" if args.deliberate_args
+           else "") + "`  ",
         f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} cores. Load: {args.requests} `/v1/completions` requests, greedy, "
         f"max_tokens {args.max_tokens}, {args.concurrency} concurrent clients. Both servers run "
@@ -165,6 +170,9 @@ def main() -> None:
     parser.add_argument("--max-model-len", type=int, default=512)
     parser.add_argument("--kv-cache-bytes", type=int, default=256 * 2**20)
     parser.add_argument("--out", type=Path, default=RESULTS / "serving.md")
+    parser.add_argument("--deliberate-args", default="",
+                        help="more flags for Deliberate's server, e.g. '--confidence-top-k 0' "
+                             "(the serving layer without the confidence's logprobs)")
     args = parser.parse_args()
 
     bodies = greedy_bodies(args)
@@ -173,7 +181,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         urls = {name: stack.enter_context(running_server(
             server_commands(args.model, ports[name], args.max_model_len,
-                            args.kv_cache_bytes)[name],
+                            args.kv_cache_bytes, shlex.split(args.deliberate_args))[name],
             ports[name], RESULTS / "logs" / f"serving-{name}.log", env=env))
             for name in SERVERS}
         processes = {name: listening_process(ports[name]) for name in SERVERS}
