@@ -34,7 +34,9 @@ import json
 import os
 import random
 import re
+import shlex
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -413,7 +415,8 @@ def main() -> None:
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
     started = time.time()
-    results: dict = {"command": "python -m benchmarks admission", "args": {
+    results: dict = {"command": shlex.join(["python", "-m", "benchmarks", "admission",
+                                            *sys.argv[1:]]), "args": {
         k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "cores": os.cpu_count()}
@@ -424,9 +427,9 @@ def main() -> None:
             results["wall_s"] = round(time.time() - started)
             (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=1) + "\n")
     from benchmarks.admission_report import figure, report
-    text = report(results)
+    png = RESULTS / f"{args.out}.png"
+    text = report(results, png.name if figure(results, png) else None)
     (RESULTS / f"{args.out}.md").write_text(text)
-    figure(results, RESULTS / f"{args.out}.png")
     print(text)
 
 

@@ -24,7 +24,7 @@ def _load_row(mode: str, phase: str, r: dict) -> str:
             f"{admitted} |")
 
 
-def report(results: dict) -> str:
+def report(results: dict, figure_name: str | None = None) -> str:
     lines = ["# Admission under load (benchmarks/admission.py)", "",
              f"Command: `{results['command']}`  ",
              f"Run: {results['started']}, {results['cores']} cores, "
@@ -32,16 +32,14 @@ def report(results: dict) -> str:
              "messages and a strategy, nothing else (no budget, no temperature, no max_tokens); "
              "the server with no admission flags. Local: vLLM in the server; remote: two "
              "`vllm serve` replicas (`--scheduling-policy priority`). A refused client waits its "
-             "Retry-After exactly, then retries (up to 8 times).", "",
-             "| mode | phase | requests | wall s | first try | final | 5xx tries | lost | "
-             "refused | slowest 429 (s) | 429 w/o Retry-After | admitted on first retry |",
-             "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|"]
-    for mode in ("local", "remote"):
-        part = results.get(mode, {})
-        part = part.get("priority", part) if mode == "local" else part
-        for phase in ("wave", "burst", "kill"):
-            if phase in part:
-                lines.append(_load_row(mode, phase, part[phase]))
+             "Retry-After exactly, then retries (up to 8 times)."]
+    rows = [_load_row(mode, phase, part[phase])
+            for mode, part in _main_parts(results) for phase in ("wave", "burst", "kill")
+            if phase in part]
+    if rows:
+        lines += ["", "| mode | phase | requests | wall s | first try | final | 5xx tries | "
+                  "lost | refused | slowest 429 (s) | 429 w/o Retry-After | admitted on first "
+                  "retry |", "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|", *rows]
     lines += ["", "Latency of the answered requests (s), per strategy:", "",
               "| mode | phase | strategy | n | p50 | p99 |", "|---|---|---|---:|---:|---:|"]
     for mode in ("local", "remote"):
@@ -87,20 +85,31 @@ def report(results: dict) -> str:
             ratio = (soak["priority"]["soak"]["search"]["per_min"]
                      / soak["fcfs"]["soak"]["search"]["per_min"])
             lines.append(f"\nSearch throughput, priority / fcfs: {ratio:.2f}.")
-    lines += ["", "![capacity over the bursts](admission.png)", ""]
-    return "\n".join(lines)
+    if figure_name:
+        lines += ["", f"![capacity over the bursts; greedy beside searches]({figure_name})"]
+    return "\n".join(lines) + "\n"
 
 
-def figure(results: dict, path: Path) -> None:
+def _main_parts(results: dict) -> list[tuple[str, dict]]:
+    """(mode, its results) for the phases run once: local's on the default configuration."""
+    local = results.get("local", {})
+    return [("local", local.get("priority", local)), ("remote", results.get("remote", {}))]
+
+
+def figure(results: dict, path: Path) -> bool:
     from benchmarks.harness.plots import plt
 
     panels = [(mode, phase, part[phase]["gauges"])
               for mode, part in (("local", results.get("local", {}).get("priority", {})),
                                  ("remote", results.get("remote", {})))
               for phase in ("burst", "kill") if phase in part and part[phase].get("gauges")]
-    if not panels:
-        return
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    soak = {p: s["soak"] for p, s in results.get("local", {}).items() if "soak" in s}
+    if not panels and not soak:
+        return False
+    count = len(panels) + (1 if soak else 0)
+    fig, axes = plt.subplots(1, count, figsize=(5 * count, 3.6), squeeze=False)
+    if soak:
+        _soak_panel(axes[0][-1], soak)
     for ax, (mode, phase, samples) in zip(axes[0], panels):
         t = [s["t"] for s in samples]
         for key, label in (("capacity{search}", "search capacity"),
@@ -119,3 +128,22 @@ def figure(results: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return True
+
+
+def _soak_panel(ax, soak: dict) -> None:
+    """Greedy's p50 and p99 (bars, left axis) and searches a minute (dots, right axis) per
+    engine configuration."""
+    names = list(soak)
+    x = range(len(names))
+    ax.bar([i - 0.2 for i in x], [s["greedy"]["p50_s"] or 0 for s in soak.values()], 0.4,
+           label="greedy p50 (s)")
+    ax.bar([i + 0.2 for i in x], [s["greedy"]["p99_s"] or 0 for s in soak.values()], 0.4,
+           label="greedy p99 (s)")
+    ax.set_xticks(list(x), [n.replace(", ", ",\n") for n in names], fontsize=6)
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=7, loc="upper left")
+    right = ax.twinx()
+    right.plot(list(x), [s["search"]["per_min"] for s in soak.values()], "ko")
+    right.set_ylabel("searches / min (dots)")
+    ax.set_title("greedy beside searches (soak)")
