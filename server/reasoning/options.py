@@ -63,6 +63,25 @@ def step_delimiter(value: str | StepPattern | dict) -> StepDelimiter:
     return StepDelimiter.of(value)
 
 
+class ContextOptions(BaseModel):
+    """`reasoning.context`: bounded-context (chunked) reasoning (search/chunking.py)."""
+    model_config = ConfigDict(extra="forbid")
+
+    # the path's tokens one chunk holds, its carry-over included (Delethink's C); default: the
+    # room the model's window leaves after the prompt
+    chunk_tokens: int | None = Field(None, ge=1)
+    # what the next chunk starts from after the prompt: the last carry_tokens of the path
+    # (Delethink), or a state a plugin derives from the path (the question that remains)
+    carry: Literal["last", "state"] = "last"
+    # m: the tokens carried ("last"; "state" where no state is found); default chunk_tokens/2
+    carry_tokens: int | None = Field(None, ge=0)
+    # Delethink's I: the path ends (finish_reason "length") once this many chunks are full
+    max_chunks: int | None = Field(None, ge=1)
+    # carry "state": the plugin (entry-point group deliberate.states); default: the first
+    # that derives a state from the question
+    state: str | None = Field(None, min_length=1)
+
+
 class ReasoningOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -115,3 +134,6 @@ class ReasoningOptions(BaseModel):
     # auto only: run the server's --escalation-stages until the answer reaches
     # target_confidence (server/reasoning/escalation.py); default: the server's --auto-escalate
     escalate: bool | None = None
+    # bounded-context reasoning: the path in chunks of bounded context (search/chunking.py),
+    # for a single pass (greedy) and inside every search strategy but deepconf
+    context: ContextOptions | None = None
