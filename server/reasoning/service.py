@@ -37,6 +37,9 @@ from verifiers.states import discover as discover_states
 
 log = logging.getLogger(__name__)
 
+# the steps a step search may take along a chunked path (reasoning.context); max_tokens, the
+# token budget and max_nodes bound it too
+CHUNKED_MAX_STEPS = 4096
 # reasoning options only the deepconf strategy reads
 DEEPCONF_OPTIONS = frozenset({"deepconf_mode", "keep_share", "warmup", "confidence_signal",
                               "consensus"})
@@ -309,7 +312,10 @@ class ReasoningService:
             seed=problem.seed if problem is not None else request.seed,
             # a branch must sample: an unset or zero temperature samples at the search's
             temperature=request.temperature or s.search_temperature,
-            top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n)
+            top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n,
+            # a chunked path is long by design: a step search follows it to its end, not to
+            # the 16 steps after which it would finish the path greedily
+            max_steps=CHUNKED_MAX_STEPS if o.context is not None else None)
         options = {k: v for k, v in o.model_dump().items() if v is not None}
         layers = (self._defaults(strategy), route, request_level, options)
         merged = {k: v for layer in layers for k, v in layer.items() if v is not None}

@@ -54,12 +54,16 @@ async def test_without_context_the_same_request_cannot_ask_for_the_room():
 async def test_a_search_runs_in_chunks_with_its_steps_scored():
     body = chat(strategy="beam", beam_width=2, n_candidates=2,
                 context={"chunk_tokens": 150, "carry": "state"}) | {"temperature": 1.0}
-    r = await served(settings(), ArithmeticOracle(), body)
+    engine = ArithmeticOracle()
+    r = await served(settings(), engine, body)
     assert r.status_code == 200, r.text
     out = r.json()
     assert arithmetic.check(LONG, out["choices"][0]["message"]["content"])
     info = out["reasoning"]
-    assert info["context"]["chunks"] >= 3 and info["steps"]
+    assert info["context"]["chunks"] >= 3
+    # every step searched (2 candidates per beam), none finished greedily past the usual 16
+    assert len(info["steps"]) == SOLUTION.count("\n") + 1 > 16
+    assert sum(params.n == 2 for _, params in engine.calls) >= len(info["steps"])
     assert all(step["scores"]["logic"] == 1.0 for step in info["steps"])
     # 4 live samples, each within the prompt and one chunk
     assert info["context"]["peak_kv_tokens"] <= 4 * (len(LONG.prompt) + 1 + 150)
