@@ -20,7 +20,7 @@ CHUNK = 200
 async def test_a_path_longer_than_the_window_is_answered_in_chunks(server):
     if not server.trained_demo_model:
         pytest.skip("the known answers are the demo model's")
-    problems = long_arithmetic.generate(35, 3, 40)
+    problems = long_arithmetic.generate(35, 3, 48)
     async with httpx.AsyncClient(base_url=server.url, timeout=600) as http:
         r = await http.post("/v1/load_lora_adapter", json={
             "lora_name": "long_arithmetic", "lora_path": str(ADAPTER)})

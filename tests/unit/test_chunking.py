@@ -16,7 +16,7 @@ from verifiers.builtin.logic import LogicVerifier
 from verifiers.scorer import Scorer
 from verifiers.states.arithmetic import remaining
 
-LONG = long_arithmetic.generate(0, 1, 40)[0]  # a worked solution of about 500 characters
+LONG = long_arithmetic.generate(0, 1, 50)[0]  # prompt + worked solution: about 690 characters
 PROMPT = LONG.prompt + "\n"
 SOLUTION = arithmetic.solution(LONG)
 
@@ -33,7 +33,8 @@ def state(chunk_tokens: int, carry_tokens: int = 16, **kw) -> Chunking:
 def run(strategy, chunking, engine=None, **params):
     engine = engine or ArithmeticOracle(max_model_len=4096)
     scorer = Scorer({"logic": LogicVerifier()}, {"logic": 1.0})
-    params = strategy.Params(**{"max_tokens": 4096, "seed": 1, "max_steps": 200, **params})
+    make = strategy.params if hasattr(strategy, "params") else strategy.Params
+    params = make(**{"max_tokens": 4096, "seed": 1, "max_steps": 200, **params})
     result = asyncio.run(strategy.run(problem(chunking), engine, scorer, params))
     return result, engine
 
@@ -126,3 +127,15 @@ def test_a_chunk_without_a_step_boundary_carries_the_last_tokens():
 ])
 def test_the_arithmetic_state_is_the_expression_that_remains(text, expected):
     assert remaining("Compute: 48+17*3-29*2+11", text) == expected
+
+
+@pytest.mark.parametrize("name", ["greedy", "beam", "mcts", "tot", "best_of_n",
+                                  "self_consistency"])
+def test_every_strategy_answers_a_path_longer_than_the_window_in_chunks(name):
+    from search.registry import STRATEGIES
+
+    engine = ArithmeticOracle(max_model_len=512)  # refuses any request past 512 positions
+    result, engine = run(STRATEGIES[name], state(120), engine=engine, temperature=1.0)
+    assert result.best.text == SOLUTION
+    assert result.details["context"]["chunks"] > 3
+    assert result.stats.max_context_tokens <= len(PROMPT) + 120
