@@ -15,7 +15,9 @@ from training.tasks import arithmetic
 from training.tasks.base import Problem
 
 NAME = "arithmetic"
-MAX_OPERAND = arithmetic.max_operand(8)  # 99: the base model's hardest level
+# Operands of level 1 (1..29), whose steps the base model gets right: what the long chains
+# measure is the context, not the model's multiplication of two-digit numbers.
+MAX_OPERAND = arithmetic.max_operand(1)
 
 
 def expression(rng: random.Random, ops: int, max_operand: int = MAX_OPERAND) -> str:
@@ -36,7 +38,7 @@ def expression(rng: random.Random, ops: int, max_operand: int = MAX_OPERAND) -> 
         total = value if first else total + value if sign == "+" else total - value
         first = False
         b = rng.randint(1, max_operand)
-        # the next term may be a product of b and up to 99, so keep room for it
+        # the next term may be a product of b and another operand, so keep room for it
         sign = "-" if total >= b * max_operand and rng.random() < 0.5 else "+"
         if total + b * max_operand >= arithmetic.MAX_VALUE:
             sign = "-"
@@ -60,7 +62,7 @@ def generate(seed: int, count: int, ops: int) -> list[Problem]:
     return problems
 
 
-def chunk_rows(seed: int, count: int, min_ops: int = 9, max_ops: int = 130) -> list[dict]:
+def chunk_rows(seed: int, count: int, min_ops: int = 9, max_ops: int = 150) -> list[dict]:
     """Training rows for the state carry-over (`reasoning.context` with carry "state"): what a
     chunk reads and writes. Each row is a long problem after a random number of its worked
     steps, as the state question (`Compute:` the expression that remains) and the rest of
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-ops", type=int, default=9)
-    parser.add_argument("--max-ops", type=int, default=130)
+    parser.add_argument("--max-ops", type=int, default=150)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     n = write_jsonl(chunk_rows(args.seed, args.count, args.min_ops, args.max_ops), args.out)
