@@ -202,21 +202,27 @@ class Sampler:
         chunk's end cut goes on in the next chunk (one request each) until it stops, reaches
         `params.max_tokens`, or has no chunk left: chunks are invisible to the callers."""
         outs = await self._request(path_ids, params)
-        if self.chunker is None:
-            return outs
-        for out in outs:
-            while out.finish == "length" and len(out.ids) < params.max_tokens \
-                    and self.chunker.view([*path_ids, *out.ids]) is not None:
-                (more,) = await self._request(
-                    [*path_ids, *out.ids], dataclasses.replace(
-                        params, n=1, max_tokens=params.max_tokens - len(out.ids),
-                        seed=self._next_seed() if params.seed is not None else None))
-                if not more.ids:  # the window has no room: the path ends here, cut
-                    break
-                out.ids += more.ids
-                out.confidences += more.confidences
-                out.finish, out.stop = more.finish, more.stop
+        if self.chunker is not None:
+            await asyncio.gather(*(self._go_on(path_ids, params, k, out)
+                                   for k, out in enumerate(outs)))
         return outs
+
+    async def _go_on(self, path_ids: Sequence[int], params: SamplingParams, k: int,
+                     out: _Output) -> None:
+        """Sample k of a chunked request, continued in the chunks after the one that cut it
+        (the samples side by side, each seeded by its index and length: the same samples
+        whatever order the engine finishes them in)."""
+        while out.finish == "length" and len(out.ids) < params.max_tokens \
+                and self.chunker.view([*path_ids, *out.ids]) is not None:  # type: ignore[union-attr]
+            seed = (None if params.seed is None
+                    else (params.seed * 1_000_003 + 7_919 * (k + 1) + len(out.ids)) % 2**31)
+            (more,) = await self._request([*path_ids, *out.ids], dataclasses.replace(
+                params, n=1, max_tokens=params.max_tokens - len(out.ids), seed=seed))
+            if not more.ids:  # the window has no room: the path ends here, cut
+                return
+            out.ids += more.ids
+            out.confidences += more.confidences
+            out.finish, out.stop = more.finish, more.stop
 
     async def _request(self, path_ids: Sequence[int], params: SamplingParams) -> list[_Output]:
         """One engine request; a chunked path's reads its chunk and stops at the chunk's end
