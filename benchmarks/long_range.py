@@ -46,7 +46,7 @@ SEED = 800_000
 WINDOW = 512
 # operations per problem: prompt + solution about 0.45, 0.8, 2, 3 and 4 windows
 OPS = (16, 28, 72, 108, 146)
-CHUNK = 104  # what the window leaves after the longest prompts (about 405 tokens)
+CHUNK = 96  # what the window leaves after the longest prompts (up to 415 tokens)
 
 
 def configs(chunk: int) -> list[tuple[str, dict]]:
