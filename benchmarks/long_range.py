@@ -78,8 +78,8 @@ class Answer:
 def request(problem: Problem, reasoning: dict, model: str) -> dict:
     body = {"model": model, "messages": [{"role": "user", "content": problem.prompt}],
             "temperature": 0, "reasoning": reasoning}
-    if "context" in reasoning:  # room for the whole solution, chunk by chunk
-        body["max_tokens"] = 3 * len(arithmetic.solution(problem))
+    if "context" in reasoning:  # room for the whole solution (and half again), in chunks
+        body["max_tokens"] = len(arithmetic.solution(problem)) * 3 // 2
     return body
 
 
