@@ -1,6 +1,6 @@
 """Bounded-context reasoning (reasoning.context) on the real engine with the demo model: a
-path in many chunks of 48 tokens, each restarted from the expression that remains (state
-carry-over) or the prompt and the last 24 tokens, answered by greedy and by beam (logic)."""
+path in many chunks of 32 tokens, each restarted from the expression that remains (state
+carry-over) or the prompt and the last 16 tokens, answered by greedy and by beam (logic)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from training.tasks import arithmetic, long_arithmetic
 
 pytestmark = pytest.mark.slow
 
-CHUNK = 48
+CHUNK = 32
 
 
 @pytest.mark.parametrize("reasoning", [
@@ -24,7 +24,7 @@ CHUNK = 48
 async def test_a_path_of_many_chunks_is_answered_by_the_real_engine(server, reasoning):
     if not server.trained_demo_model:
         pytest.skip("the known answers are the demo model's")
-    problems = long_arithmetic.generate(36, 3, 12)
+    problems = long_arithmetic.generate(36, 3, 8)
     async with httpx.AsyncClient(base_url=server.url, timeout=600) as http:
         bodies = []
         for p in problems:
@@ -42,5 +42,5 @@ async def test_a_path_of_many_chunks_is_answered_by_the_real_engine(server, reas
         # no request held more than the prompt and one chunk
         assert context["max_context_tokens"] <= usage["prompt_tokens"] + CHUNK
         if ok:  # the answer spans several chunks, and usage counts every chunk's tokens
-            assert context["chunks"] >= 3
+            assert context["chunks"] >= 2
             assert usage["completion_tokens"] >= len(arithmetic.solution(p)) + 1
