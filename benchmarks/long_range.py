@@ -1,10 +1,11 @@
 """Long-range reasoning, measured: accuracy, memory, tokens and time against solution length
 for plain generation and bounded-context (chunked) reasoning (issue 35).
 
-    /work/bin/heavy python -m benchmarks long_range [--per-length 10] [--model long_arithmetic]
+    /work/bin/heavy python -m benchmarks long_range [--per-length 10] [--model demo]
 
-One server (the demo base model; `--model` names the adapter the requests ask for, default
-the chunked-arithmetic adapter models/demo/adapters/long_arithmetic) answers long arithmetic
+One server (the demo base model; `--model` names what the requests ask for: `demo`, or an
+adapter under models/demo/adapters such as the chunked-arithmetic one that
+training/configs/lora_long_arithmetic.yaml would train) answers long arithmetic
 chains (training.tasks.long_arithmetic, level-1 operands, seed stream 800_000+) whose prompt
 plus worked solution is from about half the model's 512-position window to about 4x it, with:
 
@@ -212,7 +213,7 @@ def main() -> None:
     parser.add_argument("--per-length", type=int, default=10)
     parser.add_argument("--ops", default=",".join(map(str, OPS)))
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--model", default="long_arithmetic",
+    parser.add_argument("--model", default="demo",
                         help="the served name asked for: demo (the base) or an adapter")
     parser.add_argument("--chunk", type=int, default=CHUNK)
     parser.add_argument("--configs", default=None, help="comma-separated names (default all)")
