@@ -14,7 +14,7 @@ plus worked solution is from about half the model's 512-position window to about
   chunk_tokens: what the window leaves after the longest prompt, m = chunk/2);
 - `state`: greedy in chunks, each restarted from the expression that remains
   (`Compute: ...`, verifiers/states/arithmetic.py) and the step the chunk cut;
-- `state+beam`: beam search (width 2, `logic` verifier) inside the same chunks.
+- `state+beam`: beam search (width 2, `logic` verifier, 60 s at most) inside the same chunks.
 
 Reported per configuration and length: exact accuracy, peak KV tokens held per request
 (reasoning.context.peak_kv_tokens: prompt + generated of every live sample at once, an upper
@@ -57,7 +57,7 @@ def configs(chunk: int) -> list[tuple[str, dict]]:
             ("last", {"strategy": "greedy", "context": last}),
             ("state", {"strategy": "greedy", "context": state}),
             ("state+beam", {"strategy": "beam", "beam_width": 2, "n_candidates": 2,
-                            "verifiers": {"logic": 1.0}, "context": state})]
+                            "verifiers": {"logic": 1.0}, "timeout_s": 60, "context": state})]
 
 
 @dataclass
