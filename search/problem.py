@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from search.chunking import Chunking
 from search.steps import StepDelimiter
 from verifiers.protocol import ScoringContext
 
@@ -28,6 +29,8 @@ class SearchProblem:
     # it, so that a search branches over the thinking only.
     thinking_end: str | None = None
     context: ScoringContext = ScoringContext()
+    # bounded-context reasoning (search.chunking): the path in chunks; None: one context
+    chunking: Chunking | None = None
     # Called with the best path's text so far whenever it changes (streamed as reasoning).
     on_progress: Callable[[str], None] | None = None
 
@@ -57,6 +60,10 @@ class SearchStats:
     busy_s: float = 0.0  # wall time in which the search's engine requests or scoring ran
     wall_s: float = 0.0
     stopped_by: str | None = None  # the budget that ended the search early, if any
+    # what the engine requests held: the most KV tokens at once (prompt + generated per live
+    # sample, all requests together), and the longest single context (prompt + generated)
+    peak_kv_tokens: int = 0
+    max_context_tokens: int = 0
 
 
 @dataclass

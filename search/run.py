@@ -235,7 +235,21 @@ class SearchRun:
         return SearchResult(answers=[answer for answer, _ in chosen], stats=self.stats,
                             verifier_errors=dict(self.scorer.errors),
                             trace=self.tree.trace() if self.params.return_trace else None,
-                            verifier_disagreement=disagree)
+                            verifier_disagreement=disagree,
+                            details=self.context_details(chosen[0][1]))
+
+    def context_details(self, best: Node) -> dict[str, dict]:
+        """A chunked search's `context` section: its settings, the chunks the answer's path
+        spans, and what the requests held (SearchStats)."""
+        chunker = self.sampler.chunker
+        if chunker is None:
+            return {}
+        c = chunker.chunking
+        return {"context": {
+            "chunk_tokens": c.chunk_tokens, "carry": c.carry, "carry_tokens": c.carry_tokens,
+            "max_chunks": c.max_chunks, "chunks": chunker.chunks(best.path_ids()),
+            "peak_kv_tokens": self.stats.peak_kv_tokens,
+            "max_context_tokens": self.stats.max_context_tokens}}
 
     async def disagreement(self, node: Node) -> dict | None:
         """Whether the learned and the exact verifiers disagree strongly on the path to `node`

@@ -21,6 +21,7 @@ engine generator aborts its request, so nothing keeps running.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 
 from engine.protocol import Engine, SamplingParams
 from search.budget import Budget
+from search.chunking import Chunker
 from search.confidence import token_confidences
 from search.params import SearchParams
 from search.problem import SearchProblem, SearchStats
@@ -69,14 +71,21 @@ class Sampler:
         self.prompt_ids = tuple(problem.prompt_token_ids if problem.prompt_token_ids is not None
                                 else engine.encode(problem.prompt,
                                                    add_special_tokens=problem.add_special_tokens))
+        self.chunker = (None if problem.chunking is None else
+                        Chunker(problem.chunking, problem.question, self.prompt_ids,
+                                engine.decode))
         self._calls = 0  # numbers each request, for its seed: same calls, same samples
+        self._held = 0  # KV tokens the live requests hold: prompt + generated per sample
         self._in_flight = 0
         self._busy_since = 0.0
 
     def answer_room(self, path_ids: Sequence[int]) -> int:
         """Tokens the answer may still take after `path_ids`. The request's max_tokens bounds the
         returned answer, every step of it, as it bounds a greedy one; this also keeps a long
-        path inside the model's context (max_tokens defaults to the room the prompt leaves)."""
+        path inside the model's context (max_tokens defaults to the room the prompt leaves).
+        A chunked path has none left once its last chunk is full."""
+        if self.chunker is not None and self.chunker.view(path_ids) is None:
+            return 0
         return self.params.max_tokens - len(path_ids)
 
     async def sample_steps(self, path_ids: tuple[int, ...], k: int) -> list[Sample]:
@@ -188,11 +197,52 @@ class Sampler:
         return (self.params.seed * 1_000_003 + self._calls) % 2**31
 
     async def _generate(self, path_ids: Sequence[int], params: SamplingParams) -> list[_Output]:
-        """The samples of one request for the prompt followed by `path_ids`, in index order."""
+        """The samples of one request for the prompt followed by `path_ids`, in index order.
+        A chunked path (search.chunking) reads its chunk's view instead, and a sample the
+        chunk's end cut goes on in the next chunk (one request each) until it stops, reaches
+        `params.max_tokens`, or has no chunk left: chunks are invisible to the callers."""
+        outs = await self._request(path_ids, params)
+        if self.chunker is not None:
+            await asyncio.gather(*(self._go_on(path_ids, params, k, out)
+                                   for k, out in enumerate(outs)))
+        return outs
+
+    async def _go_on(self, path_ids: Sequence[int], params: SamplingParams, k: int,
+                     out: _Output) -> None:
+        """Sample k of a chunked request, continued in the chunks after the one that cut it
+        (the samples side by side, each seeded by its index and length: the same samples
+        whatever order the engine finishes them in)."""
+        while out.finish == "length" and len(out.ids) < params.max_tokens \
+                and self.chunker.view([*path_ids, *out.ids]) is not None:  # type: ignore[union-attr]
+            seed = (None if params.seed is None
+                    else (params.seed * 1_000_003 + 7_919 * (k + 1) + len(out.ids)) % 2**31)
+            (more,) = await self._request([*path_ids, *out.ids], dataclasses.replace(
+                params, n=1, max_tokens=params.max_tokens - len(out.ids), seed=seed))
+            if not more.ids:  # the window has no room: the path ends here, cut
+                return
+            out.ids += more.ids
+            out.confidences += more.confidences
+            out.finish, out.stop = more.finish, more.stop
+
+    async def _request(self, path_ids: Sequence[int], params: SamplingParams) -> list[_Output]:
+        """One engine request; a chunked path's reads its chunk and stops at the chunk's end
+        (finish "length") or the model's window, whichever is first."""
+        prompt = [*self.prompt_ids, *path_ids]
+        if self.chunker is not None:
+            view = self.chunker.view(path_ids)
+            if view is None:  # no chunk left: nothing generated, as at max_tokens
+                return [_Output([], "length", None) for _ in range(params.n)]
+            prompt = view.prompt(path_ids)
+            room = min(view.room(path_ids), self.engine.max_model_len - len(prompt))
+            if room <= 0:
+                return [_Output([], "length", None) for _ in range(params.n)]
+            params = dataclasses.replace(params, max_tokens=max(min(params.max_tokens, room), 1))
         self.stats.engine_calls += 1
         outs = [_Output([], None, None) for _ in range(params.n)]
+        held = len(prompt) * params.n
+        self._hold(held)
         with self.engine_work():
-            outputs = self.engine.generate([*self.prompt_ids, *path_ids], params,
+            outputs = self.engine.generate(prompt, params,
                                            f"search-{uuid.uuid4().hex}", self.problem.adapter)
             try:
                 async for output in outputs:
@@ -203,11 +253,22 @@ class Sampler:
                             out.confidences += token_confidences(choice.logprobs,
                                                                  params.logprobs)
                         self.stats.generated_tokens += len(choice.token_ids)
+                        held += len(choice.token_ids)
+                        self._hold(len(choice.token_ids))
                         if choice.finish_reason is not None:
                             out.finish, out.stop = choice.finish_reason, choice.stop_reason
             finally:
                 await outputs.aclose()
+                self._hold(-held)
+        self.stats.max_context_tokens = max(self.stats.max_context_tokens,
+                                            len(prompt) + max(len(o.ids) for o in outs))
         return outs
+
+    def _hold(self, tokens: int) -> None:
+        """What the live requests hold, counted as prompt + generated per sample (an upper
+        bound: vLLM's prefix cache shares siblings' prompt blocks); its peak in the stats."""
+        self._held += tokens
+        self.stats.peak_kv_tokens = max(self.stats.peak_kv_tokens, self._held)
 
     @contextmanager
     def engine_work(self) -> Iterator[None]:

@@ -249,3 +249,46 @@ class TraceEngine(FakeEngine):
             self.running.discard(request_id)
             if not finished:
                 self.aborted.append(request_id)
+
+
+@dataclass
+class ArithmeticOracle(FakeEngine):
+    """A character-level model that knows the demo arithmetic perfectly and reads only its
+    prompt, for bounded-context tests: the prompt is `Compute: E` and a newline, then what it
+    wrote so far (or, in a chunk that carries the last tokens, the tail of it). It continues
+    the worked solution of E (`training.tasks.arithmetic`) from where the text after the
+    question ends, which must be its start or a piece of it found exactly once (else it fails:
+    the test's carry-over was not what it claims). `max_model_len` is enforced: a request
+    whose prompt and max_tokens pass it fails, as vLLM refuses it."""
+
+    max_model_len: int = 512
+    calls: list[tuple[str, SamplingParams]] = field(default_factory=list)
+
+    async def generate(self, prompt, params: SamplingParams, request_id: str, adapter=None):
+        from training.tasks import arithmetic
+
+        text = prompt if isinstance(prompt, str) else self.decode(prompt)
+        self.calls.append((text, params))
+        if len(text) + params.max_tokens > self.max_model_len:
+            raise AssertionError(f"{len(text)} + {params.max_tokens} passes the window")
+        question, _, written = text.partition("\n")
+        solution = arithmetic.solution(arithmetic.from_prompt(question))
+        # a state's chunk carries the start of its solution; a last-m chunk a piece of it
+        at = 0 if solution.startswith(written) else solution.find(written)
+        if at < 0 or (at > 0 and solution.count(written) != 1):
+            raise AssertionError(f"{written!r} is not one piece of {solution!r}")
+        rest = solution[at + len(written):]
+        choices = []
+        for k in range(params.n):
+            out = ""
+            for ch in rest:
+                out += ch
+                if out.endswith("\n") and "\n" in params.stop:
+                    choices.append(Choice(k, out[:-1], self.encode(out), None, "stop", "\n"))
+                    break
+                if len(out) == params.max_tokens:
+                    choices.append(Choice(k, out, self.encode(out), None, "length", None))
+                    break
+            else:  # the solution's end, then EOS
+                choices.append(Choice(k, out, [*self.encode(out), EOS_ID], None, "stop", None))
+        yield GenerationOutput(request_id, self.encode(text), choices, True)

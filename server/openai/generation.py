@@ -33,6 +33,9 @@ from server.openai.sampling_defaults import SamplingDefaults
 # has more requests than its batch takes: the admission lanes keep searches from holding back
 # single passes at the door, this inside the engine.
 SINGLE_PASS_PRIORITY = -1
+# A chunked request's (reasoning.context) answer may be this many windows long, at most (and
+# max_tokens defaults to it): the server's --max-tokens-limit caps it where set.
+CHUNKED_MAX_WINDOWS = 8
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ class GenerationService:
                 f"This model's maximum context length is {context} tokens, but the prompt has "
                 f"{prompt_len} tokens; shorten the prompt.", param=prompt_param)
         room = context - prompt_len
+        if request.reasoning is not None and request.reasoning.context is not None:
+            # chunked (search/chunking.py): the answer may outgrow the window, chunk by chunk
+            room = max(room, CHUNKED_MAX_WINDOWS * context)
         cap = self.limits.max_tokens
         if max_tokens is not None and cap is not None and max_tokens > cap:
             raise bad_request(f"{max_tokens_param}={max_tokens} is above this server's limit of "

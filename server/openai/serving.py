@@ -149,7 +149,7 @@ class Serving(ABC, Generic[RequestT]):
         single_pass = self.single_pass_feature(request)
         problem = None
         # a search, or a probe's, works on the problem; a request for greedy never needs it
-        if single_pass is None and options.strategy != "greedy":
+        if single_pass is None and (options.strategy != "greedy" or options.context):
             problem = self.reasoning.problem(self.problem(request), request,
                                              job.prompt_token_ids)
             # the caller, for verifiers that judge by it (safety)
@@ -337,8 +337,10 @@ def filter_reason(delta) -> str | None:
 
 
 def is_search(decision: Decision) -> bool:
-    """Whether the decision runs searches (an escalation's greedy stage is one)."""
-    return decision.strategy != "greedy" or decision.plan is not None
+    """Whether the decision runs searches (an escalation's greedy stage is one, and so is a
+    chunked greedy path: several requests)."""
+    return (decision.strategy != "greedy" or decision.plan is not None
+            or decision.options.context is not None)
 
 
 def chunk_body(chunk: BaseModel, request: SamplingRequest, has_reasoning: bool) -> dict:

@@ -63,6 +63,25 @@ def step_delimiter(value: str | StepPattern | dict) -> StepDelimiter:
     return StepDelimiter.of(value)
 
 
+class ContextOptions(BaseModel):
+    """`reasoning.context`: bounded-context (chunked) reasoning (search/chunking.py)."""
+    model_config = ConfigDict(extra="forbid")
+
+    # the path's tokens one chunk holds, its carry-over included (Delethink's C); default: the
+    # room the model's window leaves after the prompt
+    chunk_tokens: int | None = Field(None, ge=1)
+    # what the next chunk starts from after the prompt: the last carry_tokens of the path
+    # (Delethink), or a state a plugin derives from the path (the question that remains)
+    carry: Literal["last", "state"] = "last"
+    # m: the tokens carried ("last"; "state" where no state is found); default chunk_tokens/2
+    carry_tokens: int | None = Field(None, ge=0)
+    # Delethink's I: the path ends (finish_reason "length") once this many chunks are full
+    max_chunks: int | None = Field(None, ge=1)
+    # carry "state": the plugin (entry-point group deliberate.states); default: the first
+    # that derives a state from the question
+    state: str | None = Field(None, min_length=1)
+
+
 class ReasoningOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -118,6 +137,9 @@ class ReasoningOptions(BaseModel):
     # auto only: this request's stages, cheapest first, instead of the server's
     # --escalation-stages (escalates unless escalate is false, which contradicts it)
     escalation_stages: list[SearchStrategyName] | None = Field(None, min_length=1, max_length=8)
+    # bounded-context reasoning: the path in chunks of bounded context (search/chunking.py),
+    # for a single pass (greedy) and inside every search strategy but deepconf
+    context: ContextOptions | None = None
 
     @field_validator("escalation_stages")
     @classmethod

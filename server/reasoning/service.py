@@ -23,18 +23,23 @@ from search.registry import STRATEGIES
 from search.router import Thresholds, needs_difficulty, route
 from engine.protocol import Engine
 from server.errors import bad_request
-from server.openai.chat.thinking import CLOSE as THINKING_END
+from server.openai.chat.thinking import CLOSE as THINKING_END, OPEN as THINKING_START
 from server.openai.protocol import SamplingRequest
 from server.reasoning import metrics
 from server.reasoning.confidence_table import load_confidence_table
+from server.reasoning.context import chunking
 from server.reasoning.options import ReasoningOptions, step_delimiter
 from server.reasoning.router_table import default_thresholds, load_router_table
 from server.settings import Settings
 from server.verify.service import VerifyService
 from verifiers.scorer import Scorer
+from verifiers.states import discover as discover_states
 
 log = logging.getLogger(__name__)
 
+# the steps a step search may take along a chunked path (reasoning.context); max_tokens, the
+# token budget and max_nodes bound it too
+CHUNKED_MAX_STEPS = 4096
 # reasoning options only the deepconf strategy reads
 DEEPCONF_OPTIONS = frozenset({"deepconf_mode", "keep_share", "warmup", "confidence_signal",
                               "consensus"})
@@ -78,6 +83,7 @@ class ReasoningService:
         self.router_table = load_router_table(settings)
         self.confidence_table = load_confidence_table(settings)
         self._defaults_by_strategy: dict[str, ReasoningOptions] = {}
+        self.states = discover_states()  # carry-over states of reasoning.context
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -116,6 +122,10 @@ class ReasoningService:
                                   param="reasoning.escalation_stages")
         # a deepconf stage of this request's escalation reads them too
         deepconf_stage = "deepconf" in (options.escalation_stages or ())
+        if options.context is not None and (options.strategy == "deepconf" or deepconf_stage):
+            raise bad_request("reasoning.context is not available with deepconf (its traces "
+                              "stream whole); drop it or ask for another strategy",
+                              param="reasoning.context")
         for name in DEEPCONF_OPTIONS & options.model_fields_set:
             if options.strategy != "deepconf" and not deepconf_stage:
                 raise bad_request(f"reasoning.{name} applies to the deepconf strategy, not "
@@ -146,6 +156,10 @@ class ReasoningService:
         `options`: the request's, when the caller has checked them already (`options`)."""
         options = options or self.options(request)
         decision = Decision(strategy="greedy", options=options, problem=problem)
+        if single_pass is not None and options.context is not None:
+            raise bad_request(f"{single_pass} is not available with reasoning.context (a "
+                              "chunked path is generated in several requests); drop one of "
+                              "them", param=single_pass)
         if single_pass is not None:
             # auto answers in one pass here, whatever the difficulty
             explicit = ("greedy" if needs_difficulty(options.strategy, request.reasoning_effort)
@@ -233,12 +247,17 @@ class ReasoningService:
         options = request.reasoning or ReasoningOptions()
         delimiter = (options.step_delimiter if options.step_delimiter is not None
                      else self.settings.step_delimiter)
-        return dataclasses.replace(
+        problem = dataclasses.replace(
             problem, prompt_token_ids=tuple(prompt_token_ids),
             delimiter=step_delimiter(delimiter), stop=request.stop_strings(),
             answer_extractor=options.answer_extractor or self.settings.answer_extractor,
             seed=request_seed(request, prompt_token_ids),
             thinking_end=None if self.settings.reasoning_parser is None else THINKING_END)
+        if options.context is not None:
+            problem = dataclasses.replace(problem, chunking=chunking(
+                options.context, problem, prompt_token_ids, self.engine, self.states,
+                None if self.settings.reasoning_parser is None else THINKING_START))
+        return problem
 
     @staticmethod
     def single_pass_feature(request: SamplingRequest, **fields: object) -> str | None:
@@ -305,7 +324,10 @@ class ReasoningService:
             seed=problem.seed if problem is not None else request.seed,
             # a branch must sample: an unset or zero temperature samples at the search's
             temperature=request.temperature or s.search_temperature,
-            top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n)
+            top_p=request.top_p, max_tokens=max_tokens, n_answers=request.n,
+            # a chunked path is long by design: a step search follows it to its end, not to
+            # the 16 steps after which it would finish the path greedily
+            max_steps=CHUNKED_MAX_STEPS if o.context is not None else None)
         options = {k: v for k, v in o.model_dump().items() if v is not None}
         layers = (self._defaults(strategy), route, request_level, options)
         merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
