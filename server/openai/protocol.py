@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from server.reasoning.options import ReasoningOptions, Seed
+from server.reasoning.aliases import effort_aliases
+from server.reasoning.options import EFFORTS, ReasoningOptions, Seed
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class SamplingRequest(OpenAIModel):
     # vLLM's extension, used by load generators: generate max_tokens whatever the model says.
     ignore_eos: bool = False
     # Reasoning extensions (design.md "Compute selection"; server/reasoning/).
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    reasoning_effort: Literal[EFFORTS] | None = None  # type: ignore[valid-type]
     reasoning: ReasoningOptions | None = None
 
     @model_validator(mode="before")
@@ -111,6 +112,7 @@ class SamplingRequest(OpenAIModel):
     def _refuse_unsupported(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data  # pydantic refuses it as a body
+        data = effort_aliases(data)
         for name, (harmless, instead) in UNSUPPORTED.items():
             if name in cls.model_fields:  # an endpoint that does honour it (completions' echo)
                 continue
