@@ -18,6 +18,7 @@ from server.lora.router import router as lora_router
 from server.lora.setup import build_registry, reserve_scoring_adapters
 from server.openai.chat.router import router as chat_router
 from server.openai.chat.service import ChatService
+from server.openai.chat.tools import ToolCalling
 from server.openai.completions.router import router as completions_router
 from server.openai.completions.service import CompletionService
 from server.openai.generation import GenerationService, Limits
@@ -75,7 +76,9 @@ def create_app(settings: Settings, engine: Engine | None = None,
             reasoning = ReasoningService(settings, running, adapters, verify, estimators)
             app.state.completion_service = CompletionService(generation, reasoning, admission,
                                                              screen)
-            app.state.chat_service = ChatService(generation, reasoning, admission, screen)
+            tools = ToolCalling(settings.tool_call_parser, getattr(running, "tokenizer", None))
+            app.state.chat_service = ChatService(generation, reasoning, admission, screen,
+                                                 tools=tools)
             async with health.watching(app, running, settings.health_check_interval_s):
                 yield
 

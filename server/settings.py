@@ -243,6 +243,10 @@ class Settings(BaseSettings):
         None, description="a reasoning model's <think>...</think> goes to the message's "
                           "`reasoning` (and `reasoning_content`), the rest to `content`; vLLM's "
                           "deepseek_r1 and qwen3 are the same parser here")
+    tool_call_parser: str | None = Field(
+        None, description="vLLM's tool parser (the names of vLLM's --tool-call-parser: hermes, "
+                          "llama3_json, mistral, ...) that reads a single pass's tool calls "
+                          "when a chat request sends `tools`; unset, `tools` is a 400")
     max_beam_width: int = Field(8, description="largest beam_width (beam, and tot's breadth) allowed")
     max_depth: int = Field(12, description="largest max_depth allowed")
     max_simulations: int = Field(64, description="largest simulations allowed")
