@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         16, ge=1, description="prompts of one batch answered at once; the others wait inside "
                               "the batch, so that one batch cannot fill the admission queue")
     max_stop: int = Field(16, description="most stop strings a request may send")
+    responses_store_size: int = Field(
+        1000, ge=0, description="most responses kept (in memory, per server) for "
+                                "previous_response_id and GET /v1/responses/{id}; the oldest "
+                                "go first; 0 keeps none")
+    responses_store_ttl_s: float = Field(
+        3600.0, gt=0, description="seconds a stored response is kept")
     max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
     log_level: str = "info"
     # LoRA adapters (adapters/): served by the same engine as the base model.
