@@ -177,7 +177,18 @@ class Events:
 async def response_events(request: ResponsesRequest, ids: ItemIds,
                           chunks: AsyncIterator[dict], on_done: Callable[[dict], None]
                           ) -> AsyncIterator[dict]:
-    """The events of a response from its chat chunks; `on_done(body)` once it completes."""
+    """The events of a response from its chat chunks; `on_done(body)` once it completes.
+    Closing these events (the client gone) closes the chunks, which aborts the engine's work
+    and frees the request's admission."""
+    try:
+        async for event in _events(request, ids, chunks, on_done):
+            yield event
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _events(request: ResponsesRequest, ids: ItemIds, chunks: AsyncIterator[dict],
+                  on_done: Callable[[dict], None]) -> AsyncIterator[dict]:
     writer = Events(request, ids)
     created = response_body(request, ids, None)
     yield writer.event("response.created", response=created)
