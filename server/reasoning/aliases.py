@@ -29,8 +29,8 @@ def effort_aliases(body: dict[str, Any]) -> dict[str, Any]:
         effort = _NEAREST.get(effort, effort) if isinstance(effort, str) else effort
         if effort is not None and effort not in EFFORTS:
             raise PydanticCustomError(
-                "effort", "one of {efforts} (as reasoning_effort), got {got!r}",
-                {"param": "reasoning.effort", "efforts": ", ".join(EFFORTS), "got": effort})
+                "effort", "one of {efforts} (as reasoning_effort), got {got}",
+                {"param": "reasoning.effort", "efforts": ", ".join(EFFORTS), "got": repr(effort)})
         _merge(body, "reasoning_effort", effort, "reasoning.effort")
     if "max_tokens" in reasoning:
         _merge(reasoning, "budget_tokens", reasoning.pop("max_tokens"), "reasoning.max_tokens",
@@ -48,7 +48,7 @@ def _merge(target: dict[str, Any], name: str, value: Any, alias: str, prefix: st
     given = target.get(name)
     if given is not None and given != value:
         raise PydanticCustomError(
-            "alias_conflict", "{alias}={value!r} and {name}={given!r} ask for different things; "
-            "send one of them", {"param": alias, "alias": alias, "value": value,
-                                 "name": prefix + name, "given": given})
+            "alias_conflict", "{alias}={value} and {name}={given} ask for different things; "
+            "send one of them", {"param": alias, "alias": alias, "value": repr(value),
+                                 "name": prefix + name, "given": repr(given)})
     target[name] = value

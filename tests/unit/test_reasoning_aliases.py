@@ -58,6 +58,8 @@ async def test_bad_or_conflicting_aliases_are_400s_naming_the_key(client, body, 
     r = await client.post("/v1/chat/completions", json=chat(**body))
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param
+    assert "{kind}" not in r.json()["error"]["message"]  # placeholders filled in
+    assert "!r}" not in r.json()["error"]["message"]
 
 
 async def test_the_same_effort_twice_is_accepted(client):

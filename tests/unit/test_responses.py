@@ -251,6 +251,8 @@ class TestTools:
     ({"reasoning": {"summary": "long"}}, "reasoning.summary"),
     ({"reasoning": {"strategy": "nope"}}, "reasoning.strategy"),
     ({"tool_choice": "required"}, "tool_choice"),
+    ({"tool_choice": "auto"}, "tool_choice"),  # without tools
+    ({"input": [{"type": ["message"]}]}, "input.0.type"),
     ({"tools": [{"type": "web_search"}]}, "tools.0.type"),
     ({"tools": [{"type": "function", "name": "f"}]}, "tools"),  # no --tool-call-parser
     ({"model": "nope"}, "model"),
@@ -260,6 +262,8 @@ async def test_what_this_server_cannot_honour_is_a_400_naming_it(client, body, p
                                                  **body})
     assert r.status_code in (400, 404), r.text
     assert r.json()["error"]["param"] == param
+    assert "{kind}" not in r.json()["error"]["message"]  # placeholders filled in
+    assert "!r}" not in r.json()["error"]["message"]
 
 
 async def test_harmless_values_of_unsupported_fields_are_accepted(client):

@@ -79,8 +79,9 @@ class ReasoningItem(BaseModel):
     type: Literal["reasoning"]
 
 
-def _item_kind(item: Any) -> str:
-    return item.get("type", "message") if isinstance(item, dict) else "message"
+def _item_kind(item: dict[str, Any]) -> object:
+    kind = item.get("type", "message")
+    return kind if isinstance(kind, str) else repr(kind)
 
 
 class ResponseReasoning(ReasoningOptions):
@@ -141,6 +142,9 @@ class ResponsesRequest(OpenAIModel):
 
     @model_validator(mode="after")
     def _input_items(self) -> ResponsesRequest:
+        if self.tool_choice not in (None, "none") and not self.tools:
+            raise PydanticCustomError("tool_choice", "tool_choice needs tools: send the tools "
+                                      "it may call, or drop it", {"param": "tool_choice"})
         self.items()  # each item checked once, where the request is validated
         if self.input == [] or self.input == "":
             raise PydanticCustomError("input", "input is empty: send a string or at least one "
@@ -158,9 +162,9 @@ class ResponsesRequest(OpenAIModel):
             kind = _item_kind(raw)
             if kind not in kinds:
                 raise PydanticCustomError(
-                    "input_item", "items of type {kind!r} are not supported; send messages, "
+                    "input_item", "items of type {kind} are not supported; send messages, "
                     "function_call and function_call_output items",
-                    {"param": f"input.{i}.type", "kind": kind})
+                    {"param": f"input.{i}.type", "kind": repr(kind)})
             try:
                 item = kinds[kind].model_validate(raw)
             except Exception as exc:

@@ -106,6 +106,7 @@ class ResponsesService:
         except ValidationError as exc:
             first = exc.errors()[0]
             path = [str(p) for p in first["loc"]]
+            path += [str(first["ctx"]["param"])] if "param" in first.get("ctx", {}) else []
             path[:1] = [_CHAT_NAMES.get(path[0], path[0])] if path else []
             param = ".".join(path) or None
             raise bad_request(f"{param}: {first['msg']}", param=param) from None
