@@ -150,3 +150,13 @@ def test_an_unknown_parser_name_stops_start_up():
 
     with pytest.raises(ValueError, match="hermes"):
         ToolCalling("no_such_parser", None)
+
+
+def test_a_parser_without_vllm_installed_says_so(monkeypatch):
+    import sys
+
+    from server.openai.chat.tools import ToolCalling
+
+    monkeypatch.setitem(sys.modules, "vllm.tool_parsers", None)
+    with pytest.raises(ValueError, match="needs vLLM installed"):
+        ToolCalling("hermes", None)

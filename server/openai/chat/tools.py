@@ -28,7 +28,11 @@ from server.openai.protocol import (
 
 def parser_class(name: str) -> type:
     """vLLM's tool parser registered as `name` (ValueError listing the names otherwise)."""
-    from vllm.tool_parsers import ToolParserManager
+    try:
+        from vllm.tool_parsers import ToolParserManager
+    except ImportError as exc:  # a remote-mode install without vLLM
+        raise ValueError(f"--tool-call-parser needs vLLM installed here (the parsers are "
+                         f"vLLM's): {exc}") from None
 
     try:
         return ToolParserManager.get_tool_parser(name)
