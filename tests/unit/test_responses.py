@@ -52,7 +52,8 @@ async def test_a_string_input_is_answered_as_a_chat_message(api, engine):
     assert engine.requests[-1][2].max_tokens == 20
     usage = response.usage
     assert (usage.input_tokens, usage.output_tokens) == (13, len(REPLY))
-    assert usage.total_tokens == 13 + len(REPLY) and usage.output_tokens_details.reasoning_tokens == 0
+    assert usage.total_tokens == 13 + len(REPLY)
+    assert usage.output_tokens_details.reasoning_tokens == 0
     assert response.instructions == "be brief" and response.max_output_tokens == 20
 
 

@@ -243,7 +243,8 @@ def typed_event_stream(events: AsyncIterator[dict], headers: dict[str, str]
         try:
             async for event in events:
                 sequence = event["sequence_number"] + 1
-                yield f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+                data = json.dumps(event, separators=(",", ":"))
+                yield f"event: {event['type']}\ndata: {data}\n\n"
         except Exception as exc:  # CancelledError (client gone) is not an Exception
             error = to_api_error(exc)
             body = {"type": "error", "sequence_number": sequence, "code": error.code,

@@ -7,7 +7,6 @@ search, safety, tools), and its answer reshaped into a response (output.py) or t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi.responses import JSONResponse
