@@ -280,3 +280,14 @@ async def test_harmless_values_of_unsupported_fields_are_accepted(client):
 async def test_an_unknown_response_is_a_404(client):
     r = await client.get("/v1/responses/resp_nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_a_response_is_the_engine_request_its_chat_completion_makes(api, engine):
+    await api.responses.create(model="demo", input="Compute: 1+1", instructions="be brief",
+                               max_output_tokens=9, temperature=0.7, top_p=0.9)
+    await api.chat.completions.create(model="demo", max_completion_tokens=9, temperature=0.7,
+                                      top_p=0.9, messages=[
+                                          {"role": "system", "content": "be brief"},
+                                          {"role": "user", "content": "Compute: 1+1"}])
+    (_, response_ids, response_params), (_, chat_ids, chat_params) = engine.requests[-2:]
+    assert response_ids == chat_ids and response_params == chat_params
