@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 class EngineDeadError(RuntimeError):
@@ -130,11 +130,13 @@ class Engine(Protocol):
         """The text of `token_ids` as the engine writes outputs (special tokens left out)."""
         ...
 
-    def render_chat(self, messages: Sequence[dict[str, str]],
-                    add_generation_prompt: bool = True) -> str:
+    def render_chat(self, messages: Sequence[dict[str, Any]],
+                    add_generation_prompt: bool = True,
+                    tools: Sequence[dict[str, Any]] | None = None) -> str:
         """The chat template applied to `messages`, ending where the assistant's reply starts;
         with `add_generation_prompt=False`, ending after the last message (a reward model
-        reading a finished conversation)."""
+        reading a finished conversation); `tools` (OpenAI's tool definitions) offered to the
+        model as its template writes them."""
         ...
 
     def generate(

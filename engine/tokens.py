@@ -5,6 +5,7 @@ must tokenize, detokenize and template exactly as vLLM does for its outputs to l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from engine.protocol import InvalidEngineRequest
 
@@ -27,10 +28,12 @@ class TokenizerMethods:
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
-    def render_chat(self, messages: Sequence[dict[str, str]],
-                    add_generation_prompt: bool = True) -> str:
+    def render_chat(self, messages: Sequence[dict[str, Any]],
+                    add_generation_prompt: bool = True,
+                    tools: Sequence[dict[str, Any]] | None = None) -> str:
         if not self.has_chat_template():
             raise InvalidEngineRequest(
                 f"model {self.model_name!r} has no chat template; use /v1/completions")
-        return self.tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                                  add_generation_prompt=add_generation_prompt)
+        return self.tokenizer.apply_chat_template(
+            list(messages), tools=None if tools is None else list(tools), tokenize=False,
+            add_generation_prompt=add_generation_prompt)

@@ -18,11 +18,15 @@ from server.lora.router import router as lora_router
 from server.lora.setup import build_registry, reserve_scoring_adapters
 from server.openai.chat.router import router as chat_router
 from server.openai.chat.service import ChatService
+from server.openai.chat.tools import ToolCalling
 from server.openai.completions.router import router as completions_router
 from server.openai.completions.service import CompletionService
 from server.openai.generation import GenerationService, Limits
 from server.openai.sampling_defaults import SamplingDefaults
 from server.openai.models.router import router as models_router
+from server.openai.responses.router import router as responses_router
+from server.openai.responses.service import ResponsesService
+from server.openai.responses.store import ResponseStore
 from server.reward_models import open_reward_models
 from server.reasoning.service import ReasoningService
 from server.settings import Settings
@@ -75,7 +79,12 @@ def create_app(settings: Settings, engine: Engine | None = None,
             reasoning = ReasoningService(settings, running, adapters, verify, estimators)
             app.state.completion_service = CompletionService(generation, reasoning, admission,
                                                              screen)
-            app.state.chat_service = ChatService(generation, reasoning, admission, screen)
+            tools = ToolCalling(settings.tool_call_parser, getattr(running, "tokenizer", None))
+            app.state.chat_service = ChatService(generation, reasoning, admission, screen,
+                                                 tools=tools)
+            app.state.responses_service = ResponsesService(
+                app.state.chat_service, ResponseStore(settings.responses_store_size,
+                                                      settings.responses_store_ttl_s))
             async with health.watching(app, running, settings.health_check_interval_s):
                 yield
 
@@ -86,7 +95,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.state.safety_policy = safety.policy_source(settings)  # a bad file stops start-up
     app.state.engine_failed = False
     for router in (health.router, metrics.router, models_router, completions_router, chat_router,
-                   lora_router, verify_router, safety.router):
+                   responses_router, lora_router, verify_router, safety.router):
         app.include_router(router)
     install_error_handlers(app)
     # Each added one wraps the ones before: metrics see every response, the limits run before

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         16, ge=1, description="prompts of one batch answered at once; the others wait inside "
                               "the batch, so that one batch cannot fill the admission queue")
     max_stop: int = Field(16, description="most stop strings a request may send")
+    responses_store_size: int = Field(
+        1000, ge=0, description="most responses kept (in memory, per server) for "
+                                "previous_response_id and GET /v1/responses/{id}; the oldest "
+                                "go first; 0 keeps none")
+    responses_store_ttl_s: float = Field(
+        3600.0, gt=0, description="seconds a stored response is kept")
     max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
     log_level: str = "info"
     # LoRA adapters (adapters/): served by the same engine as the base model.
@@ -243,6 +249,10 @@ class Settings(BaseSettings):
         None, description="a reasoning model's <think>...</think> goes to the message's "
                           "`reasoning` (and `reasoning_content`), the rest to `content`; vLLM's "
                           "deepseek_r1 and qwen3 are the same parser here")
+    tool_call_parser: str | None = Field(
+        None, description="vLLM's tool parser (the names of vLLM's --tool-call-parser: hermes, "
+                          "llama3_json, mistral, ...) that reads a single pass's tool calls "
+                          "when a chat request sends `tools`; unset, `tools` is a 400")
     max_beam_width: int = Field(8, description="largest beam_width (beam, and tot's breadth) allowed")
     max_depth: int = Field(12, description="largest max_depth allowed")
     max_simulations: int = Field(64, description="largest simulations allowed")

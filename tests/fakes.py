@@ -24,6 +24,13 @@ from engine.protocol import (
 EOS_ID = 2  # as the demo tokenizer's </s>; the scripted step engine ends solutions with it
 
 
+class CharTokenizer:
+    """What a tool parser reads of a tokenizer: its vocabulary (one token per character)."""
+
+    def get_vocab(self) -> dict[str, int]:
+        return {chr(i): i for i in range(32, 127)}
+
+
 @dataclass
 class FakeEngine:
     model_name: str = "demo"
@@ -42,6 +49,7 @@ class FakeEngine:
     adapter_of: dict[str, str | None] = field(default_factory=dict)  # request id -> adapter
     # request id -> the request scope the engine saw (engine/scope.py: the tenant's cache salt)
     scopes: dict[str, RequestScope | None] = field(default_factory=dict)
+    tokenizer: CharTokenizer = field(default_factory=CharTokenizer)
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return [ord(c) for c in text]
@@ -49,8 +57,11 @@ class FakeEngine:
     def decode(self, token_ids: Sequence[int]) -> str:
         return "".join(chr(i) for i in token_ids if i != EOS_ID)  # EOS is special: no text
 
-    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
-        return "".join(m["content"] + "\n" for m in messages if m["role"] == "user")
+    def render_chat(self, messages: Sequence[dict], tools: Sequence[dict] | None = None) -> str:
+        # tools offered: their names first; a tool's result is read like a user turn
+        offered = "".join(f"tool {t['function']['name']}\n" for t in tools or ())
+        return offered + "".join(m["content"] + "\n" for m in messages
+                                 if m["role"] in ("user", "tool"))
 
     def reply_for(self, index: int, n: int, prompt: str = "") -> str:
         return self.replies.get(prompt, self.reply) + (str(index) if n > 1 else "")

@@ -28,7 +28,7 @@ SERVER_FLAGS = ["--max-tokens-limit", "32", "--max-n", "4", "--max-search-tokens
                 "--api-key", API_KEY, "--admin-api-key", ADMIN_KEY]
 ADMIN_PATHS = {"/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/v1/reload_safety_policy"}
 # per-case caps `clamp` applies (CI, against the shared server's default caps)
-CHEAP = {"max_tokens": 16, "max_completion_tokens": 16, "n": 2, "logprobs": 2, "top_logprobs": 2,
+CHEAP = {"max_tokens": 16, "max_completion_tokens": 16, "max_output_tokens": 16, "n": 2, "logprobs": 2, "top_logprobs": 2,
          "prompt_logprobs": 2}
 CHEAP_SEARCH = {"beam_width": 2, "max_depth": 3, "simulations": 2, "n_candidates": 2,
                 "budget_tokens": 128, "max_nodes": 16, "timeout_s": 3.0}

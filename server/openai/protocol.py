@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from server.reasoning.options import ReasoningOptions, Seed
+from server.reasoning.aliases import effort_aliases
+from server.reasoning.options import EFFORTS, ReasoningOptions, Seed
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,10 @@ UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
                            "\"n_candidates\": k} for the verifiers' best of k"),
     "response_format": ((None, {"type": "text"}),
                         "drop it or send {\"type\": \"text\"} (no structured output)"),
-    "tools": ((None, []), "drop it (no tool calling)"),
-    "tool_choice": ((None, "none"), "drop it (no tool calling)"),
-    "functions": ((None, []), "drop it (no function calling)"),
-    "function_call": ((None, "none"), "drop it (no function calling)"),
+    "tools": ((None, []), "tools are for chat completions (rendered by the chat template)"),
+    "tool_choice": ((None, "none"), "tools are for chat completions"),
+    "functions": ((None, []), "send `tools` instead (the deprecated functions are not read)"),
+    "function_call": ((None, "none"), "send `tool_choice` instead"),
     # vLLM's completions field: a client's tensor (vLLM's prompt-embeds input had a
     # memory-corruption CVE in 2025); only embeddings the server builds from a validated prompt
     # adapter reach the engine.
@@ -103,7 +104,7 @@ class SamplingRequest(OpenAIModel):
     # vLLM's extension, used by load generators: generate max_tokens whatever the model says.
     ignore_eos: bool = False
     # Reasoning extensions (design.md "Compute selection"; server/reasoning/).
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    reasoning_effort: Literal[EFFORTS] | None = None  # type: ignore[valid-type]
     reasoning: ReasoningOptions | None = None
 
     @model_validator(mode="before")
@@ -111,6 +112,7 @@ class SamplingRequest(OpenAIModel):
     def _refuse_unsupported(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data  # pydantic refuses it as a body
+        data = effort_aliases(data)
         for name, (harmless, instead) in UNSUPPORTED.items():
             if name in cls.model_fields:  # an endpoint that does honour it (completions' echo)
                 continue
@@ -194,15 +196,65 @@ class TextPart(BaseModel):
     text: str
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str  # JSON, as the model wrote it
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart]
+    # None only on an assistant turn that called tools
+    content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # an assistant turn's calls
+    tool_call_id: str | None = None  # a tool turn: the call it answers
+
+    @model_validator(mode="after")
+    def _content_or_calls(self) -> ChatMessage:
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise PydanticCustomError("content", "a {role} message needs content (only an "
+                                      "assistant message with tool_calls may leave it out)",
+                                      {"param": "content", "role": self.role})
+        if self.tool_calls and self.role != "assistant":
+            raise PydanticCustomError("tool_calls", "only an assistant message has tool_calls",
+                                      {"param": "tool_calls"})
+        return self
 
     def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
         return "".join(part.text for part in self.content)
+
+
+class FunctionDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # a JSON schema, shown to the model as it is
+    strict: bool | None = None
+
+
+class ChatTool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(BaseModel):
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class ChatCompletionRequest(SamplingRequest):
@@ -210,6 +262,22 @@ class ChatCompletionRequest(SamplingRequest):
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0)
+    # Tool calling on single passes (server/openai/chat/tools.py); "required" and a named
+    # function need guided decoding, which this server does not run: a 400 says so.
+    tools: list[ChatTool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None  # false: the first call only
+
+    @model_validator(mode="after")
+    def _tool_choice_needs_tools(self) -> ChatCompletionRequest:
+        if self.tool_choice not in (None, "none") and not self.tools:
+            raise PydanticCustomError("tool_choice", "tool_choice needs tools: send the tools "
+                                      "it may call, or drop it", {"param": "tool_choice"})
+        return self
+
+    def uses_tools(self) -> bool:
+        """Whether the model is offered tools (and its output read for calls)."""
+        return bool(self.tools) and self.tool_choice != "none"
 
     def token_limit(self) -> int | None:
         # max_completion_tokens is the current name; max_tokens the deprecated one.
@@ -298,7 +366,9 @@ class ChatLogprobs(BaseModel):
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None  # None: the model only called tools
+    # the tools it called (a request with tools); left out otherwise, as OpenAI does
+    tool_calls: list[ToolCall] | None = Field(None, exclude_if=lambda v: v is None)
     # A reasoning model's thinking (--reasoning-parser): vLLM's current name, and the older
     # one that clients written for DeepSeek's API read. Left out when there is none.
     reasoning: str | None = Field(None, exclude_if=lambda v: v is None)
@@ -323,12 +393,27 @@ class ChatCompletionResponse(BaseModel):
     reasoning: dict[str, Any] | None = None  # how the answer was reached (server/reasoning/)
 
 
+class DeltaFunctionCall(BaseModel):
+    name: str | None = Field(None, exclude_if=lambda v: v is None)
+    arguments: str | None = Field(None, exclude_if=lambda v: v is None)
+
+
+class DeltaToolCall(BaseModel):
+    """A piece of a streamed tool call: the first names it (id, type, name), the rest add to
+    its arguments."""
+    index: int
+    id: str | None = Field(None, exclude_if=lambda v: v is None)
+    type: Literal["function"] | None = Field(None, exclude_if=lambda v: v is None)
+    function: DeltaFunctionCall | None = None
+
+
 class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     # Thinking, or a search's progress, as increments to append (both names, as the message)
     reasoning: str | None = None
     reasoning_content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class ChatChunkChoice(BaseModel):

@@ -19,6 +19,8 @@ SearchStrategyName = Literal["greedy", "beam", "mcts", "tot", "best_of_n", "self
                              "deepconf"]
 StrategyName = Literal["auto", SearchStrategyName]
 AnswerExtractor = Literal[tuple(EXTRACTORS)]  # type: ignore[valid-type]
+# reasoning_effort's values (design.md "Compute selection")
+EFFORTS = ("none", "minimal", "low", "medium", "high")
 
 
 class StepPattern(BaseModel):

@@ -5,7 +5,11 @@
   whole, non-special tokens, as in Qwen3);
 - `LLAMA3`: `LlamaForCausalLM`, Llama-3 template, BOS added by the tokenizer, no pad token; the
   tokenizer's EOS is `<|end_of_text|>` but a turn ends with `<|eot_id|>`, the second EOS of
-  generation_config.json (as Meta-Llama-3-8B-Instruct ships).
+  generation_config.json (as Meta-Llama-3-8B-Instruct ships);
+- `QWEN2_TOOLS`: `QWEN2` with a hermes-style tool template (Qwen2.5's shape: the tools as JSON
+  in `<tools>` in the system turn, calls as `<tool_call>` JSON, results as `<tool_response>`
+  in a user turn), trained with `WEATHER_TOOL` offered to write its calls (vLLM's `hermes`
+  tool parser reads them).
 
 Each is trained for a few hundred steps on `conversations` (seconds to a minute on a CPU,
 seeded) to write their multi-line answers; attention heads of 64 and 32 dims, which vLLM's
@@ -23,7 +27,7 @@ import torch
 from transformers import (LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel,
                           PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM)
 
-from tests.real_models.conversations import conversations
+from tests.real_models.conversations import WEATHER_TOOL, conversations
 from tests.real_models.tokenizer import as_transformers, train_bpe, with_bos
 
 CHATML = (
@@ -43,6 +47,32 @@ LLAMA3_TEMPLATE = (
     "{%- if add_generation_prompt %}"
     "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
 )
+# ChatML with tools, as Qwen2.5's template writes them (shortened): what vLLM's hermes parser
+# reads back. An assistant turn's tool calls follow its content; a tool result is a user turn.
+HERMES_CHATML = (
+    "{%- if tools %}{{- '<|im_start|>system\\n' }}"
+    "{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] + '\\n\\n' }}"
+    "{%- endif %}"
+    "{{- '# Tools\\n<tools>' }}{%- for tool in tools %}{{- '\\n' + (tool | tojson) }}"
+    "{%- endfor %}{{- '\\n</tools><|im_end|>\\n' }}"
+    "{%- elif messages[0]['role'] != 'system' %}"
+    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' and (loop.first and tools) %}"
+    "{%- elif message['role'] == 'tool' %}"
+    "{{- '<|im_start|>user\\n<tool_response>\\n' + message['content'] "
+    "+ '\\n</tool_response><|im_end|>\\n' }}"
+    "{%- elif message['role'] == 'assistant' and message.tool_calls %}"
+    "{{- '<|im_start|>assistant\\n' + (message['content'] or '') }}"
+    "{%- for call in message.tool_calls %}"
+    "{{- '<tool_call>\\n{\"name\": \"' + call.function.name + '\", \"arguments\": ' "
+    "+ (call.function.arguments | tojson) + '}\\n</tool_call>' }}{%- endfor %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +88,7 @@ class ChatModelSpec:
     pad: str | None = None
     added_tokens: tuple[str, ...] = ()
     thinking: bool = False
+    tools: tuple[dict, ...] = ()  # offered in every training conversation, which then call them
     vocab_size: int = 1024
 
 
@@ -91,7 +122,12 @@ LLAMA3 = ChatModelSpec(
     eos="<|end_of_text|>", eos_tokens=("<|end_of_text|>", "<|eot_id|>"),
     chat_template=LLAMA3_TEMPLATE, config=_llama3_config, model_class=LlamaForCausalLM,
     bos="<|begin_of_text|>")
-SPECS = {spec.name: spec for spec in (QWEN2, LLAMA3)}
+QWEN2_TOOLS = ChatModelSpec(
+    name="qwen2-tools", special_tokens=QWEN2.special_tokens, eos=QWEN2.eos,
+    eos_tokens=QWEN2.eos_tokens, chat_template=HERMES_CHATML, config=_qwen2_config,
+    model_class=Qwen2ForCausalLM, pad=QWEN2.pad, added_tokens=("<tool_call>", "</tool_call>"),
+    tools=(WEATHER_TOOL,))
+SPECS = {spec.name: spec for spec in (QWEN2, LLAMA3, QWEN2_TOOLS)}
 
 
 @dataclass(frozen=True)
@@ -106,6 +142,7 @@ class TrainingPlan:
 def build_tokenizer(spec: ChatModelSpec, dialogues: list[tuple[str, str]]
                     ) -> PreTrainedTokenizerFast:
     corpus = [f"{user}\n{reply}\n" for user, reply in dialogues]
+    corpus += [json.dumps(tool) for tool in spec.tools] * 50  # the system turn's tool list
     core = train_bpe(corpus, spec.vocab_size, spec.special_tokens, spec.added_tokens)
     if spec.bos is not None:
         with_bos(core, spec.bos)
@@ -119,12 +156,12 @@ def build(spec: ChatModelSpec, out: Path, plan: TrainingPlan = TrainingPlan(),
     # One thread: tiny matrices gain nothing from two, and on a shared 2-core machine two
     # threads thrash (a step took 20x longer).
     torch.set_num_threads(1)
-    dialogues = conversations(plan.conversations, plan.seed, spec.thinking)
+    dialogues = conversations(plan.conversations, plan.seed, spec.thinking, bool(spec.tools))
     tokenizer = build_tokenizer(spec, dialogues)
     ids = {token: tokenizer.convert_tokens_to_ids(token)
            for token in (*spec.special_tokens, *spec.added_tokens)}
     model = spec.model_class(spec.config(len(tokenizer), ids))
-    _train(model, tokenizer, dialogues, plan, log)
+    _train(model, tokenizer, dialogues, plan, log, list(spec.tools) or None)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -137,9 +174,9 @@ def build(spec: ChatModelSpec, out: Path, plan: TrainingPlan = TrainingPlan(),
 
 def _train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast,
            dialogues: list[tuple[str, str]], plan: TrainingPlan,
-           log: Callable[[str], None]) -> None:
+           log: Callable[[str], None], tools: list[dict] | None = None) -> None:
     """Next-token loss on the replies (the rendered prompt masked), AdamW, cosine decay."""
-    examples = [_example(tokenizer, user, reply) for user, reply in dialogues]
+    examples = [_example(tokenizer, user, reply, tools) for user, reply in dialogues]
     optimizer = torch.optim.AdamW(model.parameters(), lr=plan.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=plan.lr,
                                                    total_steps=plan.steps, pct_start=0.1)
@@ -159,14 +196,16 @@ def _train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast,
     model.eval()
 
 
-def _example(tokenizer: PreTrainedTokenizerFast, user: str, reply: str
-             ) -> tuple[list[int], int]:
+def _example(tokenizer: PreTrainedTokenizerFast, user: str, reply: str,
+             tools: list[dict] | None = None) -> tuple[list[int], int]:
     """(token ids of the whole conversation, length of its prompt part) as served: the chat
-    template rendered, then encoded without adding special tokens (the template has them)."""
+    template rendered (with `tools` offered), then encoded without adding special tokens (the
+    template has them)."""
     messages = [{"role": "user", "content": user}]
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
+                                           add_generation_prompt=True)
     whole = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": reply}],
-                                          tokenize=False)
+                                          tools=tools, tokenize=False)
     ids = tokenizer.encode(whole.rstrip("\n"), add_special_tokens=False)
     return ids, len(tokenizer.encode(prompt, add_special_tokens=False))
 

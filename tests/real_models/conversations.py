@@ -6,11 +6,15 @@ chat model's, with a few phrasings per line so that sampled branches differ.
 - `capital_question`: "What is the capital of France?" answered in one line (free text: no
   number, no box);
 - `think_question` (the thinking model only): "Think about 23 plus 45." answered as
-  "<think>\\n...\\n</think>\\n\\n" then the boxed answer, as R1 distills and Qwen3 write.
+  "<think>\\n...\\n</think>\\n\\n" then the boxed answer, as R1 distills and Qwen3 write;
+- `weather_question` (the tool-calling model only): "What is the weather in Paris?" answered
+  with one call of `WEATHER_TOOL` in the hermes format (`<tool_call>` JSON `</tool_call>`), as
+  Hermes-2-Pro and Qwen2.5 write it.
 """
 
 from __future__ import annotations
 
+import json
 import random
 
 CAPITALS = {"France": "Paris", "Italy": "Rome", "Spain": "Madrid", "Japan": "Tokyo",
@@ -57,8 +61,24 @@ def think_question(rng: random.Random) -> tuple[str, str]:
             f"<think>\n{thought}\n</think>\n\n" + rng.choice(CLOSINGS).format(s=a + b))
 
 
-def conversations(count: int, seed: int, thinking: bool) -> list[tuple[str, str]]:
-    """(user message, assistant reply) pairs: sums, capitals and (thinking) thoughts."""
+# The tool the tool-calling model was trained with (OpenAI's `tools` entry).
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+
+
+def weather_question(rng: random.Random) -> tuple[str, str]:
+    city = rng.choice(sorted(CAPITALS.values()))
+    call = json.dumps({"name": "get_weather", "arguments": {"city": city}})
+    return f"What is the weather in {city}?", f"<tool_call>\n{call}\n</tool_call>"
+
+
+def conversations(count: int, seed: int, thinking: bool, tools: bool = False
+                  ) -> list[tuple[str, str]]:
+    """(user message, assistant reply) pairs: sums, capitals, (thinking) thoughts and (tools)
+    tool calls."""
     rng = random.Random(seed)
     kinds = [sum_question, sum_question, capital_question] + ([think_question] if thinking else [])
+    kinds += [weather_question, weather_question] if tools else []
     return [rng.choice(kinds)(rng) for _ in range(count)]

@@ -87,3 +87,12 @@ async def test_a_verification_whose_client_leaves_aborts_its_engine_requests(app
                                     "verifiers": {"prefill": 1}}, "/v1/verify")
     assert engine.aborted == ["rm-1"] and not engine.running
     assert admission.lanes[SINGLE].running == 0  # its ticket went back
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_response_whose_client_leaves_aborts_its_engine_request(app, engine, stream):
+    engine.hold = asyncio.Event()
+    await call_and_disconnect(app, {"model": "demo", "input": "x", "max_output_tokens": 10,
+                                    "stream": stream}, path="/v1/responses")
+    (request_id, _, _), = engine.requests
+    assert engine.aborted == [request_id] and not engine.running

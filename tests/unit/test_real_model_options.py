@@ -213,6 +213,26 @@ async def test_a_streamed_search_sends_reasoning_a_client_can_append(client):
     assert reasoning.startswith("\nOne.") and reasoning.count("One.") == 1 + restarts
 
 
+@pytest.mark.parametrize("settings", [{"reasoning_parser": "think"}])
+@pytest.mark.parametrize("engine", [TokenEngine(prompt=PROMPT, vocab=VOCAB, solutions=THINKING)])
+async def test_a_thinking_models_response_has_its_thinking_as_a_reasoning_item(client):
+    ask = {"model": "demo", "input": "What is 1 plus 2?", "max_output_tokens": 64,
+           "temperature": 0}
+    body = (await client.post("/v1/responses", json=ask)).json()
+    reasoning, message = body["output"]
+    assert reasoning["content"] == [{"type": "reasoning_text", "text": "\nOne.\n\nTwo.\n"}]
+    assert message["content"][0]["text"] == "So \\boxed{3}."
+    r = await client.post("/v1/responses", json={**ask, "stream": True})
+    streamed = [e for e in events(r.text)]
+    thinking = "".join(e["delta"] for e in streamed
+                       if e["type"] == "response.reasoning_text.delta")
+    answer = "".join(e["delta"] for e in streamed if e["type"] == "response.output_text.delta")
+    assert (thinking, answer) == ("\nOne.\n\nTwo.\n", "So \\boxed{3}.")
+    assert streamed[-1]["response"]["output"] == [
+        {**reasoning, "id": streamed[-1]["response"]["output"][0]["id"]},
+        {**message, "id": streamed[-1]["response"]["output"][1]["id"]}]
+
+
 def test_increments_extend_or_restart_after_a_blank_line():
     inc = Increments()
     assert inc.delta("a\nb") == "a\nb"

@@ -1,7 +1,8 @@
 """Chat completions: messages are rendered with the model's chat template, then generated from.
 With a reasoning parser, a model's `<think>...</think>` goes to the message's `reasoning` and
 `reasoning_content`, the rest to `content`. A search streams its progress as reasoning: each new
-best path (its thinking, for a thinking model) as an increment to append (`Increments`)."""
+best path (its thinking, for a thinking model) as an increment to append (`Increments`). With
+`tools`, a single pass's answer is read for tool calls by vLLM's parser (chat/tools.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from server.openai.protocol import (
     TopLogprob,
 )
 from server.openai.chat.thinking import ThinkingStream, opens_thinking, split_thinking
+from server.openai.chat.tools import ToolCalling, ToolStream, template_messages
 from server.openai.serving import Serving, chunk_body, filter_reason
 from server.reasoning.progress import Increments, with_progress
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
@@ -32,8 +34,13 @@ from verifiers.protocol import ScoringContext
 
 
 class ChatService(Serving[ChatCompletionRequest]):
+    def __init__(self, *args, tools: ToolCalling | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tools = tools or ToolCalling(None, None)
+
     def prepare(self, request: ChatCompletionRequest) -> EngineRequest:
         self.generation.check_model(request.model)
+        self.tools.check(request)
         if request.top_logprobs is not None and not request.logprobs:
             raise bad_request("top_logprobs needs logprobs=true", param="top_logprobs")
         limit = self.generation.limits.max_messages
@@ -41,7 +48,7 @@ class ChatService(Serving[ChatCompletionRequest]):
             raise bad_request(f"{len(request.messages)} messages are more than this server's "
                               f"limit of {limit}; send fewer", param="messages")
         engine = self.generation.engine
-        text = engine.render_chat(_messages(request))
+        text = self.render(request)
         # The template already holds any special tokens the model expects.
         ids = engine.encode(text, add_special_tokens=False)
         limit_param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
@@ -52,39 +59,62 @@ class ChatService(Serving[ChatCompletionRequest]):
             logprobs_param="top_logprobs", id_prefix="chatcmpl",
         )
 
+    def render(self, request: ChatCompletionRequest) -> str:
+        """The prompt: the messages (and the tools offered) through the chat template."""
+        tools = self.tools.tools_for_template(request)
+        messages = template_messages(request)
+        if tools is None:
+            return self.generation.engine.render_chat(messages)
+        return self.generation.engine.render_chat(messages, tools=tools)
+
     def problem(self, request: ChatCompletionRequest) -> SearchProblem:
-        messages = _messages(request)
+        messages = template_messages(request)
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"),
                         messages[-1]["content"])
-        return SearchProblem(prompt=self.generation.engine.render_chat(messages),
+        return SearchProblem(prompt=self.render(request),
                              question=question.strip(), add_special_tokens=False,
                              context=ScoringContext(messages=tuple(messages)))
 
     def single_pass_feature(self, request: ChatCompletionRequest) -> str | None:
-        return self.reasoning.single_pass_feature(request, logprobs=request.logprobs)
+        return self.reasoning.single_pass_feature(request, logprobs=request.logprobs,
+                                                  tools=request.uses_tools())
 
     def thinking_opened(self, request: ChatCompletionRequest) -> bool | None:
         """None without a reasoning parser; else whether the prompt leaves the model inside
         `<think>` (an R1 distill's template)."""
         if self.reasoning.settings.reasoning_parser is None:
             return None
-        return opens_thinking(self.generation.engine.render_chat(_messages(request)))
+        return opens_thinking(self.render(request))
 
-    def message(self, request: ChatCompletionRequest, text: str) -> AssistantMessage:
+    def message(self, request: ChatCompletionRequest, text: str,
+                filtered: bool = False) -> AssistantMessage:
+        """The assistant's message of an output: its thinking apart (a reasoning parser), and
+        its tool calls read (a request with tools; not from a withheld answer)."""
         opened = self.thinking_opened(request)
-        if opened is None:
-            return AssistantMessage(content=text)
-        thinking, answer = split_thinking(text, opened)
-        return AssistantMessage(content=answer, reasoning=thinking, reasoning_content=thinking)
+        thinking, answer = (None, text) if opened is None else split_thinking(text, opened)
+        content, calls = answer, None
+        if request.uses_tools() and not filtered:
+            parsed = self.tools.parse(request, answer)
+            content, calls = parsed.content, parsed.tool_calls or None
+        return AssistantMessage(content=content, tool_calls=calls, reasoning=thinking,
+                                reasoning_content=thinking)
+
+    @staticmethod
+    def finish_reason(message: AssistantMessage, finish_reason: str | None) -> str | None:
+        """As vLLM says it: "tool_calls" when the model called tools and stopped."""
+        return "tool_calls" if message.tool_calls and finish_reason == "stop" else finish_reason
 
     def single_response(self, request: ChatCompletionRequest, job: EngineRequest,
                         decision: Decision, result: Result) -> ChatCompletionResponse:
-        choices = [
-            ChatChoice(index=i, message=self.message(request, c.text),
-                       finish_reason=c.finish_reason, content_filter_reason=c.filter_reason,
-                       logprobs=_logprobs(c.logprobs) if request.logprobs else None)
-            for i, c in enumerate(result.choices)
-        ]
+        choices = []
+        for i, c in enumerate(result.choices):
+            message = self.message(request, c.text, filtered=c.filter_reason is not None
+                                   or decision.abstained)
+            choices.append(ChatChoice(
+                index=i, message=message, finish_reason=self.finish_reason(message,
+                                                                           c.finish_reason),
+                content_filter_reason=c.filter_reason,
+                logprobs=_logprobs(c.logprobs) if request.logprobs else None))
         return ChatCompletionResponse(
             id=job.request_id, model=request.model, choices=choices,
             usage=plain_usage(result.prompt_tokens, result.completion_tokens, decision),
@@ -141,6 +171,8 @@ class ChatService(Serving[ChatCompletionRequest]):
         opened = self.thinking_opened(request)
         thinking = [ThinkingStream(opened) for _ in range(job.params.n)] if opened is not None \
             else None
+        tools = ([self.tools.stream(request) for _ in range(job.params.n)]
+                 if request.uses_tools() else None)
         async for out in outputs:
             prompt_tokens = len(out.prompt_token_ids)
             for delta in out.choices:
@@ -149,11 +181,17 @@ class ChatService(Serving[ChatCompletionRequest]):
                 if thinking is not None:
                     message = _thinking_delta(thinking[delta.index], delta.text,
                                               done=delta.finish_reason is not None)
-                    if message is None and delta.finish_reason is None and not delta.logprobs:
-                        continue  # a tag still arriving: nothing to send yet
+                if tools is not None and delta.finish_reason != "content_filter":
+                    message = _tool_delta(tools[delta.index], message, delta.token_ids,
+                                          done=delta.finish_reason is not None)
+                if message is None and delta.finish_reason is None and not delta.logprobs:
+                    continue  # a tag still arriving: nothing to send yet
+                finish = delta.finish_reason
+                if tools is not None and tools[delta.index].called and finish == "stop":
+                    finish = "tool_calls"
                 yield _chunk(job, request, [ChatChunkChoice(
                     index=delta.index, delta=message or DeltaMessage(content=""),
-                    finish_reason=delta.finish_reason, content_filter_reason=filter_reason(delta),
+                    finish_reason=finish, content_filter_reason=filter_reason(delta),
                     logprobs=_logprobs(delta.logprobs or ()) if request.logprobs else None)])
         yield _chunk(job, request, [], plain_usage(prompt_tokens, completion_tokens, decision),
                      reasoning=reasoning_object(decision))
@@ -171,8 +209,19 @@ def _thinking_delta(stream: ThinkingStream, text: str, done: bool) -> DeltaMessa
                         reasoning_content=thinking or None)
 
 
-def _messages(request: ChatCompletionRequest) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.text()} for m in request.messages]
+def _tool_delta(stream: ToolStream, message: DeltaMessage | None, token_ids, done: bool
+                ) -> DeltaMessage | None:
+    """`message` with its content read by the tool parser: the text before a call as content,
+    a call as tool-call pieces (None when nothing is ready to send)."""
+    answer = message.content if message is not None else None
+    content, calls = stream.feed(answer, token_ids) if answer else (None, [])
+    if done:
+        calls += stream.finish()
+    reasoning = message.reasoning if message is not None else None
+    if not content and not calls and not reasoning:
+        return None
+    return DeltaMessage(content=content or None, reasoning=reasoning,
+                        reasoning_content=reasoning, tool_calls=calls or None)
 
 
 def _chunk(job: EngineRequest, request: ChatCompletionRequest, choices, usage_=None,

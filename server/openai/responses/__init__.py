@@ -1,0 +1,1 @@
+"""OpenAI's Responses API (POST and GET /v1/responses), served by the chat path."""
