@@ -57,6 +57,7 @@ class SearchStats:
     busy_s: float = 0.0  # wall time in which the search's engine requests or scoring ran
     wall_s: float = 0.0
     stopped_by: str | None = None  # the budget that ended the search early, if any
+    symbolic_steps: int = 0  # steps the symbolic engine computed and added (search/symbolic.py)
 
 
 @dataclass
