@@ -36,6 +36,9 @@ class SearchParams:
     confidence_top_k: int = 5
     confidence_window: int = 16
     confidence_tail: int = 16
+    # step searches: the symbolic engine's computed step joins each expansion's candidates
+    # beside the model's own (search/symbolic.py)
+    symbolic_steps: bool = False
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Self:

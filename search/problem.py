@@ -64,6 +64,7 @@ class SearchStats:
     # sample, all requests together), and the longest single context (prompt + generated)
     peak_kv_tokens: int = 0
     max_context_tokens: int = 0
+    symbolic_steps: int = 0  # steps the symbolic engine computed and added (search/symbolic.py)
 
 
 @dataclass

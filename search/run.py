@@ -14,6 +14,7 @@ from search.confidence import answer_signals, vote_agreement
 from search.params import SearchParams
 from search.problem import Answer, SearchProblem, SearchResult, SearchStats
 from search.sampler import Sample, Sampler, before_stop
+from search.symbolic import step_text, symbolic_steps
 from search.tree import Node, Tree
 from engine.protocol import Engine
 from verifiers.aggregation import aggregate_path
@@ -59,6 +60,9 @@ class SearchRun:
         sampled = await asyncio.gather(*(self.sampler.sample_steps(n.path_ids(), k)
                                          for n in nodes))
         children = [self._add(node, samples) for node, samples in zip(nodes, sampled)]
+        if self.params.symbolic_steps:
+            children = [group + self._add_symbolic(node, group)
+                        for node, group in zip(nodes, children)]
         await self.score([c for group in children for c in group])
         self.report()
         return children
@@ -123,6 +127,23 @@ class SearchRun:
                                   stop=sample.stop)
             existing[step.text] = child
             new.append(child)
+        return new
+
+    def _add_symbolic(self, node: Node, children: list[Node]) -> list[Node]:
+        """The symbolic engine's computed steps for `children` (the model's new steps under
+        `node`), as siblings of theirs; none that is already a child."""
+        existing = {c.step for c in node.children}
+        new = []
+        for i, text in symbolic_steps(self.problem, node.steps(), [c.step for c in children]):
+            if text in existing:
+                continue
+            model = children[i]
+            ids = self.sampler.engine.encode(step_text(self.problem, text, model.final),
+                                             add_special_tokens=False)
+            new.append(self.tree.add(node, text, token_ids=tuple(ids), final=model.final,
+                                     symbolic=True))
+            existing.add(text)
+        self.stats.symbolic_steps += len(new)
         return new
 
     def should_stop(self) -> bool:
@@ -232,11 +253,16 @@ class SearchRun:
             chosen.sort(key=lambda pair: _log(pair[0].score), reverse=True)
         disagree = await self.disagreement(chosen[0][1])
         self.stats.wall_s = time.monotonic() - self._started
+        details = {}
+        if self.params.symbolic_steps:
+            details["symbolic_steps"] = {
+                "proposed": self.stats.symbolic_steps,
+                "in_answer": sum(n.symbolic for n in chosen[0][1].lineage())}
         return SearchResult(answers=[answer for answer, _ in chosen], stats=self.stats,
                             verifier_errors=dict(self.scorer.errors),
                             trace=self.tree.trace() if self.params.return_trace else None,
                             verifier_disagreement=disagree,
-                            details=self.context_details(chosen[0][1]))
+                            details={**details, **self.context_details(chosen[0][1])})
 
     def context_details(self, best: Node) -> dict[str, dict]:
         """A chunked search's `context` section: its settings, the chunks the answer's path

@@ -22,6 +22,7 @@ class Node:
     stop: str | None = None  # the request's stop string that ended the path here
     confidences: tuple[float, ...] = ()  # each of token_ids' confidence (search.confidence)
     score: float | None = None  # combined verifier score of this step
+    symbolic: bool = False  # computed by the symbolic engine, not generated (search/symbolic.py)
     verifier_scores: dict[str, float] = field(default_factory=dict)
     children: list[Node] = field(default_factory=list)
     visits: int = 0
@@ -94,7 +95,7 @@ class Tree:
                  "text": n.step, "token_ids": list(n.token_ids), "score": n.score,
                  "scores": dict(n.verifier_scores),
                  "visits": n.visits, "value": round(n.value, 6) if n.visits else None,
-                 "final": n.final}
+                 "final": n.final, **({"symbolic": True} if n.symbolic else {})}
                 for n in self.nodes]
 
 

@@ -10,6 +10,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from search.answers import EXTRACTORS
 from search.steps import StepDelimiter
+from verifiers.physics import options as physics_options
+from verifiers.physics import rules as physics_rules
 
 # A 64-bit signed integer, as vLLM's API takes: the engine cannot carry a larger seed (a bigger
 # one failed inside it, a 500).
@@ -84,6 +86,35 @@ class ContextOptions(BaseModel):
     state: str | None = Field(None, min_length=1)
 
 
+class PhysicsOption(BaseModel):
+    """The `units` and `physics` verifiers' options for one request (and the symbolic steps'):
+    over the server's --verifier-config for them."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    tolerance: float | None = Field(None, gt=0, le=1, description=(
+        "relative error a recomputed number may have, in (0, 1], e.g. 0.01"))
+    unit_system: str | None = Field(None, description=(
+        "pint's unit system for values the symbolic engine writes: SI, mks, cgs, imperial, US, "
+        "atomic or Planck"))
+    rules: list[str] | None = Field(None, description=(
+        f"the rule sets a formula must follow, of {list(physics_rules.RULE_SETS)}"))
+
+    @field_validator("unit_system")
+    @classmethod
+    def _system(cls, value: str | None) -> str | None:
+        return None if value is None else physics_options.unit_system(value)
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(physics_rules.validate(tuple(value)))
+
+    def extra(self) -> dict:
+        """As ScoringContext.extra carries it to the verifiers."""
+        return {"physics": self.model_dump(exclude_none=True)}
+
+
 class ReasoningOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -142,6 +173,12 @@ class ReasoningOptions(BaseModel):
     # bounded-context reasoning: the path in chunks of bounded context (search/chunking.py),
     # for a single pass (greedy) and inside every search strategy but deepconf
     context: ContextOptions | None = None
+
+    # step searches (beam, mcts, tot): the symbolic engine's computed step (a stated formula
+    # computed exactly) joins the model's candidates (search/symbolic.py)
+    symbolic_steps: bool | None = None
+    # the units and physics verifiers' options for this request
+    physics: PhysicsOption | None = None
 
     @field_validator("escalation_stages")
     @classmethod

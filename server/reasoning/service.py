@@ -247,6 +247,9 @@ class ReasoningService:
         options = request.reasoning or ReasoningOptions()
         delimiter = (options.step_delimiter if options.step_delimiter is not None
                      else self.settings.step_delimiter)
+        if options.physics is not None:
+            problem = dataclasses.replace(problem, context=dataclasses.replace(
+                problem.context, extra={**problem.context.extra, **options.physics.extra()}))
         problem = dataclasses.replace(
             problem, prompt_token_ids=tuple(prompt_token_ids),
             delimiter=step_delimiter(delimiter), stop=request.stop_strings(),

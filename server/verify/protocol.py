@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from server.openai.protocol import ChatMessage, OpenAIModel
-from server.reasoning.options import StepDelimiterOption
+from server.reasoning.options import PhysicsOption, StepDelimiterOption
 
 
 class VerifyRequest(OpenAIModel):
@@ -27,6 +27,8 @@ class VerifyRequest(OpenAIModel):
     # "\n", "\n\n", or {"regex": ..., "triggers": [...]}, as a search's reasoning options
     step_delimiter: StepDelimiterOption = "\n"
     evidence: list[str] = Field(default_factory=list, description="facts for `factual`")
+    physics: PhysicsOption | None = Field(
+        None, description="options of the `units` and `physics` verifiers for this request")
 
 
 class StepScore(BaseModel):

@@ -68,8 +68,9 @@ class VerifyService:
         ticket = self.admission.ticket()
         try:
             await ticket.enter(SINGLE, self.cost(weights, problem, messages, request.completion))
+            extra = request.physics.extra() if request.physics is not None else {}
             batch = await scorer.score(items, ScoringContext(evidence=tuple(request.evidence),
-                                                             messages=messages))
+                                                             messages=messages, extra=extra))
         finally:
             ticket.release()
         if scorer.refused:  # the caller's input, not a broken plugin: say what to change

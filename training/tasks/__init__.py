@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from training.tasks import arithmetic, countdown
+from training.tasks import arithmetic, countdown, physics
 from training.tasks.base import Problem, answer_of_step, completion_prompt, states_answer
 
 __all__ = ["Problem", "Task", "TASKS", "get_task", "from_prompt", "step_labels",
@@ -32,7 +32,8 @@ class Task(Protocol):
 
 
 # Modules satisfy the protocol structurally.
-TASKS: dict[str, Task] = {"arithmetic": arithmetic, "countdown": countdown}  # type: ignore
+TASKS: dict[str, Task] = {
+    "arithmetic": arithmetic, "countdown": countdown, "physics": physics}  # type: ignore
 
 
 def get_task(name: str) -> Task:
