@@ -155,7 +155,7 @@ def optillm_solver(http: httpx.AsyncClient, approach: str, fields: dict) -> Solv
     return solve
 
 
-def its_hub_configs(replica: str, scorer) -> dict[str, tuple[Callable[[], object], int]]:
+def its_hub_configs(scorer) -> dict[str, tuple[Callable[[], object], int]]:
     """its_hub's algorithms that run on a model that follows no meta-prompt: name -> (a factory
     of the algorithm, budget)."""
     from its_hub import AdaptiveSelfConsistency, BestOfN, BetaSelfConsistency, SelfConsistency
@@ -182,13 +182,16 @@ def its_hub_configs(replica: str, scorer) -> dict[str, tuple[Callable[[], object
     }
 
 
-def its_hub_solver(replica: str, factory: Callable[[], object], budget: int) -> Solver:
+def its_hub_lm(replica: str):
+    """its_hub's OpenAI-compatible LM on the replica, sampling at TEMPERATURE."""
     from its_hub.core.lms.openai_lm import OpenAICompatibleLanguageModel
 
-    lm = OpenAICompatibleLanguageModel(endpoint=f"{replica}/v1", api_key="none",
-                                       model_name=SERVED_NAME, temperature=TEMPERATURE,
-                                       max_tokens=MAX_TOKENS, max_tries=1)
+    return OpenAICompatibleLanguageModel(endpoint=f"{replica}/v1", api_key="none",
+                                         model_name=SERVED_NAME, temperature=TEMPERATURE,
+                                         max_tokens=MAX_TOKENS, max_tries=1)
 
+
+def its_hub_solver(lm, factory: Callable[[], object], budget: int) -> Solver:
     async def solve(problem: Problem) -> tuple[int, str, int | None]:
         result = await factory().ainfer(lm, problem.prompt, budget)
         return 200, result.get("content") or "", None
@@ -325,10 +328,11 @@ async def main_async(args: argparse.Namespace) -> None:
                     fields = OPTILLM[p["approach"]]
                     await phases("optillm", p["approach"],
                                  lambda a=p["approach"], f=fields: optillm_solver(http, a, f))
-        scorer = VerifyScorer(ours, args.concurrency)
-        for name, (factory, budget) in its_hub_configs(replica, scorer).items():
-            await phases("its_hub", name, lambda f=factory, b=budget: its_hub_solver(replica, f, b))
+        scorer, lm = VerifyScorer(ours, args.concurrency), its_hub_lm(replica)
+        for name, (factory, budget) in its_hub_configs(scorer).items():
+            await phases("its_hub", name, lambda f=factory, b=budget: its_hub_solver(lm, f, b))
         await scorer.aclose()
+        await lm.close()
     wall = time.monotonic() - started
     figure = peers_figure(results, RESULTS / "peers.png")
     counts = {t: len(ps) for t, ps in by_task.items()}
