@@ -1,7 +1,7 @@
 """Deliberate side by side with optillm and its_hub: same model, problems, max_tokens, concurrency.
 
     make peers-venv          # optillm 0.4.0 in .venv-peers (its pins clash with ours)
-    python -m benchmarks.peers [--per-level 6] [--countdown 48] [--concurrency 8]
+    python -m benchmarks.peers [--per-level 5] [--countdown 40] [--concurrency 8]
 
 The peers sit in front of one `vllm serve` replica of the demo model, as their READMEs run them
 (optillm as its proxy, its_hub as a library with its OpenAI-compatible LM); Deliberate serves the
@@ -66,7 +66,22 @@ OPTILLM: dict[str, dict] = {
     "plansearch": {}, "leap": {}, "re2": {}, "cepo": {}, "mars": {},
     "genselect": {}, "deepthink": {}, "coc": {}, "spl": {},
 }
+# Not run, from their source: (peer, approach, why)
+NOT_RUN = [
+    ("optillm", "cot_decoding, entropy_decoding, thinkdeeper, autothink, deepconf",
+     "decoding-level: only in optillm's own local engine (optillm/inference.py, a Hugging Face "
+     "model in-process), not in front of an OpenAI-compatible upstream"),
+    ("optillm", "readurls, web_search, executecode, mcp, memory, privacy, router, json, compact, "
+     "proxy, deep_research, longcepo", "plugins that fetch, run code, route, anonymise, or "
+     "work on long documents: not reasoning over one question"),
+    ("its_hub", "PlanningWrapper", "asks the model to write a plan first (a meta-instruction)"),
+    ("its_hub", "LLMJudge", "asks the model to grade answers; the PRM over /v1/verify stands in"),
+    ("its_hub", "LocalVllmProcessRewardModel", "needs reward_hub and a Qwen-PRM-style model; the "
+     "demo PRM is a LoRA served by Deliberate (given to its_hub over /v1/verify instead)"),
+]
 PROBE_TIMEOUT_S = 120.0
+# the most one optillm approach may take per task, judged by its probe (a run must fit ~25 min)
+PHASE_BUDGET_S = 150.0
 
 
 @dataclass
@@ -198,6 +213,13 @@ def its_hub_solver(lm, factory: Callable[[], object], budget: int) -> Solver:
     return solve
 
 
+def phase_size(latency_s: float, concurrency: int) -> int | None:
+    """Problems per task for an optillm approach: all (None), unless its slowest probe answer
+    says a task would take more than PHASE_BUDGET_S; then as many as fit (at least 8)."""
+    fit = int(PHASE_BUDGET_S * concurrency / max(latency_s, 1.0))
+    return None if fit >= 1000 else max(8, fit)
+
+
 def probe_problems(problems: list[Problem]) -> list[Problem]:
     """One mid-level arithmetic and one countdown problem: enough to tell whether it runs."""
     arithmetic = [p for p in problems if p.task == "arithmetic" and (p.difficulty or 0) == 4]
@@ -252,6 +274,8 @@ def report(results: list[dict], probes: list[dict], args: argparse.Namespace, wa
                          f"{r['tokens']:.0f} | {usage} | {r['engine_calls']:.1f} | "
                          f"{r['latency_s']:.1f} | {r['wall_s']} | {r['errors']}/{r['n']} |")
         lines.append("")
+    lines += ["## Not run, and why (from their source)", "", "| peer | approaches | why |",
+              "|---|---|---|", *(f"| {p} | {a} | {why} |" for p, a, why in NOT_RUN), ""]
     lines += ["## optillm approaches tried on two problems", "",
               "| approach | answered | first error |", "|---|---:|---|"]
     for p in probes:
@@ -268,21 +292,25 @@ async def probe_optillm(url: str, problems: list[Problem]) -> list[dict]:
     async def probe(http: httpx.AsyncClient, approach: str, problem: Problem) -> Answer:
         async with gate:
             status, text, _ = 0, "", None
+            started = time.monotonic()
             try:
                 status, text, _ = await optillm_solver(http, approach, OPTILLM[approach])(problem)
             except httpx.HTTPError as exc:
                 text = f"{type(exc).__name__}: no answer within {PROBE_TIMEOUT_S:.0f} s"
             return Answer("optillm", approach, "probe", problem.id, False, status,
-                          None if status == 200 else text[:300], 0.0)
+                          None if status == 200 else text[:300],
+                          round(time.monotonic() - started, 1))
 
     async with httpx.AsyncClient(base_url=url, timeout=PROBE_TIMEOUT_S) as http:
         answers = await asyncio.gather(*(probe(http, a, p) for a in OPTILLM for p in problems))
     out = []
     for approach in OPTILLM:
         errors = [a.error for a in answers if a.config == approach and a.status != 200]
+        latencies = [a.latency_s for a in answers if a.config == approach]
         out.append({"approach": approach, "n": len(problems),
                     "answered": len(problems) - len(errors),
-                    "error": errors[0] if errors else None})
+                    "error": errors[0] if errors else None,
+                    "latency_s": max(latencies)})
         print(f"probe optillm {approach:18s} {out[-1]['answered']}/{len(problems)} "
               f"{(errors[0] or '')[:120] if errors else ''}", flush=True)
     return out
@@ -291,7 +319,6 @@ async def probe_optillm(url: str, problems: list[Problem]) -> list[dict]:
 async def main_async(args: argparse.Namespace) -> None:
     from benchmarks.harness.its_hub_side import VerifyScorer
     from benchmarks.harness.optillm_side import running_optillm
-    from benchmarks.harness.plots import peers_figure
 
     problems = load_problems(args.per_level, args.countdown, args.seed)
     by_task = {t: [p for p in problems if p.task == t] for t in ("arithmetic", "countdown")}
@@ -301,6 +328,12 @@ async def main_async(args: argparse.Namespace) -> None:
                   "--max-n", "16", "--log-level", "warning", "--default-strategy", "auto"]
     answers: list[Answer] = []
     results: list[dict] = []
+    probes: list[dict] = []
+    if args.merge and (RESULTS / "peers.json").exists():  # keep the other sides' phases
+        saved = json.loads((RESULTS / "peers.json").read_text())
+        results += [r for r in saved["results"] if r["side"] not in args.sides]
+        answers += [Answer(**a) for a in saved["answers"] if a["side"] not in args.sides]
+        probes += [] if "optillm" in args.sides else saved["probes"]
     started = time.monotonic()
     with running_server(replica_args(args.model, replica_port, lora=False), replica_port,
                         LOGS / "peers-replica.log", env=replica_env()) as replica, \
@@ -308,38 +341,60 @@ async def main_async(args: argparse.Namespace) -> None:
             running_optillm(replica, optillm_port, LOGS / "peers-optillm.log") as optillm:
         engines = [replica, ours]
 
-        async def phases(side: str, config: str, make_solver: Callable[[], Solver]) -> None:
+        async def phases(side: str, config: str, make_solver: Callable[[], Solver],
+                         count: int | None = None) -> None:
             for task, task_problems in by_task.items():
-                rows, summary = await run_phase(side, config, task, task_problems,
+                rows, summary = await run_phase(side, config, task, task_problems[:count],
                                                 make_solver(), engines, args.concurrency)
                 answers.extend(rows)
                 results.append(summary)
+                save(results, probes, answers, args, time.monotonic() - started)
                 print(f"{side:10s} {config:28s} {task:10s} accuracy {summary['accuracy']:.1%} "
                       f"tokens {summary['tokens']:.0f} calls {summary['engine_calls']:.1f} "
                       f"errors {summary['errors']} wall {summary['wall_s']} s", flush=True)
 
         async with httpx.AsyncClient(base_url=ours, timeout=900) as http:
-            for name, reasoning in DELIBERATE:
+            for name, reasoning in DELIBERATE if "deliberate" in args.sides else []:
                 await phases("deliberate", name, lambda r=reasoning: deliberate_solver(http, r))
-        probes = await probe_optillm(optillm, probe_problems(problems))
+        if "optillm" in args.sides:
+            probes += await probe_optillm(optillm, probe_problems(problems))
         async with httpx.AsyncClient(base_url=optillm, timeout=900) as http:
-            for p in probes:
+            for p in probes if "optillm" in args.sides else []:
                 if p["answered"]:
                     fields = OPTILLM[p["approach"]]
                     await phases("optillm", p["approach"],
-                                 lambda a=p["approach"], f=fields: optillm_solver(http, a, f))
+                                 lambda a=p["approach"], f=fields: optillm_solver(http, a, f),
+                                 phase_size(p["latency_s"], args.concurrency))
         scorer, lm = VerifyScorer(ours, args.concurrency), its_hub_lm(replica)
-        for name, (factory, budget) in its_hub_configs(scorer).items():
+        configs = its_hub_configs(scorer) if "its_hub" in args.sides else {}
+        for name, (factory, budget) in configs.items():
             await phases("its_hub", name, lambda f=factory, b=budget: its_hub_solver(lm, f, b))
         await scorer.aclose()
         await lm.close()
-    wall = time.monotonic() - started
-    figure = peers_figure(results, RESULTS / "peers.png")
-    counts = {t: len(ps) for t, ps in by_task.items()}
+    save(results, probes, answers, args, time.monotonic() - started)
+    render(RESULTS / "peers.json")
+
+
+def save(results: list[dict], probes: list[dict], answers: list[Answer],
+         args: argparse.Namespace, wall_s: float) -> None:
+    """Everything measured so far (after every phase: a run cut short keeps its phases)."""
     (RESULTS / "peers.json").write_text(json.dumps(
         {"results": results, "probes": probes, "answers": [asdict(a) for a in answers],
-         "args": vars(args), "wall_s": wall}, indent=1))
-    (RESULTS / "peers.md").write_text(report(results, probes, args, wall, counts, figure))
+         "args": vars(args), "wall_s": wall_s}, indent=1, default=str))
+
+
+def render(path: Path) -> None:
+    """peers.md and peers.png from a saved run."""
+    from benchmarks.harness.plots import peers_figure
+
+    saved = json.loads(path.read_text())
+    args = argparse.Namespace(**saved["args"])
+    results = saved["results"]
+    counts = {t: len({a["problem"] for a in saved["answers"] if a["task"] == t})
+              for t in ("arithmetic", "countdown")}
+    figure = peers_figure(results, RESULTS / "peers.png")
+    (RESULTS / "peers.md").write_text(report(results, saved["probes"], args, saved["wall_s"],
+                                             counts, figure))
     print((RESULTS / "peers.md").read_text())
 
 
@@ -347,11 +402,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peers",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/demo/base")
-    parser.add_argument("--per-level", type=int, default=6, help="arithmetic problems per level")
-    parser.add_argument("--countdown", type=int, default=48)
+    parser.add_argument("--per-level", type=int, default=5, help="arithmetic problems per level")
+    parser.add_argument("--countdown", type=int, default=40)
     parser.add_argument("--seed", type=int, default=PEERS_SEED)
     parser.add_argument("--concurrency", type=int, default=8)
-    asyncio.run(main_async(parser.parse_args(argv)))
+    parser.add_argument("--sides", type=lambda v: v.split(","),
+                        default=["deliberate", "optillm", "its_hub"],
+                        help="comma-separated: which sides to run (default all three)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other sides' phases from the saved peers.json")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="only rewrite peers.md and peers.png from a saved peers.json")
+    args = parser.parse_args(argv)
+    if args.from_json:
+        render(args.from_json)
+        return
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
