@@ -40,3 +40,22 @@ def test_the_committed_lm_eval_tasks_read_the_committed_data():
         first = json.loads(lines[0])
         assert len(lines) == 80 and first["prompt"].startswith(
             "Compute:" if task == "arithmetic" else "Numbers:")
+
+
+def test_the_report_reads_each_tasks_metric_and_request_type():
+    import argparse
+
+    from benchmarks.eval_harness import report, score_of
+
+    assert score_of({"exact_match,answer": 0.5, "exact_match_stderr,answer": "N/A"}) == (
+        "exact_match", 0.5)
+    assert score_of({"acc,none": 0.75}) == ("acc", 0.75)
+    with pytest.raises(KeyError):
+        score_of({"f1,none": 1.0})
+    runs = [{"model": "local-completions", "tasks": ["demo_arithmetic", "demo_arithmetic_mc"],
+             "wall_s": 3.0, "gen_kwargs": None,
+             "results": {"demo_arithmetic": {"exact_match,answer": 0.5},
+                         "demo_arithmetic_mc": {"acc,none": 0.75}}}]
+    text = report(runs, argparse.Namespace(limit=None), 60.0, {"arithmetic": 80, "countdown": 80})
+    assert "| local-completions | demo_arithmetic | generate_until | exact_match | 0.500 |" in text
+    assert "| local-completions | demo_arithmetic_mc | loglikelihood | acc | 0.750 |" in text
