@@ -95,9 +95,11 @@ class Answer:
     error: str | None
     latency_s: float
     usage_tokens: int | None = None
+    reported_calls: int | None = None  # Deliberate's reasoning.engine_calls
 
 
-Solver = Callable[[Problem], Awaitable[tuple[int, str, int | None]]]  # status, text, usage tokens
+# status, text, and what the answer reports of itself: usage tokens and engine calls, or None
+Solver = Callable[[Problem], Awaitable[tuple[int, str, int | None, int | None]]]
 
 
 def engine_counters(urls: list[str]) -> tuple[float, float]:
@@ -119,14 +121,14 @@ async def run_phase(side: str, config: str, task: str, problems: list[Problem], 
         async with gate:
             started = time.monotonic()
             try:
-                status, text, usage = await solve(problem)
+                status, text, usage, calls = await solve(problem)
             except Exception as exc:  # a peer's failure is a result, not a crash
-                status, text, usage = 0, f"{type(exc).__name__}: {exc}", None
+                status, text, usage, calls = 0, f"{type(exc).__name__}: {exc}", None, None
             latency = time.monotonic() - started
         ok = status == 200
         return Answer(side, config, task, problem.id,
                       ok and get_task(problem.task).check(problem, text), status,
-                      None if ok else text[:300], round(latency, 2), usage)
+                      None if ok else text[:300], round(latency, 2), usage, calls)
 
     tokens0, calls0 = engine_counters(engines)
     started = time.monotonic()
@@ -136,37 +138,40 @@ async def run_phase(side: str, config: str, task: str, problems: list[Problem], 
     tokens1, calls1 = engine_counters(engines)
     n = len(answers)
     usage = [a.usage_tokens for a in answers if a.usage_tokens is not None]
+    reported = [a.reported_calls for a in answers if a.reported_calls is not None]
     return answers, {
         "side": side, "config": config, "task": task, "n": n,
         "accuracy": sum(a.correct for a in answers) / n,
         "errors": sum(a.status != 200 for a in answers),
         "tokens": (tokens1 - tokens0) / n, "engine_calls": (calls1 - calls0) / n,
         "usage_tokens": statistics.fmean(usage) if usage else None,
+        "reported_calls": statistics.fmean(reported) if reported else None,
         "latency_s": statistics.fmean(a.latency_s for a in answers), "wall_s": round(wall, 1)}
 
 
 def deliberate_solver(http: httpx.AsyncClient, reasoning: dict) -> Solver:
-    async def solve(problem: Problem) -> tuple[int, str, int | None]:
+    async def solve(problem: Problem) -> tuple[int, str, int | None, int | None]:
         r = await http.post("/v1/chat/completions", json=chat_request(
             problem, {**reasoning, "seed": 1}, fields={"max_tokens": MAX_TOKENS}))
         if r.status_code != 200:
-            return r.status_code, r.text, None
+            return r.status_code, r.text, None, None
         body = r.json()
-        return 200, body["choices"][0]["message"]["content"], body["usage"]["completion_tokens"]
+        return (200, body["choices"][0]["message"]["content"], body["usage"]["completion_tokens"],
+                body["reasoning"].get("engine_calls", 1))
     return solve
 
 
 def optillm_solver(http: httpx.AsyncClient, approach: str, fields: dict) -> Solver:
     from benchmarks.harness.optillm_side import optillm_request
 
-    async def solve(problem: Problem) -> tuple[int, str, int | None]:
+    async def solve(problem: Problem) -> tuple[int, str, int | None, int | None]:
         r = await http.post("/v1/chat/completions", json=optillm_request(
             problem.prompt, approach, SERVED_NAME, MAX_TOKENS, fields))
         if r.status_code != 200:
-            return r.status_code, r.text, None
+            return r.status_code, r.text, None, None
         body = r.json()
         usage = (body.get("usage") or {}).get("completion_tokens")
-        return 200, body["choices"][0]["message"]["content"] or "", usage
+        return 200, body["choices"][0]["message"]["content"] or "", usage, None
     return solve
 
 
@@ -207,9 +212,9 @@ def its_hub_lm(replica: str):
 
 
 def its_hub_solver(lm, factory: Callable[[], object], budget: int) -> Solver:
-    async def solve(problem: Problem) -> tuple[int, str, int | None]:
+    async def solve(problem: Problem) -> tuple[int, str, int | None, int | None]:
         result = await factory().ainfer(lm, problem.prompt, budget)
-        return 200, result.get("content") or "", None
+        return 200, result.get("content") or "", None, None
     return solve
 
 
@@ -260,18 +265,21 @@ def report(results: list[dict], probes: list[dict], args: argparse.Namespace, wa
         f"configuration; max_tokens {MAX_TOKENS}; {args.concurrency} problems in flight. "
         "Accuracy by the tasks' exact checkers. Tokens and engine calls per problem are the "
         "deltas of the engines' counters around each phase (both servers' engines, so every "
-        "call counts); `usage` is what the answer itself reported, where it did.", "",
+        "call counts); `usage tokens` and `calls reported` are what the answer said of itself, "
+        "where it did (Deliberate's usage and reasoning.engine_calls, optillm's usage).", "",
         "## Goal: auto with its default verifiers against the best peer approach", "",
         *judge(results), "", f"![accuracy against tokens per task]({figure.name})", ""]
     for task in ("arithmetic", "countdown"):
         lines += [f"## {task}", "",
                   "| side | configuration | accuracy | tokens | usage tokens | engine calls | "
-                  "latency s | wall s | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "calls reported | latency s | wall s | errors |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in sorted((r for r in results if r["task"] == task),
                         key=lambda r: (r["side"], -r["accuracy"])):
             usage = "" if r["usage_tokens"] is None else f"{r['usage_tokens']:.0f}"
+            reported = "" if r.get("reported_calls") is None else f"{r['reported_calls']:.1f}"
             lines.append(f"| {r['side']} | {r['config']} | {r['accuracy']:.1%} | "
-                         f"{r['tokens']:.0f} | {usage} | {r['engine_calls']:.1f} | "
+                         f"{r['tokens']:.0f} | {usage} | {r['engine_calls']:.1f} | {reported} | "
                          f"{r['latency_s']:.1f} | {r['wall_s']} | {r['errors']}/{r['n']} |")
         lines.append("")
     lines += ["## Not run, and why (from their source)", "", "| peer | approaches | why |",
@@ -294,7 +302,7 @@ async def probe_optillm(url: str, problems: list[Problem]) -> list[dict]:
             status, text, _ = 0, "", None
             started = time.monotonic()
             try:
-                status, text, _ = await optillm_solver(http, approach, OPTILLM[approach])(problem)
+                status, text, *_ = await optillm_solver(http, approach, OPTILLM[approach])(problem)
             except httpx.HTTPError as exc:
                 text = f"{type(exc).__name__}: no answer within {PROBE_TIMEOUT_S:.0f} s"
             return Answer("optillm", approach, "probe", problem.id, False, status,
