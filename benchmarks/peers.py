@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import platform
 import statistics
@@ -346,7 +347,8 @@ async def main_async(args: argparse.Namespace) -> None:
     with running_server(replica_args(args.model, replica_port, lora=False), replica_port,
                         LOGS / "peers-replica.log", env=replica_env()) as replica, \
             running_server(deliberate, deliberate_port, LOGS / "peers-deliberate.log") as ours, \
-            running_optillm(replica, optillm_port, LOGS / "peers-optillm.log") as optillm:
+            (running_optillm(replica, optillm_port, LOGS / "peers-optillm.log")
+             if "optillm" in args.sides else contextlib.nullcontext("")) as optillm:
         engines = [replica, ours]
 
         async def phases(side: str, config: str, make_solver: Callable[[], Solver],
@@ -356,7 +358,7 @@ async def main_async(args: argparse.Namespace) -> None:
                                                 make_solver(), engines, args.concurrency)
                 answers.extend(rows)
                 results.append(summary)
-                save(results, probes, answers, args, time.monotonic() - started)
+                save(results, probes, answers, args, time.monotonic() - started, args.out)
                 print(f"{side:10s} {config:28s} {task:10s} accuracy {summary['accuracy']:.1%} "
                       f"tokens {summary['tokens']:.0f} calls {summary['engine_calls']:.1f} "
                       f"errors {summary['errors']} wall {summary['wall_s']} s", flush=True)
@@ -366,7 +368,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 await phases("deliberate", name, lambda r=reasoning: deliberate_solver(http, r))
         if "optillm" in args.sides:
             probes += await probe_optillm(optillm, probe_problems(problems))
-        async with httpx.AsyncClient(base_url=optillm, timeout=900) as http:
+        async with httpx.AsyncClient(base_url=optillm or ours, timeout=900) as http:
             for p in probes if "optillm" in args.sides else []:
                 if p["answered"]:
                     fields = OPTILLM[p["approach"]]
@@ -379,23 +381,31 @@ async def main_async(args: argparse.Namespace) -> None:
             await phases("its_hub", name, lambda f=factory, b=budget: its_hub_solver(lm, f, b))
         await scorer.aclose()
         await lm.close()
-    save(results, probes, answers, args, time.monotonic() - started)
-    render(RESULTS / "peers.json")
+    save(results, probes, answers, args, time.monotonic() - started, args.out)
+    render([RESULTS / f"{args.out}.json"])
 
 
 def save(results: list[dict], probes: list[dict], answers: list[Answer],
-         args: argparse.Namespace, wall_s: float) -> None:
+         args: argparse.Namespace, wall_s: float, name: str = "peers") -> None:
     """Everything measured so far (after every phase: a run cut short keeps its phases)."""
-    (RESULTS / "peers.json").write_text(json.dumps(
+    (RESULTS / f"{name}.json").write_text(json.dumps(
         {"results": results, "probes": probes, "answers": [asdict(a) for a in answers],
          "args": vars(args), "wall_s": wall_s}, indent=1, default=str))
 
 
-def render(path: Path) -> None:
-    """peers.md and peers.png from a saved run."""
+def render(paths: list[Path]) -> None:
+    """peers.md and peers.png from saved runs (sides run apart, on the same problems, are
+    merged: the first file's arguments, the runs' wall times added); peers.json then holds the
+    merged run."""
     from benchmarks.harness.plots import peers_figure
 
-    saved = json.loads(path.read_text())
+    runs = [json.loads(path.read_text()) for path in paths]
+    saved = {"results": [r for run in runs for r in run["results"]],
+             "probes": [p for run in runs for p in run["probes"]],
+             "answers": [a for run in runs for a in run["answers"]],
+             "args": runs[0]["args"], "wall_s": sum(run["wall_s"] for run in runs)}
+    if len(runs) > 1:
+        (RESULTS / "peers.json").write_text(json.dumps(saved, indent=1))
     args = argparse.Namespace(**saved["args"])
     results = saved["results"]
     counts = {t: len({a["problem"] for a in saved["answers"] if a["task"] == t})
@@ -419,8 +429,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated: which sides to run (default all three)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other sides' phases from the saved peers.json")
-    parser.add_argument("--from-json", type=Path, default=None,
-                        help="only rewrite peers.md and peers.png from a saved peers.json")
+    parser.add_argument("--out", default="peers",
+                        help="the saved run's name under benchmarks/results/ (NAME.json)")
+    parser.add_argument("--from-json", type=Path, nargs="+", default=None,
+                        help="only rewrite peers.md and peers.png from saved runs (merged)")
     args = parser.parse_args(argv)
     if args.from_json:
         render(args.from_json)
