@@ -400,9 +400,15 @@ def render(paths: list[Path]) -> None:
     from benchmarks.harness.plots import peers_figure
 
     runs = [json.loads(path.read_text()) for path in paths]
-    saved = {"results": [r for run in runs for r in run["results"]],
-             "probes": [p for run in runs for p in run["probes"]],
-             "answers": [a for run in runs for a in run["answers"]],
+
+    def last(rows: list[dict], *keys: str) -> list[dict]:  # a phase run twice: the later file's
+        return list({tuple(r[k] for k in keys): r for r in rows}.values())
+
+    saved = {"results": last([r for run in runs for r in run["results"]],
+                             "side", "config", "task"),
+             "probes": last([p for run in runs for p in run["probes"]], "approach"),
+             "answers": last([a for run in runs for a in run["answers"]],
+                             "side", "config", "task", "problem"),
              "args": runs[0]["args"], "wall_s": sum(run["wall_s"] for run in runs)}
     if len(runs) > 1:
         (RESULTS / "peers.json").write_text(json.dumps(saved, indent=1))
