@@ -72,3 +72,33 @@ def test_the_goal_is_met_only_at_the_best_peers_accuracy_and_no_more_tokens():
     arithmetic, countdown = judge(results)
     assert "best_of_n/8 80.0% at 400" in arithmetic and arithmetic.endswith("**met**")
     assert "best_of_n/8 60.0%" in countdown and countdown.endswith("**missed**")
+
+
+def test_sides_run_apart_merge_into_one_report_with_one_row_per_phase(tmp_path, monkeypatch):
+    import argparse
+
+    import benchmarks.peers as peers
+
+    monkeypatch.setattr(peers, "RESULTS", tmp_path)
+    args = argparse.Namespace(per_level=1, countdown=1, seed=5, concurrency=2, model="m")
+
+    def run(side: str, configs: list[str], accuracy: float, name: str) -> None:
+        rows, answers = [], []
+        for config in configs:
+            for task in ("arithmetic", "countdown"):
+                rows.append({**result(side, config, task, accuracy, 100.0), "engine_calls": 1.0,
+                             "usage_tokens": None, "latency_s": 1.0, "wall_s": 2.0})
+                answers.append(peers.Answer(side, config, task, f"{task}-0", True, 200, None, 1.0))
+        peers.save(rows, [], answers, args, 60.0, name)
+
+    run("deliberate", ["auto"], 0.5, "first")
+    run("its_hub", ["best_of_n/8"], 0.25, "first_its_hub")  # cut short in the first run
+    run("its_hub", ["best_of_n/8"], 0.75, "second")
+    peers.render([tmp_path / "first.json", tmp_path / "first_its_hub.json",
+                  tmp_path / "second.json"])
+    text = (tmp_path / "peers.md").read_text()
+    assert text.count("| its_hub | best_of_n/8 |") == 2  # one per task, the later run's
+    assert "| its_hub | best_of_n/8 | 75.0% |" in text and "25.0%" not in text
+    merged = json.loads((tmp_path / "peers.json").read_text())
+    assert len(merged["results"]) == 4 and len(merged["answers"]) == 4
+    assert merged["wall_s"] == 180.0 and (tmp_path / "peers.png").exists()
