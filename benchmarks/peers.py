@@ -244,12 +244,17 @@ def judge(results: list[dict]) -> list[str]:
         if not peers:
             lines.append(f"- {task}: no peer approach answered")
             continue
-        best = max(peers, key=lambda r: (r["accuracy"], -r["tokens"]))
-        met = auto["accuracy"] >= best["accuracy"] and auto["tokens"] <= best["tokens"]
+        def accuracy(r: dict) -> float:  # on the problems all ran, where sides ran apart
+            common = r.get("common_accuracy")
+            return r["accuracy"] if common is None else common
+
+        best = max(peers, key=lambda r: (accuracy(r), -r["tokens"]))
+        met = accuracy(auto) >= accuracy(best) and auto["tokens"] <= best["tokens"]
+        on = f" (on the {auto['common_n']} problems all ran)" if auto.get("common_n") else ""
         lines.append(
-            f"- {task}: auto {auto['accuracy']:.1%} at {auto['tokens']:.0f} tokens; best peer "
-            f"{best['side']} {best['config']} {best['accuracy']:.1%} at {best['tokens']:.0f} "
-            f"tokens: **{'met' if met else 'missed'}**")
+            f"- {task}{on}: auto {accuracy(auto):.1%} at {auto['tokens']:.0f} tokens; best "
+            f"peer {best['side']} {best['config']} {accuracy(best):.1%} at "
+            f"{best['tokens']:.0f} tokens: **{'met' if met else 'missed'}**")
     return lines
 
 
@@ -272,14 +277,16 @@ def report(results: list[dict], probes: list[dict], args: argparse.Namespace, wa
         *judge(results), "", f"![accuracy against tokens per task]({figure.name})", ""]
     for task in ("arithmetic", "countdown"):
         lines += [f"## {task}", "",
-                  "| side | configuration | accuracy | tokens | usage tokens | engine calls | "
-                  "calls reported | latency s | wall s | errors |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| side | configuration | accuracy | on common (n) | tokens | usage tokens | "
+                  "engine calls | calls reported | latency s | wall s | errors |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in sorted((r for r in results if r["task"] == task),
                         key=lambda r: (r["side"], -r["accuracy"])):
             usage = "" if r["usage_tokens"] is None else f"{r['usage_tokens']:.0f}"
             reported = "" if r.get("reported_calls") is None else f"{r['reported_calls']:.1f}"
-            lines.append(f"| {r['side']} | {r['config']} | {r['accuracy']:.1%} | "
+            common = ("" if r.get("common_accuracy") is None
+                      else f"{r['common_accuracy']:.1%} ({r['common_n']})")
+            lines.append(f"| {r['side']} | {r['config']} | {r['accuracy']:.1%} | {common} | "
                          f"{r['tokens']:.0f} | {usage} | {r['engine_calls']:.1f} | {reported} | "
                          f"{r['latency_s']:.1f} | {r['wall_s']} | {r['errors']}/{r['n']} |")
         lines.append("")
@@ -366,6 +373,12 @@ async def main_async(args: argparse.Namespace) -> None:
         async with httpx.AsyncClient(base_url=ours, timeout=900) as http:
             for name, reasoning in DELIBERATE if "deliberate" in args.sides else []:
                 await phases("deliberate", name, lambda r=reasoning: deliberate_solver(http, r))
+        scorer, lm = VerifyScorer(ours, args.concurrency), its_hub_lm(replica)
+        configs = its_hub_configs(scorer) if "its_hub" in args.sides else {}
+        for name, (factory, budget) in configs.items():
+            await phases("its_hub", name, lambda f=factory, b=budget: its_hub_solver(lm, f, b))
+        await scorer.aclose()
+        await lm.close()
         if "optillm" in args.sides:
             probes += await probe_optillm(optillm, probe_problems(problems))
         async with httpx.AsyncClient(base_url=optillm or ours, timeout=900) as http:
@@ -375,12 +388,6 @@ async def main_async(args: argparse.Namespace) -> None:
                     await phases("optillm", p["approach"],
                                  lambda a=p["approach"], f=fields: optillm_solver(http, a, f),
                                  phase_size(p["latency_s"], args.concurrency))
-        scorer, lm = VerifyScorer(ours, args.concurrency), its_hub_lm(replica)
-        configs = its_hub_configs(scorer) if "its_hub" in args.sides else {}
-        for name, (factory, budget) in configs.items():
-            await phases("its_hub", name, lambda f=factory, b=budget: its_hub_solver(lm, f, b))
-        await scorer.aclose()
-        await lm.close()
     save(results, probes, answers, args, time.monotonic() - started, args.out)
     render([RESULTS / f"{args.out}.json"])
 
@@ -393,6 +400,25 @@ def save(results: list[dict], probes: list[dict], answers: list[Answer],
          "args": vars(args), "wall_s": wall_s}, indent=1, default=str))
 
 
+def with_common_accuracy(results: list[dict], answers: list[dict]) -> list[dict]:
+    """Each phase's accuracy on the problems every phase of its task answered (sides run apart
+    may have run on a prefix of the same problems: the comparison is on what all ran)."""
+    out = []
+    for task in ("arithmetic", "countdown"):
+        rows = [r for r in results if r["task"] == task]
+        # phases cut to a few problems (a slow optillm approach) do not shrink the common set
+        sets = [{a["problem"] for a in answers if a["task"] == task and a["side"] == r["side"]
+                 and a["config"] == r["config"]} for r in rows if r["n"] >= 16]
+        common = set.intersection(*sets) if sets else set()
+        for r in rows:
+            mine = [a for a in answers if a["task"] == task and a["side"] == r["side"]
+                    and a["config"] == r["config"] and a["problem"] in common]
+            out.append({**r, "common_n": len(mine),
+                        "common_accuracy": (sum(a["correct"] for a in mine) / len(mine)
+                                            if mine else None)})
+    return out
+
+
 def render(paths: list[Path]) -> None:
     """peers.md and peers.png from saved runs (sides run apart, on the same problems, are
     merged: the first file's arguments, the runs' wall times added); peers.json then holds the
@@ -401,19 +427,22 @@ def render(paths: list[Path]) -> None:
 
     runs = [json.loads(path.read_text()) for path in paths]
 
-    def last(rows: list[dict], *keys: str) -> list[dict]:  # a phase run twice: the later file's
-        return list({tuple(r[k] for k in keys): r for r in rows}.values())
-
-    saved = {"results": last([r for run in runs for r in run["results"]],
-                             "side", "config", "task"),
-             "probes": last([p for run in runs for p in run["probes"]], "approach"),
-             "answers": last([a for run in runs for a in run["answers"]],
-                             "side", "config", "task", "problem"),
+    # a phase run twice: the run with more problems, else the later one
+    kept: dict[tuple, tuple[int, int, dict]] = {}
+    for i, run in enumerate(runs):
+        for r in run["results"]:
+            key = (r["side"], r["config"], r["task"])
+            if key not in kept or r["n"] >= kept[key][0]:
+                kept[key] = (r["n"], i, r)
+    probes = {p["approach"]: p for run in runs for p in run["probes"]}
+    saved = {"results": [r for _, _, r in kept.values()], "probes": list(probes.values()),
+             "answers": [a for i, run in enumerate(runs) for a in run["answers"]
+                         if kept[(a["side"], a["config"], a["task"])][1] == i],
              "args": runs[0]["args"], "wall_s": sum(run["wall_s"] for run in runs)}
     if len(runs) > 1:
         (RESULTS / "peers.json").write_text(json.dumps(saved, indent=1))
     args = argparse.Namespace(**saved["args"])
-    results = saved["results"]
+    results = with_common_accuracy(saved["results"], saved["answers"])
     counts = {t: len({a["problem"] for a in saved["answers"] if a["task"] == t})
               for t in ("arithmetic", "countdown")}
     figure = peers_figure(results, RESULTS / "peers.png")
