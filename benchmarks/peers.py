@@ -372,6 +372,8 @@ async def main_async(args: argparse.Namespace) -> None:
 
         async with httpx.AsyncClient(base_url=ours, timeout=900) as http:
             for name, reasoning in DELIBERATE if "deliberate" in args.sides else []:
+                if args.deliberate and name not in args.deliberate:
+                    continue
                 await phases("deliberate", name, lambda r=reasoning: deliberate_solver(http, r))
         scorer, lm = VerifyScorer(ours, args.concurrency), its_hub_lm(replica)
         configs = its_hub_configs(scorer) if "its_hub" in args.sides else {}
@@ -462,6 +464,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sides", type=lambda v: v.split(","),
                         default=["deliberate", "optillm", "its_hub"],
                         help="comma-separated: which sides to run (default all three)")
+    parser.add_argument("--deliberate", type=lambda v: v.split(","), default=None,
+                        help="comma-separated: only these of Deliberate's configurations")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other sides' phases from the saved peers.json")
     parser.add_argument("--out", default="peers",
