@@ -239,10 +239,14 @@ def judge(results: list[dict]) -> list[str]:
     lines = []
     for task in ("arithmetic", "countdown"):
         rows = [r for r in results if r["task"] == task]
-        auto = next(r for r in rows if r["side"] == "deliberate" and r["config"] == "auto")
+        auto = next((r for r in rows if r["side"] == "deliberate" and r["config"] == "auto"),
+                    None)
         peers = [r for r in rows if r["side"] != "deliberate" and r["errors"] < r["n"]]
-        if not peers:
-            lines.append(f"- {task}: no peer approach answered")
+        if auto is None or not peers:
+            missing = "auto" if auto is None else "no peer approach"
+            lines.append(f"- {task}: not judged: {missing} was measured in this run"
+                         if auto is not None else
+                         f"- {task}: not judged: {missing} was not measured in this run")
             continue
         def accuracy(r: dict) -> float:  # on the problems all ran, where sides ran apart
             common = r.get("common_accuracy")
