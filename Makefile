@@ -10,7 +10,7 @@ PORT ?= 8000
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: serve test test-fast install install-dev bench bench-serving bench-remote calibrate-router \
-	docker-smoke clean
+	docker-smoke clean peers-venv bench-peers
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
@@ -55,6 +55,24 @@ bench-serving: $(VENV)/.installed-dev
 bench-remote: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.remote
 
+# optillm in an environment of its own (its pins clash with ours: transformers<5.13), the CPU
+# torch first so that it pulls no CUDA build; benchmarks.peers starts it as a proxy over HTTP.
+PEERS_VENV := .venv-peers
+OPTILLM ?= optillm==0.4.0
+peers-venv: $(PEERS_VENV)/.installed
+
+$(PEERS_VENV)/.installed:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip
+	TORCH_INDEX=$(TORCH_INDEX) scripts/install-cpu-torch.sh $(PEERS_VENV)/bin/python
+	$(PEERS_VENV)/bin/python -m pip install -q "$(OPTILLM)"
+	touch $@
+
+# Deliberate beside optillm and its_hub (benchmarks/results/peers.md).
+bench-peers: $(VENV)/.installed-dev $(PEERS_VENV)/.installed
+	$(PY) -m pip install -q -e '.[peers]'
+	$(PY) -m benchmarks.peers
+
 # Builds the CPU image, the compose fleet's images, and smoke-tests them (docker/smoke.sh).
 docker-smoke:
 	docker/smoke.sh
@@ -64,4 +82,4 @@ calibrate-router: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.calibrate_router --per-level 60 --countdown 240 --mcts-accept-greedy 1e-4 --mcts-budget 450
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(PEERS_VENV) *.egg-info .pytest_cache

@@ -191,3 +191,32 @@ def rl_curves_figure(runs: dict[str, dict], path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def peers_figure(results: list[dict], path: Path) -> Path:
+    """Accuracy against generated tokens per problem, one panel per task, one colour per side
+    (Deliberate, optillm, its_hub), every configuration named beside its point."""
+    tasks = ["arithmetic", "countdown"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(14, 6))
+    colors = {"deliberate": "C0", "optillm": "C1", "its_hub": "C2"}
+    for ax, task in zip(axes, tasks):
+        for side, color in colors.items():
+            rows = [r for r in results if r["task"] == task and r["side"] == side
+                    and r["tokens"] > 0]
+            ax.scatter([r["tokens"] for r in rows], [r["accuracy"] for r in rows], color=color,
+                       label=side, marker="o" if side == "deliberate" else "s")
+            for r in rows:
+                ax.annotate(r["config"], (r["tokens"], r["accuracy"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points", color=color)
+        ax.set_xscale("log")
+        ax.set_xlabel("generated tokens per problem, every call counted (log scale)")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.suptitle("Deliberate beside optillm and its_hub (demo model, same problems and budget)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

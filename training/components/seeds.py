@@ -26,7 +26,8 @@ SEED_RANGES: dict[str, SeedRange] = {
     "evaluation": SeedRange(0, 1_000_000,
                             "training.evaluate, training.evaluate_rewards, --eval-seed of the "
                             "adapter recipes, benchmarks (reasoning 900_000+, calibrate_router "
-                            "800_000+, auto_target 700_000+, rl 600_000+), tests on committed "
+                            "800_000+, auto_target 700_000+, rl 600_000+, lm-eval tasks 550_000+, "
+                            "peers 500_000+), tests on committed "
                             "models"),
     "pretrain": SeedRange(1_000_000, 2_000_000,
                           "training.pretrain (chunk k of run seed s: start + s * 10_000 + k)"),
