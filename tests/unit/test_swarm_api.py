@@ -181,3 +181,16 @@ async def test_a_key_may_use_only_its_allowed_specialists():
     # by default the key's parts go only to the models it may use
     models = {p["model"] for p in fine.json()["reasoning"]["swarm"]["parts"]}
     assert models == {"arithmetic", "demo"}  # the root, alike to no declaration: the base
+
+
+async def test_a_streamed_swarm_sends_the_integrated_answer():
+    from tests.sse import parse_events
+
+    plain = (await served(settings(), engine(), body())).json()
+    response = await served(settings(), engine(), {**body(), "stream": True})
+    assert response.status_code == 200
+    events = parse_events(response.text)
+    content = "".join(e["choices"][0]["delta"].get("content") or ""
+                      for e in events if e.get("choices"))
+    assert content == plain["choices"][0]["message"]["content"]
+    assert events[-1]["reasoning"]["swarm"]["parts"][-1]["model"] == "countdown"
