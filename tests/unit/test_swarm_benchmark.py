@@ -33,9 +33,9 @@ def test_targets_are_judged_from_the_table():
 def test_each_configuration_asks_the_swarm_it_names():
     (item,) = composite.generate(550_000, 1)
     names = {(name, mode) for name, mode, _ in configs()}
-    assert ("self_moa/8", "search") in names and ("oracle routing", "greedy") in names
+    assert ("self_moa/4", "search") in names and ("oracle routing", "greedy") in names
     alone = request(item, {"specialists": ["countdown"]}, "search")["reasoning"]
     assert alone["swarm"] == {"specialists": ["countdown"], "strategy": "best_of_n"}
-    assert alone["n_candidates"] == 8 and alone["selection"] == "weighted_vote"
+    assert alone["n_candidates"] == 4 and alone["selection"] == "weighted_vote"
     whole = request(item, None, "greedy")["reasoning"]
     assert whole["strategy"] == "greedy" and "swarm" not in whole
