@@ -39,10 +39,18 @@ class Decomposer(Protocol):
 class Brackets:
     name = "brackets"
     OPEN, CLOSE = "[", "]"
+    MAX_NESTING = 32  # parsed recursively: a deeper question is refused before parsing
 
     def decompose(self, question: str) -> Part | None:
         if self.OPEN not in question and self.CLOSE not in question:
             return None
+        depth = deepest = 0
+        for char in question:
+            depth += {self.OPEN: 1, self.CLOSE: -1}.get(char, 0)
+            deepest = max(deepest, depth)
+        if deepest > self.MAX_NESTING:
+            raise ValueError(f"sub-problems nest {deepest} levels deep; at most "
+                             f"{self.MAX_NESTING} are read")
         part, end = self._part(question, 0, "0")
         if end != len(question):
             raise ValueError(f"an unmatched {self.CLOSE!r} at character {end}; every "

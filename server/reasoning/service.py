@@ -119,6 +119,10 @@ class ReasoningService:
                               f"{options.strategy!r}; drop it or ask for \"strategy\": "
                               "\"swarm\"", param="reasoning.swarm")
         if options.strategy == "swarm":
+            if request.n > 1:
+                raise bad_request("the swarm strategy integrates one answer; ask for n=1 (or "
+                                  "self_moa mode, which votes over samples, with n=1)",
+                                  param="n")
             self.swarm.check(options)
         if options.verifiers is not None:
             self.verify.weights_for(options.verifiers, param="reasoning.verifiers")

@@ -143,6 +143,7 @@ async def test_the_client_leaving_cancels_the_whole_swarm():
      "3 levels deep, over the limit of 2"),
     ({"max_depth": 0}, {}, "reasoning.swarm.max_depth", "1 levels deep, over the limit of 0"),
     ({}, {"question": "Compute: [1+2"}, "messages", "never closed"),
+    ({}, {"question": "[" * 100 + "x" + "]" * 100}, "messages", "100 levels deep"),
 ])
 async def test_bad_swarms_are_400s_that_say_what_to_change(swarm, extra, param, says):
     fake = engine()
@@ -151,6 +152,11 @@ async def test_bad_swarms_are_400s_that_say_what_to_change(swarm, extra, param, 
     error = response.json()["error"]
     assert error["param"] == param and says in error["message"]
     assert fake.requests == []  # refused before any work
+
+
+async def test_a_swarm_answers_once():
+    response = await served(settings(), engine(), {**body(), "n": 2})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "n"
 
 
 async def test_swarm_options_need_the_swarm_strategy():

@@ -53,7 +53,8 @@ def test_nested_brackets_are_deeper_and_a_plain_question_is_not_decomposed():
 
 @pytest.mark.parametrize("bad, says", [("Compute: [1+2", "never closed"),
                                        ("Compute: 1+2]", "unmatched"),
-                                       ("Compute: []+2", "empty")])
+                                       ("Compute: []+2", "empty"),
+                                       ("[" * 2000 + "x" + "]" * 2000, "2000 levels deep")])
 def test_a_malformed_composite_says_what_is_wrong(bad: str, says: str):
     with pytest.raises(ValueError, match=says):
         Brackets().decompose(bad)
