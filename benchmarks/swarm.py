@@ -1,7 +1,7 @@
 """Swarm (issue 36): composite problems solved by specialist adapters, against the base alone and
 each specialist alone, with oracle, learned and declared routing, and Self-MoA.
 
-    /work/bin/heavy python -m benchmarks swarm [--problems 12] [--concurrency 4]
+    /work/bin/heavy python -m benchmarks swarm [--problems 8] [--concurrency 4]
 
 The composite demo task (`training.tasks.composite`, seed stream 550_000+) is a countdown
 problem whose target and one of whose numbers are arithmetic problems in brackets; the
@@ -284,10 +284,10 @@ def figure(results: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="models/demo/base")
-    parser.add_argument("--problems", type=int, default=12)
+    parser.add_argument("--problems", type=int, default=8)
     parser.add_argument("--seed", type=int, default=SWARM_SEED)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--wave", type=int, default=4,
+    parser.add_argument("--wave", type=int, default=3,
                         help="problems of the one-at-a-time concurrency measurement")
     parser.add_argument("--out", default="swarm")
     parser.add_argument("--from-json", default=None,
