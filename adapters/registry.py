@@ -30,6 +30,7 @@ from typing import Protocol
 from adapters import metrics
 from adapters.errors import (AdapterConflict, AdapterError, AdapterNotFound, AdapterReserved,
                              AdapterTimeout)
+from adapters.manifest import read_manifest
 from adapters.validation import (AdapterLimits, BaseModelInfo, ValidatedAdapter,
                                  load_prompt_embeddings, validate_adapter)
 from engine.protocol import PromptAdapterEngine
@@ -177,6 +178,30 @@ class AdapterRegistry:
             record.in_flight -= 1
             async with self._drained:
                 self._drained.notify_all()
+
+    def skills(self, model: str) -> dict | None:
+        """What the adapter `model` declares it is good at (its manifest's `skills`: task
+        families, a description, example questions), loaded or resolvable; None if nothing."""
+        record = self._records.get(model)
+        if record is not None:
+            where: Path | None = record.adapter.path
+        elif self._resolvable(model):
+            where = self._resolver_root / model
+        else:
+            return None
+        try:
+            manifest = read_manifest(where)
+        except (OSError, ValueError):  # unreadable: it declares nothing
+            return None
+        skills = (manifest or {}).get("skills")
+        return skills if isinstance(skills, dict) else None
+
+    def declaring(self) -> list[str]:
+        """Adapters, loaded or resolvable, whose manifests declare skills."""
+        names = set(self._records)
+        if self._resolver_root is not None and self._resolver_root.is_dir():
+            names |= {p.name for p in self._resolver_root.iterdir() if self._resolvable(p.name)}
+        return sorted(n for n in names if self.skills(n) is not None)
 
     def _resolvable(self, model: str) -> bool:
         if self._resolver_root is None or "/" in model or model.startswith("."):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 HEADLINE = ("reasoning", "serving", "adapters", "remote", "load_faults", "fuzz", "scoring",
             "peft", "rl", "calibrate_router", "calibrate_confidence", "admission",
-            "metacognition", "long_range", "physics", "peers", "eval_harness")
+            "metacognition", "long_range", "physics", "peers", "eval_harness", "swarm")
 
 
 def summary(name: str) -> str:

@@ -229,6 +229,22 @@ class Settings(BaseSettings):
     escalation_stages: CliVariadicArg[Annotated[list[SearchStrategyName], NoDecode]] = Field(
         default_factory=lambda: ["greedy", "beam", "mcts"], min_length=1,
         description="the stages of an escalating `auto`, cheapest first")
+    # The swarm strategy (server/reasoning/swarm.py).
+    swarm_max_depth: int = Field(
+        2, ge=0, description="levels of decomposition a swarm may have (a request asking more, "
+                             "or a problem that splits deeper, is a 400)")
+    swarm_specialists: CliVariadicArg[list[str]] = Field(
+        default_factory=list,
+        description="the models a swarm's parts may go to when a request names none (empty: "
+                    "the base and every adapter whose manifest declares skills)")
+    swarm_router: str | None = Field(
+        "models/demo/swarm_router.json",
+        description="the learned router of swarm parts, trained by `python -m "
+                    "training.swarm_router` ('' for none: routing by the declared skills)")
+    swarm_allowed: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="tenant -> the models its key may use as swarm specialists (JSON); a "
+                    "tenant not named may use any")
     abstain_message: str = Field(
         "I am not confident enough to answer this.",
         description="the answer text of a request that asked reasoning.abstain_below and "

@@ -34,6 +34,7 @@ class FakeReplica:
     held: dict[str, asyncio.Event] = field(default_factory=dict)  # path -> answered once set
     paths: list[str] = field(default_factory=list)  # every request's path (held ones too)
     metrics_timeout: bool = False  # /metrics reads time out (its /health still answers)
+    max_model_len: int = 64
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -48,7 +49,7 @@ class FakeReplica:
             return httpx.Response(200, text="vllm:num_requests_running{x=\"1\"} 0.0\n")
         if path == "/v1/models":
             return httpx.Response(200, json={"data": [
-                {"id": "demo", "parent": None, "max_model_len": 64},
+                {"id": "demo", "parent": None, "max_model_len": self.max_model_len},
                 *({"id": name, "parent": "demo"} for name in sorted(self.adapters))]})
         if path == "/tokenize":
             return httpx.Response(200, json={"tokens": self._tokenize(body)})

@@ -22,12 +22,17 @@ from training.components.peft_methods import (MERGED, DeltaLoRA, adalora_callbac
                                               add_method_arguments, load_base, method_config,
                                               method_problems, save_adalora_as_lora, save_merged,
                                               served_as, serving_note, weight_bytes)
+from training.components.skills import declared_skills
 from training.components.trainer import train_and_measure, training_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = adapter_parser("python -m training.lora", __doc__.splitlines()[0])
     add_method_arguments(parser)
+    parser.add_argument("--skills", default="",
+                        help="what the adapter is good at, in words, for its manifest's skills "
+                             "(the server's swarm routes by them when no learned router "
+                             "knows it)")
     return parser
 
 
@@ -82,6 +87,7 @@ def train(args: argparse.Namespace) -> dict:
         model.save_pretrained(str(args.out), safe_serialization=True)
         weights_saved = True
         metrics.update(fp32_base_accuracy(args, tokenizer))
+    extra["skills"] = declared_skills([spec.task for spec in specs], args.skills)
     extra["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     manifest = save_adapter(model, args, [str(spec) for spec in specs], {
         "rows": len(split["train"]), "steps": trainer.state.global_step,

@@ -34,6 +34,7 @@ from server.reasoning.options import ReasoningOptions
 from server.reasoning.escalation import escalated_search
 from server.reasoning.response import STRATEGY_HEADER
 from server.reasoning.service import Decision, ReasoningService
+from server.reasoning.swarm import swarm_search
 from server.safety import AnswerFilter
 
 RequestT = TypeVar("RequestT", bound=SamplingRequest)
@@ -207,6 +208,10 @@ class Serving(ABC, Generic[RequestT]):
         if decision.plan is not None:
             result, verifiers = await escalated_search(self.reasoning, decision, problem,
                                                        request, params)
+        elif decision.strategy == "swarm":
+            result = await swarm_search(self.reasoning, decision, problem, request, params)
+            self.reasoning.count_tokens(decision, result)
+            verifiers = tuple(self.reasoning.search_verifiers(decision))
         else:
             result = await self.reasoning.search(decision, problem, request.model, params)
             verifiers = tuple(self.reasoning.search_verifiers(decision))

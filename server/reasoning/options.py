@@ -19,7 +19,7 @@ Seed = Annotated[int, Field(ge=-2**63, le=2**63 - 1)]
 
 SearchStrategyName = Literal["greedy", "beam", "mcts", "tot", "best_of_n", "self_consistency",
                              "deepconf"]
-StrategyName = Literal["auto", SearchStrategyName]
+StrategyName = Literal["auto", SearchStrategyName, "swarm"]
 AnswerExtractor = Literal[tuple(EXTRACTORS)]  # type: ignore[valid-type]
 # reasoning_effort's values (design.md "Compute selection")
 EFFORTS = ("none", "minimal", "low", "medium", "high")
@@ -115,6 +115,34 @@ class PhysicsOption(BaseModel):
         return {"physics": self.model_dump(exclude_none=True)}
 
 
+class SwarmOptions(BaseModel):
+    """`reasoning.swarm` (strategy swarm, server/reasoning/swarm.py): how the problem is split,
+    who answers each part and how."""
+    model_config = ConfigDict(extra="forbid")
+
+    # the decomposer (a task's, search/swarm/decomposers.py); default: the first that applies
+    decomposer: str | None = None
+    # the models (base or adapters) that may answer parts; default: the server's
+    # --swarm-specialists, else the base and every adapter whose manifest declares skills
+    specialists: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
+    # learned: the trained router (the declarations when it knows none of the specialists);
+    # declared: by the manifests' skills
+    routing: Literal["learned", "declared"] = "learned"
+    # question prefix -> model: a part whose question starts with the prefix goes to that
+    # model, whatever the router says (the longest prefix that matches)
+    routes: dict[Annotated[str, Field(min_length=1)], str] | None = None
+    # each part's strategy (its search options are this request's: n_candidates, beam_width...)
+    strategy: SearchStrategyName = "greedy"
+    # self_moa: each part answered by n_candidates samples of each of moa_models (default: the
+    # routed specialist), aggregated by the verifiers' weighted vote (search/swarm/moa.py)
+    mode: Literal["route", "self_moa"] = "route"
+    moa_models: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
+    # levels of decomposition allowed (at most the server's --swarm-max-depth)
+    max_depth: int | None = Field(None, ge=0)
+    # false: sibling parts one after another (the baseline concurrency is measured against)
+    concurrent: bool = True
+
+
 class ReasoningOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -179,6 +207,9 @@ class ReasoningOptions(BaseModel):
     symbolic_steps: bool | None = None
     # the units and physics verifiers' options for this request
     physics: PhysicsOption | None = None
+
+    # strategy swarm only: how the problem is decomposed and solved (SwarmOptions)
+    swarm: SwarmOptions | None = None
 
     @field_validator("escalation_stages")
     @classmethod

@@ -30,6 +30,7 @@ from server.reasoning.confidence_table import load_confidence_table
 from server.reasoning.context import chunking
 from server.reasoning.options import ReasoningOptions, step_delimiter
 from server.reasoning.router_table import default_thresholds, load_router_table
+from server.reasoning.swarm import Swarm
 from server.settings import Settings
 from server.verify.service import VerifyService
 from verifiers.scorer import Scorer
@@ -63,6 +64,8 @@ class Decision:
     plan: tuple[str, ...] | None = None
     plan_why: str | None = None
     stages: list[dict] | None = None
+    # the swarm strategy's decomposition (server/reasoning/swarm.py), checked when decided
+    swarm_plan: tuple | None = None
 
     @property
     def spent_tokens(self) -> int:
@@ -84,6 +87,7 @@ class ReasoningService:
         self.confidence_table = load_confidence_table(settings)
         self._defaults_by_strategy: dict[str, ReasoningOptions] = {}
         self.states = discover_states()  # carry-over states of reasoning.context
+        self.swarm = Swarm(settings, adapters)
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -131,6 +135,16 @@ class ReasoningService:
                 raise bad_request(f"reasoning.{name} applies to the deepconf strategy, not "
                                   f"{options.strategy!r}; drop it or ask for \"strategy\": "
                                   "\"deepconf\"", param=f"reasoning.{name}")
+        if options.swarm is not None and options.strategy != "swarm":
+            raise bad_request(f"reasoning.swarm applies to the swarm strategy, not "
+                              f"{options.strategy!r}; drop it or ask for \"strategy\": "
+                              "\"swarm\"", param="reasoning.swarm")
+        if options.strategy == "swarm":
+            if request.n > 1:
+                raise bad_request("the swarm strategy integrates one answer; ask for n=1 (or "
+                                  "self_moa mode, which votes over samples, with n=1)",
+                                  param="n")
+            self.swarm.check(options)
         if options.verifiers is not None:
             self.verify.weights_for(options.verifiers, param="reasoning.verifiers")
         return options
@@ -185,6 +199,8 @@ class ReasoningService:
                 decision.route = thresholds
         if problem is not None:
             self._plan(decision, request)
+            if decision.strategy == "swarm":
+                decision.swarm_plan = self.swarm.plan(problem.question, options)
         metrics.REQUESTS_BY_STRATEGY.labels(strategy=decision.strategy).inc()
         return decision
 
@@ -334,8 +350,10 @@ class ReasoningService:
         options = {k: v for k, v in o.model_dump().items() if v is not None}
         layers = (self._defaults(strategy), route, request_level, options)
         merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
+        # a swarm's own params are the shared ones (its parts take their strategy's)
+        kind = STRATEGIES[strategy].params if strategy in STRATEGIES else SearchParams
         try:
-            return STRATEGIES[strategy].params.from_options(merged)
+            return kind.from_options(merged)
         except ValueError as exc:  # settings that do not fit together (deepconf's warm-up)
             raise bad_request(str(exc), param="reasoning") from None
 

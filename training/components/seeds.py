@@ -26,8 +26,8 @@ SEED_RANGES: dict[str, SeedRange] = {
     "evaluation": SeedRange(0, 1_000_000,
                             "training.evaluate, training.evaluate_rewards, --eval-seed of the "
                             "adapter recipes, benchmarks (reasoning 900_000+, calibrate_router "
-                            "800_000+, auto_target 700_000+, rl 600_000+, lm-eval tasks 550_000+, "
-                            "peers 500_000+), tests on committed "
+                            "800_000+, auto_target 700_000+, rl 600_000+, swarm 560_000+, "
+                            "lm-eval tasks 550_000+, peers 500_000+), tests on committed "
                             "models"),
     "pretrain": SeedRange(1_000_000, 2_000_000,
                           "training.pretrain (chunk k of run seed s: start + s * 10_000 + k)"),
@@ -42,6 +42,8 @@ SEED_RANGES: dict[str, SeedRange] = {
     "rl_guard": SeedRange(6_500_000, 7_000_000,
                           "training.rl's held-out prompts of the reward-hacking guard (it picks "
                           "the checkpoint by them, so they are not a test set)"),
+    "swarm_router": SeedRange(7_000_000, 7_500_000,
+                              "training.swarm_router (--seed for training, --seed + 1 held out)"),
     "tests": SeedRange(9_000_000, 10_000_000, "tests that train on generated data"),
 }
 
