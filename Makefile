@@ -10,7 +10,7 @@ PORT ?= 8000
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: serve test test-fast install install-dev bench bench-serving bench-remote calibrate-router \
-	docker-smoke clean
+	docker-smoke docs clean
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
@@ -63,5 +63,9 @@ docker-smoke:
 calibrate-router: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.calibrate_router --per-level 60 --countdown 240 --mcts-accept-greedy 1e-4 --mcts-budget 450
 
+# The docs site (docs/, mkdocs.yml) into site/; a broken link or reference fails it.
+docs: $(VENV)/.installed-dev
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf site $(VENV) *.egg-info .pytest_cache
