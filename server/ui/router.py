@@ -72,7 +72,7 @@ async def config(request: Request, key: str = Depends(page_key)) -> JSONResponse
     verifiers = verify.registry.names() if verify is not None else []
     return JSONResponse({"verifiers": verifiers, "search_verifiers": settings.search_verifiers,
                          "strategies": ["auto", *sorted(STRATEGIES)],
-                         "max_tokens": 256, "budget_tokens": settings.max_search_tokens},
+                         "budget_tokens": settings.max_search_tokens},
                         headers=HEADERS)
 
 
