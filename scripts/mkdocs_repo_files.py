@@ -12,11 +12,15 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 
 
 def _repo_files(root: pathlib.Path) -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=root, capture_output=True, check=True,
-    ).stdout.decode()
-    return [path for path in listed.split("\0") if path and (root / path).is_file()]
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=root, capture_output=True, check=True,
+        ).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):  # not a checkout: every file but hidden ones
+        listed = [str(p.relative_to(root)) for p in root.rglob("*")
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    return [path for path in listed if path and (root / path).is_file()]
 
 
 def on_files(files: Files, config) -> Files:
