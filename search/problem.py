@@ -33,6 +33,9 @@ class SearchProblem:
     chunking: Chunking | None = None
     # Called with the best path's text so far whenever it changes (streamed as reasoning).
     on_progress: Callable[[str], None] | None = None
+    # Called with the tree's nodes made or changed since the last call, as `Tree.trace` writes
+    # them (streamed as `reasoning_trace`, for a client that draws the tree as it grows).
+    on_trace: Callable[[list[dict]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class SearchResult:
     stats: SearchStats
     verifier_errors: dict[str, str] = field(default_factory=dict)
     trace: list[dict] | None = None  # the explored tree, when asked for
+    answer_nodes: list[int] = field(default_factory=list)  # the tree node each answer ends at
     # the learned and the exact verifiers disagree strongly on the best answer (None: they
     # agree, or the search had not both kinds; verifiers/disagreement.py)
     verifier_disagreement: dict | None = None

@@ -34,6 +34,7 @@ class SearchRun:
         self.sampler = Sampler(engine, problem, params, self.stats, self.budget)
         self.tree = Tree()
         self._best_reported: str | None = None
+        self._trace_sent: dict[int, dict] = {}  # node id -> its entry as last sent (on_trace)
         self._confident: set[str] = set()  # answers of finished paths scoring stop_score
         # node id -> its greedy completion: every node along a greedy completion has that same
         # completion, so asking again would only generate it twice and add the path twice
@@ -195,7 +196,10 @@ class SearchRun:
         return [n for n in self.tree.nodes if n.final and n.parent is not None]
 
     def report(self) -> None:
-        """Tells the observer the best path so far, when it changed."""
+        """Tells the observers the nodes made or changed since the last report, and the best
+        path so far, when it changed."""
+        if self.problem.on_trace is not None:
+            self._report_trace()
         if self.problem.on_progress is None:
             return
         node = self.best(self.finals()) or self.best(self.tree.nodes[1:])
@@ -203,6 +207,14 @@ class SearchRun:
         if text and text != self._best_reported:
             self._best_reported = text
             self.problem.on_progress(text)
+
+    def _report_trace(self) -> None:
+        changed = [entry for entry in self.tree.trace()
+                   if self._trace_sent.get(entry["id"]) != entry]
+        for entry in changed:
+            self._trace_sent[entry["id"]] = entry
+        if changed:
+            self.problem.on_trace(changed)
 
     # --- the result ---------------------------------------------------------------------------
 
@@ -261,6 +273,7 @@ class SearchRun:
         return SearchResult(answers=[answer for answer, _ in chosen], stats=self.stats,
                             verifier_errors=dict(self.scorer.errors),
                             trace=self.tree.trace() if self.params.return_trace else None,
+                            answer_nodes=[node.id for _, node in chosen],
                             verifier_disagreement=disagree,
                             details={**details, **self.context_details(chosen[0][1])})
 

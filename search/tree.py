@@ -91,12 +91,16 @@ class Tree:
         return node
 
     def trace(self) -> list[dict]:
-        return [{"id": n.id, "parent": None if n.parent is None else n.parent.id,
-                 "text": n.step, "token_ids": list(n.token_ids), "score": n.score,
-                 "scores": dict(n.verifier_scores),
-                 "visits": n.visits, "value": round(n.value, 6) if n.visits else None,
-                 "final": n.final, **({"symbolic": True} if n.symbolic else {})}
-                for n in self.nodes]
+        return [trace_entry(n) for n in self.nodes]
+
+
+def trace_entry(n: Node) -> dict:
+    """A node as clients see it (`return_trace`, `stream_trace`)."""
+    return {"id": n.id, "parent": None if n.parent is None else n.parent.id,
+            "text": n.step, "token_ids": list(n.token_ids), "score": n.score,
+            "scores": dict(n.verifier_scores),
+            "visits": n.visits, "value": round(n.value, 6) if n.visits else None,
+            "final": n.final, **({"symbolic": True} if n.symbolic else {})}
 
 
 def ucb(child: Node, parent_visits: int, c: float, prior: float | None = None) -> float:

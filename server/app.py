@@ -31,6 +31,7 @@ from server.reward_models import open_reward_models
 from server.reasoning.service import ReasoningService
 from server.settings import Settings
 from server.tenancy import TenancyMiddleware, Tenants
+from server.ui.router import router as ui_router
 from server.verify.router import router as verify_router
 from server.verify.service import VerifyService
 from search.difficulty.registry import discover_estimators
@@ -95,7 +96,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.state.safety_policy = safety.policy_source(settings)  # a bad file stops start-up
     app.state.engine_failed = False
     for router in (health.router, metrics.router, models_router, completions_router, chat_router,
-                   responses_router, lora_router, verify_router, safety.router):
+                   responses_router, lora_router, verify_router, safety.router, ui_router):
         app.include_router(router)
     install_error_handlers(app)
     # Each added one wraps the ones before: metrics see every response, the limits run before

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="seconds a stored response is kept")
     max_logprobs: int = Field(20, description="largest logprobs / top_logprobs")
     log_level: str = "info"
+    ui: bool = Field(True, description="serve the /ui page, which draws a search as it runs "
+                                       "(behind the API key when keys are set; --no-ui: off)")
     # LoRA adapters (adapters/): served by the same engine as the base model.
     enable_lora: bool = Field(True, description="serve LoRA adapters (and reward models)")
     max_loras: int = Field(4, description="adapters the engine runs in one batch")

@@ -177,6 +177,9 @@ class ReasoningOptions(BaseModel):
     confidence_signal: Literal["lowest_group", "mean", "bottom", "tail"] | None = None
     consensus: float | None = Field(None, gt=0, le=1)
     return_trace: bool = False
+    # a streamed chat search also sends the tree's nodes as they are made or change, in
+    # chunks of their own (`reasoning_trace`); ignored without `stream`
+    stream_trace: bool | None = None
     # where a step ends: "\n", "\n\n", or {"regex": ..., "triggers": [...]}; default: the
     # server's --step-delimiter
     step_delimiter: StepDelimiterOption | None = None

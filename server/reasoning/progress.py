@@ -5,19 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from search.problem import SearchProblem, SearchResult
 
 
+@dataclass(frozen=True)
+class TraceNodes:
+    """The search tree's nodes made or changed since the last ones (search.tree.trace_entry)."""
+    nodes: list[dict]
+
+
 async def with_progress(run: Callable[[SearchProblem], Awaitable[SearchResult]],
-                        problem: SearchProblem
-                        ) -> AsyncIterator[str | SearchResult]:
-    """Yields each new best path (its text) while `run(problem)` searches, then its
-    result. Closing this iterator early (client gone) cancels the search, which aborts every
-    engine request it has in flight."""
-    updates: asyncio.Queue[str] = asyncio.Queue()
-    task = asyncio.create_task(run(dataclasses.replace(problem, on_progress=updates.put_nowait)))
+                        problem: SearchProblem, trace: bool = False
+                        ) -> AsyncIterator[str | TraceNodes | SearchResult]:
+    """Yields each new best path (its text) while `run(problem)` searches, with `trace` the
+    tree's new and changed nodes too, then its result. Closing this iterator early (client
+    gone) cancels the search, which aborts every engine request it has in flight."""
+    updates: asyncio.Queue[str | TraceNodes] = asyncio.Queue()
+    on_trace = (lambda nodes: updates.put_nowait(TraceNodes(nodes))) if trace else None
+    task = asyncio.create_task(run(dataclasses.replace(problem, on_progress=updates.put_nowait,
+                                                       on_trace=on_trace)))
     try:
         while not task.done():
             update = asyncio.create_task(updates.get())

@@ -39,6 +39,7 @@ def reasoning_object(decision: Decision, result: SearchResult | None = None) -> 
     })
     if result.trace is not None:
         body["trace"] = result.trace
+        body["answer_nodes"] = result.answer_nodes  # where each answer's path ends in it
     body.update(result.details)
     return body
 

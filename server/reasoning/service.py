@@ -412,6 +412,9 @@ class ReasoningService:
 # to abstain below a confidence, or to reach one, is answered (first) as it would be without,
 # so that the confidence it is judged by is that answer's.
 ANSWER_ONLY_OPTIONS = {"abstain_below", "target_confidence"}
+# Options that only show how the answer was found: the seed leaves them out, so that watching
+# a search (the /ui page's stream_trace) does not change what it finds.
+OBSERVING_OPTIONS = {"stream_trace"}
 # The options the seed's content was fixed with (their nulls were always hashed). Any option
 # added since, left unset, is left out, so that an upgrade does not change a temperature-0
 # request's answer: a new option's null in the dump had moved every request's seed.
@@ -437,7 +440,7 @@ def request_seed(request: SamplingRequest, prompt_token_ids: Sequence[int]) -> i
                           getattr(request, "max_completion_tokens", None),
                           request.reasoning_effort,
                           None if options is None else options.model_dump(
-                              mode="json", exclude=ANSWER_ONLY_OPTIONS | {
+                              mode="json", exclude=ANSWER_ONLY_OPTIONS | OBSERVING_OPTIONS | {
                                   name for name in type(options).model_fields
                                   if name not in SEED_OPTIONS
                                   and getattr(options, name) is None})])

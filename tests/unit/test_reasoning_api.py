@@ -341,3 +341,52 @@ async def test_a_search_asks_costly_verifiers_only_about_steps_the_cheap_ones_al
     r = await client.post("/v1/verify", json={"prompt": PROMPT, "completion": "3*4=13",
                                               "verifiers": {"logic": 1, "judge": 1}})
     assert r.json()["steps"][0]["scores"] == {"logic": 0.0, "judge": 0.9}
+
+
+@pytest.mark.parametrize("strategy", ["beam", "mcts"])
+async def test_stream_trace_sends_the_tree_as_it_grows(client, strategy):
+    options = {"strategy": strategy, **LOGIC, "return_trace": True}
+    r = await client.post("/v1/chat/completions", json=chat(
+        stream=True, reasoning={**options, "stream_trace": True}))
+    chunks = events(r.text)
+    updates = [c["reasoning_trace"] for c in chunks if "reasoning_trace" in c]
+    assert len(updates) >= 2  # sent as the tree grows, not once at the end
+    assert all(c["choices"] == [] for c in chunks if "reasoning_trace" in c)
+    # replaying the updates (a node's latest entry wins) gives the final tree's nodes
+    tree: dict[int, dict] = {}
+    for nodes in updates:
+        tree.update({n["id"]: n for n in nodes})
+    reasoning = chunks[-1]["reasoning"]
+    final = {n["id"]: n for n in reasoning["trace"]}
+    assert tree.keys() == final.keys()
+    assert {i: n["text"] for i, n in tree.items()} == {i: n["text"] for i, n in final.items()}
+    # the answer ends at the node answer_nodes names: its path is the answer's steps
+    node, steps = final[reasoning["answer_nodes"][0]], []
+    while node["parent"] is not None:
+        steps.insert(0, node["text"])
+        node = final[node["parent"]]
+    assert steps == [s["text"] for s in reasoning["steps"]]
+    content = "".join(c["choices"][0]["delta"].get("content") or ""
+                      for c in chunks if c["choices"])
+    assert content == "\n".join(steps)
+    # watching does not change what the search finds
+    plain = (await client.post("/v1/chat/completions", json=chat(reasoning=options))).json()
+    assert plain["choices"][0]["message"]["content"] == content
+    assert plain["reasoning"]["trace"] == reasoning["trace"]
+
+
+async def test_without_stream_trace_no_trace_chunks_are_sent(client):
+    r = await client.post("/v1/chat/completions", json=chat(
+        stream=True, reasoning={"strategy": "beam", **LOGIC}))
+    assert not any("reasoning_trace" in c for c in events(r.text))
+
+
+def test_watching_a_search_leaves_its_seed_as_it_is():
+    from server.openai.protocol import ChatCompletionRequest
+    from server.reasoning.service import request_seed
+
+    body = chat(reasoning={"strategy": "mcts", "return_trace": True})
+    watched = chat(reasoning={"strategy": "mcts", "return_trace": True, "stream_trace": True})
+    seeds = [request_seed(ChatCompletionRequest.model_validate(b), [1, 2, 3])
+             for b in (body, watched)]
+    assert seeds[0] is not None and seeds[0] == seeds[1]

@@ -27,7 +27,7 @@ from server.openai.protocol import (
 from server.openai.chat.thinking import ThinkingStream, opens_thinking, split_thinking
 from server.openai.chat.tools import ToolCalling, ToolStream, template_messages
 from server.openai.serving import Serving, chunk_body, filter_reason
-from server.reasoning.progress import Increments, with_progress
+from server.reasoning.progress import Increments, TraceNodes, with_progress
 from server.reasoning.response import plain_usage, reasoning_object, search_usage
 from server.reasoning.service import Decision
 from verifiers.protocol import ScoringContext
@@ -133,8 +133,9 @@ class ChatService(Serving[ChatCompletionRequest]):
 
     async def search_chunks(self, request: ChatCompletionRequest, job: EngineRequest,
                             decision: Decision) -> AsyncIterator[dict]:
-        """Progress as reasoning (each new best path, as increments), then the answers as
-        content."""
+        """Progress as reasoning (each new best path, as increments), with
+        `reasoning.stream_trace` the tree's new and changed nodes in chunks of their own
+        (`reasoning_trace`, no choices), then the answers as content."""
         yield _chunk(job, request, [ChatChunkChoice(index=0, delta=DeltaMessage(
             role="assistant", content=""))])
         opened = self.thinking_opened(request)
@@ -143,7 +144,11 @@ class ChatService(Serving[ChatCompletionRequest]):
         async def run(p: SearchProblem) -> SearchResult:
             return await self.search(request, job, decision, p)
 
-        async for item in with_progress(run, decision.problem):
+        async for item in with_progress(run, decision.problem,
+                                        trace=bool(decision.options.stream_trace)):
+            if isinstance(item, TraceNodes):
+                yield _chunk(job, request, [], trace=item.nodes)
+                continue
             if isinstance(item, str):
                 if self.blocked(request, item):
                     continue  # a path the caller's policy blocks is not shown as progress
@@ -225,10 +230,12 @@ def _tool_delta(stream: ToolStream, message: DeltaMessage | None, token_ids, don
 
 
 def _chunk(job: EngineRequest, request: ChatCompletionRequest, choices, usage_=None,
-           reasoning: dict | None = None) -> dict:
+           reasoning: dict | None = None, trace: list[dict] | None = None) -> dict:
     body = chunk_body(ChatCompletionChunk(id=job.request_id, model=request.model,
                                           choices=choices, usage=usage_, reasoning=reasoning),
                       request, has_reasoning=reasoning is not None)
+    if trace is not None:
+        body["reasoning_trace"] = trace
     for choice in body["choices"]:
         for name in ("reasoning", "reasoning_content"):
             if choice["delta"][name] is None:
