@@ -35,7 +35,7 @@ def _static(name: str) -> str:
     return resources.files("server.ui").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def page_key(request: Request) -> str:
+async def page_key(request: Request) -> str:
     """The API key the caller presented (bearer, or Basic's password); "" when no key is set.
     A 401 that makes a browser ask for it otherwise."""
     if not request.app.state.settings.ui:
