@@ -15,7 +15,7 @@ from pydantic_settings import (BaseSettings, CliSettingsSource, CliVariadicArg, 
                                SettingsConfigDict)
 
 from server.reasoning.options import AnswerExtractor, SearchStrategyName, StepPattern, \
-    StrategyName
+    StrategyName, distinct_stages
 from verifiers.reward_models.spec import RewardModelSpec
 
 
@@ -350,9 +350,7 @@ class Settings(BaseSettings):
     @field_validator("escalation_stages")
     @classmethod
     def _distinct_stages(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"escalation stages must be distinct, got {value}")
-        return value
+        return distinct_stages(value)
 
     @field_validator("upstreams", mode="before")
     @classmethod

@@ -67,6 +67,13 @@ def step_delimiter(value: str | StepPattern | dict) -> StepDelimiter:
     return StepDelimiter.of(value)
 
 
+def distinct_stages(value: list[str] | None) -> list[str] | None:
+    """Escalation stages, each named once (the server's --escalation-stages and a request's)."""
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError(f"escalation stages must be distinct, got {value}")
+    return value
+
+
 class ContextOptions(BaseModel):
     """`reasoning.context`: bounded-context (chunked) reasoning (search/chunking.py)."""
     model_config = ConfigDict(extra="forbid")
@@ -217,6 +224,4 @@ class ReasoningOptions(BaseModel):
     @field_validator("escalation_stages")
     @classmethod
     def _distinct_stages(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError(f"the stages must be distinct, got {value}")
-        return value
+        return distinct_stages(value)
