@@ -12,25 +12,18 @@ Numbers are the `units` verifier's concern. Exact and cheap (cost 0).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from verifiers.physics import notation, rules
-from verifiers.physics.options import PhysicsOptions, from_config
+from verifiers.physics.options import OptionsVerifier, PhysicsOptions
 from verifiers.physics.units import _closeness
-from verifiers.protocol import ScoringContext, StepItem
+from verifiers.protocol import StepItem
 
 
-class PhysicsVerifier:
+class PhysicsVerifier(OptionsVerifier):
     name = "physics"
-    exact = True
-    cost = 0
 
-    def __init__(self, deps=None) -> None:
-        self.options = from_config(deps.config_for(self.name) if deps else None)
-
-    async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
-        options = self.options.merged(context.extra.get("physics"))
-        return [score_item(item, options) for item in items]
+    def score_item(self, item: StepItem, options: PhysicsOptions) -> float:
+        return score_item(item, options)
 
 
 def score_item(item: StepItem, options: PhysicsOptions = PhysicsOptions()) -> float:

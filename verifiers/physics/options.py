@@ -11,11 +11,12 @@ request (`physics` in `reasoning` or in /v1/verify, read from ScoringContext.ext
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from verifiers.physics import rules
 from verifiers.physics.notation import registry
+from verifiers.protocol import ScoringContext, StepItem
 
 FIELDS = ("tolerance", "unit_system", "rules")
 
@@ -67,3 +68,23 @@ def unit_system(name: object) -> str:
 
 def from_config(config: Mapping | None) -> PhysicsOptions:
     return PhysicsOptions().merged(config)
+
+
+class OptionsVerifier:
+    """What the physics verifiers share: their options from --verifier-config under their name,
+    merged with a request's `physics` options, and each step scored on its own
+    (`score_item`, the subclass's)."""
+
+    name: str
+    exact = True
+    cost = 0
+
+    def __init__(self, deps=None) -> None:
+        self.options = from_config(deps.config_for(self.name) if deps else None)
+
+    async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
+        options = self.options.merged(context.extra.get("physics"))
+        return [self.score_item(item, options) for item in items]
+
+    def score_item(self, item: StepItem, options: PhysicsOptions) -> float:
+        raise NotImplementedError

@@ -11,30 +11,23 @@ Exact and cheap (cost 0).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pint
 
 from verifiers.physics import expressions, notation
-from verifiers.physics.options import PhysicsOptions, from_config
-from verifiers.protocol import ScoringContext, StepItem
+from verifiers.physics.options import OptionsVerifier, PhysicsOptions
+from verifiers.protocol import StepItem
 
 SOFT_FLOOR = 0.05  # a wrong number is wrong, but not certainly: search may still need the path
 SOFT_CAP = 0.5  # just past the tolerance
 
 
-class UnitsVerifier:
+class UnitsVerifier(OptionsVerifier):
     name = "units"
-    exact = True
-    cost = 0
 
-    def __init__(self, deps=None) -> None:
-        self.options = from_config(deps.config_for(self.name) if deps else None)
-
-    async def score(self, items: Sequence[StepItem], context: ScoringContext) -> list[float]:
-        options = self.options.merged(context.extra.get("physics"))
-        return [score_item(item, options) for item in items]
+    def score_item(self, item: StepItem, options: PhysicsOptions) -> float:
+        return score_item(item, options)
 
 
 def score_item(item: StepItem, options: PhysicsOptions = PhysicsOptions()) -> float:
