@@ -11,8 +11,8 @@ confidence, the mean over the sliding window where the model hesitated most.
   its last `confidence_window` tokens falls below the threshold: the tokens it would still have
   written are never generated. Traces that complete above the threshold vote (the warm-up's
   among them), weighted as offline. With `consensus`, no more traces are generated once that
-  share of the vote's weight agrees (DeepConf's adaptive sampling, tau = 0.95): those in
-  flight are aborted too.
+  share of the vote's weight agrees (DeepConf's adaptive sampling, tau = 0.95, the default;
+  `False` turns it off): those in flight are aborted too.
 
 Traces are one engine request each, seeded by their index: online mode generates the traces
 offline mode would, minus what its aborts cut off. Aborted traces and those filtered out do not
@@ -51,10 +51,15 @@ class Params(best_of_n.Params):
     # answer costs 6x over, and leave 12 after a warm-up of 4 for the online mode to cut
     n_candidates: int = 16
     deepconf_mode: Mode = "online"
-    warmup: int = 4  # online: traces that set the threshold (DeepConf: 16 of 512)
+    # online: traces that set the threshold (DeepConf: 16 of 512). 2 with consensus 0.95: when
+    # the first two agree the vote stops there, which on the demo kept self-consistency@8's
+    # accuracy at 0.25x its tokens (benchmarks/results/metacognition.md; 4 without consensus
+    # spent 0.93x)
+    warmup: int = 2
     keep_share: float = 0.9  # the share of traces kept (DeepConf-high 0.9, DeepConf-low 0.1)
     confidence_signal: Signal = "lowest_group"  # a trace's confidence, for keeping and weight
-    consensus: float | None = None  # online: stop once this share of the vote agrees
+    # online: stop once this share of the vote's weight agrees; False (or None): never
+    consensus: float | bool | None = 0.95
 
     def __post_init__(self) -> None:
         if not 0 < self.keep_share <= 1:
@@ -195,7 +200,7 @@ class _Runner:
         return weights
 
     def _agreed(self) -> bool:
-        if self.params.consensus is None:
+        if not self.params.consensus:
             return False
         weights = self._weights()
         top = max(weights, key=weights.__getitem__, default=None)

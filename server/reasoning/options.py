@@ -153,6 +153,18 @@ class SwarmOptions(BaseModel):
 class ReasoningOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    @field_validator("consensus", mode="before")
+    @classmethod
+    def _consensus(cls, value: object) -> object:
+        """A share in (0, 1], or false for none: 0, true or a string would read as one."""
+        if value is None or value is False:
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not 0 < value <= 1:
+            raise ValueError(f"consensus must be a share of the vote in (0, 1], e.g. 0.95, or "
+                             f"false to generate every trace; got {value!r}")
+        return float(value)
+
     strategy: StrategyName = "auto"
     beam_width: int | None = Field(None, ge=1)
     max_depth: int | None = Field(None, ge=1)
@@ -182,7 +194,8 @@ class ReasoningOptions(BaseModel):
     keep_share: float | None = Field(None, gt=0, le=1)
     warmup: int | None = Field(None, ge=1)
     confidence_signal: Literal["lowest_group", "mean", "bottom", "tail"] | None = None
-    consensus: float | None = Field(None, gt=0, le=1)
+    # default 0.95; false: every trace is generated unless its confidence falls
+    consensus: float | Literal[False] | None = None
     return_trace: bool = False
     # a streamed chat search also sends the tree's nodes as they are made or change, in
     # chunks of their own (`reasoning_trace`); ignored without `stream`

@@ -18,11 +18,12 @@ pytestmark = pytest.mark.slow
 def request(mode: str) -> dict:
     p = get_task("countdown").generate(5, 1)[0]
     # keep_share 0.1: the threshold is near the best warm-up trace's confidence, so most of
-    # the others fall below it somewhere; `logic` alone: no verifier generates with the engine
+    # the others fall below it somewhere; `logic` alone: no verifier generates with the engine;
+    # no consensus stop (on by default), so that every trace runs until it falls or ends
     return {"model": "demo", "messages": [{"role": "user", "content": p.prompt}],
             "max_tokens": 128, "temperature": 1.0,
             "reasoning": {"strategy": "deepconf", "deepconf_mode": mode, "n_candidates": 8,
-                          "warmup": 2, "keep_share": 0.1, "seed": 3,
+                          "warmup": 2, "keep_share": 0.1, "seed": 3, "consensus": False,
                           "verifiers": {"logic": 1}}}
 
 

@@ -65,7 +65,7 @@ def test_online_aborts_a_trace_in_the_engine_once_its_window_falls_below_the_thr
     falls = [3.0] * 10 + [0.5] * 30  # its window's mean drops below 2.5 at the first 0.5
     traces = [("1\nAnswer: 5", 2.0), ("2\nAnswer: 5", 3.0),  # warm-up
               ("3\nAnswer: 5", 3.0), ("4" * 30 + "\nAnswer: 9", falls)]
-    result, engine, report = run(traces, warmup=2, keep_share=0.5)
+    result, engine, report = run(traces, warmup=2, keep_share=0.5, consensus=False)
     assert report["threshold"] == pytest.approx(2.5)  # the median of the warm-up's 2 and 3
     assert result.best.text == "2\nAnswer: 5"
     # the falling trace's request was closed after 11 of its 40 tokens: the engine saw it
@@ -84,7 +84,7 @@ def test_online_aborts_a_trace_in_the_engine_once_its_window_falls_below_the_thr
 def test_online_keeps_a_trace_whose_window_stays_above_the_threshold():
     dips = [3.5] * 10 + [2.6] * 2 + [3.5] * 11  # its window dips to 3.05, above 2.5
     traces = [("1\nAnswer: 5", 2.0), ("2\nAnswer: 5", 3.0), ("3" * 20 + "\nAnswer: 9", dips)]
-    result, engine, report = run(traces, warmup=2, keep_share=0.5)
+    result, engine, report = run(traces, warmup=2, keep_share=0.5, consensus=False)
     assert engine.aborted == [] and report["aborted"] == 0 and report["voted"] == 2
     assert result.best.text.endswith("Answer: 9")  # 3.05 outweighs the 5's 3.0
 
@@ -107,7 +107,8 @@ def test_online_consensus_aborts_the_traces_in_flight():
 
 
 def test_online_starts_no_more_traces_once_the_warmup_spent_the_budget():
-    result, engine, report = run([("1\nAnswer: 5", 3.0)] * 4, warmup=2, max_nodes=1)
+    result, engine, report = run([("1\nAnswer: 5", 3.0)] * 4, warmup=2, max_nodes=1,
+                                  consensus=False)
     assert len(engine.requests) == 2 and result.stats.stopped_by == "max_nodes"
     assert result.best.text == "1\nAnswer: 5" and report["traces"] == 2
 
@@ -149,7 +150,7 @@ def chat(**reasoning) -> dict:
 
 async def test_the_response_says_how_deepconf_ran(client):
     r = await client.post("/v1/chat/completions", json=chat(
-        strategy="deepconf", n_candidates=6, warmup=2, keep_share=0.9))
+        strategy="deepconf", n_candidates=6, keep_share=0.9, consensus=False))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["choices"][0]["message"]["content"] == "1+1=2\nAnswer: 2"
@@ -160,15 +161,26 @@ async def test_the_response_says_how_deepconf_ran(client):
     assert body["usage"]["completion_tokens"] == report["generated_tokens"] == 6 * 15
 
 
+async def test_by_default_online_deepconf_stops_once_its_two_warmup_traces_agree(client):
+    r = await client.post("/v1/chat/completions", json=chat(strategy="deepconf"))
+    assert r.status_code == 200, r.text
+    report = r.json()["reasoning"]["deepconf"]
+    # the default: 16 traces, a warm-up of 2, consensus 0.95; the warm-up's two agree
+    assert (report["traces"], report["stopped_at_consensus"]) == (2, 14)
+    assert r.json()["usage"]["completion_tokens"] == 2 * 15
+
+
 @pytest.mark.parametrize(("reasoning", "param", "says"), [
-    ({"strategy": "deepconf", "n_candidates": 4}, "reasoning", "warmup=4"),
+    ({"strategy": "deepconf", "n_candidates": 2}, "reasoning", "warmup=2"),
     ({"strategy": "deepconf", "n_candidates": 3, "warmup": 3}, "reasoning", "offline"),
     ({"strategy": "deepconf", "keep_share": 0}, "reasoning.keep_share", ""),
     ({"strategy": "deepconf", "keep_share": 1.5}, "reasoning.keep_share", ""),
     ({"strategy": "deepconf", "warmup": 0}, "reasoning.warmup", ""),
     ({"strategy": "deepconf", "deepconf_mode": "both"}, "reasoning.deepconf_mode", ""),
     ({"strategy": "deepconf", "confidence_signal": "max"}, "reasoning.confidence_signal", ""),
-    ({"strategy": "deepconf", "consensus": 0}, "reasoning.consensus", ""),
+    ({"strategy": "deepconf", "consensus": 0}, "reasoning.consensus", "false"),
+    ({"strategy": "deepconf", "consensus": True}, "reasoning.consensus", "(0, 1]"),
+    ({"strategy": "deepconf", "consensus": "0.9"}, "reasoning.consensus", "(0, 1]"),
     ({"strategy": "best_of_n", "warmup": 2}, "reasoning.warmup", "deepconf"),
     ({"strategy": "self_consistency", "keep_share": 0.5}, "reasoning.keep_share", "deepconf"),
 ])
