@@ -89,8 +89,11 @@ async def test_bad_physics_options_are_400s_that_say_what_to_change(client, phys
 
 
 async def test_a_unreadable_completion_is_neutral_not_an_error(client):
-    r = await verify(client, "I think it is about four newtons\n=\nAnswer: ???")
+    r = await verify(client, "I think it is about four newtons\n=\nso")
     assert r.status_code == 200 and r.json()["score"] == 1.0
+    # but an Answer line stating no quantity, where one in newtons is asked, is wrong
+    r = await verify(client, "I think it is about four newtons\n=\nAnswer: ???")
+    assert r.status_code == 200 and r.json()["score"] == 0.0
 
 
 async def chat(client, **reasoning):

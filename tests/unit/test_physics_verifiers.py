@@ -75,7 +75,15 @@ def test_a_declared_conserved_quantity_must_keep_its_value():
     assert laws.same_quantity("pf", "p") and not laws.same_quantity("P", "p")
 
 
-@pytest.mark.parametrize("text", ["", "hello", "x=", "=3", "a=(((", "Answer:", "Answer: lots",
+@pytest.mark.parametrize("answer", ["Answer: 20", "Answer: lots", "Answer: 8 v", "Answer: 20 kv"])
+def test_an_answer_stating_no_quantity_it_reads_scores_zero_where_one_with_a_unit_is_asked(
+        answer):
+    assert units.score_item(item(GOOD[:4] + [answer])) == 0.0
+    # a problem it cannot read asks for nothing it knows: neutral
+    assert units.score_item(StepItem("Compute: 1+2", (answer,), is_final=True)) == 1.0
+
+
+@pytest.mark.parametrize("text", ["", "hello", "x=", "=3", "a=(((", "Answer:",
                                   "v=u+a*t=3+2*4=11 blorps", "v=" + "1+" * 500 + "1 m/s",
                                   "v=u^99=1 m/s", "v=__import__('os')=1 m/s", "v=1/0=1 m/s"])
 def test_a_step_it_cannot_read_is_neutral_and_never_raises(text):

@@ -2,7 +2,9 @@
 
 - 0 for a dimensional inconsistency: a formula adding metres to seconds, links of one step in
   different dimensions (`v=a*t=6 m`), a restated quantity in another dimension, an answer in a
-  dimension other than the one asked for;
+  dimension other than the one asked for, or an Answer line with no quantity it can read where
+  a problem it reads asks for one with a unit (`Answer: 8`, `Answer: 8 v`: the final answer is
+  the one step that must state the quantity asked, and searches otherwise kept such answers);
 - a soft score (0.05-0.5, falling with the error) for a number off from its own recomputation
   (the formula evaluated on the known quantities, or a conversion) by more than the tolerance;
 - 1 for a consistent step; 1 (neutral) for a step or a problem it cannot read.
@@ -46,8 +48,8 @@ def _score(item: StepItem, options: PhysicsOptions) -> float:
     known = notation.known_quantities(problem, list(item.steps[:-1]))
     answer = notation.read_answer(item.step)
     if answer is not False:
-        if answer is None:
-            return 1.0
+        if answer is None:  # no quantity read: wrong unless the quantity asked has none
+            return 1.0 if problem.find_unit.dimensionless else 0.0
         if answer.dimensionality != problem.find_unit.dimensionality:
             return 0.0
         return closeness(answer, known.get(problem.find), options.tolerance)
