@@ -62,6 +62,17 @@ class RemoteEngineConfig:
     slack: int = 4  # calls a hashed replica may run above the least-loaded one
     routing: str = "affinity"  # or "round_robin" (no affinity: a baseline to measure against)
     max_connections: int = 256
+    # A call that could not get a connection (our pool full, or the connect timed out while
+    # this process's loop or the replica's was busy) is no fault of a replica's: once every
+    # replica in rotation has been tried, the call waits backoff x attempt and tries them again,
+    # this many times, before it fails. A burst of 640 on two cores timed out connects and, when
+    # those ejected the replicas, answered 279 requests 503.
+    congestion_retries: int = 3
+    congestion_backoff_s: float = 0.5
+
+
+# faults of our own congestion, not of a replica: waited out (RemoteEngineConfig)
+CONGESTION = frozenset({"pool_timeout", "connect_timeout"})
 
 
 class ReplicaFault(Exception):
@@ -162,6 +173,7 @@ class RemoteEngine(TokenizerMethods):
         generated: list[int] = []  # of a single streamed sample, for a mid-stream failover
         call_params = params
         aborted = self._aborts.setdefault(request_id, asyncio.Event())
+        waits = 0  # rounds waited out for congestion
         try:
             while True:
                 replica = self._choose(ids, scope, tried)
@@ -177,6 +189,14 @@ class RemoteEngine(TokenizerMethods):
                     return
                 except ReplicaFault as fault:
                     self._failed(replica, fault, tried)
+                    if fault.kind in CONGESTION and waits < self.config.congestion_retries \
+                            and not self._untried(tried):
+                        waits += 1
+                        await asyncio.sleep(self.config.congestion_backoff_s * waits)
+                        tried.clear()  # the ejected ones stay out: they are not in rotation
+                        if aborted.is_set():
+                            yield _aborted(request_id, ids, params.n)
+                            return
                     if generated:
                         if params.n != 1:
                             raise EngineUnavailable(f"upstream {replica.url} failed while "
@@ -200,6 +220,9 @@ class RemoteEngine(TokenizerMethods):
             self.health.eject(replica, str(fault))
         tried.add(replica.url)
         log.warning("upstream %s failed (%s); retrying elsewhere", replica.url, fault)
+
+    def _untried(self, tried: set[str]) -> bool:
+        return any(r.healthy and r.url not in tried for r in self.replicas)
 
     def _choose(self, ids: list[int], scope: RequestScope | None, tried: set[str]) -> Replica:
         try:
@@ -341,6 +364,10 @@ def _upstream_call(replica: Replica) -> Iterator[None]:
         yield
     except httpx.PoolTimeout as error:  # our own pool was full: no fault of the replica's
         raise ReplicaFault("pool_timeout", f"{type(error).__name__}", eject=False) from error
+    except httpx.ConnectTimeout as error:
+        # a busy host, or this process's own loop too busy to see the connect complete; a dead
+        # replica refuses at once (ConnectError, below) and a hung one fails its probes
+        raise ReplicaFault("connect_timeout", f"{type(error).__name__}", eject=False) from error
     except httpx.TimeoutException as error:
         raise ReplicaFault("timeout", f"{type(error).__name__}") from error
     except httpx.TransportError as error:

@@ -1,6 +1,7 @@
 """Replica health: ejection on a failed call or probe, and probing back into rotation.
 
-Every `interval_s` each replica's /health is probed. A replica in rotation that fails is ejected;
+Every `interval_s` each replica's /health is probed. A replica in rotation that fails is ejected
+(on a timeout, the second in a row: a burst slows answers without stopping them);
 an ejected one that answers gets the fleet's adapters again (`on_rejoin`) before it takes
 traffic. The probe of a healthy replica also reads its load (running + waiting requests) from
 its /metrics, so routing sees what other clients of the fleet send it; a replica whose /metrics
@@ -35,6 +36,7 @@ class HealthChecker:
         self._task: asyncio.Task | None = None
         self._rejoining: set[str] = set()
         self._load_unread: set[str] = set()  # replicas whose last /metrics read failed
+        self._timed_out: set[str] = set()  # replicas whose last probe timed out
 
     def eject(self, replica: Replica, reason: str) -> None:
         if replica.healthy:
@@ -50,9 +52,20 @@ class HealthChecker:
         try:
             response = await self._http.get(f"{replica.url}/health", timeout=self._interval_s + 1)
             response.raise_for_status()
+        except httpx.TimeoutException as error:
+            # one slow answer under a burst is a busy replica (or a busy loop here); two in a
+            # row is one that no longer answers
+            if replica.url in self._timed_out or not replica.healthy:
+                self.eject(replica, f"health probe timed out twice ({type(error).__name__})")
+            else:
+                self._timed_out.add(replica.url)
+                log.info("upstream %s: health probe timed out once (%s)", replica.url,
+                         type(error).__name__)
+            return
         except (httpx.HTTPError, ValueError) as error:
             self.eject(replica, f"health probe failed ({type(error).__name__}: {error})")
             return
+        self._timed_out.discard(replica.url)
         if replica.healthy:
             await self._read_load(replica)
             return

@@ -406,7 +406,7 @@ async def test_probes_have_their_own_pool_and_a_full_pool_ejects_nobody(tokenize
     working = httpx.AsyncClient(transport=Fleet(a, b).transport())
     engine = RemoteEngine(RemoteEngineConfig(
         upstreams=(A, B), tokenizer=DEMO, served_model_name="demo", start_timeout_s=0,
-        health_interval_s=60), working, tokenizer,
+        health_interval_s=60, congestion_backoff_s=0), working, tokenizer,
         control=httpx.AsyncClient(transport=Fleet(a, b).transport()))
     await engine.start()
     engine._http = httpx.AsyncClient(transport=httpx.MockTransport(full))  # the burst's pool
@@ -416,3 +416,66 @@ async def test_probes_have_their_own_pool_and_a_full_pool_ejects_nobody(tokenize
         await run(engine, [1], SamplingParams(max_tokens=2, final_only=True))
     assert [r.healthy for r in engine.replicas] == [True, True]
     await engine.shutdown()
+
+
+async def test_connect_timeouts_eject_nobody_and_the_call_waits_them_out(tokenizer, replicas):
+    """A burst of 640 on two cores timed out connects to both replicas (this process's loop
+    too busy to see them complete); ejecting on those answered 279 requests 503. The call now
+    tries every replica, waits, and tries again."""
+    a, b = replicas
+    fleet = Fleet(a, b).transport()
+    timeouts = []
+
+    async def slow_connects(request: httpx.Request) -> httpx.Response:
+        if len(timeouts) < 3:  # both replicas, then one more: the second round's first try
+            timeouts.append(request.url.host)
+            raise httpx.ConnectTimeout("timed out")
+        return await fleet.handle_async_request(request)
+
+    engine = await started(tokenizer, a, b, congestion_backoff_s=0.01)
+    engine._http = httpx.AsyncClient(transport=httpx.MockTransport(slow_connects))
+    text, _, outs = await run(engine, [1, 2], SamplingParams(max_tokens=2, final_only=True))
+    assert text == "12" and outs[-1].finished and len(timeouts) == 3
+    assert sorted(timeouts[:2]) == ["a", "b"]
+    assert [r.healthy for r in engine.replicas] == [True, True]
+    await engine.shutdown()
+
+
+async def test_connect_timeouts_fail_the_call_after_the_configured_waits(tokenizer, replicas):
+    calls = []
+
+    async def never(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.host)
+        raise httpx.ConnectTimeout("timed out")
+
+    engine = await started(tokenizer, *replicas, congestion_backoff_s=0, congestion_retries=2)
+    engine._http = httpx.AsyncClient(transport=httpx.MockTransport(never))
+    with pytest.raises(EngineUnavailable, match="every replica"):
+        await run(engine, [1], SamplingParams(max_tokens=2, final_only=True))
+    assert len(calls) == 2 * (1 + 2)  # each replica, in the first round and after each wait
+    assert [r.healthy for r in engine.replicas] == [True, True]
+    await engine.shutdown()
+
+
+async def test_a_probe_that_times_out_ejects_on_the_second_in_a_row():
+    replica = Replica(A, healthy=True)
+    answers = iter(["timeout", "ok", "timeout", "timeout"])
+
+    async def health(request: httpx.Request) -> httpx.Response:
+        if next(answers) == "timeout":
+            raise httpx.ReadTimeout("slow")
+        return httpx.Response(200)
+
+    async def rejoin(_replica: Replica) -> None:
+        return None
+
+    checker = HealthChecker([replica], httpx.AsyncClient(transport=httpx.MockTransport(health)),
+                            60, on_rejoin=rejoin)
+    checker._read_load = lambda r: asyncio.sleep(0)  # this test is about /health alone
+    await checker.probe_all()
+    assert replica.healthy  # once: a busy replica
+    await checker.probe_all()  # answers: the count starts again
+    await checker.probe_all()
+    assert replica.healthy
+    await checker.probe_all()  # twice in a row
+    assert not replica.healthy
