@@ -296,7 +296,9 @@ def report(results: dict, meta: dict) -> str:
              f"{meta['problems']} fresh problems (seed {METACOGNITION_SEED}+), the demo server "
              "with its default verifiers and committed calibration; chat requests at "
              "temperature 0 with max_tokens 256 (searches sample their branches at the "
-             "server's search temperature).", "", "## Targets", "", *targets(results), "",
+             "server's search temperature)." + (f" Relabelled since: {meta['relabelled']}."
+                                                 if meta.get("relabelled") else ""),
+             "", "## Targets", "", *targets(results), "",
              "## Accuracy, tokens and how well confidence ranks and calibrates", "",
              "| config | accuracy | tokens | AUROC conf. | " + " | ".join(
                  f"AUROC {s}" for s in SIGNALS) + " | ECE uncal. | ECE cal. | calibrated |",
