@@ -62,7 +62,7 @@ async def ask(http: httpx.AsyncClient, problem: Problem, reasoning: dict) -> dic
             "tokens": body["usage"]["completion_tokens"]}
 
 
-async def run_phases(args: argparse.Namespace) -> dict[str, list[dict]]:
+async def run_phases(args: argparse.Namespace, names: list[str]) -> dict[str, list[dict]]:
     problems = load_problems(args.per_level, args.countdown, args.seed)
     port = free_port()
     command = ["-m", "server", *UNBOUNDED_ADMISSION, "--model", args.model, "--port", str(port),
@@ -71,7 +71,8 @@ async def run_phases(args: argparse.Namespace) -> dict[str, list[dict]]:
     with running_server(command, port, RESULTS / "logs" / "calibrate-confidence-server.log") as url:
         gate = asyncio.Semaphore(args.concurrency)
         async with httpx.AsyncClient(base_url=url, timeout=600) as http:
-            for name, reasoning in PHASES.items():
+            for name in names:
+                reasoning = PHASES[name]
                 started = time.monotonic()
 
                 async def one(problem: Problem) -> dict:
@@ -124,13 +125,16 @@ def fit_all(phases: dict[str, list[dict]]) -> tuple[list[dict], dict]:
     return families, figures
 
 
-def report(figures: dict, args: argparse.Namespace, n: int, wall_s: float) -> str:
+def report(figures: dict, args: argparse.Namespace, n: dict[str, int], wall_s: float,
+           fitted_by: str) -> str:
+    counts = ", ".join(f"{count} answered {'greedily' if name == 'greedy' else 'by ' + name}"
+                       for name, count in n.items())
     lines = ["# Confidence calibration", "",
              f"{'Refitted from the saved outcomes' if args.refit else 'Run'} "
-             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; the run took {wall_s / 60:.1f} "
-             f"min. Command: `python -m benchmarks.calibrate_confidence {command_flags(args)}`.",
-             "", f"{n} problems (seed stream {args.seed}+), each answered greedily and by beam "
-             f"(width 3, verifiers {', '.join(search_verifiers())}); every third held out. "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; the runs took {wall_s / 60:.1f} "
+             f"min. Commands: `{fitted_by}`.",
+             "", f"Problems from seed stream {args.seed}+ ({counts}; beam: width 3, verifiers "
+             f"{', '.join(search_verifiers())}); every third held out. "
              "Held-out AUROC (right vs wrong answers) and expected calibration error (10 bins) "
              "of the fitted mapping, of the uncalibrated mapping the server uses without a "
              "file, and the AUROC of each signal alone. `benchmarks/metacognition.py` measures "
@@ -150,7 +154,8 @@ def report(figures: dict, args: argparse.Namespace, n: int, wall_s: float) -> st
 
 
 def command_flags(args: argparse.Namespace) -> str:
-    return f"--per-level {args.per_level} --countdown {args.countdown} --seed {args.seed}"
+    phases = "" if getattr(args, "phases", None) is None else f" --phases {args.phases}"
+    return f"--per-level {args.per_level} --countdown {args.countdown} --seed {args.seed}{phases}"
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -159,17 +164,28 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.refit:
         saved = json.loads(outcomes_path.read_text())
         phases, wall = saved["phases"], saved["wall_s"]
+        commands = saved.get("commands") or {name: command_flags(args) for name in phases}
     else:
-        phases = await run_phases(args)
-        wall = time.monotonic() - started
-        outcomes_path.write_text(json.dumps({"wall_s": round(wall, 1), "phases": phases}))
+        names = list(PHASES) if args.phases is None else args.phases.split(",")
+        unknown = set(names) - set(PHASES)
+        if unknown:
+            raise SystemExit(f"--phases: unknown {sorted(unknown)} (known: {', '.join(PHASES)})")
+        # the phases not run keep their saved outcomes (and the command that made them)
+        saved = json.loads(outcomes_path.read_text()) if set(names) != set(PHASES) else {}
+        phases = {**saved.get("phases", {}), **await run_phases(args, names)}
+        commands = {**saved.get("commands", {}), **{name: command_flags(args) for name in names}}
+        wall = time.monotonic() - started + saved.get("wall_s", 0)
+        outcomes_path.write_text(json.dumps({"wall_s": round(wall, 1), "phases": phases,
+                                             "commands": commands}))
     families, figures = fit_all(phases)
-    n = len(phases["greedy"])
+    n = {name: len(rows) for name, rows in phases.items()}
+    tool = "python -m benchmarks.calibrate_confidence"
+    fitted_by = (f"{tool} {next(iter(commands.values()))}" if len(set(commands.values())) == 1
+                 else "; ".join(f"{name}: {tool} {flags}" for name, flags in commands.items()))
     args.out.write_text(json.dumps(
-        {"model": args.model,
-         "fitted_by": f"python -m benchmarks.calibrate_confidence {command_flags(args)}",
-         "problems": n, "families": families}, indent=2) + "\n")
-    text = report(figures, args, n, wall)
+        {"model": args.model, "fitted_by": fitted_by, "problems": n, "families": families},
+        indent=2) + "\n")
+    text = report(figures, args, n, wall, fitted_by)
     (RESULTS / "confidence_calibration.md").write_text(text)
     print(text)
 
@@ -180,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     add_run_arguments(parser, CONFIDENCE_SEED)
     parser.set_defaults(per_level=25, countdown=200)
     parser.add_argument("--out", type=Path, default=CONFIDENCE_FILE)
+    parser.add_argument("--phases", default=None,
+                        help=f"comma-separated, of {', '.join(PHASES)} (default all): the others "
+                             "keep their saved outcomes")
     parser.add_argument("--refit", action="store_true",
                         help="fit again from the saved confidence_calibration.json, without a run")
     asyncio.run(main_async(parser.parse_args(argv)))
