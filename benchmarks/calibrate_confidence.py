@@ -9,7 +9,7 @@ server without a calibration (`--confidence-file ''`) answers each problem greed
 pass: the family of no verifiers) and with beam (width 3) under the server's default search
 verifiers; each answer's `reasoning.confidence.signals` and whether it is right are the data.
 Every third problem is held out; `training.components.confidence_fit` fits a logistic
-regression per family on the rest: greedy (path signals), beam (path signals, the finished
+regression, then an isotonic map of its outputs, per family on the rest: greedy (path signals), beam (path signals, the finished
 paths' agreement, the verifiers' score) and a fallback for any other model or verifier set
 (path signals of both). The held-out AUROC and ECE, of each signal and of the fitted mapping,
 go to the report.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import time
 from datetime import datetime, timezone
@@ -106,8 +107,9 @@ def fit_all(phases: dict[str, list[dict]]) -> tuple[list[dict], dict]:
             split(phases["greedy"])[0] + split(phases["beam"])[0],
             split(phases["greedy"])[1] + split(phases["beam"])[1])
         family = fit_family([r["signals"] for r in train], [r["correct"] for r in train],
-                            features, model, names)
+                            features, model, names, isotonic=True)
         mapping = CalibrationTable.from_json({"families": [family]}).families[0]
+        logistic = dataclasses.replace(mapping, isotonic=None)
         labels = [r["correct"] for r in test]
         calibrated = [mapping.probability(r["signals"]) for r in test]
         raw = [r["uncalibrated"] for r in test]
@@ -117,6 +119,8 @@ def fit_all(phases: dict[str, list[dict]]) -> tuple[list[dict], dict]:
             "fit": len(train), "held_out": len(test),
             "accuracy": round(sum(labels) / len(labels), 4),
             "auroc": _round(auroc(calibrated, labels)), "ece": round(ece(calibrated, labels), 4),
+            "logistic_ece": round(ece([logistic.probability(r["signals"]) for r in test],
+                                      labels), 4),
             "uncalibrated_auroc": _round(auroc(raw, labels)),
             "uncalibrated_ece": round(ece(raw, labels), 4),
             "signal_auroc": {f: _round(v) for f, v in signal_auroc.items()}}
@@ -139,12 +143,13 @@ def report(figures: dict, args: argparse.Namespace, n: dict[str, int], wall_s: f
              "of the fitted mapping, of the uncalibrated mapping the server uses without a "
              "file, and the AUROC of each signal alone. `benchmarks/metacognition.py` measures "
              "properly.", "",
-             "| family | fit | held out | accuracy | AUROC | ECE | uncal. AUROC | uncal. ECE |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| family | fit | held out | accuracy | AUROC | ECE | ECE, logistic alone | "
+             "uncal. AUROC | uncal. ECE |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, f in figures.items():
         lines.append(f"| {name} | {f['fit']} | {f['held_out']} | {f['accuracy']:.1%} | "
-                     f"{_fmt(f['auroc'])} | {f['ece']:.3f} | {_fmt(f['uncalibrated_auroc'])} | "
-                     f"{f['uncalibrated_ece']:.3f} |")
+                     f"{_fmt(f['auroc'])} | {f['ece']:.3f} | {_fmt(f.get('logistic_ece'))} | "
+                     f"{_fmt(f['uncalibrated_auroc'])} | {f['uncalibrated_ece']:.3f} |")
     lines += ["", "Each signal's held-out AUROC:", "",
               "| family | " + " | ".join(FEATURES) + " |", "|---|" + "---:|" * len(FEATURES)]
     for name, f in figures.items():

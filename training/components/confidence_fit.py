@@ -18,9 +18,17 @@ from search.calibration import family_json
 Signals = Mapping[str, float | int | None]
 
 
+# an isotonic map's ends: a calibrated confidence of exactly 0 or 1 would claim a certainty
+# that a few hundred answers cannot show
+ISOTONIC_BOUNDS = (0.005, 0.995)
+
+
 def fit_family(rows: Sequence[Signals], correct: Sequence[bool], features: Sequence[str],
-               model: str | None, verifiers: Sequence[str] | None, c: float = 1.0) -> dict:
-    """A family fitted on `rows`; a feature a row lacks reads as the feature's mean."""
+               model: str | None, verifiers: Sequence[str] | None, c: float = 1.0,
+               isotonic: bool = False) -> dict:
+    """A family fitted on `rows`; a feature a row lacks reads as the feature's mean. With
+    `isotonic`, an isotonic regression on the logistic regression's outputs for the same rows
+    follows it (search/calibration.py)."""
     from sklearn.linear_model import LogisticRegression
 
     fill = [_mean([r.get(f) for r in rows]) for f in features]
@@ -36,8 +44,24 @@ def fit_family(rows: Sequence[Signals], correct: Sequence[bool], features: Seque
     else:
         fitted = LogisticRegression(C=c, max_iter=1000).fit(x, labels)
         coef, intercept = list(fitted.coef_[0]), float(fitted.intercept_[0])
+    extra: dict = {}
+    if isotonic and len(set(labels)) == 2:
+        from sklearn.isotonic import IsotonicRegression
+
+        from search.calibration import CalibrationTable
+
+        logistic = CalibrationTable.from_json({"families": [family_json(
+            model, verifiers, features, center, scale, fill, coef, intercept)]}).families[0]
+        outputs = [logistic.probability(r) for r in rows]
+        fitted = IsotonicRegression(y_min=ISOTONIC_BOUNDS[0], y_max=ISOTONIC_BOUNDS[1],
+                                    out_of_bounds="clip").fit(outputs, labels)
+        knots_x, knots_y = list(fitted.X_thresholds_), list(fitted.y_thresholds_)
+        if len(knots_x) >= 2:
+            extra["isotonic"] = {"x": [float(v) for v in knots_x],
+                                 "y": [float(v) for v in knots_y]}
     return family_json(model, verifiers, features, center, scale, fill, coef, intercept,
-                       answers=len(rows), accuracy=round(sum(labels) / max(len(labels), 1), 4))
+                       answers=len(rows), accuracy=round(sum(labels) / max(len(labels), 1), 4),
+                       **extra)
 
 
 def auroc(scores: Sequence[float], correct: Sequence[bool]) -> float | None:
