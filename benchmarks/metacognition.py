@@ -30,7 +30,9 @@ import json
 import math
 import platform
 import random
+import shlex
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -297,7 +299,8 @@ def report(results: dict, meta: dict) -> str:
              "with its default verifiers and committed calibration; chat requests at "
              "temperature 0 with max_tokens 256 (searches sample their branches at the "
              "server's search temperature)." + (f" Relabelled since: {meta['relabelled']}."
-                                                 if meta.get("relabelled") else ""),
+                                                 if meta.get("relabelled") else "")
+             + (f" Before: {meta['before']}." if meta.get("before") else ""),
              "", "## Targets", "", *targets(results), "",
              "## Accuracy, tokens and how well confidence ranks and calibrates", "",
              "| config | accuracy | tokens | AUROC conf. | " + " | ".join(
@@ -397,8 +400,8 @@ def main() -> None:
                    "--log-level", "warning", *UNBOUNDED_ADMISSION]
         with running_server(command, port, log, timeout_s=600) as url:
             answers = asyncio.run(run(url, problems, configs, args.concurrency))
-        meta = {"command": "python -m benchmarks metacognition "
-                           f"--per-level {args.per_level} --countdown {args.countdown}",
+        meta = {"command": shlex.join(["python", "-m", "benchmarks", "metacognition",
+                                       *sys.argv[1:]]),
                 "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
                 "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
                 "wall_min": (time.time() - started) / 60, "problems": len(problems)}
