@@ -130,7 +130,7 @@ async def first_chunk(http: httpx.AsyncClient, problem: Problem, model: str,
     """The first chunk alone: the prompt and `chunk` tokens, greedy."""
     r = await http.post("/v1/completions", json={
         "model": model, "prompt": problem.prompt + "\n", "max_tokens": chunk,
-        "temperature": 0})
+        "temperature": 0, "reasoning": {"strategy": "greedy"}})  # not the server's default
     r.raise_for_status()
     steps, valid = valid_steps(problem, r.json()["choices"][0]["text"])
     return {"model": model, "ops": problem.difficulty, "problem": problem.id,
