@@ -1,12 +1,13 @@
 """Long-range reasoning, measured: accuracy, memory, tokens and time against solution length
 for plain generation and bounded-context (chunked) reasoning (issue 35).
 
-    /work/bin/heavy python -m benchmarks long_range [--per-length 10] [--model demo]
+    /work/bin/heavy python -m benchmarks long_range [--per-length 10] \
+        [--model long_arithmetic --model demo=plain,state]
 
-One server (the demo base model; `--model` names what the requests ask for: `demo`, or an
-adapter under models/demo/adapters such as the chunked-arithmetic one that
-training/configs/lora_long_arithmetic.yaml would train) answers long arithmetic
-chains (training.tasks.long_arithmetic, level-1 operands, seed stream 800_000+) whose prompt
+One server (the demo base model; each `--model NAME[=CONFIGS]` names what requests ask for,
+`demo` or an adapter under models/demo/adapters such as `long_arithmetic`, trained by
+training/configs/lora_long_arithmetic.yaml, and which configurations it runs) answers long
+arithmetic chains (training.tasks.long_arithmetic, level-1 operands, seed stream 800_000+) whose prompt
 plus worked solution is from about half the model's 512-position window to about 4x it, with:
 
 - `plain`: greedy in one context (max_tokens: what the window leaves after the prompt);
@@ -16,7 +17,10 @@ plus worked solution is from about half the model's 512-position window to about
   (`Compute: ...`, verifiers/states/arithmetic.py) and the step the chunk cut;
 - `state+beam`: beam search (width 2, `logic` verifier, 60 s at most) inside the same chunks.
 
-Reported per configuration and length: exact accuracy, peak KV tokens held per request
+First, per model, the first chunk alone (the prompt, `chunk` tokens greedy, /v1/completions):
+whether its first step is a valid step of the expression, and whether every line it completes
+is (the question each state chunk reads is such a long expression). Then, reported per model,
+configuration and length: exact accuracy, peak KV tokens held per request
 (reasoning.context.peak_kv_tokens: prompt + generated of every live sample at once, an upper
 bound where siblings share prompt blocks; for `plain`, prompt + completion tokens), the longest
 single context, completion tokens (every token generated) and wall time per request. The
@@ -106,23 +110,74 @@ async def ask(http: httpx.AsyncClient, problem: Problem, name: str, reasoning: d
         chunks=context.get("chunks", 1), latency_s=latency)
 
 
-async def run(url: str, problems: list[Problem], chosen: list[tuple[str, dict]], model: str,
-              concurrency: int) -> tuple[list[Answer], dict[str, float]]:
+def valid_steps(problem: Problem, text: str) -> tuple[int, bool]:
+    """How many of `text`'s complete lines are valid steps of the problem's expression, one
+    after another, and whether all of them are (an `Answer:` line ends the count)."""
+    state = arithmetic.parse(problem.prompt)
+    n = 0
+    for line in text.split("\n")[:-1]:
+        if line.startswith("Answer:"):
+            break
+        state = arithmetic._reduce(state, line)  # noqa: SLF001 -- the task's own reduction
+        if state is None:
+            return n, False
+        n += 1
+    return n, True
+
+
+async def first_chunk(http: httpx.AsyncClient, problem: Problem, model: str,
+                      chunk: int) -> dict:
+    """The first chunk alone: the prompt and `chunk` tokens, greedy."""
+    r = await http.post("/v1/completions", json={
+        "model": model, "prompt": problem.prompt + "\n", "max_tokens": chunk,
+        "temperature": 0, "reasoning": {"strategy": "greedy"}})  # not the server's default
+    r.raise_for_status()
+    steps, valid = valid_steps(problem, r.json()["choices"][0]["text"])
+    return {"model": model, "ops": problem.difficulty, "problem": problem.id,
+            "first_step_valid": steps >= 1, "chunk_valid": valid and steps >= 1,
+            "valid_steps": steps}
+
+
+async def run(url: str, problems: list[Problem], plan: list[tuple[str, str, dict]],
+              concurrency: int, chunk: int) -> tuple[list[Answer], dict[str, float], list]:
     gate = asyncio.Semaphore(concurrency)
     answers: list[Answer] = []
     walls: dict[str, float] = {}
+    firsts: list[dict] = []
     async with httpx.AsyncClient(base_url=url, timeout=3600) as http:
-        for name, reasoning in chosen:
+        for model in dict.fromkeys(model for model, _, _ in plan):
+            async def first(p: Problem, model: str = model) -> dict:
+                async with gate:
+                    return await first_chunk(http, p, model, chunk)
+            firsts += await asyncio.gather(*(first(p) for p in problems))
+            mine = [f for f in firsts if f["model"] == model]
+            print(f"{model} first step valid: {sum(f['first_step_valid'] for f in mine)}/"
+                  f"{len(mine)}", flush=True)
+        for model, name, reasoning in plan:
+            label = f"{model}/{name}"
             async def one(p: Problem) -> Answer:
                 async with gate:
-                    return await ask(http, p, name, reasoning, model)
+                    return await ask(http, p, label, reasoning, model)
             started = time.monotonic()
             answers += await asyncio.gather(*(one(p) for p in problems))
-            walls[name] = time.monotonic() - started
-            done = [a for a in answers if a.config == name]
-            print(f"{name}: {sum(a.correct for a in done)}/{len(done)} in {walls[name]:.0f} s",
+            walls[label] = time.monotonic() - started
+            done = [a for a in answers if a.config == label]
+            print(f"{label}: {sum(a.correct for a in done)}/{len(done)} in {walls[label]:.0f} s",
                   flush=True)
-    return answers, walls
+    return answers, walls, firsts
+
+
+def first_chunk_table(firsts: list[dict]) -> dict:
+    """Per model and operations: the first chunk's first step valid, all its lines valid."""
+    table: dict[str, dict[int, dict]] = {}
+    for f in firsts:
+        table.setdefault(f["model"], {}).setdefault(f["ops"], []).append(f)  # type: ignore
+    return {model: {ops: {"n": len(group),
+                          "first_step_valid": statistics.fmean(f["first_step_valid"]
+                                                               for f in group),
+                          "chunk_valid": statistics.fmean(f["chunk_valid"] for f in group)}
+                    for ops, group in sorted(by_ops.items())}
+            for model, by_ops in table.items()}
 
 
 def compute(answers: list[Answer]) -> dict:
@@ -163,13 +218,19 @@ def figure(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    names = sorted({c.split("/")[-1] for c in results["rows"]})
+    models = sorted({c.split("/")[0] for c in results["rows"]})
+    colors = {n: f"C{i}" for i, n in enumerate(names)}
+    styles = dict(zip(models, ("o-", "s--", "^:", "d-.")))
     for config, by_ops in results["rows"].items():
+        model, name = config.split("/") if "/" in config else (models[0], config)
+        look = {"color": colors[name], "label": config}
         xs = [r["windows"] for r in by_ops.values()]
-        axes[0].plot(xs, [r["accuracy"] for r in by_ops.values()], "o-", label=config)
-        axes[1].plot(xs, [r["max_peak_kv_tokens"] for r in by_ops.values()], "o-",
-                     label=config)
-        axes[2].plot(xs, [r["completion_tokens"] for r in by_ops.values()], "o-",
-                     label=config)
+        axes[0].plot(xs, [r["accuracy"] for r in by_ops.values()], styles[model], **look)
+        axes[1].plot(xs, [r["max_peak_kv_tokens"] for r in by_ops.values()], styles[model],
+                     **look)
+        axes[2].plot(xs, [r["completion_tokens"] for r in by_ops.values()], styles[model],
+                     **look)
     for ax, title in zip(axes, ("exact accuracy", "peak KV tokens held per request (max)",
                                 "completion tokens per request")):
         ax.axvline(1.0, color="grey", lw=0.8, ls="--")
@@ -177,7 +238,7 @@ def figure(results: dict, path: Path) -> None:
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylim(-0.02, 1.02)
-    axes[0].legend()
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -186,8 +247,21 @@ def report(results: dict, meta: dict) -> str:
     lines = ["# Long-range reasoning: chunked against plain generation", "",
              f"`{meta['command']}` on {meta['started']} ({meta['machine']}; "
              f"{meta['wall_min']:.1f} min, {meta['problems']} problems x "
-             f"{len(results['rows'])} configurations); model `{meta['model']}`, chunk "
-             f"{meta['chunk']} tokens.", "",
+             f"{len(results['rows'])} configurations); models {meta['model']}, chunk "
+             f"{meta['chunk']} tokens.", ""]
+    firsts = results.get("first_chunk") or {}
+    if firsts:
+        lines += ["The first chunk alone (prompt + first chunk greedy): the share whose first "
+                  "step is valid / whose every completed line is.", "",
+                  "| model | " + " | ".join(f"{ops} ops" for ops in next(iter(
+                      firsts.values()))) + " |",
+                  "|---|" + "---:|" * len(next(iter(firsts.values())))]
+        for model, by_ops in firsts.items():
+            lines.append(f"| {model} | " + " | ".join(
+                f"{r['first_step_valid']:.2f} / {r['chunk_valid']:.2f}"
+                for r in by_ops.values()) + " |")
+        lines.append("")
+    lines += [
              "| config | ops | windows | n | accuracy | peak KV tokens (mean / max) | "
              "longest context | completion tokens | chunks | s / request |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -208,20 +282,36 @@ def report(results: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plan_of(specs: list[str], chunk: int) -> list[tuple[str, str, dict]]:
+    """`--model NAME[=CONFIG,...]` -> (model, config, reasoning) in order (every config when
+    none are named)."""
+    known = dict(configs(chunk))
+    plan = []
+    for spec in specs:
+        model, _, wanted = spec.partition("=")
+        names = wanted.split(",") if wanted else list(known)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise SystemExit(f"unknown configurations {unknown}: choose from {list(known)}")
+        plan += [(model, name, known[name]) for name in names]
+    return plan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-length", type=int, default=10)
     parser.add_argument("--ops", default=",".join(map(str, OPS)))
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--model", default="demo",
-                        help="the served name asked for: demo (the base) or an adapter")
+    parser.add_argument("--model", action="append", default=None, metavar="NAME[=CONFIGS]",
+                        help="the served name asked for (demo: the base, or an adapter), and "
+                             "the comma-separated configurations it runs (default all); "
+                             "repeatable")
     parser.add_argument("--chunk", type=int, default=CHUNK)
-    parser.add_argument("--configs", default=None, help="comma-separated names (default all)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--out", default="long_range")
     args = parser.parse_args()
-    wanted = None if args.configs is None else set(args.configs.split(","))
-    chosen = [(n, r) for n, r in configs(args.chunk) if wanted is None or n in wanted]
+    specs = args.model or ["demo"]
+    plan = plan_of(specs, args.chunk)
     problems = [p for ops in map(int, args.ops.split(","))
                 for p in long_arithmetic.generate(args.seed, args.per_length, ops)]
     started = time.time()
@@ -231,17 +321,21 @@ def main() -> None:
                "--adapter-resolver-root", "models/demo/adapters",
                *UNBOUNDED_ADMISSION]
     with running_server(command, port, log, timeout_s=600) as url:
-        answers, walls = asyncio.run(run(url, problems, chosen, args.model, args.concurrency))
+        answers, walls, firsts = asyncio.run(run(url, problems, plan, args.concurrency,
+                                                 args.chunk))
     meta = {"command": f"python -m benchmarks long_range --per-length {args.per_length} "
-                       f"--model {args.model}",
+                       f"--ops {args.ops} --chunk {args.chunk} "
+                       + " ".join(f"--model {spec}" for spec in specs),
             "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
             "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
             "wall_min": (time.time() - started) / 60, "problems": len(problems),
-            "model": args.model, "chunk": args.chunk, "config_wall_s": walls}
-    results = compute(answers)
+            "model": ", ".join(f"`{m}`" for m in dict.fromkeys(m for m, _, _ in plan)),
+            "chunk": args.chunk, "config_wall_s": walls}
+    results = {**compute(answers), "first_chunk": first_chunk_table(firsts)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(
-        {"meta": meta, **results, "answers": [asdict(a) for a in answers]}, indent=1) + "\n")
+        {"meta": meta, **results, "answers": [asdict(a) for a in answers],
+         "first_chunks": firsts}, indent=1) + "\n")
     figure(results, RESULTS / f"{args.out}.png")
     text = report(results, meta)
     (RESULTS / f"{args.out}.md").write_text(text)
