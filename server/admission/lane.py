@@ -1,8 +1,7 @@
 """A lane: requests admitted first come first served while their costs fit its capacity; a
 request that does not fit waits in the lane's queue, and one that would overflow the queue, or
 waits past its time, is refused with 429 and a Retry-After estimated from the lane's drain
-rate; a request the queue took waits on past its time while the lane drains and its turn is
-within the lane's max wait. A request that costs more than the whole capacity runs alone. The capacity, the queue and
+rate. A request that costs more than the whole capacity runs alone. The capacity, the queue and
 the drain rate are the lane's `Capacity` (capacity.py)."""
 
 from __future__ import annotations
@@ -53,7 +52,6 @@ class Lane:
         self.waiters: collections.deque[_Waiter] = collections.deque()
         self._saturated = False  # requests waited or were refused since the last update
         self._next_turn = 0.0  # when the next request refused may come back (retry_after)
-        self._releases = 0  # requests finished, ever: whether the lane drained during a wait
         self._wait = WAIT.labels(name)
         # read when /metrics is scraped, rather than written at every start and release
         for gauge, value in ((IN_FLIGHT, lambda: self.in_flight), (QUEUED, lambda: self.queued),
@@ -89,20 +87,11 @@ class Lane:
         self.waiters.append(waiter)
         timeout = min(self.queue_timeout(cost), deadline - arrived)
         try:
-            while True:
-                releases = self._releases
-                try:
-                    await asyncio.wait_for(asyncio.shield(waiter.ready), max(timeout, 0.0))
-                    break
-                except TimeoutError:
-                    if waiter.ready.done():
-                        break
-                    timeout = self._wait_more(waiter, releases, deadline)
-                    if timeout is None:
-                        self.waiters.remove(waiter)
-                        waited = self.clock() - arrived
-                        raise self._refuse("queue_timeout", f"waited {waited:.0f} s",
-                                           cost) from None
+            await asyncio.wait_for(asyncio.shield(waiter.ready), max(timeout, 0.0))
+        except TimeoutError:
+            if not waiter.ready.done():
+                self.waiters.remove(waiter)
+                raise self._refuse("queue_timeout", f"waited {timeout:.0f} s", cost) from None
         except asyncio.CancelledError:  # the client left while waiting
             if waiter.ready.done():
                 self.release(cost, spent=0)
@@ -132,33 +121,12 @@ class Lane:
         return max(2 * self.expected_wait(cost) + _QUEUE_TIMEOUT_SLACK_S,
                    self.limits.limits.max_wait_s)
 
-    def _wait_more(self, waiter: _Waiter, releases: int, deadline: float) -> float | None:
-        """After a waiter's timeout: how much longer it may wait, or None to refuse it. A
-        request the queue took waits on while the lane drains (requests finished during its
-        wait) and the work ahead of it still drains within the lane's max wait: refusing it
-        then would throw away its place for a Retry-After longer than its wait. Measured: a
-        remote burst of 640 on two cores, its drain slower than the rate that sized the queue,
-        answered 123 refusals after up to 66 s of waiting."""
-        now = self.clock()
-        if self.queue_timeout_s is not None or self._releases == releases or now >= deadline:
-            return None
-        ahead = self.in_flight - self.capacity
-        for queued in self.waiters:
-            ahead += queued.cost
-            if queued is waiter:
-                break
-        expected = max(ahead, 0) / self.limits.drain_rate(now)
-        if expected > self.limits.limits.max_wait_s:
-            return None
-        return min(2 * expected + _QUEUE_TIMEOUT_SLACK_S, deadline - now)
-
     def release(self, cost: int, spent: int | None = None) -> None:
         """Frees the `cost` a request held; the drain rate counts what it `spent` (its cost
         when not known)."""
         now = self.clock()
         self.in_flight -= cost
         self.running -= 1
-        self._releases += 1
         self.limits.finished(now, cost if spent is None else spent)
         if not self.running:
             self.limits.busy(now, False)
