@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import statistics
 import time
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.harness.publish import publish
 from benchmarks.harness.servers import UNBOUNDED_ADMISSION
 from tests.servers import free_port, running_server
 from training.tasks import Problem, arithmetic, long_arithmetic
@@ -332,14 +332,8 @@ def main() -> None:
             "model": ", ".join(f"`{m}`" for m in dict.fromkeys(m for m, _, _ in plan)),
             "chunk": args.chunk, "config_wall_s": walls}
     results = {**compute(answers), "first_chunk": first_chunk_table(firsts)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(
-        {"meta": meta, **results, "answers": [asdict(a) for a in answers],
-         "first_chunks": firsts}, indent=1) + "\n")
-    figure(results, RESULTS / f"{args.out}.png")
-    text = report(results, meta)
-    (RESULTS / f"{args.out}.md").write_text(text)
-    print(text)
+    publish(args.out, {"meta": meta, **results, "answers": [asdict(a) for a in answers],
+                       "first_chunks": firsts}, results, meta, figure, report, RESULTS)
 
 
 if __name__ == "__main__":

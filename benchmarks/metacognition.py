@@ -40,6 +40,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.harness.chat import chat_request
+from benchmarks.harness.publish import publish
 from benchmarks.harness.problems import add_run_arguments, bucket_of, load_problems
 from benchmarks.harness.servers import UNBOUNDED_ADMISSION
 from search.calibration import uncalibrated
@@ -406,13 +407,8 @@ def main() -> None:
                 "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
                 "wall_min": (time.time() - started) / 60, "problems": len(problems)}
     results = compute(answers)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(
-        {"meta": meta, **results, "answers": [asdict(a) for a in answers]}, indent=1) + "\n")
-    figure(results, RESULTS / f"{args.out}.png")
-    text = report(results, meta)
-    (RESULTS / f"{args.out}.md").write_text(text)
-    print(text)
+    publish(args.out, {"meta": meta, **results, "answers": [asdict(a) for a in answers]},
+            results, meta, figure, report, RESULTS)
 
 
 if __name__ == "__main__":

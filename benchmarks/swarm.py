@@ -42,6 +42,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.harness.chat import WITH_LOGIC
+from benchmarks.harness.publish import publish
 from benchmarks.harness.servers import SERVED_NAME, UNBOUNDED_ADMISSION
 from tests.servers import free_port, running_server
 from training.tasks import composite
@@ -315,14 +316,9 @@ def main() -> None:
                 "wall_min": (time.time() - started) / 60, "problems": len(items),
                 "seed": args.seed}
     results = compute(runs["outcomes"], runs["timing"])
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(
-        {"meta": meta, **results, **{k: [asdict(o) for o in v] for k, v in runs.items()}},
-        indent=1) + "\n")
-    figure(results, RESULTS / f"{args.out}.png")
-    text = report(results, meta)
-    (RESULTS / f"{args.out}.md").write_text(text)
-    print(text)
+    publish(args.out, {"meta": meta, **results,
+                       **{k: [asdict(o) for o in v] for k, v in runs.items()}},
+            results, meta, figure, report, RESULTS)
 
 
 if __name__ == "__main__":
