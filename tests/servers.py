@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -19,12 +20,31 @@ import httpx
 
 REPLICA_NAME = "demo"
 REPLICA_KV_CACHE_BYTES = 256 * 2**20  # Deliberate's CPU default
+_PORTS = random.SystemRandom()  # not the global generator: tests and benchmarks seed that
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, below the kernel's ephemeral range: a port the kernel hands out for
+    bind(0) could be taken, between this call and the server's bind, by the server's own vLLM
+    engine (its distributed init binds port 0) or by any other process; CI lost a run to that."""
+    low, _ = _ephemeral_range()
+    for _ in range(100):
+        port = _PORTS.randint(max(1024, low - 12000), low - 1)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found below the ephemeral range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 @contextlib.contextmanager
