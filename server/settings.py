@@ -311,11 +311,13 @@ class Settings(BaseSettings):
                                 "this long")
     admission_max_wait_s: float = Field(
         60.0, gt=0, description="a lane's queue is what its measured drain rate starts within "
-                                "this long")
+                                "this long, and a request that the work ahead of it would not "
+                                "let start within this long gets 429 on arrival")
     queue_timeout_s: float | None = Field(
-        None, gt=0, description="a request that waits longer than this to start gets 429 "
-                                "(default: twice its expected wait at the lane's drain rate, "
-                                "and 10 s more, and at least --admission-max-wait-s)")
+        None, gt=0, description="a request that waits longer than this to start gets 429, and "
+                                "one forecast to wait longer gets it on arrival (default: twice "
+                                "its expected wait at the lane's drain rate, and 10 s more, and "
+                                "at least --admission-max-wait-s)")
     request_timeout_s: float = Field(
         600.0, gt=0, description="per-request deadline: a search's timeout_s is cut to what is "
                                  "left of it, a single pass still running at it ends with 504")

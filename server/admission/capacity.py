@@ -46,7 +46,11 @@ class LaneLimits:
 
 class Throughput:
     """Tokens per second of busy time over the last `window_s`, once `min_finished` requests
-    have finished in it (None before)."""
+    have finished in it; with fewer in it, the last such measurement (None before any). A burst
+    that holds the engine for longer than the window finishes nothing in it: falling back to the
+    unmeasured default there (the capacity over the target delay) told a remote burst's search
+    lane it drained 819 tokens a second where it had drained 29, and its queue took 17 times what
+    it could start in time (benchmarks/results/admission.md, 61 s into the burst)."""
 
     def __init__(self, window_s: float = 60.0, min_finished: int = 3) -> None:
         self.window_s = window_s
@@ -57,6 +61,7 @@ class Throughput:
         self._busy_s = 0.0  # of _busy, whole
         self._since: float | None = None  # the open busy period's start
         self._rate: tuple[float, float | None] | None = None  # (now, per_s(now)) until a change
+        self._measured: float | None = None  # the last rate over min_finished requests
 
     def busy(self, now: float, busy: bool) -> None:
         if busy and self._since is None:
@@ -82,15 +87,14 @@ class Throughput:
         while self._busy and self._busy[0][1] < start:
             begin, end = self._busy.popleft()
             self._busy_s -= end - begin
-        rate = None
         if len(self._done) >= self.min_finished:
             # the periods are disjoint and in order: only the oldest can start before the window
             busy = self._busy_s - (max(start - self._busy[0][0], 0.0) if self._busy else 0.0)
             if self._since is not None:
                 busy += now - max(self._since, start)
-            rate = max(self._tokens, 0.0) / max(busy, 1e-3)
-        self._rate = (now, rate)
-        return rate
+            self._measured = max(self._tokens, 0.0) / max(busy, 1e-3)
+        self._rate = (now, self._measured)
+        return self._measured
 
 
 class Capacity:

@@ -1,8 +1,10 @@
 """A lane: requests admitted first come first served while their costs fit its capacity; a
 request that does not fit waits in the lane's queue, and one that would overflow the queue, or
-waits past its time, is refused with 429 and a Retry-After estimated from the lane's drain
-rate. A request that costs more than the whole capacity runs alone. The capacity, the queue and
-the drain rate are the lane's `Capacity` (capacity.py)."""
+that the work ahead of it would not let start within the lane's wait (forecast as the engine
+serves what runs: progress.py), is refused at once with 429 and a Retry-After estimated from the
+lane's drain rate; one that waits past its time all the same is refused then. A request that
+costs more than the whole capacity runs alone. The capacity, the queue and the drain rate are
+the lane's `Capacity` (capacity.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 from server.admission.capacity import Capacity
 from server.admission.metrics import IN_FLIGHT, QUEUED, REJECTED, RUNNING, WAIT, WAITING
+from server.admission.progress import Progress
 from server.errors import APIError
 
 SINGLE, SEARCH = "single", "search"
@@ -50,6 +53,7 @@ class Lane:
         self.in_flight = 0
         self.running = 0
         self.waiters: collections.deque[_Waiter] = collections.deque()
+        self.progress = Progress()
         self._saturated = False  # requests waited or were refused since the last update
         self._next_turn = 0.0  # when the next request refused may come back (retry_after)
         self._wait = WAIT.labels(name)
@@ -83,9 +87,14 @@ class Lane:
         self._saturated = True
         if self.queued + cost > self.queue_limit:
             raise self._refuse("queue_full", "its queue is full", cost)
+        wait = self.expected_wait(cost)
+        patience = min(self.max_wait_s, deadline - arrived)
+        if wait > patience:
+            raise self._refuse("queue_wait", f"the work ahead of it would not let it start "
+                               f"within {patience:.0f} s", cost, late_s=wait - patience)
         waiter = _Waiter(cost)
         self.waiters.append(waiter)
-        timeout = min(self.queue_timeout(cost), deadline - arrived)
+        timeout = min(self.queue_timeout(cost, wait), deadline - arrived)
         try:
             await asyncio.wait_for(asyncio.shield(waiter.ready), max(timeout, 0.0))
         except TimeoutError:
@@ -101,30 +110,45 @@ class Lane:
         self._wait.observe(self.clock() - arrived)
         return cost
 
-    def expected_wait(self, cost: int) -> float:
-        """Seconds until a request of `cost` arriving now should start: the work ahead of it
-        past the capacity, at the lane's drain rate."""
-        ahead = self.in_flight + self.queued + cost - self.capacity
-        return max(ahead, 0) / self.limits.drain_rate(self.clock())
-
-    def queue_timeout(self, cost: int) -> float:
-        """How long a request of `cost` arriving now may wait to start: fixed, or twice its
-        expected wait and ten seconds more (a search on a CPU drains in minutes what a GPU
-        drains in seconds: one fixed timeout is too short for the one or too long for the
-        other), and never less than the lane's max wait: the queue admits what it drains
-        within that, so a request it took may wait that long. A burst that slows the drain
-        below its measured rate (the other lane's requests take the engine) would otherwise
-        time out requests it admitted: measured, 11 of a 640-request burst got their 429
-        after 20 s instead of an answer (benchmarks/admission.py)."""
+    @property
+    def max_wait_s(self) -> float:
+        """The longest a request is queued for: the fixed queue timeout, else the lane's max
+        wait. A request forecast to wait longer is refused on arrival, not after the wait."""
         if self.queue_timeout_s is not None:
             return self.queue_timeout_s
-        return max(2 * self.expected_wait(cost) + _QUEUE_TIMEOUT_SLACK_S,
-                   self.limits.limits.max_wait_s)
+        return self.limits.limits.max_wait_s
+
+    def expected_wait(self, cost: int) -> float:
+        """Seconds until a request of `cost` arriving now should start behind the requests
+        waiting: the running ones and those ahead of it played forward at the lane's drain rate,
+        as the engine shares it among them (progress.py)."""
+        now = self.clock()
+        rate = self.limits.drain_rate(now)
+        self.progress.advance(now, self.in_flight, rate)
+        return self.progress.wait(self.in_flight, self.capacity, rate,
+                                  [w.cost for w in self.waiters], cost,
+                                  horizon=self.max_wait_s + _MAX_RETRY_AFTER_S)
+
+    def queue_timeout(self, cost: int, wait: float | None = None) -> float:
+        """How long a request of `cost` arriving now (forecast to start in `wait` s) may wait
+        to start: fixed, or twice its expected wait and ten seconds more (a search on a CPU
+        drains in minutes what a GPU drains in seconds: one fixed timeout is too short for the
+        one or too long for the other), and never less than the lane's max wait: the queue
+        admits what it drains within that, so a request it took may wait that long. A burst
+        that slows the drain below its measured rate (the other lane's requests take the
+        engine) would otherwise time out requests it admitted: measured, 11 of a 640-request
+        burst got their 429 after 20 s instead of an answer (benchmarks/admission.py)."""
+        if self.queue_timeout_s is not None:
+            return self.queue_timeout_s
+        wait = self.expected_wait(cost) if wait is None else wait
+        return max(2 * wait + _QUEUE_TIMEOUT_SLACK_S, self.limits.limits.max_wait_s)
 
     def release(self, cost: int, spent: int | None = None) -> None:
         """Frees the `cost` a request held; the drain rate counts what it `spent` (its cost
         when not known)."""
         now = self.clock()
+        self.progress.advance(now, self.in_flight, self.limits.drain_rate(now))
+        self.progress.finish(cost)
         self.in_flight -= cost
         self.running -= 1
         self.limits.finished(now, cost if spent is None else spent)
@@ -141,26 +165,30 @@ class Lane:
         return self.in_flight == 0 or self.in_flight + cost <= self.capacity
 
     def _start(self, cost: int) -> None:
+        now = self.clock()
         if not self.running:
-            self.limits.busy(self.clock(), True)
+            self.limits.busy(now, True)
+        self.progress.advance(now, self.in_flight, self.limits.drain_rate(now))
+        self.progress.start(cost)
         self.in_flight += cost
         self.running += 1
 
-    def _refuse(self, reason: str, why: str, cost: int) -> Overloaded:
+    def _refuse(self, reason: str, why: str, cost: int, late_s: float = 0.0) -> Overloaded:
         REJECTED.labels(self.name, reason).inc()
-        return Overloaded(self.name, f"{self.name} lane: {why}", self.retry_after(cost))
+        return Overloaded(self.name, f"{self.name} lane: {why}", self.retry_after(cost, late_s))
 
-    def retry_after(self, cost: int) -> int:
+    def retry_after(self, cost: int, late_s: float = 0.0) -> int:
         """Seconds after which a request of `cost` refused now should find room in the queue:
-        the work past the lane's capacity and queue drains first, at the lane's drain rate
-        (less a fifth, for the rate's noise: coming back late finds the queue still full of
+        the work past the lane's capacity and queue drains first, and the `late_s` by which the
+        work ahead of it would have started it past the lane's wait pass, at the lane's drain
+        rate (less a fifth, for the rate's noise: coming back late finds the queue still full of
         work, coming back early is another 429), and so do the requests refused before it,
         which were given earlier turns: a refused burst comes back spread over the time the
         lane takes to make room for it, not all at once."""
         now = self.clock()
         per_s = self.limits.drain_rate(now) * _RATE_MARGIN
         excess = self.in_flight + self.queued + cost - self.capacity - self.queue_limit
-        turn = min(max(now + max(excess, 0) / per_s, self._next_turn),
-                   now + _MAX_RETRY_AFTER_S)
+        delay = max(max(excess, 0) / per_s, max(late_s, 0.0) / _RATE_MARGIN)
+        turn = min(max(now + delay, self._next_turn), now + _MAX_RETRY_AFTER_S)
         self._next_turn = turn + cost / per_s
         return int(min(max(math.ceil(turn - now), 1), _MAX_RETRY_AFTER_S))

@@ -9,7 +9,8 @@ QUEUED = Gauge("deliberate_admission_queued_cost",
 RUNNING = Gauge("deliberate_admission_running_requests", "Requests running, per lane", ["lane"])
 WAITING = Gauge("deliberate_admission_waiting_requests", "Requests waiting, per lane", ["lane"])
 REJECTED = Counter("deliberate_admission_rejected",
-                   "Requests refused with 429, per lane and reason (queue_full, queue_timeout)",
+                   "Requests refused with 429, per lane and reason (queue_full, queue_wait, "
+                   "queue_timeout)",
                    ["lane", "reason"])
 WAIT = Histogram("deliberate_admission_wait_seconds", "Time from arrival to start, per lane",
                  ["lane"], buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60))

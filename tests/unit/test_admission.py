@@ -15,9 +15,12 @@ from tests.search_fakes import StepEngine
 FAR = float("inf")
 
 
-def fixed_lane(capacity: int, queue: int, queue_timeout_s: float = 5, **clock) -> Lane:
-    return Lane("single", Capacity("single", LaneLimits.fixed(capacity, queue)), queue_timeout_s,
-                **clock)
+def fixed_lane(capacity: int, queue: int, queue_timeout_s: float = 5, drain_rate: float = 100.0,
+               **clock) -> Lane:
+    lane = Lane("single", Capacity("single", LaneLimits.fixed(capacity, queue)),
+                queue_timeout_s, **clock)
+    lane.limits.drain_rate = lambda now: drain_rate
+    return lane
 
 
 async def test_a_lane_admits_by_cost_first_come_first_served():
@@ -120,7 +123,8 @@ async def test_a_refused_burst_that_retries_after_retry_after_is_admitted():
 
 
 async def test_waiting_past_the_queue_timeout_is_a_429_and_leaves_the_queue():
-    lane = fixed_lane(10, 100, queue_timeout_s=0.05)
+    # forecast to start within 0.01 s (10 running, 1000 a second), but nothing ends
+    lane = fixed_lane(10, 100, queue_timeout_s=0.05, drain_rate=1000.0)
     await lane.acquire(10, FAR)
     with pytest.raises(Overloaded, match="waited"):
         await lane.acquire(5, FAR)
@@ -132,12 +136,13 @@ def test_the_queue_timeout_scales_with_the_expected_wait():
                 queue_timeout_s=None)
     lane.in_flight = 100
     lane.limits.drain_rate = lambda now: 10.0
-    # 100 running in a lane of 100: a request of 50 starts once 50 have drained, 5 s at 10/s
-    assert lane.expected_wait(50) == 5
-    assert lane.queue_timeout(50) == 2 * 5 + 10
-    # a lane draining as slowly as searches on a CPU: 100 s, more than the 30 s it had
+    # 100 running in a lane of 100, begun together: they end together, 10 s at 10/s, and a
+    # request of 50 starts then
+    assert lane.expected_wait(50) == pytest.approx(10)
+    assert lane.queue_timeout(50) == pytest.approx(2 * 10 + 10)
+    # a lane draining as slowly as searches on a CPU: 200 s, more than the 30 s it had
     lane.limits.drain_rate = lambda now: 0.5
-    assert lane.queue_timeout(50) == 2 * 100 + 10
+    assert lane.queue_timeout(50) == pytest.approx(2 * 200 + 10)
     lane.queue_timeout_s = 30  # the setting overrides it
     assert lane.queue_timeout(50) == 30
 
@@ -149,26 +154,63 @@ def test_a_queued_request_may_wait_the_lanes_max_wait_at_least():
                 queue_timeout_s=None)
     lane.in_flight = 100
     lane.limits.drain_rate = lambda now: 10.0
-    assert lane.expected_wait(50) == 5
+    assert lane.expected_wait(50) == pytest.approx(10)
     assert lane.queue_timeout(50) == 60
     lane.limits.drain_rate = lambda now: 0.5  # past it, the expected wait rules
-    assert lane.queue_timeout(50) == 2 * 100 + 10
+    assert lane.queue_timeout(50) == pytest.approx(2 * 200 + 10)
 
 
 async def test_a_waiter_is_refused_after_its_own_timeout(monkeypatch):
     monkeypatch.setattr("server.admission.lane._QUEUE_TIMEOUT_SLACK_S", 0.0)
-    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000, max_wait_s=0.01)),
-                queue_timeout_s=None)
+    # the lane's clock stands still (the forecasts below stay put), the waits are real
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 1000, max_wait_s=0.05)),
+                queue_timeout_s=None, clock=Clock())
     await lane.acquire(100, FAR)
-    lane.limits.drain_rate = lambda now: 1000.0  # expected to start within 0.01 s
+    lane.limits.drain_rate = lambda now: 10_000.0  # expected to start within 0.01 s
     with pytest.raises(Overloaded, match="waited"):
         await lane.acquire(10, FAR)
-    lane.limits.drain_rate = lambda now: 1.0  # expected to wait 10 s: it waits
+    lane.limits.drain_rate = lambda now: 2500.0  # expected to wait 0.04 s: it waits 0.08 s
     slow = asyncio.create_task(lane.acquire(10, FAR))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.06)
     assert not slow.done()
     lane.release(100)
     assert await slow == 10
+
+
+async def test_a_request_the_work_ahead_would_not_start_in_time_is_refused_on_arrival():
+    """A burst's requests started together end together: a waiter behind them starts only when
+    they are done, not as their tokens drain one by one (progress.py). One forecast to start
+    after the lane's max wait gets its 429 at once, with a Retry-After past that lateness."""
+    clock = Clock()
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(1000, 10_000, max_wait_s=60)),
+                queue_timeout_s=None, clock=clock)
+    lane.limits.drain_rate = lambda now: 10.0
+    for _ in range(10):
+        await lane.acquire(100, FAR)  # 1000 running, begun together: they end at 100 s
+    clock.now = 20.0  # 20 s in, they have 80 s to go
+    assert lane.expected_wait(100) == pytest.approx(80)
+    with pytest.raises(Overloaded, match="would not let it start within 60 s") as refused:
+        await lane.acquire(100, FAR)
+    # 20 s past the max wait, at the drain rate less a fifth: back in 25 s
+    assert refused.value.headers["Retry-After"] == "25"
+    assert not lane.waiters and lane.queued == 0
+    clock.now = 45.0  # then it is forecast to start at 100 s, within the max wait: it waits
+    waiter = asyncio.create_task(lane.acquire(100, FAR))
+    await asyncio.sleep(0.01)
+    assert not waiter.done() and lane.queued == 100
+    for _ in range(10):
+        lane.release(100)
+    assert await waiter == 100
+
+
+async def test_a_request_past_its_deadline_is_refused_on_arrival():
+    clock = Clock()
+    lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 10_000, max_wait_s=60)),
+                queue_timeout_s=None, clock=clock)
+    lane.limits.drain_rate = lambda now: 10.0
+    await lane.acquire(100, FAR)  # ends in 10 s
+    with pytest.raises(Overloaded, match="within 5 s"):
+        await lane.acquire(50, 5.0)
 
 
 async def test_a_waiter_whose_client_leaves_takes_nothing():
@@ -197,10 +239,11 @@ def engine() -> StepEngine:
 
 @pytest.fixture
 def settings() -> Settings:
-    # room for one search capped at 40 tokens, and its queue for none; single passes apart
+    # room for one search capped at 40 tokens, and its queue for none; single passes apart,
+    # taken to drain their capacity in a second until measured (the engine's passes take one)
     return Settings(search_verifiers={"logic": 1.0}, default_strategy="greedy",
                     search_capacity=40, search_queue=0, single_pass_capacity=64,
-                    single_pass_queue=64, queue_timeout_s=5)
+                    single_pass_queue=64, queue_timeout_s=5, admission_target_delay_s=1.0)
 
 
 def completion(**extra) -> dict:

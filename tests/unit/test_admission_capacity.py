@@ -23,7 +23,13 @@ def test_the_drain_rate_counts_busy_time_only_once_enough_have_finished():
     meter.busy(2.0, False)
     assert meter.per_s(2.0) == 150  # 300 tokens in 2 busy seconds
     assert meter.per_s(30.0) == 150  # idle time is not counted
-    assert meter.per_s(63.0) is None  # out of the window
+    # out of the window: the last measurement holds (nothing finished is no news of the rate)
+    meter.busy(62.0, True)
+    assert meter.per_s(100.0) == 150
+    meter.add(100.0, 40)
+    meter.add(101.0, 40)
+    meter.add(102.0, 40)
+    assert meter.per_s(102.0) == 3  # 120 tokens in the window's 40 busy seconds
 
 
 def saturated(capacity: Capacity, rate: float, seconds: int, start: float = 0.0,
@@ -98,6 +104,7 @@ def test_fixed_settings_override_what_is_measured():
 
 async def test_a_lane_reports_what_its_requests_spent_and_whether_any_waited():
     lane = Lane("search", Capacity("search", LaneLimits.fixed(10, 100)), queue_timeout_s=5)
+    lane.limits.drain_rate = lambda now: 100.0  # the waiter below is forecast to start in time
     seen = []
     lane.limits.update = lambda now, saturated, in_flight: seen.append((saturated, in_flight))
     await lane.acquire(10, float("inf"))
