@@ -15,7 +15,8 @@ from __future__ import annotations
 import random
 import re
 
-from training.tasks.base import Problem, answer_of_step, apply_op, split_steps, states_answer
+from training.tasks.base import (Problem, answer_of_step, apply_op, draw_problems, split_steps,
+                                 states_answer)
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
            "still_solvable", "from_prompt", "evaluate"]
@@ -81,22 +82,19 @@ def _sample(rng: random.Random, level: int) -> str:
 
 def generate(seed: int, count: int, difficulty: int | None = None) -> list[Problem]:
     """`count` problems, deterministic in (seed, difficulty); None draws each level uniformly."""
-    if difficulty is not None and difficulty not in LEVELS:
-        raise ValueError(f"arithmetic difficulty must be in 1..8 (operations), got {difficulty}")
-    rng = random.Random(f"{NAME}:{seed}:{difficulty}")
-    problems = []
-    for i in range(count):
-        level = difficulty if difficulty is not None else rng.choice(LEVELS)
-        prompt = _sample(rng, level)
-        problems.append(Problem(f"{NAME}-{seed}-{difficulty}-{i}", NAME, prompt,
-                                str(evaluate(prompt)), level))
-    return problems
+    return [problem for problem, _ in generate_worked(seed, count, difficulty)]
 
 
 def generate_worked(seed: int, count: int, difficulty: int | None = None
                     ) -> list[tuple[Problem, str]]:
     """Like `generate`, with each problem's worked solution."""
-    return [(p, solution(p)) for p in generate(seed, count, difficulty)]
+    return draw_problems(NAME, LEVELS, "operations", seed, count, difficulty, _draw)
+
+
+def _draw(rng: random.Random, level: int) -> tuple[str, str, str]:
+    prompt = _sample(rng, level)
+    nums, ops = parse(prompt)  # type: ignore[misc]
+    return prompt, str(evaluate(prompt)), _worked(nums, ops)
 
 
 def from_prompt(prompt: str, id: str = "") -> Problem | None:
@@ -110,8 +108,13 @@ def from_prompt(prompt: str, id: str = "") -> Problem | None:
 
 def solution(problem: Problem) -> str:
     nums, ops = parse(problem.prompt)  # type: ignore[misc]
-    lines = [f"{a}{op}{b}={c}" for a, op, b, c in _canonical_steps(nums, ops)]
-    return "\n".join(lines + [f"Answer: {evaluate(problem.prompt)}"])
+    return _worked(nums, ops)
+
+
+def _worked(nums: list[int], ops: list[str]) -> str:
+    steps = _canonical_steps(nums, ops)
+    lines = [f"{a}{op}{b}={c}" for a, op, b, c in steps]
+    return "\n".join(lines + [f"Answer: {steps[-1][3] if steps else nums[0]}"])
 
 
 def _reduce(state: Expression, step: str) -> Expression | None:

@@ -3,7 +3,9 @@ and whether a completion states the right answer (read by the server's rule)."""
 
 from __future__ import annotations
 
+import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from search.answers import extract_answer, normalize
@@ -28,6 +30,27 @@ class Problem:
     prompt: str  # the user message; a completion prompt is `prompt + "\n"`
     answer: str  # the value a correct completion ends with, as text
     difficulty: int
+
+
+def draw_problems(name: str, levels: range, level_unit: str, seed: int, count: int,
+                  difficulty: int | None,
+                  draw: Callable[[random.Random, int], tuple[str, str, str]]
+                  ) -> list[tuple[Problem, str]]:
+    """`count` problems of task `name` with their worked solutions, deterministic in (seed,
+    difficulty); None draws each problem's level uniformly from `levels`. `draw(rng, level)`
+    gives a problem's prompt, answer and worked solution. The committed data and benchmark seed
+    streams depend on this order of draws: the level (when not fixed), then the problem."""
+    if difficulty is not None and difficulty not in levels:
+        raise ValueError(f"{name} difficulty must be in {levels[0]}..{levels[-1]} "
+                         f"({level_unit}), got {difficulty}")
+    rng = random.Random(f"{name}:{seed}:{difficulty}")
+    problems = []
+    for i in range(count):
+        level = difficulty if difficulty is not None else rng.choice(levels)
+        prompt, answer, worked = draw(rng, level)
+        problems.append((Problem(f"{name}-{seed}-{difficulty}-{i}", name, prompt, answer, level),
+                         worked))
+    return problems
 
 
 def completion_prompt(problem: Problem) -> str:

@@ -19,7 +19,8 @@ import re
 from collections import Counter
 from functools import lru_cache
 
-from training.tasks.base import Problem, answer_of_step, apply_op, split_steps, states_answer
+from training.tasks.base import (Problem, answer_of_step, apply_op, draw_problems, split_steps,
+                                 states_answer)
 
 __all__ = ["NAME", "LEVELS", "generate", "generate_worked", "solution", "check", "check_step",
            "still_solvable", "from_prompt"]
@@ -89,17 +90,12 @@ def generate(seed: int, count: int, difficulty: int | None = None) -> list[Probl
 def generate_worked(seed: int, count: int, difficulty: int | None = None
                     ) -> list[tuple[Problem, str]]:
     """Like `generate`, with each problem's worked solution: the construction (cheap)."""
-    if difficulty is not None and difficulty not in LEVELS:
-        raise ValueError(f"countdown difficulty must be in 1..5 (operations), got {difficulty}")
-    rng = random.Random(f"{NAME}:{seed}:{difficulty}")
-    problems = []
-    for i in range(count):
-        level = difficulty if difficulty is not None else rng.choice(LEVELS)
-        numbers, target, steps = _construct(rng, level)
-        problem = Problem(f"{NAME}-{seed}-{difficulty}-{i}", NAME, _prompt(numbers, target),
-                          str(target), level)
-        problems.append((problem, "\n".join(steps + [f"Answer: {target}"])))
-    return problems
+    return draw_problems(NAME, LEVELS, "operations", seed, count, difficulty, _draw)
+
+
+def _draw(rng: random.Random, level: int) -> tuple[str, str, str]:
+    numbers, target, steps = _construct(rng, level)
+    return _prompt(numbers, target), str(target), "\n".join(steps + [f"Answer: {target}"])
 
 
 def from_prompt(prompt: str, id: str = "") -> Problem | None:

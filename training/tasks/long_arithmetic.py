@@ -26,7 +26,7 @@ def expression(rng: random.Random, ops: int, max_operand: int = MAX_OPERAND) -> 
     signs: list[str] = []
     value = nums[0]  # of the current term
     total = 0  # of the finished terms
-    first = True
+    first, sign = True, "+"  # the sign that opened the current term
     while len(signs) < ops:
         if signs and signs[-1] != "*" and rng.random() < 1 / 3:  # at most a product of two
             b = rng.randint(1, max_operand)

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from search.answers import normalize
-from training.tasks.base import Problem, states_answer
+from training.tasks.base import Problem, draw_problems, states_answer
 from verifiers.physics import expressions, laws, notation, rules, units
 from verifiers.physics.options import PhysicsOptions
 from verifiers.protocol import StepItem
@@ -183,16 +183,12 @@ def generate_worked(seed: int, count: int, difficulty: int | None = None
                     ) -> list[tuple[Problem, str]]:
     """`count` problems with worked solutions, deterministic in (seed, difficulty); None draws
     each level uniformly."""
-    if difficulty is not None and difficulty not in LEVELS:
-        raise ValueError(f"physics difficulty must be in 1..4 (steps), got {difficulty}")
-    rng = random.Random(f"{NAME}:{seed}:{difficulty}")
-    out = []
-    for i in range(count):
-        level = difficulty if difficulty is not None else rng.choice(LEVELS)
-        prompt, steps, answer = _draw(rng, level)
-        problem = Problem(f"{NAME}-{seed}-{difficulty}-{i}", NAME, prompt, answer, level)
-        out.append((problem, "\n".join(steps)))
-    return out
+    return draw_problems(NAME, LEVELS, "steps", seed, count, difficulty, _worked_draw)
+
+
+def _worked_draw(rng: random.Random, level: int) -> tuple[str, str, str]:
+    prompt, steps, answer = _draw(rng, level)
+    return prompt, answer, "\n".join(steps)
 
 
 def solution(problem: Problem) -> str:
@@ -210,7 +206,6 @@ def solve(prompt: str) -> list[str] | None:
     problem = notation.read_problem(prompt)
     if problem is None:
         return None
-    ureg = notation.registry()
     known, steps = {}, []
     for name, q in problem.given.items():
         base = q.to_base_units()
