@@ -70,9 +70,11 @@ class Admission:
                             s.single_pass_capacity, s.single_pass_queue, **common)
         search = LaneLimits(s.search_capacity_min, s.search_capacity_max, s.search_capacity,
                             s.search_queue, **common)
+        single_lane = Lane(SINGLE, Capacity(SINGLE, single, replicas), s.queue_timeout_s)
         self.lanes = {
-            SINGLE: Lane(SINGLE, Capacity(SINGLE, single, replicas), s.queue_timeout_s),
-            SEARCH: Lane(SEARCH, Capacity(SEARCH, search, replicas), s.queue_timeout_s),
+            SINGLE: single_lane,
+            SEARCH: Lane(SEARCH, Capacity(SEARCH, search, replicas), s.queue_timeout_s,
+                         yields_to=single_lane),
         }
         self.costs = CostEstimator()
         self.request_timeout_s = s.request_timeout_s

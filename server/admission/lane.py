@@ -45,8 +45,10 @@ class Lane:
     how long a request may wait to start (None: as long as its expected wait says)."""
 
     def __init__(self, name: str, limits: Capacity, queue_timeout_s: float | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, yields_to: Lane | None = None
+                 ) -> None:
         self.name = name
+        self.yields_to = yields_to  # the lane whose requests the engine schedules first
         self.limits = limits
         self.queue_timeout_s = queue_timeout_s
         self.clock = clock
@@ -125,9 +127,22 @@ class Lane:
         now = self.clock()
         rate = self.limits.drain_rate(now)
         self.progress.advance(now, self.in_flight, rate)
-        return self.progress.wait(self.in_flight, self.capacity, rate,
+        wait = self.progress.wait(self.in_flight, self.capacity, rate,
                                   [w.cost for w in self.waiters], cost,
                                   horizon=self.max_wait_s + _MAX_RETRY_AFTER_S)
+        return wait + self.priority_backlog_s(now, rate)
+
+    def priority_backlog_s(self, now: float, rate: float) -> float:
+        """Seconds the engine gives first to the lane this one yields to: the single passes'
+        requests are scheduled ahead of the searches' calls (vLLM's priority scheduling), so
+        while the engine is full the work that lane holds passes before this lane's moves, at
+        both lanes' rates together. Measured on two replicas: a burst's 480 greedy requests
+        held the engine for 100 s while the searches already running barely moved, and the
+        searches queued behind them, forecast without it, waited 107 s for a 429."""
+        ahead = self.yields_to
+        if ahead is None:
+            return 0.0
+        return (ahead.in_flight + ahead.queued) / (ahead.limits.drain_rate(now) + rate)
 
     def queue_timeout(self, cost: int, wait: float | None = None) -> float:
         """How long a request of `cost` arriving now (forecast to start in `wait` s) may wait

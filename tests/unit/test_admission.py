@@ -203,6 +203,21 @@ async def test_a_request_the_work_ahead_would_not_start_in_time_is_refused_on_ar
     assert await waiter == 100
 
 
+async def test_a_search_waits_behind_the_single_passes_the_engine_schedules_first():
+    clock = Clock()
+    single = fixed_lane(1000, 1000, clock=clock, drain_rate=40.0)
+    search = Lane("search", Capacity("search", LaneLimits.fixed(100, 10_000, max_wait_s=60)),
+                  queue_timeout_s=None, clock=clock, yields_to=single)
+    search.limits.drain_rate = lambda now: 10.0
+    await search.acquire(100, FAR)  # alone, it would end in 10 s
+    assert search.expected_wait(100) == pytest.approx(10)
+    for _ in range(4):
+        await single.acquire(100, FAR)
+    # 400 of single passes first, at both lanes' 50 a second: 8 s more
+    assert search.expected_wait(100) == pytest.approx(18)
+    assert single.expected_wait(1000) == pytest.approx(400 / 40)  # and not the other way
+
+
 async def test_a_request_past_its_deadline_is_refused_on_arrival():
     clock = Clock()
     lane = Lane("search", Capacity("search", LaneLimits.fixed(100, 10_000, max_wait_s=60)),
