@@ -59,3 +59,13 @@ def test_missing_data_and_output_are_named(capsys):
         lora.main(["--dry-run"])
     err = capsys.readouterr().err
     assert "--dataset" in err and "--out" in err
+
+
+def test_an_adapter_declares_its_datas_task_families_unless_told_not_to(config, capsys):
+    args = lora.build_parser().parse_args(["--dataset", "x.jsonl", "--out", "o"])
+    assert lora.manifest_skills(args, ["arithmetic/6-8", None])["task_families"] == ["arithmetic"]
+    args = lora.build_parser().parse_args(["--dataset", "x.jsonl", "--out", "o", "--no-skills"])
+    assert lora.manifest_skills(args, ["arithmetic/6-8", None]) is None
+    # the chunked-arithmetic recipe declares none: it is worse than the base at short arithmetic
+    resolved = dry_run(capsys, "--config", "training/configs/lora_long_arithmetic.yaml")
+    assert resolved["no_skills"] is True
