@@ -93,7 +93,7 @@ class Lane:
         patience = min(self.max_wait_s, deadline - arrived)
         if wait > patience:
             raise self._refuse("queue_wait", f"the work ahead of it would not let it start "
-                               f"within {patience:.0f} s", cost, late_s=wait - patience)
+                               f"within {patience:.0f} s", cost, wait_s=wait)
         waiter = _Waiter(cost)
         self.waiters.append(waiter)
         timeout = min(self.queue_timeout(cost, wait), deadline - arrived)
@@ -188,22 +188,24 @@ class Lane:
         self.in_flight += cost
         self.running += 1
 
-    def _refuse(self, reason: str, why: str, cost: int, late_s: float = 0.0) -> Overloaded:
+    def _refuse(self, reason: str, why: str, cost: int, wait_s: float = 0.0) -> Overloaded:
         REJECTED.labels(self.name, reason).inc()
-        return Overloaded(self.name, f"{self.name} lane: {why}", self.retry_after(cost, late_s))
+        return Overloaded(self.name, f"{self.name} lane: {why}", self.retry_after(cost, wait_s))
 
-    def retry_after(self, cost: int, late_s: float = 0.0) -> int:
-        """Seconds after which a request of `cost` refused now should find room in the queue:
-        the work past the lane's capacity and queue drains first, and the `late_s` by which the
-        work ahead of it would have started it past the lane's wait pass, at the lane's drain
-        rate (less a fifth, for the rate's noise: coming back late finds the queue still full of
-        work, coming back early is another 429), and so do the requests refused before it,
-        which were given earlier turns: a refused burst comes back spread over the time the
-        lane takes to make room for it, not all at once."""
+    def retry_after(self, cost: int, wait_s: float = 0.0) -> int:
+        """Seconds after which a request of `cost` refused now should find room: the work past
+        the lane's capacity and queue drains first, at the lane's drain rate, or, refused for
+        the `wait_s` the work ahead of it would have had it wait, once that has passed: it then
+        comes back when it would have started, and the lane's max wait is its slack (coming
+        back when its wait had just shrunk to the max, it was refused again whenever more work
+        came first: 17% of a remote burst's refused). Both less a fifth, for the rate's noise:
+        coming back late costs a client little, coming back early is another 429. So do the
+        requests refused before it, which were given earlier turns: a refused burst comes back
+        spread over the time the lane takes to make room for it, not all at once."""
         now = self.clock()
         per_s = self.limits.drain_rate(now) * _RATE_MARGIN
         excess = self.in_flight + self.queued + cost - self.capacity - self.queue_limit
-        delay = max(max(excess, 0) / per_s, max(late_s, 0.0) / _RATE_MARGIN)
+        delay = max(max(excess, 0) / per_s, max(wait_s, 0.0) / _RATE_MARGIN)
         turn = min(max(now + delay, self._next_turn), now + _MAX_RETRY_AFTER_S)
         self._next_turn = turn + cost / per_s
         return int(min(max(math.ceil(turn - now), 1), _MAX_RETRY_AFTER_S))

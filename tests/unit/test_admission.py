@@ -180,7 +180,7 @@ async def test_a_waiter_is_refused_after_its_own_timeout(monkeypatch):
 async def test_a_request_the_work_ahead_would_not_start_in_time_is_refused_on_arrival():
     """A burst's requests started together end together: a waiter behind them starts only when
     they are done, not as their tokens drain one by one (progress.py). One forecast to start
-    after the lane's max wait gets its 429 at once, with a Retry-After past that lateness."""
+    after the lane's max wait gets its 429 at once, with a Retry-After when it would start."""
     clock = Clock()
     lane = Lane("search", Capacity("search", LaneLimits.fixed(1000, 10_000, max_wait_s=60)),
                 queue_timeout_s=None, clock=clock)
@@ -191,10 +191,10 @@ async def test_a_request_the_work_ahead_would_not_start_in_time_is_refused_on_ar
     assert lane.expected_wait(100) == pytest.approx(80)
     with pytest.raises(Overloaded, match="would not let it start within 60 s") as refused:
         await lane.acquire(100, FAR)
-    # 20 s past the max wait, at the drain rate less a fifth: back in 25 s
-    assert refused.value.headers["Retry-After"] == "25"
+    # it would start in 80 s, at the drain rate less a fifth: back in 100 s
+    assert refused.value.headers["Retry-After"] == "100"
     assert not lane.waiters and lane.queued == 0
-    clock.now = 45.0  # then it is forecast to start at 100 s, within the max wait: it waits
+    clock.now = 45.0  # forecast to start at 100 s, within the max wait: it waits
     waiter = asyncio.create_task(lane.acquire(100, FAR))
     await asyncio.sleep(0.01)
     assert not waiter.done() and lane.queued == 100
