@@ -327,8 +327,20 @@ async def kill_phase(url: str, stack: contextlib.ExitStack, ports: list[int], n:
         await asyncio.sleep(1)
     stop.set()
     await sampler
-    return {**summarize(outcomes, wall), "events": {**events, "capacity_back_s": rejoined},
+    back = capacity_back_s(samples) or rejoined
+    return {**summarize(outcomes, wall), "events": {**events, "capacity_back_s": back},
             "gauges": samples}
+
+
+def capacity_back_s(samples: list[dict]) -> float | None:
+    """When the search lane's capacity was back to what it was before the kill: the first
+    sample after its lowest at its first value again. (Polled after the burst instead, it read
+    the burst's end: 145 s where the capacity was back at 65 s, 2 s after the replica was.)"""
+    caps = [(s["t"], s["capacity{search}"]) for s in samples]
+    if not caps:
+        return None
+    lowest = min(range(len(caps)), key=lambda i: caps[i][1])
+    return next((t for t, cap in caps[lowest:] if cap >= caps[0][1] * 0.99), None)
 
 
 # --- the run -----------------------------------------------------------------------------------
