@@ -293,6 +293,7 @@ def _cell(value: float | None, digits: int = 3) -> str:
 
 def report(results: dict, meta: dict) -> str:
     c = results["configs"]
+    png = meta.get("figure", "metacognition.png")
     lines = ["# Meta-cognition (benchmarks/metacognition.py)", "",
              f"Command: `{meta['command']}`  ",
              f"Run: {meta['started']} on {meta['machine']}, {meta['wall_min']:.0f} min; "
@@ -341,7 +342,7 @@ def report(results: dict, meta: dict) -> str:
                          f"{_cell(b['oracle_accuracy'])} | {b['oracle_tokens']:.0f} |")
     lines += ["", "## Selective answering (risk-coverage)", "",
               "Answering only above a confidence threshold: the accuracy of the answers kept "
-              "at each coverage ([metacognition.png](metacognition.png), right).", "",
+              f"at each coverage ([{png}]({png}), right).", "",
               "| config | coverage 100% | 80% | 60% | 40% | 20% |", "|---|---:|---:|---:|---:|---:|"]
     for name, curve in results["risk_coverage"].items():
         cells = []
@@ -349,7 +350,7 @@ def report(results: dict, meta: dict) -> str:
             kept = [acc for _, cov, acc in curve if cov <= cover + 1e-9]
             cells.append(_cell(kept[-1]) if kept else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "![accuracy against tokens; risk-coverage](metacognition.png)", ""]
+    lines += ["", f"![accuracy against tokens; risk-coverage]({png})", ""]
     return "\n".join(lines)
 
 
@@ -406,6 +407,7 @@ def main() -> None:
                 "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
                 "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
                 "wall_min": (time.time() - started) / 60, "problems": len(problems)}
+    meta["figure"] = f"{args.out}.png"  # the report links the figure written beside it
     results = compute(answers)
     publish(args.out, {"meta": meta, **results, "answers": [asdict(a) for a in answers]},
             results, meta, figure, report, RESULTS)
