@@ -66,7 +66,11 @@ def evaluate(prompt: str) -> int:
     if parsed is None:
         raise ValueError(f"not an arithmetic prompt: {prompt!r}; expected 'Compute: 48+17*3'")
     nums, ops = parsed
-    steps = _canonical_steps(nums, ops)
+    return _value(nums, _canonical_steps(nums, ops))
+
+
+def _value(nums: list[int], steps: list[tuple[int, str, int, int]]) -> int:
+    """The expression's value: its last step's result, or its only number."""
     return steps[-1][3] if steps else nums[0]
 
 
@@ -94,7 +98,8 @@ def generate_worked(seed: int, count: int, difficulty: int | None = None
 def _draw(rng: random.Random, level: int) -> tuple[str, str, str]:
     prompt = _sample(rng, level)
     nums, ops = parse(prompt)  # type: ignore[misc]
-    return prompt, str(evaluate(prompt)), _worked(nums, ops)
+    steps = _canonical_steps(nums, ops)
+    return prompt, str(_value(nums, steps)), _worked(nums, steps)
 
 
 def from_prompt(prompt: str, id: str = "") -> Problem | None:
@@ -108,13 +113,12 @@ def from_prompt(prompt: str, id: str = "") -> Problem | None:
 
 def solution(problem: Problem) -> str:
     nums, ops = parse(problem.prompt)  # type: ignore[misc]
-    return _worked(nums, ops)
+    return _worked(nums, _canonical_steps(nums, ops))
 
 
-def _worked(nums: list[int], ops: list[str]) -> str:
-    steps = _canonical_steps(nums, ops)
+def _worked(nums: list[int], steps: list[tuple[int, str, int, int]]) -> str:
     lines = [f"{a}{op}{b}={c}" for a, op, b, c in steps]
-    return "\n".join(lines + [f"Answer: {steps[-1][3] if steps else nums[0]}"])
+    return "\n".join(lines + [f"Answer: {_value(nums, steps)}"])
 
 
 def _reduce(state: Expression, step: str) -> Expression | None:

@@ -129,8 +129,8 @@ TEMPLATES: dict[int, list[Template]] = {
 }
 
 
-def _draw(rng: random.Random, level: int) -> tuple[str, list[str], str]:
-    """A prompt, its worked steps and its answer, all values whole and below MAX_VALUE."""
+def _draw(rng: random.Random, level: int) -> tuple[str, str, str]:
+    """A prompt, its answer and its worked solution, all values whole and below MAX_VALUE."""
     ureg = notation.registry()
     template = rng.choice(TEMPLATES[level])
     while True:
@@ -163,8 +163,8 @@ def _draw(rng: random.Random, level: int) -> tuple[str, list[str], str]:
         if template.conserve:
             given.append(f"conserve {template.conserve}")
         answer = f"{known[find].magnitude} {unit}"
-        return (f"Physics: {', '.join(given)}. Find {find} in {unit}.",
-                steps + [f"Answer: {answer}"], answer)
+        return (f"Physics: {', '.join(given)}. Find {find} in {unit}.", answer,
+                "\n".join(steps + [f"Answer: {answer}"]))
 
 
 def _unit_of(template: Template, name: str) -> str:
@@ -183,12 +183,7 @@ def generate_worked(seed: int, count: int, difficulty: int | None = None
                     ) -> list[tuple[Problem, str]]:
     """`count` problems with worked solutions, deterministic in (seed, difficulty); None draws
     each level uniformly."""
-    return draw_problems(NAME, LEVELS, "steps", seed, count, difficulty, _worked_draw)
-
-
-def _worked_draw(rng: random.Random, level: int) -> tuple[str, str, str]:
-    prompt, steps, answer = _draw(rng, level)
-    return prompt, answer, "\n".join(steps)
+    return draw_problems(NAME, LEVELS, "steps", seed, count, difficulty, _draw)
 
 
 def solution(problem: Problem) -> str:
