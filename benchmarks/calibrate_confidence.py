@@ -9,9 +9,9 @@ server without a calibration (`--confidence-file ''`) answers each problem greed
 pass: the family of no verifiers) and with beam (width 3) under the server's default search
 verifiers; each answer's `reasoning.confidence.signals` and whether it is right are the data.
 Every third problem is held out; `training.components.confidence_fit` fits a logistic
-regression, then an isotonic map of its outputs, per family on the rest: greedy (path signals), beam (path signals, the finished
-paths' agreement, the verifiers' score) and a fallback for any other model or verifier set
-(path signals of both). The held-out AUROC and ECE, of each signal and of the fitted mapping,
+regression, then an isotonic map of its outputs, per family on the rest: greedy (path
+signals), beam (path signals, the finished paths' agreement, the verifiers' score) and a
+fallback for any other model or verifier set (path signals of both). The held-out AUROC and ECE, of each signal and of the fitted mapping,
 go to the report.
 
 Writes models/demo/confidence.json (the server's default `--confidence-file`),
