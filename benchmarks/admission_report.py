@@ -21,7 +21,7 @@ def _load_row(mode: str, phase: str, r: dict) -> str:
             f"{len(r['lost'])} | {r['refused_first']} | "
             f"{_num(r['refusal_s_max'])} | "
             f"{r['refused_without_retry_after']} | "
-            f"{admitted} |")
+            f"{admitted} | {_num(r.get('client_cpu_s'))} |")
 
 
 def report(results: dict, figure_name: str | None = None) -> str:
@@ -32,14 +32,19 @@ def report(results: dict, figure_name: str | None = None) -> str:
              "messages and a strategy, nothing else (no budget, no temperature, no max_tokens); "
              "the server with no admission flags. Local: vLLM in the server; remote: two "
              "`vllm serve` replicas (`--scheduling-policy priority`). A refused client waits its "
-             "Retry-After exactly, then retries (up to 8 times)."]
+             "Retry-After exactly, then retries (up to 8 times). The clients run in the "
+             "benchmark's process, a connection pool per 20 requests (as many clients send a "
+             "burst; one pool of 640 cost the benchmark more CPU than the server spent), on the "
+             "machine the server shares: `client CPU s` is what they spent, which every "
+             "latency here includes a share of."]
     rows = [_load_row(mode, phase, part[phase])
             for mode, part in _main_parts(results) for phase in ("wave", "burst", "kill")
             if phase in part]
     if rows:
         lines += ["", "| mode | phase | requests | wall s | first try | final | 5xx tries | "
                   "lost | refused | slowest 429 (s) | 429 w/o Retry-After | admitted on first "
-                  "retry |", "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|", *rows]
+                  "retry | client CPU s |", "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|",
+                  *rows]
     lines += ["", "Latency of the answered requests (s), per strategy:", "",
               "| mode | phase | strategy | n | p50 | p99 |", "|---|---|---|---:|---:|---:|"]
     for mode in ("local", "remote"):

@@ -13,3 +13,29 @@ def test_the_capacity_is_back_at_the_first_sample_after_its_lowest_at_its_first_
     assert capacity_back_s(samples) == 65  # not the end of the burst
     assert capacity_back_s(samples[:3]) is None  # never back while sampled
     assert capacity_back_s([]) is None
+
+
+async def test_a_burst_is_sent_from_a_client_per_twenty_requests(monkeypatch):
+    # one httpx pool of 640 connections cost the benchmark more CPU than the server spent
+    import httpx
+
+    from benchmarks import admission
+
+    pools: list[set[str]] = []
+
+    def client(url: str, connections: int) -> httpx.AsyncClient:
+        seen: set[str] = set()
+        pools.append(seen)
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            seen.add(request.content.decode())
+            return httpx.Response(200, json={})
+        assert connections == admission.CLIENT_REQUESTS
+        return httpx.AsyncClient(base_url=url, transport=httpx.MockTransport(answer))
+
+    monkeypatch.setattr(admission, "client", client)
+    requests = admission.burst_requests(45, seed=3)
+    outcomes, sent = await admission.concurrent("http://server", requests)
+    assert [o.final for o in outcomes] == [200] * 45
+    assert [len(p) for p in pools] == [20, 20, 5]
+    assert sent["wall_s"] >= 0 and sent["client_cpu_s"] >= 0
