@@ -125,6 +125,23 @@ def gauges(url: str) -> dict[str, float]:
     return found
 
 
+def refusal_buckets(url: str) -> dict[float, float]:
+    """The server's refusal-latency histogram: upper bound (s) -> refusals within it so far."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {float(le): float(v) for le, v in re.findall(
+        r'^deliberate_refusal_latency_seconds_bucket{le="([^"]+)"} (\S+)$', text, re.M)}
+
+
+def server_refusals(before: dict[float, float], after: dict[float, float]) -> dict:
+    """The refusals between two readings, as the server timed them (arrival to the 429's last
+    byte): how many, how many within a second, and the bucket the slowest fell in."""
+    within = {le: after[le] - before.get(le, 0.0) for le in sorted(after)}
+    count = within.get(float("inf"), 0.0)
+    slowest = next((le for le, n in within.items() if n >= count), None) if count else None
+    return {"count": int(count), "within_1s": int(within.get(1.0, 0.0)),
+            "slowest_at_most_s": slowest}
+
+
 def counters(url: str) -> dict[str, float]:
     """The engine's preemptions and prefix-cache hits so far (vLLM's counters)."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
@@ -328,7 +345,9 @@ async def kill_phase(url: str, stack: contextlib.ExitStack, ports: list[int], n:
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_gauges(url, samples, stop, t0, every_s=1.0))
     faulting = asyncio.create_task(fault())
+    before = await asyncio.to_thread(refusal_buckets, url)
     outcomes, sent = await concurrent(url, burst_requests(n, seed), retry_on=(429, 502, 503))
+    refusals = server_refusals(before, await asyncio.to_thread(refusal_buckets, url))
     await faulting
     rejoined = None
     deadline = time.monotonic() + 60
@@ -341,7 +360,8 @@ async def kill_phase(url: str, stack: contextlib.ExitStack, ports: list[int], n:
     stop.set()
     await sampler
     back = capacity_back_s(samples) or rejoined
-    return {**summarize(outcomes, sent), "events": {**events, "capacity_back_s": back},
+    return {**summarize(outcomes, sent), "server_refusals": refusals,
+            "events": {**events, "capacity_back_s": back},
             "gauges": samples}
 
 
@@ -392,13 +412,18 @@ async def local_mode(args: argparse.Namespace) -> dict:
 
 async def phases(url: str, part: dict, args: argparse.Namespace, mode: str) -> None:
     if "wave" in args.phases:
+        before = await asyncio.to_thread(refusal_buckets, url)
         outcomes, sent = await concurrent(url, wave_requests(args.wave, args.seed))
-        part["wave"] = summarize(outcomes, sent)
+        part["wave"] = {**summarize(outcomes, sent), "server_refusals": server_refusals(
+            before, await asyncio.to_thread(refusal_buckets, url))}
         print(mode, "wave", json.dumps(part["wave"]), flush=True)
     if "burst" in args.phases:
+        before = await asyncio.to_thread(refusal_buckets, url)
         (outcomes, sent), samples = await with_gauges(
             url, concurrent(url, burst_requests(args.burst, args.seed + 1)))
-        part["burst"] = {**summarize(outcomes, sent), "gauges": samples}
+        part["burst"] = {**summarize(outcomes, sent), "gauges": samples,
+                         "server_refusals": server_refusals(
+                             before, await asyncio.to_thread(refusal_buckets, url))}
         print(mode, "burst", json.dumps({k: v for k, v in part["burst"].items()
                                          if k != "gauges"}), flush=True)
 

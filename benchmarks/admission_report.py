@@ -21,7 +21,14 @@ def _load_row(mode: str, phase: str, r: dict) -> str:
             f"{len(r['lost'])} | {r['refused_first']} | "
             f"{_num(r['refusal_s_max'])} | "
             f"{r['refused_without_retry_after']} | "
-            f"{admitted} | {_num(r.get('client_cpu_s'))} |")
+            f"{admitted} | {_num(r.get('client_cpu_s'))} | {_server(r.get('server_refusals'))} |")
+
+
+def _server(refusals: dict | None) -> str:
+    if not refusals or not refusals["count"]:
+        return "-"
+    return (f"{refusals['within_1s']}/{refusals['count']} "
+            f"(slowest <= {refusals['slowest_at_most_s']:g} s)")
 
 
 def report(results: dict, figure_name: str | None = None) -> str:
@@ -36,14 +43,16 @@ def report(results: dict, figure_name: str | None = None) -> str:
              "benchmark's process, a connection pool per 20 requests (as many clients send a "
              "burst; one pool of 640 cost the benchmark more CPU than the server spent), on the "
              "machine the server shares: `client CPU s` is what they spent, which every "
-             "latency here includes a share of."]
+             "latency here includes a share of. The server times each 429 too, from the "
+             "request's arrival to its last byte (`deliberate_refusal_latency_seconds`)."]
     rows = [_load_row(mode, phase, part[phase])
             for mode, part in _main_parts(results) for phase in ("wave", "burst", "kill")
             if phase in part]
     if rows:
         lines += ["", "| mode | phase | requests | wall s | first try | final | 5xx tries | "
                   "lost | refused | slowest 429 (s) | 429 w/o Retry-After | admitted on first "
-                  "retry | client CPU s |", "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|",
+                  "retry | client CPU s | 429s the server sent within 1 s |",
+                  "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---|",
                   *rows]
     lines += ["", "Latency of the answered requests (s), per strategy:", "",
               "| mode | phase | strategy | n | p50 | p99 |", "|---|---|---|---:|---:|---:|"]

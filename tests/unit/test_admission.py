@@ -270,12 +270,19 @@ SEARCH = {"strategy": "beam", "budget_tokens": 40}
 
 
 async def test_a_search_past_the_search_lane_is_a_429_while_single_passes_go_on(client, app):
+    from prometheus_client import REGISTRY
+
+    def refusals() -> float:
+        return REGISTRY.get_sample_value("deliberate_refusal_latency_seconds_count") or 0.0
+
     first = asyncio.create_task(client.post("/v1/completions", json=completion(reasoning=SEARCH)))
     await until(lambda: app.state.completion_service.admission.lanes["search"].running == 1)
+    before = refusals()
     refused = await client.post("/v1/completions", json=completion(reasoning=SEARCH))
     assert refused.status_code == 429, refused.text
     assert refused.headers["retry-after"].isdigit()
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert refusals() == before + 1  # the time it took the server, a histogram of refusals
     # the search lane is full, but a single pass is not behind it: it is answered while the
     # search still runs
     greedy = await client.post("/v1/completions", json=completion(

@@ -39,3 +39,14 @@ async def test_a_burst_is_sent_from_a_client_per_twenty_requests(monkeypatch):
     assert [o.final for o in outcomes] == [200] * 45
     assert [len(p) for p in pools] == [20, 20, 5]
     assert sent["wall_s"] >= 0 and sent["client_cpu_s"] >= 0
+
+
+def test_the_server_side_refusals_are_read_from_the_histograms_difference():
+    from benchmarks.admission import server_refusals
+
+    inf = float("inf")
+    before = {0.5: 2.0, 1.0: 3.0, 2.5: 3.0, inf: 3.0}
+    after = {0.5: 10.0, 1.0: 13.0, 2.5: 14.0, inf: 14.0}
+    assert server_refusals(before, after) == {"count": 11, "within_1s": 10,
+                                              "slowest_at_most_s": 2.5}
+    assert server_refusals(after, after)["count"] == 0
