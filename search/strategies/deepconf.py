@@ -190,21 +190,28 @@ class _Runner:
         self.complete.append(node)
         return node
 
-    def _weights(self) -> dict[str, float]:
-        """Each stated answer's summed confidence over the voters."""
+    def _tally(self) -> tuple[dict[str, float], int]:
+        """Each stated answer's summed confidence over the voters, and how many stated one."""
         weights: dict[str, float] = defaultdict(float)
+        votes = 0
         for node in self.voters:
             answer = extract_answer(self.search.text(node), self.search.problem.answer_extractor)
             if answer is not None:
                 weights[answer] += self.signal(node)
-        return weights
+                votes += 1
+        return weights, votes
 
     def _agreed(self) -> bool:
+        """The vote agrees: at least two votes, and `consensus` of their weight on one answer.
+        One vote is no consensus: a warm-up of two keeps only its more confident trace (the
+        threshold sits between them), which had stopped every default search after the warm-up
+        on a single trace's answer (0.487 against self-consistency's 0.580 on 300 problems)."""
         if not self.params.consensus:
             return False
-        weights = self._weights()
+        weights, votes = self._tally()
         top = max(weights, key=weights.__getitem__, default=None)
-        return top is not None and vote_agreement(weights, top) >= self.params.consensus
+        return (votes >= 2 and top is not None
+                and vote_agreement(weights, top) >= self.params.consensus)
 
     async def conclude(self) -> SearchResult:
         search = self.search
@@ -216,7 +223,7 @@ class _Runner:
         self.tally.voted = len(self.voters)
         result = await search.conclude(voted or candidates, n=self.params.n_answers,
                                        in_order=bool(voted))
-        weights = self._weights()
+        weights, _ = self._tally()
         chosen = extract_answer(result.best.text, search.problem.answer_extractor)
         result.details["deepconf"] = {
             "mode": self.params.deepconf_mode, "signal": self.params.confidence_signal,

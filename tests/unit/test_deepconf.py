@@ -96,6 +96,18 @@ def test_online_stops_generating_once_the_vote_agrees():
     assert report["stopped_at_consensus"] == 5 and result.best.text == "1\nAnswer: 5"
 
 
+def test_one_vote_is_no_consensus():
+    # a warm-up of 2 keeps only its more confident trace (the threshold sits between them): its
+    # lone vote had stopped the search there; the next trace that passes and agrees stops it
+    traces = [("1\nAnswer: 5", 2.0), ("2\nAnswer: 6", 3.0), ("3\nAnswer: 6", 3.0)] + \
+        [("4" * 20 + "\nAnswer: 5", 3.0)] * 3
+    result, engine, report = run(traces, warmup=2, keep_share=0.9, consensus=0.95)
+    assert report["threshold"] == pytest.approx(2.1)
+    assert report["voted"] == 2 and result.best.text == "2\nAnswer: 6"
+    assert (report["traces"], report["stopped_at_consensus"]) == (6, 3)
+    assert len(engine.aborted) == 3  # the longer ones, in flight when the third agreed
+
+
 def test_online_consensus_aborts_the_traces_in_flight():
     long = ("9" * 40 + "\nAnswer: 5", 3.0)
     traces = [("1\nAnswer: 5", 3.0), ("2\nAnswer: 6", 3.0), ("3\nAnswer: 5", 3.0), long, long]
