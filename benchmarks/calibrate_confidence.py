@@ -6,13 +6,17 @@ Problems come from seed stream 600_000+, apart from the router's calibration pro
 (800_000+), the reasoning benchmark's held-out ones (900_000+), the auto_target study's
 (700_000+) and the training streams. One
 server without a calibration (`--confidence-file ''`) answers each problem greedily (a single
-pass: the family of no verifiers) and with beam (width 3) under the server's default search
+pass: the family of no verifiers), with beam (width 3), and with best_of_n, self_consistency
+and deepconf (8 samples each; deepconf online, its defaults) under the server's default search
 verifiers; each answer's `reasoning.confidence.signals` and whether it is right are the data.
 Every third problem is held out; `training.components.confidence_fit` fits a logistic
 regression, then an isotonic map of its outputs, per family on the rest: greedy (path
-signals), beam (path signals, the finished paths' agreement, the verifiers' score) and a
-fallback for any other model or verifier set (path signals of both). The held-out AUROC and ECE, of each signal and of the fitted mapping,
-go to the report.
+signals), beam (path signals, the finished paths' agreement, the verifiers' score: any
+strategy under those verifiers, mcts's among them, but the three below), best_of_n,
+self_consistency and deepconf (the same signals, each its strategy's own family: the same
+verifiers score their samples, but a sample's signals mean other things than a beam path's)
+and a fallback for any other model or verifier set (path signals of greedy and beam). The
+held-out AUROC and ECE, of each signal and of the fitted mapping, go to the report.
 
 Writes models/demo/confidence.json (the server's default `--confidence-file`),
 benchmarks/results/confidence_calibration.md, and confidence_calibration.json (every outcome,
@@ -44,7 +48,12 @@ from training.tasks import Problem, get_task
 RESULTS = Path(__file__).parent / "results"
 CONFIDENCE_FILE = Path(Settings.model_fields["confidence_file"].default)  # where the server looks
 PATH_FEATURES = ("mean", "lowest_group", "bottom", "tail")
-PHASES = {"greedy": {"strategy": "greedy"}, "beam": {"strategy": "beam", "beam_width": 3}}
+PHASES = {"greedy": {"strategy": "greedy"}, "beam": {"strategy": "beam", "beam_width": 3},
+          "best_of_n": {"strategy": "best_of_n", "n_candidates": 8},
+          "self_consistency": {"strategy": "self_consistency", "n_candidates": 8},
+          "deepconf": {"strategy": "deepconf", "n_candidates": 8}}
+# the phases whose family is their strategy's own (greedy's and beam's match by verifiers)
+STRATEGY_FAMILIES = ("best_of_n", "self_consistency", "deepconf")
 
 
 def search_verifiers() -> list[str]:
@@ -100,6 +109,8 @@ def fit_all(phases: dict[str, list[dict]]) -> tuple[list[dict], dict]:
     verifiers = search_verifiers()
     plans = {"greedy": (phases["greedy"], PATH_FEATURES, SERVED_NAME, []),
              "beam": (phases["beam"], FEATURES, SERVED_NAME, verifiers),
+             **{name: (phases[name], FEATURES, SERVED_NAME, verifiers)
+                for name in STRATEGY_FAMILIES if name in phases},
              "fallback": (phases["greedy"] + phases["beam"], PATH_FEATURES, None, None)}
     families, figures = [], {}
     for name, (rows, features, model, names) in plans.items():
@@ -108,6 +119,8 @@ def fit_all(phases: dict[str, list[dict]]) -> tuple[list[dict], dict]:
             split(phases["greedy"])[1] + split(phases["beam"])[1])
         family = fit_family([r["signals"] for r in train], [r["correct"] for r in train],
                             features, model, names, isotonic=True)
+        if name in STRATEGY_FAMILIES:
+            family["strategy"] = name
         mapping = CalibrationTable.from_json({"families": [family]}).families[0]
         logistic = dataclasses.replace(mapping, isotonic=None)
         labels = [r["correct"] for r in test]
@@ -137,8 +150,10 @@ def report(figures: dict, args: argparse.Namespace, n: dict[str, int], wall_s: f
              f"{'Refitted from the saved outcomes' if args.refit else 'Run'} "
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; the runs took {wall_s / 60:.1f} "
              f"min. Commands: `{fitted_by}`.",
-             "", f"Problems from seed stream {args.seed}+ ({counts}; beam: width 3, verifiers "
-             f"{', '.join(search_verifiers())}); every third held out. "
+             "", f"Problems from seed stream {args.seed}+ ({counts}; beam: width 3; best_of_n, "
+             "self_consistency and deepconf: 8 samples, deepconf online with its defaults; "
+             f"searches under the verifiers {', '.join(search_verifiers())}); every third "
+             "held out. "
              "Held-out AUROC (right vs wrong answers) and expected calibration error (10 bins) "
              "of the fitted mapping, of the uncalibrated mapping the server uses without a "
              "file, and the AUROC of each signal alone. `benchmarks/metacognition.py` measures "

@@ -8,6 +8,7 @@ time):
     {"model": "models/demo/base",            # the model it was fitted for
      "families": [{"model": "demo" | null,   # the served name (base or adapter); null: any
                    "verifiers": ["logic", "prm"] | null,  # [] a single pass; null: any
+                   "strategy": "best_of_n" | null,  # optional: the strategy that answered
                    "features": ["lowest_group", "tail", "verifier", ...],
                    "center": [...], "scale": [...],  # standardization of each feature
                    "fill": [...],                    # a feature the answer lacks
@@ -19,10 +20,12 @@ The logistic regression ranks; the optional isotonic map (fitted on the regressi
 outputs) corrects its shape where the signals' relation to accuracy is not logistic: on the
 demo's greedy answers it took the cross-validated ECE from 0.046 to 0.028 (1200 answers).
 
-A request's family is its served model name and the verifiers that scored its answer (a
-single pass: none). The most specific family that matches wins: both named, then the verifiers
-with any model, then the model with any verifiers, then the fallback (both null); none: the
-answer is not calibrated.
+A request's family is its served model name, the verifiers that scored its answer (a single
+pass: none) and the strategy that answered it (the same verifiers score a best-of-n's samples
+and a beam's paths, whose signals mean different things: best_of_n@8 under beam's family was
+off by an ECE of 0.075 on 84 answers). The most specific family that matches wins: a named
+strategy first, then named verifiers, then a named model; the fallback names none; none
+matches: the answer is not calibrated.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Family:
     coef: tuple[float, ...]
     intercept: float
     isotonic: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (x, y) knots
+    strategy: str | None = None
 
     def probability(self, signals: Mapping[str, float | int | None]) -> float:
         """sigmoid(intercept + coef . standardized features), a missing feature at its fill,
@@ -60,13 +64,17 @@ class Family:
         p = _sigmoid(z)
         return p if self.isotonic is None else interpolate(p, *self.isotonic)
 
-    def matches(self, model: str, verifiers: frozenset[str]) -> int | None:
+    def matches(self, model: str, verifiers: frozenset[str],
+                strategy: str | None = None) -> int | None:
         """How specifically this family matches (higher wins), None if it does not."""
         if self.model is not None and self.model != model:
             return None
         if self.verifiers is not None and self.verifiers != verifiers:
             return None
-        return 2 * (self.verifiers is not None) + (self.model is not None)
+        if self.strategy is not None and self.strategy != strategy:
+            return None
+        return (4 * (self.strategy is not None) + 2 * (self.verifiers is not None)
+                + (self.model is not None))
 
 
 @dataclass(frozen=True)
@@ -74,10 +82,11 @@ class CalibrationTable:
     model: str | None
     families: tuple[Family, ...]
 
-    def family_for(self, model: str, verifiers: Iterable[str]) -> Family | None:
+    def family_for(self, model: str, verifiers: Iterable[str],
+                   strategy: str | None = None) -> Family | None:
         names = frozenset(verifiers)
         ranked = [(rank, f) for f in self.families
-                  if (rank := f.matches(model, names)) is not None]
+                  if (rank := f.matches(model, names, strategy)) is not None]
         return max(ranked, key=lambda pair: pair[0])[1] if ranked else None
 
     @classmethod
@@ -112,6 +121,7 @@ def _family(data: Mapping, i: int) -> Family:
         verifiers = data.get("verifiers")
         return Family(model=None if data.get("model") is None else str(data["model"]),
                       verifiers=None if verifiers is None else frozenset(map(str, verifiers)),
+                      strategy=None if data.get("strategy") is None else str(data["strategy"]),
                       features=features, intercept=float(data["intercept"]),
                       isotonic=_isotonic(data.get("isotonic"), where), **numbers)
     except (KeyError, TypeError) as exc:

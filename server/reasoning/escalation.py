@@ -121,7 +121,8 @@ async def escalated_search(service: ReasoningService, decision: Decision,
             result = await service.run(strategy, service.scorer(decision), problem,
                                        request.model, own)
             verifiers = tuple(service.search_verifiers(decision))
-        value, _ = service.calibrated(request.model, result.best.signals, verifiers)
+        value, _ = service.calibrated(request.model, result.best.signals, verifiers,
+                                      strategy)
         return Stage(strategy, result, value, verifiers)
 
     run = await escalate(plan, run_stage, target,

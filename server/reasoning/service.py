@@ -301,10 +301,11 @@ class ReasoningService:
                    ) -> dict:
         """The answer's confidence, kept on the decision (the response's
         `reasoning.confidence`): its family's calibrated probability (search.calibration: the
-        served `model` and the `verifiers` that scored it, none for a single pass), else the
+        served `model`, the `verifiers` that scored it, none for a single pass, and the
+        decision's strategy), else the
         uncalibrated monotone mapping; and whether the answer is withheld below the request's
         abstain_below."""
-        value, calibrated = self.calibrated(model, signals, verifiers)
+        value, calibrated = self.calibrated(model, signals, verifiers, decision.strategy)
         metrics.CONFIDENCE.labels(strategy=decision.strategy).observe(value)
         decision.confidence = {
             "value": round(value, 4), "calibrated": calibrated,
@@ -317,11 +318,12 @@ class ReasoningService:
         return decision.confidence
 
     def calibrated(self, model: str, signals: Mapping[str, float | int | None],
-                   verifiers: Iterable[str]) -> tuple[float, bool]:
+                   verifiers: Iterable[str], strategy: str | None = None
+                   ) -> tuple[float, bool]:
         """The probability that an answer with these signals is right, and whether a fitted
         family gave it (else the uncalibrated mapping)."""
         table = self.confidence_table
-        family = None if table is None else table.family_for(model, verifiers)
+        family = None if table is None else table.family_for(model, verifiers, strategy)
         if family is None:
             return uncalibrated(signals), False
         return family.probability(signals), True

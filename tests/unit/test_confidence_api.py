@@ -219,6 +219,35 @@ def test_the_most_specific_family_wins_and_none_matching_is_uncalibrated():
         "demo", ["prm"]) is None
 
 
+def test_a_strategys_own_family_wins_over_its_verifiers_one():
+    own = {**family("demo", ["prm"], 0.5), "strategy": "best_of_n"}
+    table = CalibrationTable.from_json({"families": [
+        family(None, None, 0.1), family("demo", ["prm"], 0.3), own]})
+    assert table.family_for("demo", ["prm"], "best_of_n").intercept == 0.5
+    assert table.family_for("demo", ["prm"], "beam").intercept == 0.3
+    assert table.family_for("demo", ["prm"]).intercept == 0.3  # no strategy said
+    assert table.family_for("demo", ["logic"], "best_of_n").intercept == 0.1  # other verifiers
+
+
+async def test_a_search_is_calibrated_by_its_strategys_family(tmp_path):
+    shared, own = family("demo", ["logic"], -3.0), {**family("demo", ["logic"], 3.0),
+                                                    "strategy": "best_of_n"}
+    settings = Settings(max_n=4, max_logprobs=2, search_verifiers={"logic": 1.0},
+                        confidence_file=write_table(tmp_path, [shared, own]))
+    value = {}
+    for strategy, options in (("beam", {"beam_width": 2}), ("best_of_n", {"n_candidates": 2})):
+        r = await served(settings, StepEngine(prompt=PROMPT, script=SCRIPT),
+                         chat(reasoning={"strategy": strategy, **options}))
+        confidence = r.json()["reasoning"]["confidence"]
+        table = CalibrationTable.from_json({"families": [shared, own]})
+        expected = table.family_for("demo", ["logic"], strategy).probability(
+            confidence["signals"])
+        assert confidence["calibrated"] and confidence["value"] == pytest.approx(expected,
+                                                                                 abs=1e-4)
+        value[strategy] = confidence["value"]
+    assert value["best_of_n"] > value["beam"]  # intercepts 3 and -3
+
+
 def test_a_family_is_a_logistic_regression_of_standardized_signals():
     f = CalibrationTable.from_json({"families": [family()]}).families[0]
     z = 1.5 * (3.0 - 2.0) / 1.0 + 2.0 * (0.75 - 0.5) / 0.25
