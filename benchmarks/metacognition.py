@@ -382,8 +382,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_run_arguments(parser, METACOGNITION_SEED)
     parser.set_defaults(per_level=10, countdown=60)
-    parser.add_argument("--configs", default=None,
-                        help="comma-separated config names (default: all)")
+    parser.add_argument("--configs", nargs="+", default=None, metavar="NAME",
+                        help="config names, each one argument (names hold commas and spaces: "
+                             "quote them; default: all)")
     parser.add_argument("--out", default="metacognition")
     parser.add_argument("--from-json", default=None,
                         help="recompute the tables from a saved run's answers")
@@ -392,8 +393,11 @@ def main() -> None:
         saved = json.loads(Path(args.from_json).read_text())
         answers, meta = [Answer(**a) for a in saved["answers"]], saved["meta"]
     else:
-        wanted = None if args.configs is None else set(args.configs.split(","))
-        configs = [(n, r) for n, r in CONFIGS if wanted is None or n in wanted]
+        unknown = set(args.configs or ()) - {n for n, _ in CONFIGS}
+        if unknown:
+            parser.error(f"--configs: unknown {sorted(unknown)} (known: "
+                         f"{'; '.join(n for n, _ in CONFIGS)})")
+        configs = [(n, r) for n, r in CONFIGS if args.configs is None or n in args.configs]
         problems = load_problems(args.per_level, args.countdown, args.seed)
         started = time.time()
         port = free_port()
