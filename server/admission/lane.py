@@ -201,11 +201,20 @@ class Lane:
         came first: 17% of a remote burst's refused). Both less a fifth, for the rate's noise:
         coming back late costs a client little, coming back early is another 429. So do the
         requests refused before it, which were given earlier turns: a refused burst comes back
-        spread over the time the lane takes to make room for it, not all at once."""
+        spread over the time the lane takes to make room for it, not all at once. A lane that
+        yields to another spreads them at both lanes' rates: its turns come after the other's
+        backlog (the forecast's wait counts it), when it has the engine to itself, while its
+        own rate was measured as the other's requests took the engine first. Spread at that
+        rate (57 tokens/s where the lanes drained 262 together), a remote burst's refused
+        searches were told to come back up to 600 s later, and the lane stood a third full,
+        then idle for 300 s, while they waited."""
         now = self.clock()
-        per_s = self.limits.drain_rate(now) * _RATE_MARGIN
+        rate = self.limits.drain_rate(now)
+        per_s = rate * _RATE_MARGIN
         excess = self.in_flight + self.queued + cost - self.capacity - self.queue_limit
         delay = max(max(excess, 0) / per_s, max(wait_s, 0.0) / _RATE_MARGIN)
         turn = min(max(now + delay, self._next_turn), now + _MAX_RETRY_AFTER_S)
-        self._next_turn = turn + cost / per_s
+        engine_per_s = per_s if self.yields_to is None else \
+            (rate + self.yields_to.limits.drain_rate(now)) * _RATE_MARGIN
+        self._next_turn = turn + cost / engine_per_s
         return int(min(max(math.ceil(turn - now), 1), _MAX_RETRY_AFTER_S))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -84,6 +85,30 @@ async def test_retry_after_is_when_the_lane_has_made_room_spread_over_a_refused_
     assert lane.retry_after(500) == 600  # capped at ten minutes
     lane.release(100)
     await waiting
+
+
+async def test_a_lane_that_yields_spreads_its_refused_at_both_lanes_rates():
+    # its turns come after the other lane's backlog, when it has the engine to itself: its own
+    # rate, measured while the other's requests went first, would spread them far too long
+    clock = Clock()
+    single = fixed_lane(1000, 1000, clock=clock, drain_rate=300.0)
+    search = Lane("search", Capacity("search", LaneLimits.fixed(100, 100)), queue_timeout_s=60,
+                  clock=clock, yields_to=single)
+    search.limits.drain_rate = lambda now: 100.0
+    await search.acquire(100, FAR)
+    waiting = asyncio.create_task(search.acquire(100, FAR))
+    await asyncio.sleep(0.01)
+    # the first comes back when the excess has drained at its own rate (less a fifth); those
+    # after it 100 tokens apart at the lanes' 400 a second (320 with the margin)
+    turns = [search.retry_after(100) for _ in range(9)]
+    assert turns[0] == 2 and turns[-1] == math.ceil(1.25 + 8 * 100 / 320)
+    alone = fixed_lane(100, 100, clock=clock, drain_rate=100.0)
+    await alone.acquire(100, FAR)
+    alone_waiting = asyncio.create_task(alone.acquire(100, FAR))
+    await asyncio.sleep(0.01)
+    assert [alone.retry_after(100) for _ in range(9)][-1] == math.ceil(1.25 + 8 * 100 / 80)
+    search.release(100), alone.release(100)
+    await asyncio.gather(waiting, alone_waiting)
 
 
 async def test_a_refused_burst_that_retries_after_retry_after_is_admitted():
