@@ -51,10 +51,9 @@ class Params(best_of_n.Params):
     # answer costs 6x over, and leave 12 after a warm-up of 4 for the online mode to cut
     n_candidates: int = 16
     deepconf_mode: Mode = "online"
-    # online: traces that set the threshold (DeepConf: 16 of 512). 2 with consensus 0.95: when
-    # the first two agree the vote stops there, which on the demo kept self-consistency@8's
-    # accuracy at 0.25x its tokens (benchmarks/results/metacognition.md; 4 without consensus
-    # spent 0.93x)
+    # online: traces that set the threshold (DeepConf: 16 of 512). 2 with consensus 0.95: the
+    # vote stops once two votes agree, on 300 demo problems 0.533 against self-consistency@8's
+    # 0.580 at 0.61x its tokens (4: 0.563 at 0.79x; benchmarks/results/metacognition_deepconf.md)
     warmup: int = 2
     keep_share: float = 0.9  # the share of traces kept (DeepConf-high 0.9, DeepConf-low 0.1)
     confidence_signal: Signal = "lowest_group"  # a trace's confidence, for keeping and weight
