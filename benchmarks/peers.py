@@ -262,6 +262,19 @@ def judge(results: list[dict]) -> list[str]:
     return lines
 
 
+def _selection(args: argparse.Namespace) -> str:
+    """The command's flags that chose what ran (absent from runs saved before they existed)."""
+    flags = []
+    if getattr(args, "sides", None) and set(args.sides) != {"deliberate", "optillm", "its_hub"}:
+        flags.append(f"--sides {','.join(args.sides)}")
+    for flag in ("deliberate", "its_hub"):
+        if getattr(args, flag, None):
+            flags.append(f"--{flag.replace('_', '-')} '{','.join(getattr(args, flag))}'")
+    if getattr(args, "out", "peers") != "peers":
+        flags.append(f"--out {args.out}")
+    return "".join(f" {f}" for f in flags)
+
+
 def report(results: list[dict], probes: list[dict], args: argparse.Namespace, wall_s: float,
            counts: dict[str, int], figure: Path) -> str:
     lines = [
@@ -269,7 +282,7 @@ def report(results: list[dict], probes: list[dict], args: argparse.Namespace, wa
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({platform.processor() or platform.machine()}), {wall_s / 60:.1f} min in all. Command: "
         f"`python -m benchmarks.peers --per-level {args.per_level} --countdown {args.countdown} "
-        f"--concurrency {args.concurrency}`.", "",
+        f"--concurrency {args.concurrency}{_selection(args)}`.", "",
         f"Problems: {counts['arithmetic']} arithmetic ({args.per_level} per level 1-8) and "
         f"{counts['countdown']} countdown, seed stream {args.seed}+ (fresh), the same for every "
         f"configuration; max_tokens {MAX_TOKENS}; {args.concurrency} problems in flight. "
@@ -382,6 +395,8 @@ async def main_async(args: argparse.Namespace) -> None:
         scorer, lm = VerifyScorer(ours, args.concurrency), its_hub_lm(replica)
         configs = its_hub_configs(scorer) if "its_hub" in args.sides else {}
         for name, (factory, budget) in configs.items():
+            if args.its_hub and name not in args.its_hub:
+                continue
             await phases("its_hub", name, lambda f=factory, b=budget: its_hub_solver(lm, f, b))
         await scorer.aclose()
         await lm.close()
@@ -395,7 +410,7 @@ async def main_async(args: argparse.Namespace) -> None:
                                  lambda a=p["approach"], f=fields: optillm_solver(http, a, f),
                                  phase_size(p["latency_s"], args.concurrency))
     save(results, probes, answers, args, time.monotonic() - started, args.out)
-    render([RESULTS / f"{args.out}.json"])
+    render([RESULTS / f"{args.out}.json"], args.out)
 
 
 def save(results: list[dict], probes: list[dict], answers: list[Answer],
@@ -425,9 +440,9 @@ def with_common_accuracy(results: list[dict], answers: list[dict]) -> list[dict]
     return out
 
 
-def render(paths: list[Path]) -> None:
-    """peers.md and peers.png from saved runs (sides run apart, on the same problems, are
-    merged: the first file's arguments, the runs' wall times added); peers.json then holds the
+def render(paths: list[Path], name: str = "peers") -> None:
+    """NAME.md and NAME.png from saved runs (sides run apart, on the same problems, are
+    merged: the first file's arguments, the runs' wall times added); NAME.json then holds the
     merged run."""
     from benchmarks.harness.plots import peers_figure
 
@@ -446,15 +461,15 @@ def render(paths: list[Path]) -> None:
                          if kept[(a["side"], a["config"], a["task"])][1] == i],
              "args": runs[0]["args"], "wall_s": sum(run["wall_s"] for run in runs)}
     if len(runs) > 1:
-        (RESULTS / "peers.json").write_text(json.dumps(saved, indent=1))
+        (RESULTS / f"{name}.json").write_text(json.dumps(saved, indent=1))
     args = argparse.Namespace(**saved["args"])
     results = with_common_accuracy(saved["results"], saved["answers"])
     counts = {t: len({a["problem"] for a in saved["answers"] if a["task"] == t})
               for t in ("arithmetic", "countdown")}
-    figure = peers_figure(results, RESULTS / "peers.png")
-    (RESULTS / "peers.md").write_text(report(results, saved["probes"], args, saved["wall_s"],
-                                             counts, figure))
-    print((RESULTS / "peers.md").read_text())
+    figure = peers_figure(results, RESULTS / f"{name}.png")
+    (RESULTS / f"{name}.md").write_text(report(results, saved["probes"], args, saved["wall_s"],
+                                               counts, figure))
+    print((RESULTS / f"{name}.md").read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -470,6 +485,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated: which sides to run (default all three)")
     parser.add_argument("--deliberate", type=lambda v: v.split(","), default=None,
                         help="comma-separated: only these of Deliberate's configurations")
+    parser.add_argument("--its-hub", type=lambda v: v.split(","), default=None,
+                        help="comma-separated: only these of its_hub's configurations")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other sides' phases from the saved peers.json")
     parser.add_argument("--out", default="peers",
@@ -478,7 +495,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="only rewrite peers.md and peers.png from saved runs (merged)")
     args = parser.parse_args(argv)
     if args.from_json:
-        render(args.from_json)
+        render(args.from_json, args.out)
         return
     asyncio.run(main_async(args))
 
