@@ -1,4 +1,7 @@
-"""The admission benchmark's reading of its kill phase: when the capacity came back."""
+"""The admission benchmark's own parts: how it sends a burst, and how it reads the server's
+refusals and its kill phase's capacity."""
+
+import json
 
 from benchmarks.admission import capacity_back_s
 
@@ -21,14 +24,14 @@ async def test_a_burst_is_sent_from_a_client_per_twenty_requests(monkeypatch):
 
     from benchmarks import admission
 
-    pools: list[set[str]] = []
+    pools: list[list[str]] = []  # per client, the requests it sent
 
     def client(url: str, connections: int) -> httpx.AsyncClient:
-        seen: set[str] = set()
-        pools.append(seen)
+        sent: list[str] = []
+        pools.append(sent)
 
         def answer(request: httpx.Request) -> httpx.Response:
-            seen.add(request.content.decode())
+            sent.append(request.content.decode())
             return httpx.Response(200, json={})
         assert connections == admission.CLIENT_REQUESTS
         return httpx.AsyncClient(base_url=url, transport=httpx.MockTransport(answer))
@@ -38,6 +41,10 @@ async def test_a_burst_is_sent_from_a_client_per_twenty_requests(monkeypatch):
     outcomes, sent = await admission.concurrent("http://server", requests)
     assert [o.final for o in outcomes] == [200] * 45
     assert [len(p) for p in pools] == [20, 20, 5]
+    def canonical(body: dict) -> str:
+        return json.dumps(body, sort_keys=True)
+    assert sorted(canonical(json.loads(b)) for b in sum(pools, [])) == \
+        sorted(canonical(r) for _, r in requests)  # each sent once
     assert sent["wall_s"] >= 0 and sent["client_cpu_s"] >= 0
 
 
