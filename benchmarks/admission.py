@@ -410,18 +410,30 @@ async def local_mode(args: argparse.Namespace) -> dict:
     return results
 
 
+def api_cpu_s(url: str) -> float:
+    """The CPU seconds the server's own process (the API, not its engine core or replicas)
+    has spent so far."""
+    try:
+        times = process_on(int(url.rsplit(":", 1)[1])).cpu_times()
+    except (psutil.Error, StopIteration):  # a child ended while the tree was read
+        return float("nan")
+    return times.user + times.system
+
+
 async def phases(url: str, part: dict, args: argparse.Namespace, mode: str) -> None:
     if "wave" in args.phases:
-        before = await asyncio.to_thread(refusal_buckets, url)
+        before, cpu = await asyncio.to_thread(refusal_buckets, url), api_cpu_s(url)
         outcomes, sent = await concurrent(url, wave_requests(args.wave, args.seed))
-        part["wave"] = {**summarize(outcomes, sent), "server_refusals": server_refusals(
-            before, await asyncio.to_thread(refusal_buckets, url))}
+        part["wave"] = {**summarize(outcomes, sent), "api_cpu_s": round(api_cpu_s(url) - cpu, 1),
+                        "server_refusals": server_refusals(
+                            before, await asyncio.to_thread(refusal_buckets, url))}
         print(mode, "wave", json.dumps(part["wave"]), flush=True)
     if "burst" in args.phases:
-        before = await asyncio.to_thread(refusal_buckets, url)
+        before, cpu = await asyncio.to_thread(refusal_buckets, url), api_cpu_s(url)
         (outcomes, sent), samples = await with_gauges(
             url, concurrent(url, burst_requests(args.burst, args.seed + 1)))
         part["burst"] = {**summarize(outcomes, sent), "gauges": samples,
+                         "api_cpu_s": round(api_cpu_s(url) - cpu, 1),
                          "server_refusals": server_refusals(
                              before, await asyncio.to_thread(refusal_buckets, url))}
         print(mode, "burst", json.dumps({k: v for k, v in part["burst"].items()

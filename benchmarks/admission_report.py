@@ -21,7 +21,8 @@ def _load_row(mode: str, phase: str, r: dict) -> str:
             f"{len(r['lost'])} | {r['refused_first']} | "
             f"{_num(r['refusal_s_max'])} | "
             f"{r['refused_without_retry_after']} | "
-            f"{admitted} | {_num(r.get('client_cpu_s'))} | {_server(r.get('server_refusals'))} |")
+            f"{admitted} | {_num(r.get('client_cpu_s'))} | {_num(r.get('api_cpu_s'))} | "
+            f"{_server(r.get('server_refusals'))} |")
 
 
 def _server(refusals: dict | None) -> str:
@@ -51,8 +52,8 @@ def report(results: dict, figure_name: str | None = None) -> str:
     if rows:
         lines += ["", "| mode | phase | requests | wall s | first try | final | 5xx tries | "
                   "lost | refused | slowest 429 (s) | 429 w/o Retry-After | admitted on first "
-                  "retry | client CPU s | 429s the server sent within 1 s |",
-                  "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---|",
+                  "retry | client CPU s | API process CPU s | 429s the server sent within 1 s |",
+                  "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
                   *rows]
     lines += ["", "Latency of the answered requests (s), per strategy:", "",
               "| mode | phase | strategy | n | p50 | p99 |", "|---|---|---|---:|---:|---:|"]
