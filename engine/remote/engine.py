@@ -39,6 +39,7 @@ from engine.remote import metrics
 from engine.remote.adapters import FleetAdapters, upstream_message
 from engine.remote.background import BackgroundTasks
 from engine.remote.health import HealthChecker
+from engine.remote.pools import Pools
 from engine.remote.routing import Replica, choose, round_robin
 from engine.remote.wire import completion_body, generation_output, pooled_rows, pooling_body
 from engine.scope import RequestScope, current_scope
@@ -85,9 +86,10 @@ class ReplicaFault(Exception):
 
 
 class RemoteEngine(TokenizerMethods):
-    def __init__(self, config: RemoteEngineConfig, http: httpx.AsyncClient, tokenizer,
+    def __init__(self, config: RemoteEngineConfig, http: httpx.AsyncClient | Pools, tokenizer,
                  control: httpx.AsyncClient | None = None) -> None:
-        """`http` carries the engine calls; `control` (default: `http`) the health probes,
+        """`http` carries the engine calls (pools.py: several small pools, not one large one);
+        `control` (default: `http`) the health probes,
         load reads and adapter loads, in a pool of its own: under a burst the engine calls hold
         every connection of theirs, and a probe waiting for one timed out (PoolTimeout) and
         ejected every healthy replica (measured: 48 of a 640-request burst got 503s)."""
@@ -426,10 +428,8 @@ async def open_remote_engine(config: RemoteEngineConfig) -> AsyncIterator[Remote
     if not config.upstreams:
         raise ValueError("--engine remote needs at least one --upstream URL")
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-    limits = httpx.Limits(max_connections=config.max_connections,
-                          max_keepalive_connections=config.max_connections)
     timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
-    http = httpx.AsyncClient(headers=headers, limits=limits, timeout=timeout)
+    http = Pools.open(config.max_connections, headers=headers, timeout=timeout)
     # a few connections per replica for probes, load reads and adapter loads
     control = httpx.AsyncClient(
         headers=headers, limits=httpx.Limits(max_connections=4 * len(config.upstreams)),
