@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port
+from tests.servers import free_port, running_server
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -71,25 +69,11 @@ def main() -> None:
                         default=[1, 2, 8, 32])
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn",
-                               "benchmarks.studies.httpx_pools:upstream", "--port", str(port),
-                               "--log-level", "error", "--backlog", "4096",
-                               "--timeout-keep-alive", "120"])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=5)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    command = ["-m", "uvicorn", "benchmarks.studies.httpx_pools:upstream", "--port", str(port),
+               "--log-level", "error", "--backlog", "4096", "--timeout-keep-alive", "120"]
+    with running_server(command, port, RESULTS / "logs" / "httpx_pools-upstream.log",
+                        timeout_s=30) as url:
         rows = [asyncio.run(measure(url, args.in_flight, pools)) for pools in args.pools]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     lines = ["# CPU per request through httpx pools (benchmarks/studies/httpx_pools.py)", "",
              f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, httpx "
              f"{httpx.__version__}: {args.in_flight} streamed requests in flight, spread over "
