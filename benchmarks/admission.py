@@ -345,9 +345,8 @@ async def kill_phase(url: str, stack: contextlib.ExitStack, ports: list[int], n:
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_gauges(url, samples, stop, t0, every_s=1.0))
     faulting = asyncio.create_task(fault())
-    before = await asyncio.to_thread(refusal_buckets, url)
-    outcomes, sent = await concurrent(url, burst_requests(n, seed), retry_on=(429, 502, 503))
-    refusals = server_refusals(before, await asyncio.to_thread(refusal_buckets, url))
+    (outcomes, sent), server = await server_side(
+        url, concurrent(url, burst_requests(n, seed), retry_on=(429, 502, 503)))
     await faulting
     rejoined = None
     deadline = time.monotonic() + 60
@@ -360,7 +359,7 @@ async def kill_phase(url: str, stack: contextlib.ExitStack, ports: list[int], n:
     stop.set()
     await sampler
     back = capacity_back_s(samples) or rejoined
-    return {**summarize(outcomes, sent), "server_refusals": refusals,
+    return {**summarize(outcomes, sent), **server,
             "events": {**events, "capacity_back_s": back},
             "gauges": samples}
 
@@ -410,6 +409,16 @@ async def local_mode(args: argparse.Namespace) -> dict:
     return results
 
 
+async def server_side(url: str, work) -> tuple[object, dict]:
+    """`work` awaited, and the server's side of it: the CPU its API process spent and its 429s
+    as it timed them."""
+    before, cpu = await asyncio.to_thread(refusal_buckets, url), api_cpu_s(url)
+    result = await work
+    return result, {"api_cpu_s": round(api_cpu_s(url) - cpu, 1),
+                    "server_refusals": server_refusals(
+                        before, await asyncio.to_thread(refusal_buckets, url))}
+
+
 def api_cpu_s(url: str) -> float:
     """The CPU seconds the server's own process (the API, not its engine core or replicas)
     has spent so far."""
@@ -422,20 +431,14 @@ def api_cpu_s(url: str) -> float:
 
 async def phases(url: str, part: dict, args: argparse.Namespace, mode: str) -> None:
     if "wave" in args.phases:
-        before, cpu = await asyncio.to_thread(refusal_buckets, url), api_cpu_s(url)
-        outcomes, sent = await concurrent(url, wave_requests(args.wave, args.seed))
-        part["wave"] = {**summarize(outcomes, sent), "api_cpu_s": round(api_cpu_s(url) - cpu, 1),
-                        "server_refusals": server_refusals(
-                            before, await asyncio.to_thread(refusal_buckets, url))}
+        (outcomes, sent), server = await server_side(
+            url, concurrent(url, wave_requests(args.wave, args.seed)))
+        part["wave"] = {**summarize(outcomes, sent), **server}
         print(mode, "wave", json.dumps(part["wave"]), flush=True)
     if "burst" in args.phases:
-        before, cpu = await asyncio.to_thread(refusal_buckets, url), api_cpu_s(url)
-        (outcomes, sent), samples = await with_gauges(
-            url, concurrent(url, burst_requests(args.burst, args.seed + 1)))
-        part["burst"] = {**summarize(outcomes, sent), "gauges": samples,
-                         "api_cpu_s": round(api_cpu_s(url) - cpu, 1),
-                         "server_refusals": server_refusals(
-                             before, await asyncio.to_thread(refusal_buckets, url))}
+        ((outcomes, sent), server), samples = await with_gauges(url, server_side(
+            url, concurrent(url, burst_requests(args.burst, args.seed + 1))))
+        part["burst"] = {**summarize(outcomes, sent), "gauges": samples, **server}
         print(mode, "burst", json.dumps({k: v for k, v in part["burst"].items()
                                          if k != "gauges"}), flush=True)
 

@@ -57,3 +57,21 @@ def test_the_server_side_refusals_are_read_from_the_histograms_difference():
     assert server_refusals(before, after) == {"count": 11, "within_1s": 10,
                                               "slowest_at_most_s": 2.5}
     assert server_refusals(after, after)["count"] == 0
+
+
+async def test_a_phase_reads_the_servers_side_around_its_work(monkeypatch):
+    from benchmarks import admission
+
+    inf = float("inf")
+    readings = iter([{1.0: 0.0, inf: 0.0}, {1.0: 3.0, inf: 4.0}])
+    cpu = iter([10.0, 12.5])
+    monkeypatch.setattr(admission, "refusal_buckets", lambda url: next(readings))
+    monkeypatch.setattr(admission, "api_cpu_s", lambda url: next(cpu))
+
+    async def work() -> str:
+        return "outcomes"
+
+    result, server = await admission.server_side("http://server:1", work())
+    assert result == "outcomes"
+    assert server == {"api_cpu_s": 2.5, "server_refusals": {
+        "count": 4, "within_1s": 3, "slowest_at_most_s": inf}}
