@@ -142,7 +142,12 @@ class Lane:
         ahead = self.yields_to
         if ahead is None:
             return 0.0
-        return (ahead.in_flight + ahead.queued) / (ahead.limits.drain_rate(now) + rate)
+        return (ahead.in_flight + ahead.queued) / self.engine_rate(now, rate)
+
+    def engine_rate(self, now: float, rate: float) -> float:
+        """What the engine drains for this lane and the one it yields to together (this
+        lane's own `rate` alone if it yields to none)."""
+        return rate if self.yields_to is None else rate + self.yields_to.limits.drain_rate(now)
 
     def queue_timeout(self, cost: int, wait: float | None = None) -> float:
         """How long a request of `cost` arriving now (forecast to start in `wait` s) may wait
@@ -214,7 +219,5 @@ class Lane:
         excess = self.in_flight + self.queued + cost - self.capacity - self.queue_limit
         delay = max(max(excess, 0) / per_s, max(wait_s, 0.0) / _RATE_MARGIN)
         turn = min(max(now + delay, self._next_turn), now + _MAX_RETRY_AFTER_S)
-        engine_per_s = per_s if self.yields_to is None else \
-            (rate + self.yields_to.limits.drain_rate(now)) * _RATE_MARGIN
-        self._next_turn = turn + cost / engine_per_s
+        self._next_turn = turn + cost / (self.engine_rate(now, rate) * _RATE_MARGIN)
         return int(min(max(math.ceil(turn - now), 1), _MAX_RETRY_AFTER_S))
