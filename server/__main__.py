@@ -22,7 +22,7 @@ def main() -> None:
     except (SettingsError, ValidationError) as error:  # a flag's or variable's value
         print(f"python -m server: error: {error}", file=sys.stderr)
         sys.exit(2)
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=True)
     server = uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         timeout_graceful_shutdown=5, h11_max_incomplete_event_size=settings.max_header_bytes))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from server.body_limit import BodyLimitMiddleware
 from server.header_limit import HeaderLimitMiddleware
 from engine.protocol import Engine, Fleet
 from server.errors import install_error_handlers
+from server.gc_heap import freeze_startup_heap
 from server.lora.router import router as lora_router
 from server.lora.setup import build_registry, reserve_scoring_adapters
 from server.openai.chat.router import router as chat_router
@@ -37,13 +39,17 @@ from server.verify.service import VerifyService
 from search.difficulty.registry import discover_estimators
 from verifiers.registry import VerifierDeps, discover
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings, engine: Engine | None = None,
-               open_reward_engine: Callable | None = None) -> FastAPI:
+               open_reward_engine: Callable | None = None,
+               freeze_heap: bool = False) -> FastAPI:
     """The app serving `engine`, or the engine `settings` name (in-process vLLM or a remote
     fleet) started by the lifespan. `open_reward_engine(name, spec)`: how reward models' engines
     start (default: vLLM in this process, or a remote engine over the model's own replicas
-    when its spec names `engine.upstreams`, which remote mode requires)."""
+    when its spec names `engine.upstreams`, which remote mode requires). `freeze_heap`: freeze
+    the garbage collector's heap once started (server/gc_heap.py; `python -m server` does)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +92,9 @@ def create_app(settings: Settings, engine: Engine | None = None,
             app.state.responses_service = ResponsesService(
                 app.state.chat_service, ResponseStore(settings.responses_store_size,
                                                       settings.responses_store_ttl_s))
+            if freeze_heap:
+                log.info("froze %d start-up objects out of the collector's full passes",
+                         freeze_startup_heap())
             async with health.watching(app, running, settings.health_check_interval_s):
                 yield
 
