@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -43,24 +42,42 @@ def with_cancellation(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
     """Cancels `handler` when the client disconnects, which aborts its engine request.
 
     Needed for non-streaming requests: nothing else notices a client leaving while the engine
-    works. The handler must take the `Request` as keyword `raw_request`. (vLLM's pattern.)
+    works. The handler must take the `Request` as keyword `raw_request`. (vLLM's pattern, with
+    one difference: the handler runs in the request's own task, which a watcher cancels, rather
+    than in a task of its own awaited beside the watcher. Each hop between tasks waits for the
+    event loop's turn, and under a burst of hundreds a turn took 0.1-0.7 s: two hops fewer is
+    a 429, or any answer, sent that much sooner.)
     """
 
     @functools.wraps(handler)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
         request: Request = kwargs["raw_request"]  # type: ignore[assignment]
-        work = asyncio.create_task(handler(*args, **kwargs))
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"done": False, "left": False}
+
+        def on_disconnect(watch: asyncio.Task) -> None:
+            # a done callback runs a turn after the watcher ends: the handler may be done by then
+            if state["done"] or watch.cancelled():
+                return
+            watch.exception()  # retrieved; a watcher that failed counts as the client gone
+            state["left"] = True
+            task.cancel()
+
         watch = asyncio.create_task(_disconnected(request))
-        done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if work in done:
+        watch.add_done_callback(on_disconnect)
+        try:
+            return await handler(*args, **kwargs)
+        except asyncio.CancelledError:
+            if not state["left"]:
+                raise  # cancelled from outside (shutdown): not ours to swallow
+            log.info("client disconnected; request cancelled")
+            return None
+        finally:
+            state["done"] = True
             watch.cancel()
-            return work.result()
-        work.cancel()
-        # Wait for the cancellation to unwind, so the engine request is aborted before we return.
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
-        log.info("client disconnected; request cancelled")
-        return None
+            if state["left"]:
+                task.uncancel()  # ours, and handled: the request's task goes on to answer nothing
 
     return wrapper
 

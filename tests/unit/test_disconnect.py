@@ -96,3 +96,72 @@ async def test_a_response_whose_client_leaves_aborts_its_engine_request(app, eng
                                     "stream": stream}, path="/v1/responses")
     (request_id, _, _), = engine.requests
     assert engine.aborted == [request_id] and not engine.running
+
+
+class _Request:
+    """What with_cancellation reads of a request: receive(), ending in `ending` when told."""
+
+    def __init__(self, ending: str = "http.disconnect") -> None:
+        self.leave = asyncio.Event()
+        self.ending = ending
+
+    async def receive(self) -> dict:
+        await self.leave.wait()
+        if self.ending == "raise":
+            raise RuntimeError("the receive channel broke")
+        return {"type": self.ending}
+
+
+@pytest.mark.parametrize("ending", ["http.disconnect", "raise"])
+async def test_the_handler_runs_in_the_request_task_and_a_leaving_client_cancels_it(ending):
+    from server.openai.streaming import with_cancellation
+    seen = {}
+
+    @with_cancellation
+    async def handler(raw_request):
+        seen["task"] = asyncio.current_task()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            seen["cancelled"] = True
+            raise
+
+    request = _Request(ending)
+    call = asyncio.create_task(handler(raw_request=request))
+    await asyncio.sleep(0.01)
+    assert seen["task"] is call  # no task of its own: no hop between tasks to wait for
+    request.leave.set()
+    assert await asyncio.wait_for(call, 1) is None
+    assert seen["cancelled"] and call.cancelling() == 0  # handled: nothing left pending
+
+
+async def test_a_cancellation_from_outside_is_not_swallowed():
+    from server.openai.streaming import with_cancellation
+
+    @with_cancellation
+    async def handler(raw_request):
+        await asyncio.sleep(30)
+
+    call = asyncio.create_task(handler(raw_request=_Request()))
+    await asyncio.sleep(0.01)
+    call.cancel()  # the server shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
+async def test_a_client_leaving_after_the_handler_answered_cancels_nothing():
+    from server.openai.streaming import with_cancellation
+    request = _Request()
+
+    @with_cancellation
+    async def handler(raw_request):
+        request.leave.set()
+        await asyncio.sleep(0)  # the watcher ends in this turn; its callback runs after
+        return "answer"
+
+    async def answered_then_sent():
+        result = await handler(raw_request=request)
+        await asyncio.sleep(0.01)  # sending the response: must not be cancelled
+        return result
+
+    assert await asyncio.wait_for(answered_then_sent(), 1) == "answer"
