@@ -319,8 +319,17 @@ def replica(stack: contextlib.ExitStack, port: int, name: str) -> str:
 
 
 def process_on(port: int) -> psutil.Process:
-    return next(p for p in psutil.Process().children(recursive=True)
-                if "--port" in p.cmdline() and str(port) in p.cmdline())
+    """This run's server process listening on `port`; LookupError if none is. A child that
+    ended while the tree was read is skipped: after the kill phase the killed replica's
+    processes linger until reaped, and reading one of them made the phase's API CPU nan."""
+    for child in psutil.Process().children(recursive=True):
+        try:
+            command = child.cmdline()
+        except psutil.Error:
+            continue
+        if "--port" in command and str(port) in command:
+            return child
+    raise LookupError(f"no process of this run serves port {port}")
 
 
 async def kill_phase(url: str, stack: contextlib.ExitStack, ports: list[int], n: int,
@@ -424,7 +433,7 @@ def api_cpu_s(url: str) -> float:
     has spent so far."""
     try:
         times = process_on(int(url.rsplit(":", 1)[1])).cpu_times()
-    except (psutil.Error, StopIteration):  # a child ended while the tree was read
+    except (psutil.Error, LookupError):  # the server itself ended while it was read
         return float("nan")
     return times.user + times.system
 

@@ -3,6 +3,8 @@ refusals and its kill phase's capacity."""
 
 import json
 
+import pytest
+
 from benchmarks.admission import capacity_back_s
 
 
@@ -75,3 +77,26 @@ async def test_a_phase_reads_the_servers_side_around_its_work(monkeypatch):
     assert result == "outcomes"
     assert server == {"api_cpu_s": 2.5, "server_refusals": {
         "count": 4, "within_1s": 3, "slowest_at_most_s": inf}}
+
+
+def test_the_server_process_is_found_past_a_child_that_ended(monkeypatch):
+    import psutil
+
+    from benchmarks import admission
+
+    class Child:
+        def __init__(self, command, pid):
+            self.command, self.pid = command, pid
+
+        def cmdline(self):
+            if self.command is None:  # the killed replica, not reaped yet
+                raise psutil.ZombieProcess(self.pid)
+            return self.command
+
+    server = Child(["python", "-m", "server", "--port", "8123"], 3)
+    children = [Child(None, 1), Child(["vllm", "serve", "--port", "8124"], 2), server]
+    monkeypatch.setattr(admission.psutil, "Process",
+                        lambda: type("Me", (), {"children": lambda self, recursive: children})())
+    assert admission.process_on(8123) is server
+    with pytest.raises(LookupError):
+        admission.process_on(9999)
