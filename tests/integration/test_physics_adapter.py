@@ -13,9 +13,11 @@ pytestmark = pytest.mark.slow
 
 # fresh level-1 and level-2 problems (the benchmark's stream, not the training one)
 PROBLEMS = task.generate(930_001, 8, 1) + task.generate(930_002, 8, 2)
-# of 16: the adapter (150 CPU steps) answers about 14% of all levels right (models/demo/README)
-MIN_CORRECT = 2
-MIN_FINISHED = 12  # answers ending with an Answer line whose quantity pint reads
+# of 16: the adapter (600 steps) answers 13 of these right greedily, and every one ends with a
+# readable quantity (71% of all levels on its eval set: models/demo/README); the bounds leave
+# room for an engine whose arithmetic differs in the last bit
+MIN_CORRECT = 10
+MIN_FINISHED = 14  # answers ending with an Answer line whose quantity pint reads
 
 
 async def complete(http: httpx.AsyncClient, model: str, prompt: str) -> str:
