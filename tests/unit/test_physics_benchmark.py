@@ -48,8 +48,10 @@ def test_the_report_judges_the_targets_from_the_outcomes(tmp_path):
     assert results["physics"]["beam/3 prm x units x physics"]["all"]["accuracy"] == 1.0
     lines = bench.targets(results)
     assert "physics: level 4, best search with the rules" in lines[3] and "+50.0" in lines[3]
-    assert lines[3].endswith("**met**") and lines[1].endswith("**missed**")
-    assert lines[0].endswith("**met**")  # no ruled config answered in a wrong dimension
+    assert lines[3].endswith("**met**") and lines[2].endswith("**met**")
+    # the base is a reference: its figures, no verdict
+    assert lines[1].startswith("- demo (the base, a reference: not judged): level 4")
+    assert lines[1].endswith("+0.0 points") and "**" not in lines[0] + lines[1]
     args = type("Args", (), {"per_level": 2, "concurrency": 1})()
     text = bench.report(results, args, 8, 60.0, bench.figure(results, tmp_path / "p.png"))
     assert "| greedy | 50% | 50% | 50% | 50% | 50.0% | 50.0% |" in text
