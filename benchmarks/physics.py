@@ -190,10 +190,10 @@ def targets(results: dict) -> list[str]:
         best = configs[best_name][str(HARD)]["accuracy"]
         gain = (best - greedy) * 100
         label = model if judged else f"{model} (the base, a reference: not judged)"
-        mark = "met" if all(v == 0 for v in wrong.values()) else "missed"
         lines.append(f"- {label}: dimensionally wrong final answers with the units verifier on: "
                      + ", ".join(f"{c} {v:.0f}" for c, v in wrong.items())
-                     + (f" (target 0): **{mark}**" if judged else ""))
+                     + (f" (target 0): **{'met' if not any(wrong.values()) else 'missed'}**"
+                        if judged else ""))
         lines.append(f"- {label}: level {HARD}, best search with the rules ({best_name}) "
                      f"{best:.1%} vs greedy {greedy:.1%}: {gain:+.1f} points"
                      + (f" (target +15): **{'met' if gain >= 15 else 'missed'}**"
