@@ -4,13 +4,16 @@ built-in registered the same way); one that fails to load is logged and skipped.
 
 `brackets` (the composite demo task's, `training.tasks.composite`): a bracketed question inside
 a problem is a sub-problem whose answer takes its place, `Numbers: 3 [Compute: 2*4-1] 25 50
-Target: [Compute: 17*3+48]`; brackets nest. The answer integrates every part's solution, each
-under its question, children first, so the last `Answer:` line is the whole problem's.
+Target: [Compute: 17*3+48]`; brackets nest. A bracket stands for a value: an answer that is a
+quantity (`245 kg*m/s`, a physics part's) fills its slot with the number, the unit staying in the
+part's own block. The answer integrates every part's solution, each under its question, children
+first, so the last `Answer:` line is the whole problem's.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
@@ -36,10 +39,23 @@ class Decomposer(Protocol):
         """The answer's text from every part's question (answers filled in) and solution."""
 
 
+def slot_value(decomposer: Decomposer | None, answer: str) -> str:
+    """What fills a child's slot in its parent's question: the decomposer's `fill` of the
+    answer where it has one (optional, so older plugins still load), else the answer as it is."""
+    fill = getattr(decomposer, "fill", None)
+    return answer if fill is None else fill(answer)
+
+
 class Brackets:
     name = "brackets"
     OPEN, CLOSE = "[", "]"
     MAX_NESTING = 32  # parsed recursively: a deeper question is refused before parsing
+    _QUANTITY = re.compile(r"(-?\d+(?:\.\d+)?)\s+[A-Za-z][\w*/^]*")  # a number, a unit
+
+    def fill(self, answer: str) -> str:
+        """A bracket stands for a value: a quantity's number, any other answer as it is."""
+        match = self._QUANTITY.fullmatch(answer.strip())
+        return match.group(1) if match else answer
 
     def decompose(self, question: str) -> Part | None:
         if self.OPEN not in question and self.CLOSE not in question:

@@ -51,9 +51,10 @@ class Tree:
 
 async def solve_tree(root: Part, solve: Solve, extractor: str = "auto",
                      budget_tokens: int | None = None, timeout_s: float | None = None,
-                     concurrent: bool = True) -> Tree:
+                     concurrent: bool = True, fill: Callable[[str], str] = str) -> Tree:
     """Every part of `root`'s tree, children before parents; `concurrent=False` runs siblings
-    one after another (the baseline the swarm benchmark measures concurrency against)."""
+    one after another (the baseline the swarm benchmark measures concurrency against); `fill`
+    turns a child's stated answer into what its slot in the parent's question reads."""
     tree = Tree(root)
     started = time.monotonic()
     deadline = None if timeout_s is None else started + timeout_s
@@ -68,7 +69,7 @@ async def solve_tree(root: Part, solve: Solve, extractor: str = "auto",
             answers = [t.result() for t in tasks]
         else:
             answers = [await one(c) for c in part.children]
-        question = part.question(answers)
+        question = part.question([fill(a) for a in answers])
         share = None
         if budget_tokens is not None:
             share = (budget_tokens - spent - held) // max(unstarted, 1)

@@ -30,7 +30,7 @@ from engine.scope import RequestScope, current_scope, request_scope
 from search.params import SearchParams
 from search.problem import Answer, SearchProblem, SearchResult, SearchStats
 from search.swarm import moa
-from search.swarm.decomposers import Decomposer, decompose, load_decomposers
+from search.swarm.decomposers import Decomposer, decompose, load_decomposers, slot_value
 from search.swarm.plan import Part
 from search.swarm.router import BASE, DeclaredRouter, LearnedRouter, declaration_text
 from search.swarm.run import Solved, Tree, solve_tree
@@ -188,7 +188,8 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
                       else "self_moa", result, route=why)
 
     tree = await solve_tree(root, solve, problem.answer_extractor, params.budget_tokens,
-                            params.timeout_s, options.concurrent)
+                            params.timeout_s, options.concurrent,
+                            fill=lambda answer: slot_value(decomposer, answer))
     return integrate(tree, decomposer, problem.answer_extractor, options)
 
 
