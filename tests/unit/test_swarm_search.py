@@ -10,7 +10,7 @@ import pytest
 
 from search.problem import Answer, SearchResult, SearchStats
 from search.swarm import moa
-from search.swarm.decomposers import Brackets, decompose, load_decomposers
+from search.swarm.decomposers import Brackets, decompose, load_decomposers, slot_value
 from search.swarm.plan import Part
 from search.swarm.router import DeclaredRouter, LearnedRouter, ngram_features
 from search.swarm.run import Solved, solve_tree
@@ -82,6 +82,36 @@ def test_the_composite_task_checks_the_resolved_countdown():
     # the right solution under a wrongly resolved question does not count
     wrong = item.countdown.prompt.replace("Target: ", "Target: 1")
     assert not composite.check(item, f"{wrong}\n{solution}")
+
+
+@pytest.mark.parametrize("answer, fills", [("245 kg*m/s", "245"), ("4 n", "4"),
+                                           ("-3.5 m/s^2", "-3.5"), ("99", "99"),
+                                           ("12 + 3", "12 + 3"), ("7x", "7x"), ("hello 5", "hello 5")])
+def test_a_bracket_stands_for_a_value_a_quantity_fills_it_with_its_number(answer, fills):
+    assert Brackets().fill(answer) == fills
+    assert slot_value(Brackets(), answer) == fills
+    assert slot_value(None, answer) == answer  # no decomposer (or one without fill): as stated
+
+
+def test_a_physics_target_is_a_problem_whose_answer_number_is_the_countdown_target():
+    from training.tasks import countdown, physics
+    items = composite.generate(123, 3, target="physics")
+    assert items == composite.generate(123, 3, target="physics")  # deterministic
+    for item in items:
+        target, number = item.parts
+        assert target.task == "physics" and number.task == "arithmetic"
+        assert item.problem.prompt.endswith(f"Target: [{target.prompt}]")
+        root = Brackets().decompose(item.problem.prompt)
+        # the slots filled as the swarm fills them: the physics answer's number
+        values = [Brackets().fill(number.answer), Brackets().fill(target.answer)]
+        assert root.question(values) == item.countdown.prompt
+        assert physics.check(target, physics.solution(target))
+        solution = countdown.solution(item.countdown)
+        assert composite.check(item, f"{item.countdown.prompt}\n{solution}")
+    # the arithmetic workload is untouched by the option (the same problems as before it)
+    assert composite.generate(123, 2) == composite.generate(123, 2, target="arithmetic")
+    with pytest.raises(ValueError, match="target must be one of"):
+        composite.generate(123, 1, target="chemistry")
 
 
 # ---- routing --------------------------------------------------------------------------------
@@ -162,6 +192,14 @@ async def test_children_run_concurrently_and_the_parent_gets_their_answers():
     assert max(a.started_s, b.started_s) < min(a.ended_s, b.ended_s)  # they overlapped
     sequential = await solve_tree(root, solver(answers, delay=0.2), concurrent=False)
     assert sequential.wall_s >= 0.6
+
+
+async def test_a_childs_quantity_fills_its_slot_with_the_number_it_states():
+    root = Brackets().decompose("Numbers: 2 3 Target: [Physics: v=3 m/s, t=4 s. Find d in m.]")
+    answers = {"Physics: v=3 m/s, t=4 s. Find d in m.": "12 m", "Numbers: 2 3 Target: 12": "12"}
+    tree = await solve_tree(root, solver(answers), fill=Brackets().fill)
+    assert tree.solved["0.0"].answer("auto") == "12 m"
+    assert tree.solved["0"].question == "Numbers: 2 3 Target: 12"
 
 
 async def test_a_failing_part_degrades_its_branch_only():

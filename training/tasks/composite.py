@@ -4,7 +4,14 @@ problems to solve first, each in brackets:
     Numbers: 3 [Compute: 2*4-1] 25 50 Target: [Compute: 17*3+48]
 
 Its parts need different specialists (the arithmetic adapter for the brackets, the countdown
-adapter for the rest), and the two arithmetic parts are independent of each other. It declares
+adapter for the rest), and the two arithmetic parts are independent of each other. With
+`target="physics"` the target is a physics problem instead (`training.tasks.physics`, levels
+1-4), whose answer's number is the target:
+
+    Numbers: 3 [Compute: 2*4-1] 25 50 Target: [Physics: v=9 m/s, t=5 s. Find d in m.]
+
+a part only the physics adapter solves (the base model and the other adapters never do), while
+the physics adapter solves nothing else: no single model answers every part. It declares
 the `brackets` decomposer (`search.swarm.decomposers`): a bracket is a sub-problem whose answer
 takes its place. Not one of `TASKS`: the demo model is not trained on it.
 
@@ -19,7 +26,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from training.tasks import arithmetic, countdown
+from training.tasks import arithmetic, countdown, physics
 from training.tasks.base import Problem
 
 NAME = "composite"
@@ -27,28 +34,38 @@ DECOMPOSER = "brackets"
 LEVELS = range(1, 4)  # the countdown part's level
 TARGET_LEVELS = range(5, 8)  # operations of the target's arithmetic
 NUMBER_LEVELS = range(2, 5)  # operations of the bracketed number's arithmetic
+TARGETS = {"arithmetic": (arithmetic, TARGET_LEVELS), "physics": (physics, physics.LEVELS)}
 _POOL_SIZE = 4000  # arithmetic problems drawn per level to find one with a given answer
+_PHYSICS_POOL_SIZE = 1000  # physics problems per level (slower to draw; their answers repeat)
 
 
 @dataclass(frozen=True)
 class Composite:
     problem: Problem  # prompt: the composite question; answer: the target
     countdown: Problem  # the resolved countdown problem
-    parts: tuple[Problem, ...]  # the arithmetic sub-problems (target's first)
+    parts: tuple[Problem, ...]  # the bracketed sub-problems (the target's first)
 
 
-def generate(seed: int, count: int, difficulty: int | None = None) -> list[Composite]:
-    """`count` composites, deterministic in (seed, difficulty); None draws each level."""
-    rng = random.Random(f"{NAME}:{seed}:{difficulty}")
-    pools = {level: _by_answer(seed, level) for level in (*TARGET_LEVELS, *NUMBER_LEVELS)}
+def generate(seed: int, count: int, difficulty: int | None = None,
+             target: str = "arithmetic") -> list[Composite]:
+    """`count` composites, deterministic in (seed, difficulty, target); None draws each level;
+    `target`: the family of the target's problem (a key of TARGETS)."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {sorted(TARGETS)}; got {target!r}")
+    family, target_levels = TARGETS[target]
+    rng = random.Random(f"{NAME}:{seed}:{difficulty}" if target == "arithmetic"
+                        else f"{NAME}:{target}:{seed}:{difficulty}")
+    pools = {level: _by_answer(arithmetic, seed, level) for level in NUMBER_LEVELS}
+    target_pools = {level: _by_answer(family, seed, level) for level in target_levels}
+    name = NAME if target == "arithmetic" else f"{NAME}_{target}"
     found: list[Composite] = []
     tries = 0
     while len(found) < count:
         tries += 1
         level = difficulty if difficulty is not None else rng.choice(LEVELS)
         (cd,) = countdown.generate(seed * 100_003 + tries, 1, level)
-        numbers, target = countdown.parse(cd.prompt)
-        target_part = _pick(pools, TARGET_LEVELS, target, rng)
+        numbers, wanted = countdown.parse(cd.prompt)
+        target_part = _pick(target_pools, target_levels, wanted, rng)
         at = rng.randrange(len(numbers))
         number_part = _pick(pools, NUMBER_LEVELS, numbers[at], rng)
         if target_part is None or number_part is None:
@@ -57,16 +74,21 @@ def generate(seed: int, count: int, difficulty: int | None = None) -> list[Compo
         shown[at] = f"[{number_part.prompt}]"
         prompt = f"Numbers: {' '.join(shown)} Target: [{target_part.prompt}]"
         i = len(found)
-        found.append(Composite(Problem(f"{NAME}-{seed}-{difficulty}-{i}", NAME, prompt,
-                                       str(target), level),
+        found.append(Composite(Problem(f"{name}-{seed}-{difficulty}-{i}", NAME, prompt,
+                                       str(wanted), level),
                                cd, (target_part, number_part)))
     return found
 
 
-def _by_answer(seed: int, level: int) -> dict[int, list[Problem]]:
+def _by_answer(family, seed: int, level: int) -> dict[int, list[Problem]]:
+    """The family's problems of `level` by their whole-number answer (a physics answer's
+    number: `245 kg*m/s` is 245; others are left out)."""
     pool: dict[int, list[Problem]] = {}
-    for p in arithmetic.generate(seed, _POOL_SIZE, level):
-        pool.setdefault(int(p.answer), []).append(p)
+    size = _PHYSICS_POOL_SIZE if family is physics else _POOL_SIZE
+    for p in family.generate(seed, size, level):
+        value = p.answer.split()[0]
+        if value.lstrip("-").isdigit():
+            pool.setdefault(int(value), []).append(p)
     return pool
 
 
