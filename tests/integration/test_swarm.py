@@ -1,6 +1,6 @@
-"""The swarm strategy on the real engine (the demo model and its arithmetic and countdown
-adapters, from the resolver root): decomposition, routing (a route, the learned router) and
-integration; the client leaving cancels the whole tree of engine requests."""
+"""The swarm strategy on the real engine (the demo model and its arithmetic, countdown and
+physics adapters, from the resolver root): decomposition, routing (a route, the learned router)
+and integration; the client leaving cancels the whole tree of engine requests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ pytestmark = pytest.mark.slow
 # easy parts (the base gets 1-2 operations right ~97% of the time): 3+4 = 7, 5*3+2 = 17; the
 # countdown part, resolved: Numbers: 2 7 10 Target: 17 (10+7)
 COMPOSITE = "Numbers: 2 [Compute: 3+4] 10 Target: [Compute: 5*3+2]"
-ORACLE = {"Compute": "arithmetic", "Numbers": "countdown"}
+ORACLE = {"Compute": "arithmetic", "Numbers": "countdown", "Physics": "physics"}
+# a physics target (d = v*t = 20 m), which only the physics adapter solves; resolved:
+# Numbers: 2 7 10 Target: 20 (10*2)
+PHYSICS_COMPOSITE = "Numbers: 2 [Compute: 3+4] 10 Target: [Physics: v=5 m/s, t=4 s. Find d in m.]"
 
 
 def swarm_request(swarm: dict, question: str = COMPOSITE, **reasoning) -> dict:
@@ -55,10 +58,31 @@ def test_the_learned_router_sends_each_family_to_a_model_that_solves_it(server):
     parts = {p["id"]: p for p in response.json()["reasoning"]["swarm"]["parts"]}
     for part in parts.values():
         assert part["route"].startswith("learned router: P(right)"), part
-        assert part["model"] in ("demo", "arithmetic", "countdown")
+        assert part["model"] in ("demo", "arithmetic", "countdown", "physics")
     if server.trained_demo_model:  # the committed router was measured on this model
         assert parts["0"]["model"] == "countdown"
         assert parts["0.1"]["model"] != "countdown"
+
+
+@pytest.mark.parametrize("swarm", [{"routes": ORACLE}, {"routing": "learned"}])
+def test_a_physics_part_goes_to_the_physics_adapter_and_its_number_fills_the_slot(server, swarm):
+    response = httpx.post(f"{server.url}/v1/chat/completions", timeout=300,
+                          json=swarm_request(swarm, PHYSICS_COMPOSITE))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    parts = {p["id"]: p for p in body["reasoning"]["swarm"]["parts"]}
+    stated = parts["0.1"]["answer"] or ""
+    # the countdown part reads the physics answer's number, not its unit
+    assert parts["0"]["question"] == \
+        f"Numbers: 2 {parts['0.0']['answer']} 10 Target: {stated.split(' ')[0]}"
+    assert f"{PHYSICS_COMPOSITE.split('[')[-1].rstrip(']')}\n" in \
+        body["choices"][0]["message"]["content"]  # the physics block, under its question
+    if "routes" in swarm:
+        assert parts["0.1"]["model"] == "physics" and parts["0"]["model"] == "countdown"
+    if server.trained_demo_model:  # the committed adapters and router
+        assert parts["0.1"]["model"] == "physics"
+        assert stated == "20 m"
+        assert parts["0"]["question"] == "Numbers: 2 7 10 Target: 20"
 
 
 async def test_a_client_that_leaves_cancels_the_whole_swarm(server):
