@@ -2,18 +2,22 @@
 each specialist alone, with oracle, learned and declared routing, and Self-MoA.
 
     /work/bin/heavy python -m benchmarks swarm [--problems 8] [--concurrency 4]
+        [--target arithmetic|physics]
 
 The composite demo task (`training.tasks.composite`, seed stream 560_000+) is a countdown
-problem whose target and one of whose numbers are arithmetic problems in brackets; the
-`brackets` decomposer splits it into two independent arithmetic parts and the countdown part
-that needs their answers. One server (the demo model, its adapters from the resolver root, the
+problem whose target and one of whose numbers are problems in brackets; the `brackets`
+decomposer splits it into two independent parts and the countdown part that needs their
+answers. The number is always an arithmetic problem; the target is one too (`--target
+arithmetic`, the default: every part is within the base model's reach) or a physics problem
+(`--target physics`: a part only the physics adapter solves, while that adapter solves no other
+kind of part). One server (the demo model, its adapters from the resolver root, the
 learned router models/demo/swarm_router.json) answers every configuration through the HTTP API:
 
 - `whole, single pass`: the base model given the composite question as it is (no swarm);
-- `base alone`, `arithmetic alone`, `countdown alone`: the swarm's decomposition, every part
-  answered by that one model (`specialists: [model]`);
-- `oracle routing`: arithmetic parts to the arithmetic adapter, the countdown part to the
-  countdown adapter (`routes` by the question's family);
+- `base alone`, `arithmetic alone`, `countdown alone` (and `physics alone` with a physics
+  target): the swarm's decomposition, every part answered by that one model
+  (`specialists: [model]`);
+- `oracle routing`: each part to its family's adapter (`routes` by the question's family);
 - `learned router`, `declared skills`: the swarm's own routing among the base and the adapters;
 - `self_moa/4`: each part answered by 4 samples of the learned router's pick, voted by the
   verifiers' weighted vote;
@@ -25,7 +29,7 @@ Concurrency: the learned-router swarm is run again one request at a time, with i
 concurrent and then one after another (`concurrent: false`): the independent parts' wall time
 (the arithmetic wave) and the whole request's, against each other.
 
-Writes benchmarks/results/swarm.{md,json,png}.
+Writes benchmarks/results/swarm.{md,json,png} (`--out` names them).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import httpx
 from benchmarks.harness.chat import WITH_LOGIC
 from benchmarks.harness.publish import publish
 from benchmarks.harness.servers import SERVED_NAME, UNBOUNDED_ADMISSION
+from search.answers import normalize
 from tests.servers import free_port, running_server
 from training.tasks import composite
 from training.tasks.composite import Composite
@@ -51,17 +56,21 @@ from training.tasks.composite import Composite
 RESULTS = Path(__file__).parent / "results"
 SWARM_SEED = 560_000
 N = 4  # samples per part with search (sized for a shared 2-core machine)
-ORACLE = {"Compute": "arithmetic", "Numbers": "countdown"}
-# name -> the request's reasoning.swarm (None: no swarm, the whole question in one pass)
-ROUTINGS: list[tuple[str, dict | None]] = [
-    ("whole, single pass", None),
-    ("base alone", {"specialists": [SERVED_NAME]}),
-    ("arithmetic alone", {"specialists": ["arithmetic"]}),
-    ("countdown alone", {"specialists": ["countdown"]}),
-    ("oracle routing", {"routes": ORACLE}),
-    ("learned router", {"routing": "learned"}),
-    ("declared skills", {"routing": "declared"}),
-]
+ORACLE = {"Compute": "arithmetic", "Numbers": "countdown", "Physics": "physics"}
+SPECIALISTS = {"arithmetic": ["arithmetic", "countdown"],
+               "physics": ["arithmetic", "countdown", "physics"]}  # per target
+
+
+def routings(target: str = "arithmetic") -> list[tuple[str, dict | None]]:
+    """name -> the request's reasoning.swarm (None: no swarm, the whole question in one pass)."""
+    return [("whole, single pass", None),
+            ("base alone", {"specialists": [SERVED_NAME]}),
+            *[(f"{m} alone", {"specialists": [m]}) for m in SPECIALISTS[target]],
+            ("oracle routing", {"routes": ORACLE}),
+            ("learned router", {"routing": "learned"}),
+            ("declared skills", {"routing": "declared"})]
+
+
 MODES = {"greedy": {"strategy": "greedy"},
          "search": {"strategy": "best_of_n", "n_candidates": N, "selection": "weighted_vote"}}
 TARGET_ROUTER_GAP, TARGET_GAIN, TARGET_WALL = 0.02, 0.15, 0.6
@@ -114,7 +123,7 @@ async def ask(http: httpx.AsyncClient, item: Composite, config: str, swarm: dict
         by_id = {p["id"]: p for p in report["parts"]}
         number, target = item.parts[1], item.parts[0]  # the number's bracket comes first
         parts = {"number": by_id["0.0"]["answer"] == number.answer,
-                 "target": by_id["0.1"]["answer"] == target.answer,
+                 "target": by_id["0.1"]["answer"] == normalize(target.answer),
                  "countdown": composite.check(item, text)}
         models = {i: p["model"] for i, p in by_id.items()}
         wall = report["wall_s"]
@@ -142,16 +151,17 @@ async def run_config(url: str, items: list[Composite], config: str, swarm: dict 
     return list(outcomes)
 
 
-def configs() -> list[tuple[str, str, dict | None]]:
-    out = [(name, mode, swarm) for mode in MODES for name, swarm in ROUTINGS
+def configs(target: str = "arithmetic") -> list[tuple[str, str, dict | None]]:
+    out = [(name, mode, swarm) for mode in MODES for name, swarm in routings(target)
            if not (mode == "search" and name == "declared skills")]  # greedy shows it
     out.append((f"self_moa/{N}", "search", {"mode": "self_moa", "routing": "learned"}))
     return out
 
 
-async def run(url: str, items: list[Composite], concurrency: int, wave: int) -> dict:
+async def run(url: str, items: list[Composite], concurrency: int, wave: int,
+              target: str) -> dict:
     outcomes: list[Outcome] = []
-    for name, mode, swarm in configs():
+    for name, mode, swarm in configs(target):
         outcomes += await run_config(url, items, name, swarm, mode, concurrency)
     # one request at a time: parts concurrent, then one after another
     timing: list[Outcome] = []
@@ -200,8 +210,7 @@ def targets(results: dict) -> list[str]:
     for mode, rows in results["table"].items():
         acc = {c: r["accuracy"] for c, r in rows.items()}
         gap = acc["oracle routing"] - acc["learned router"]
-        single = max(acc[c] for c in ("base alone", "arithmetic alone", "countdown alone",
-                                      "whole, single pass") if c in acc)
+        single = max(acc[c] for c in acc if c.endswith(" alone") or c == "whole, single pass")
         best_swarm = max(acc["learned router"], acc["oracle routing"])
         lines.append(f"- {mode}: learned router {acc['learned router']:.3f} against oracle "
                      f"{acc['oracle routing']:.3f} (gap {gap:+.3f}; target <= "
@@ -228,11 +237,12 @@ def _pct(value: float | None) -> str:
 def report(results: dict, meta: dict) -> str:
     lines = ["# Swarm: specialists on composite problems (issue 36)", "",
              f"`{meta['command']}`, {meta['problems']} fresh composite problems (seed "
-             f"{meta['seed']}, countdown levels 1-3 evenly drawn), {meta['machine']}, "
+             f"{meta['seed']}, countdown levels 1-3 evenly drawn; the target part "
+             f"{meta.get('target', 'arithmetic')}), {meta['machine']}, "
              f"{meta['wall_min']:.1f} min, started {meta['started']}; verifiers prm x orm x "
              f"logic; search = every part best_of_n/{N} with the weighted vote. "
              "A problem is right when its final countdown block solves the true resolved "
-             "countdown problem (both arithmetic answers right) and states the target.", "",
+             "countdown problem (both bracketed parts answered right) and states the target.", "",
              "| mode | configuration | accuracy | number part | target part | tokens | "
              "engine calls | latency s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for mode, rows in results["table"].items():
@@ -258,7 +268,7 @@ def figure(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
-    names = [c for c, _ in ROUTINGS] + [f"self_moa/{N}"]
+    names = list(dict.fromkeys(c for rows in results["table"].values() for c in rows))
     width = 0.4
     for i, mode in enumerate(MODES):
         rows = results["table"].get(mode, {})
@@ -290,6 +300,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--wave", type=int, default=3,
                         help="problems of the one-at-a-time concurrency measurement")
+    parser.add_argument("--target", choices=sorted(composite.TARGETS), default="arithmetic",
+                        help="the family of each problem's target part")
     parser.add_argument("--out", default="swarm")
     parser.add_argument("--from-json", default=None,
                         help="recompute the tables from a saved run's answers")
@@ -299,7 +311,7 @@ def main() -> None:
         runs = {k: [Outcome(**o) for o in saved[k]] for k in ("outcomes", "timing")}
         meta = saved["meta"]
     else:
-        items = composite.generate(args.seed, args.problems)
+        items = composite.generate(args.seed, args.problems, target=args.target)
         started = time.time()
         port = free_port()
         log = RESULTS / "logs" / "swarm-server.log"
@@ -307,9 +319,11 @@ def main() -> None:
         command = ["-m", "server", "--model", args.model, "--port", str(port),
                    "--log-level", "warning", *UNBOUNDED_ADMISSION]
         with running_server(command, port, log, timeout_s=600) as url:
-            runs = asyncio.run(run(url, items, args.concurrency, args.wave))
+            runs = asyncio.run(run(url, items, args.concurrency, args.wave, args.target))
         meta = {"command": f"python -m benchmarks swarm --problems {args.problems} "
-                           f"--concurrency {args.concurrency} --wave {args.wave}",
+                           f"--concurrency {args.concurrency} --wave {args.wave} "
+                           f"--target {args.target} --out {args.out}",
+                "target": args.target,
                 "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
                 "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores "
                            "(shared with other jobs)",

@@ -39,3 +39,15 @@ def test_each_configuration_asks_the_swarm_it_names():
     assert alone["n_candidates"] == 4 and alone["selection"] == "weighted_vote"
     whole = request(item, None, "greedy")["reasoning"]
     assert whole["strategy"] == "greedy" and "swarm" not in whole
+    # a physics target adds its specialist alone; the arithmetic workload does not run it
+    assert ("physics alone", "greedy") in {(n, m) for n, m, _ in configs("physics")}
+    assert "physics alone" not in {name for name, _ in names}
+
+
+def test_the_best_single_model_is_the_best_of_every_model_alone():
+    outcomes = []
+    for config, right in (("whole, single pass", 0), ("base alone", 0), ("physics alone", 1),
+                          ("oracle routing", 2), ("learned router", 2)):
+        outcomes += [outcome(config, "search", i < right) for i in range(4)]
+    (line,) = targets(compute(outcomes, []))
+    assert "against the best single model 0.250 (+0.250; target >= +0.15: met)" in line
