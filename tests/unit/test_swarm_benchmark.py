@@ -7,9 +7,10 @@ from benchmarks.swarm import Outcome, compute, configs, request, targets
 from training.tasks import composite
 
 
-def outcome(config: str, mode: str, correct: bool, wall=1.0, independent=0.5) -> Outcome:
+def outcome(config: str, mode: str, correct: bool, wall=1.0, independent=0.5,
+            parts=None) -> Outcome:
     return Outcome(config, mode, "p", 1, correct, {"number": True, "target": correct},
-                   {"0.0": "arithmetic"}, 100, 3, 1.0, wall, independent)
+                   {"0.0": "arithmetic"}, 100, 3, 1.0, wall, independent, parts)
 
 
 def test_targets_are_judged_from_the_table():
@@ -19,7 +20,8 @@ def test_targets_are_judged_from_the_table():
                           ("oracle routing", 3), ("learned router", 3)):
         outcomes += [outcome(config, "greedy", i < right) for i in range(4)]
     timing = [outcome("learned, parts concurrent", "greedy", True, 1.0, 0.5),
-              outcome("learned, parts one by one", "greedy", True, 1.5, 1.0)]
+              outcome("learned, parts one by one", "greedy", True, 1.5, 1.0,
+                      {"0.0": 0.3, "0.1": 0.7})]
     results = compute(outcomes, timing)
     row = results["table"]["greedy"]["learned router"]
     assert row["accuracy"] == 0.75 and row["target_accuracy"] == 0.75
@@ -28,6 +30,9 @@ def test_targets_are_judged_from_the_table():
     lines = targets(results)
     assert "gap +0.000" in lines[0] and "(+0.500; target >= +0.15: met)" in lines[0]
     assert "(0.50x; target <= 0.6x: met)" in lines[1] and "whole swarm 0.67x" in lines[1]
+    # the floor: the longer part (0.7 s) of the two one after another (1.0 s)
+    assert "the longer part alone took 0.70x" in lines[1]
+    assert results["timing"]["greedy"]["learned, parts concurrent"]["longest_part_s"] is None
 
 
 def test_each_configuration_asks_the_swarm_it_names():
