@@ -122,15 +122,18 @@ async def ask(http: httpx.AsyncClient, item: Composite, config: str, swarm: dict
     parts, models, wall, independent, part_s = {}, {}, None, None, None
     if report is not None:
         by_id = {p["id"]: p for p in report["parts"]}
-        number, target = item.parts[1], item.parts[0]  # the number's bracket comes first
-        parts = {"number": by_id["0.0"]["answer"] == number.answer,
-                 "target": by_id["0.1"]["answer"] == normalize(target.answer),
+        # the root's children in the order they are written: the numbers', then the target's
+        children = [f"0.{i}" for i in range(len(item.parts))]
+        target, numbers = item.parts[0], item.parts[1:]
+        parts = {"number": all(by_id[i]["answer"] == n.answer
+                               for i, n in zip(children, numbers)),
+                 "target": by_id[children[-1]]["answer"] == normalize(target.answer),
                  "countdown": composite.check(item, text)}
         models = {i: p["model"] for i, p in by_id.items()}
         wall = report["wall_s"]
-        independent = max(by_id[i]["ended_s"] for i in ("0.0", "0.1")) - min(
-            by_id[i]["started_s"] for i in ("0.0", "0.1"))
-        part_s = {i: by_id[i]["ended_s"] - by_id[i]["started_s"] for i in ("0.0", "0.1")}
+        independent = max(by_id[i]["ended_s"] for i in children) - min(
+            by_id[i]["started_s"] for i in children)
+        part_s = {i: by_id[i]["ended_s"] - by_id[i]["started_s"] for i in children}
     return Outcome(config, mode, item.problem.id, item.problem.difficulty,
                    composite.check(item, text), parts, models,
                    body["usage"]["completion_tokens"], info.get("engine_calls", 1), latency,
@@ -188,7 +191,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
             "wall_s": statistics.fmean(o.wall_s for o in swarm) if swarm else None,
             "independent_s": (statistics.fmean(o.independent_s for o in swarm)
                               if swarm else None),
-            # the floor of the parts' concurrent time: the longer of the two
+            # the floor of the parts' concurrent time: the longest of them
             "longest_part_s": (statistics.fmean(max(o.part_s.values()) for o in timed)
                                if (timed := [o for o in swarm if o.part_s]) else None)}
 
@@ -228,8 +231,8 @@ def targets(results: dict) -> list[str]:
         ratio = con["independent_s"] / seq["independent_s"]
         whole = con["wall_s"] / seq["wall_s"]
         floor = ("" if seq.get("longest_part_s") is None else
-                 f"; the longer part alone took {seq['longest_part_s'] / seq['independent_s']:.2f}x"
-                 " of the two one after another, the least concurrency can take")
+                 f"; the longest part alone took {seq['longest_part_s'] / seq['independent_s']:.2f}x"
+                 " of them all one after another, the least concurrency can take")
         lines.append(f"- {mode}: the independent parts took {con['independent_s']:.2f} s "
                      f"concurrently against {seq['independent_s']:.2f} s one after another "
                      f"({ratio:.2f}x; target <= {TARGET_WALL}x: "
@@ -246,11 +249,12 @@ def report(results: dict, meta: dict) -> str:
     lines = ["# Swarm: specialists on composite problems (issue 36)", "",
              f"`{meta['command']}`, {meta['problems']} fresh composite problems (seed "
              f"{meta['seed']}, countdown levels 1-3 evenly drawn; the target part "
-             f"{meta.get('target', 'arithmetic')}), {meta['machine']}, "
+             f"{meta.get('target', 'arithmetic')}, {meta.get('numbers', 1)} bracketed "
+             f"number(s)), {meta['machine']}, "
              f"{meta['wall_min']:.1f} min, started {meta['started']}; verifiers prm x orm x "
              f"logic; search = every part best_of_n/{N} with the weighted vote. "
              "A problem is right when its final countdown block solves the true resolved "
-             "countdown problem (both bracketed parts answered right) and states the target.", "",
+             "countdown problem (every bracketed part answered right) and states the target.", "",
              "| mode | configuration | accuracy | number part | target part | tokens | "
              "engine calls | latency s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for mode, rows in results["table"].items():
@@ -259,7 +263,7 @@ def report(results: dict, meta: dict) -> str:
                          f"{_pct(r['number_accuracy'])} | {_pct(r['target_accuracy'])} | "
                          f"{r['tokens']:.0f} | {r['engine_calls']:.1f} | {r['latency_s']:.2f} |")
     lines += ["", "Concurrency, one request at a time (the learned router's swarm):", "",
-              "| mode | parts | independent parts s | the longer of them s | whole swarm s |",
+              "| mode | parts | independent parts s | the longest of them s | whole swarm s |",
               "|---|---|---:|---:|---:|"]
     for mode, rows in results["timing"].items():
         for config, r in rows.items():
@@ -313,6 +317,9 @@ def main() -> None:
                         help="problems of the one-at-a-time concurrency measurement")
     parser.add_argument("--target", choices=sorted(composite.TARGETS), default="arithmetic",
                         help="the family of each problem's target part")
+    parser.add_argument("--numbers", type=int, choices=(1, 2, 3), default=1,
+                        help="bracketed numbers per problem (independent parts beside the "
+                             "target)")
     parser.add_argument("--out", default="swarm")
     parser.add_argument("--from-json", default=None,
                         help="recompute the tables from a saved run's answers")
@@ -322,7 +329,8 @@ def main() -> None:
         runs = {k: [Outcome(**o) for o in saved[k]] for k in ("outcomes", "timing")}
         meta = saved["meta"]
     else:
-        items = composite.generate(args.seed, args.problems, target=args.target)
+        items = composite.generate(args.seed, args.problems, target=args.target,
+                                   numbers=args.numbers)
         started = time.time()
         port = free_port()
         log = RESULTS / "logs" / "swarm-server.log"
@@ -333,8 +341,8 @@ def main() -> None:
             runs = asyncio.run(run(url, items, args.concurrency, args.wave, args.target))
         meta = {"command": f"python -m benchmarks swarm --problems {args.problems} "
                            f"--concurrency {args.concurrency} --wave {args.wave} "
-                           f"--target {args.target} --out {args.out}",
-                "target": args.target,
+                           f"--target {args.target} --numbers {args.numbers} --out {args.out}",
+                "target": args.target, "numbers": args.numbers,
                 "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
                 "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores "
                            "(shared with other jobs)",

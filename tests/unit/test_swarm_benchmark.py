@@ -30,8 +30,8 @@ def test_targets_are_judged_from_the_table():
     lines = targets(results)
     assert "gap +0.000" in lines[0] and "(+0.500; target >= +0.15: met)" in lines[0]
     assert "(0.50x; target <= 0.6x: met)" in lines[1] and "whole swarm 0.67x" in lines[1]
-    # the floor: the longer part (0.7 s) of the two one after another (1.0 s)
-    assert "the longer part alone took 0.70x" in lines[1]
+    # the floor: the longest part (0.7 s) of them one after another (1.0 s)
+    assert "the longest part alone took 0.70x" in lines[1]
     assert results["timing"]["greedy"]["learned, parts concurrent"]["longest_part_s"] is None
 
 

@@ -114,6 +114,18 @@ def test_a_physics_target_is_a_problem_whose_answer_number_is_the_countdown_targ
         composite.generate(123, 1, target="chemistry")
 
 
+def test_more_bracketed_numbers_are_more_independent_parts():
+    (item,) = composite.generate(123, 1, numbers=3)
+    root = Brackets().decompose(item.problem.prompt)
+    assert len(root.children) == 4 and root.depth == 1  # three numbers and the target
+    target, *numbers = item.parts
+    assert [c.question([]) for c in root.children] == [n.prompt for n in numbers] + [target.prompt]
+    assert root.question([n.answer for n in numbers] + [target.answer]) == item.countdown.prompt
+    assert composite.generate(123, 1)[0].problem.prompt.count("[") == 2  # one number by default
+    with pytest.raises(ValueError, match="numbers must be 1 to 3"):
+        composite.generate(123, 1, numbers=4)
+
+
 # ---- routing --------------------------------------------------------------------------------
 
 def test_the_learned_router_sends_each_family_to_the_model_that_solved_it():

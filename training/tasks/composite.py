@@ -43,40 +43,50 @@ _PHYSICS_POOL_SIZE = 1000  # physics problems per level (slower to draw; their a
 class Composite:
     problem: Problem  # prompt: the composite question; answer: the target
     countdown: Problem  # the resolved countdown problem
-    parts: tuple[Problem, ...]  # the bracketed sub-problems (the target's first)
+    parts: tuple[Problem, ...]  # the bracketed sub-problems: the target's, then the numbers'
+    # in the order they are written
 
 
 def generate(seed: int, count: int, difficulty: int | None = None,
-             target: str = "arithmetic") -> list[Composite]:
-    """`count` composites, deterministic in (seed, difficulty, target); None draws each level;
-    `target`: the family of the target's problem (a key of TARGETS)."""
+             target: str = "arithmetic", numbers: int = 1) -> list[Composite]:
+    """`count` composites, deterministic in (seed, difficulty, target, numbers); None draws
+    each level; `target`: the family of the target's problem (a key of TARGETS); `numbers`:
+    how many of the countdown's numbers are bracketed arithmetic problems (independent parts
+    beside the target: 1 to 3)."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {sorted(TARGETS)}; got {target!r}")
+    if not 1 <= numbers <= 3:
+        raise ValueError(f"numbers must be 1 to 3 (a countdown has at least 3); got {numbers}")
     family, target_levels = TARGETS[target]
     rng = random.Random(f"{NAME}:{seed}:{difficulty}" if target == "arithmetic"
                         else f"{NAME}:{target}:{seed}:{difficulty}")
     pools = {level: _by_answer(arithmetic, seed, level) for level in NUMBER_LEVELS}
     target_pools = {level: _by_answer(family, seed, level) for level in target_levels}
     name = NAME if target == "arithmetic" else f"{NAME}_{target}"
+    if numbers > 1:
+        name += f"_{numbers}"
     found: list[Composite] = []
     tries = 0
     while len(found) < count:
         tries += 1
         level = difficulty if difficulty is not None else rng.choice(LEVELS)
         (cd,) = countdown.generate(seed * 100_003 + tries, 1, level)
-        numbers, wanted = countdown.parse(cd.prompt)
+        values, wanted = countdown.parse(cd.prompt)
         target_part = _pick(target_pools, target_levels, wanted, rng)
-        at = rng.randrange(len(numbers))
-        number_part = _pick(pools, NUMBER_LEVELS, numbers[at], rng)
-        if target_part is None or number_part is None:
+        # one number: the draw the first composites were made with (they stay the same)
+        at = ([rng.randrange(len(values))] if numbers == 1
+              else sorted(rng.sample(range(len(values)), min(numbers, len(values)))))
+        number_parts = [_pick(pools, NUMBER_LEVELS, values[i], rng) for i in at]
+        if target_part is None or None in number_parts:
             continue
-        shown = [str(n) for n in numbers]
-        shown[at] = f"[{number_part.prompt}]"
+        shown = [str(n) for n in values]
+        for i, part in zip(at, number_parts):
+            shown[i] = f"[{part.prompt}]"
         prompt = f"Numbers: {' '.join(shown)} Target: [{target_part.prompt}]"
         i = len(found)
         found.append(Composite(Problem(f"{name}-{seed}-{difficulty}-{i}", NAME, prompt,
                                        str(wanted), level),
-                               cd, (target_part, number_part)))
+                               cd, (target_part, *number_parts)))
     return found
 
 
