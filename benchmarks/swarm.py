@@ -344,8 +344,7 @@ def main() -> None:
                            f"--target {args.target} --numbers {args.numbers} --out {args.out}",
                 "target": args.target, "numbers": args.numbers,
                 "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
-                "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores "
-                           "(shared with other jobs)",
+                "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
                 "wall_min": (time.time() - started) / 60, "problems": len(items),
                 "seed": args.seed}
     results = compute(runs["outcomes"], runs["timing"])
