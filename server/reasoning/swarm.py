@@ -163,6 +163,10 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
     scorer = service.scorer(decision)
     base = service.adapters.base_name
     parent = current_scope()
+    # one scope per specialist for the whole request: the remote engine's sticky replica is
+    # held by the scope object (weakly), so a part's own object would let it go when that part
+    # ended while the specialist's other parts still ran, and they would choose anew
+    scopes: dict[str, RequestScope] = {}
 
     async def solve(part: Part, question: str, tokens: int | None,
                     seconds: float | None) -> Solved:
@@ -172,7 +176,7 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
         limits = {"budget_tokens": tokens, "timeout_s": seconds}
         try:
             result = await _answer(service, decision, request, params, options, scorer, sub,
-                                   model, limits, parent)
+                                   model, limits, parent, scopes)
         except Exception as exc:  # the specialist failed: its part degrades, on the base
             if model == base:
                 raise
@@ -181,7 +185,7 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
             why = f"{why}; {model} failed ({type(exc).__name__}): the base answered"
             model = base
             result = await _answer(service, decision, request, params, options, scorer, sub,
-                                   model, limits, parent)
+                                   model, limits, parent, scopes)
         if scores:
             why = f"{why} (of {json.dumps(scores)})"
         return Solved(part, question, model, options.strategy if options.mode == "route"
@@ -196,9 +200,9 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
 async def _answer(service: ReasoningService, decision: Decision, request: SamplingRequest,
                   params: SearchParams, options: SwarmOptions, scorer: Scorer,
                   problem: SearchProblem, model: str, limits: dict,
-                  parent: RequestScope | None) -> SearchResult:
+                  parent: RequestScope | None, scopes: dict[str, RequestScope]) -> SearchResult:
     """One part answered by `model` (Self-MoA: by each of its models), within its limits, in
-    the specialist's own request scope."""
+    the specialist's own request scope (`scopes`: the request's, one per specialist)."""
     def own(strategy: str, **changes) -> SearchParams:
         mine = service.params(decision, request, params.max_tokens, strategy=strategy)
         limited = {k: v if getattr(mine, k) is None else min(getattr(mine, k), v)
@@ -206,8 +210,8 @@ async def _answer(service: ReasoningService, decision: Decision, request: Sampli
         return dataclasses.replace(mine, **{"n_answers": 1, **limited, **changes})
 
     async def run(strategy: str, who: str, p: SearchParams) -> SearchResult:
-        scope = None if parent is None else RequestScope(f"{parent.key}/swarm/{who}",
-                                                         parent.cache_salt)
+        scope = None if parent is None else scopes.setdefault(
+            who, RequestScope(f"{parent.key}/swarm/{who}", parent.cache_salt))
         if scope is None:
             return await service.run(strategy, scorer, problem, who, p)
         with request_scope(scope):

@@ -252,6 +252,33 @@ async def test_kill9_of_a_replica_loses_none_of_64_requests_in_flight(fleet):
     assert reloads == len(fleet_adapters)
 
 
+def test_a_swarm_keeps_each_specialists_calls_on_one_replica(fleet):
+    # three arithmetic parts (two numbers and the target) searched concurrently by one
+    # specialist, then the countdown part by another: each specialist's calls form one
+    # replica's count, whichever replica its request-scoped key lands on
+    question = "Numbers: [Compute: 2+3] [Compute: 9-2] 10 Target: [Compute: 4*5+6-1]"
+    body = {"model": SERVED_NAME, "messages": [{"role": "user", "content": question}],
+            "max_tokens": 64, "temperature": 0,
+            "reasoning": {"strategy": "swarm", "verifiers": {"logic": 1}, "beam_width": 2,
+                          "swarm": {"strategy": "beam", "routes": {
+                              "Compute": "arithmetic", "Numbers": "countdown"}}}}
+    with httpx.Client(base_url=fleet.url, timeout=300) as http:
+        assert http.post("/v1/chat/completions", json=body).status_code == 200  # loads both
+        for _ in range(3):  # each request a new key: the specialists land anew
+            before = fleet.calls()
+            response = http.post("/v1/chat/completions", json=body)
+            assert response.status_code == 200, response.text
+            after = fleet.calls()
+            added = sorted(c for r in after if (c := after[r] - before.get(r, 0)))
+            calls: dict[str, int] = {}
+            for part in response.json()["reasoning"]["swarm"]["parts"]:
+                calls[part["model"]] = calls.get(part["model"], 0) + part["engine_calls"]
+            assert set(calls) == {"arithmetic", "countdown"}
+            assert min(calls.values()) >= 2, calls  # beams: calls a split would scatter
+            # one replica took them all, or each specialist's on a replica of its own
+            assert added in ([sum(calls.values())], sorted(calls.values())), (added, calls)
+
+
 def test_with_every_replica_down_health_and_requests_are_503_at_once(fleet):
     for replica in fleet.replicas:
         replica.kill9()

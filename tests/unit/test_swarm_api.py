@@ -71,6 +71,11 @@ async def test_a_route_overrides_the_router_and_each_specialist_has_its_own_scop
     assert scopes["arithmetic"].key.endswith("/swarm/arithmetic")
     # one request's scopes: the same request key before the specialist's
     assert scopes[None].key.split("/")[0] == scopes["arithmetic"].key.split("/")[0]
+    # the base's two parts share one scope object: the remote engine holds a request's replica
+    # by that object (weakly), so a part's own object let it go when that part ended while its
+    # sibling ran on (a real fleet split a specialist's calls over both replicas)
+    base_scopes = [s for r, s in fake.scopes.items() if fake.adapter_of[r] is None]
+    assert len(base_scopes) == 2 and base_scopes[0] is base_scopes[1]
 
 
 async def test_a_question_that_does_not_decompose_is_one_routed_part():
