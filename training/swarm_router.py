@@ -10,9 +10,12 @@ kind of sub-problem right, measured, then fitted from the question's text.
    checker labels the answers.
 3. Per model, a logistic regression over hashed character n-grams predicts a right answer
    (training.components.swarm_router_fit); the router sends a sub-problem to the likeliest.
-Held-out routing accuracy is reported against each model alone and against routing by family
-to the family's specialist (the oracle the benchmark uses). Labels are kept (`--labels` refits
-from them without measuring).
+Held-out routing accuracy is reported against each model alone, against routing by family to
+the family's specialist (the oracle the benchmark uses), and against per-model likelihood
+routing (the alternative the issue names: each sub-problem to the model under which its
+question is most likely, its prompt's mean token log-probability, measured in step 2: one
+prompt pass per model per sub-problem, where the classifier costs none). Labels are kept
+(`--labels` refits from them without measuring).
 """
 
 from __future__ import annotations
@@ -65,9 +68,10 @@ def measure(args: argparse.Namespace) -> list[dict]:
     llm = make_llm(args.model, max_model_len=512, seed=0, enable_lora=True, max_lora_rank=16,
                    max_loras=1)
     params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
+    scoring = SamplingParams(max_tokens=1, prompt_logprobs=0)  # the prompt's own tokens' logprobs
     prompts = [completion_prompt(p) for _, p in problems]
     rows = [{"split": s, "question": p.prompt, "task": p.task, "level": p.difficulty,
-             "solved": {}} for s, p in problems]
+             "solved": {}, "loglik": {}} for s, p in problems]
     models = [(BASE, None), *[spec.split("=", 1) for spec in args.adapter]]
     for i, (name, path) in enumerate(models):
         lora = None if path is None else LoRARequest(name, i, path)
@@ -75,8 +79,17 @@ def measure(args: argparse.Namespace) -> list[dict]:
         outputs = llm.generate(prompts, params, lora_request=lora)
         for row, (_, problem), out in zip(rows, problems, outputs):
             row["solved"][name] = get_task(problem.task).check(problem, out.outputs[0].text)
+        for row, out in zip(rows, llm.generate(prompts, scoring, lora_request=lora)):
+            row["loglik"][name] = mean_logprob(out.prompt_token_ids, out.prompt_logprobs)
         print(f"{name}: {len(prompts)} answers in {time.time() - start:.0f} s")
     return rows
+
+
+def mean_logprob(token_ids: list[int], prompt_logprobs: list) -> float:
+    """The mean log-probability of a prompt's tokens after the first (vLLM's prompt_logprobs:
+    one {token id: Logprob} per position, None for the first)."""
+    values = [step[t].logprob for t, step in zip(token_ids, prompt_logprobs) if step]
+    return sum(values) / max(len(values), 1)
 
 
 def evaluate(router_json: dict, rows: list[dict], oracle: dict[str, str]) -> dict:
@@ -93,6 +106,10 @@ def evaluate(router_json: dict, rows: list[dict], oracle: dict[str, str]) -> dic
               "best_per_question": sum(any(r["solved"].values()) for r in rows) / len(rows),
               "alone": {m: routing_accuracy([m] * len(rows), solved) for m in models},
               "routed_to": {m: chosen.count(m) for m in models}}
+    if all(set(r.get("loglik", {})) >= set(models) for r in rows):
+        likeliest = [max(models, key=lambda m: r["loglik"][m]) for r in rows]
+        report["likelihood"] = routing_accuracy(likeliest, solved)
+        report["likelihood_routed_to"] = {m: likeliest.count(m) for m in models}
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()}
 
 
