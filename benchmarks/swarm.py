@@ -2,7 +2,7 @@
 each specialist alone, with oracle, learned and declared routing, and Self-MoA.
 
     /work/bin/heavy python -m benchmarks swarm [--problems 8] [--concurrency 4]
-        [--target arithmetic|physics]
+        [--target arithmetic|physics] [--numbers 1|2|3]
 
 The composite demo task (`training.tasks.composite`, seed stream 560_000+) is a countdown
 problem whose target and one of whose numbers are problems in brackets; the `brackets`
@@ -10,7 +10,8 @@ decomposer splits it into two independent parts and the countdown part that need
 answers. The number is always an arithmetic problem; the target is one too (`--target
 arithmetic`, the default: every part is within the base model's reach) or a physics problem
 (`--target physics`: a part only the physics adapter solves, while that adapter solves no other
-kind of part). One server (the demo model, its adapters from the resolver root, the
+kind of part); `--numbers 3` brackets three of the countdown's numbers (four independent parts,
+for the concurrency measurement). One server (the demo model, its adapters from the resolver root, the
 learned router models/demo/swarm_router.json) answers every configuration through the HTTP API:
 
 - `whole, single pass`: the base model given the composite question as it is (no swarm);

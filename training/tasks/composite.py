@@ -3,8 +3,9 @@ problems to solve first, each in brackets:
 
     Numbers: 3 [Compute: 2*4-1] 25 50 Target: [Compute: 17*3+48]
 
-Its parts need different specialists (the arithmetic adapter for the brackets, the countdown
-adapter for the rest), and the two arithmetic parts are independent of each other. With
+Its parts are of two families (arithmetic in the brackets, countdown for the rest), each with
+its adapter, though the base model does every part nearly as well; the two arithmetic parts are
+independent of each other (`numbers=2` or 3 brackets more of the countdown's numbers). With
 `target="physics"` the target is a physics problem instead (`training.tasks.physics`, levels
 1-4), whose answer's number is the target:
 
