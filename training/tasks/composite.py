@@ -35,9 +35,11 @@ DECOMPOSER = "brackets"
 LEVELS = range(1, 4)  # the countdown part's level
 TARGET_LEVELS = range(5, 8)  # operations of the target's arithmetic
 NUMBER_LEVELS = range(2, 5)  # operations of the bracketed number's arithmetic
-TARGETS = {"arithmetic": (arithmetic, TARGET_LEVELS), "physics": (physics, physics.LEVELS)}
 _POOL_SIZE = 4000  # arithmetic problems drawn per level to find one with a given answer
-_PHYSICS_POOL_SIZE = 1000  # physics problems per level (slower to draw; their answers repeat)
+# a target's family: (its task, its levels, problems drawn per level; physics problems are
+# slower to draw and their answers repeat)
+TARGETS = {"arithmetic": (arithmetic, TARGET_LEVELS, _POOL_SIZE),
+           "physics": (physics, physics.LEVELS, 1000)}
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,12 @@ def generate(seed: int, count: int, difficulty: int | None = None,
         raise ValueError(f"target must be one of {sorted(TARGETS)}; got {target!r}")
     if not 1 <= numbers <= 3:
         raise ValueError(f"numbers must be 1 to 3 (a countdown has at least 3); got {numbers}")
-    family, target_levels = TARGETS[target]
+    family, target_levels, target_pool_size = TARGETS[target]
     rng = random.Random(f"{NAME}:{seed}:{difficulty}" if target == "arithmetic"
                         else f"{NAME}:{target}:{seed}:{difficulty}")
-    pools = {level: _by_answer(arithmetic, seed, level) for level in NUMBER_LEVELS}
-    target_pools = {level: _by_answer(family, seed, level) for level in target_levels}
+    pools = {level: _by_answer(arithmetic, seed, level, _POOL_SIZE) for level in NUMBER_LEVELS}
+    target_pools = {level: _by_answer(family, seed, level, target_pool_size)
+                    for level in target_levels}
     name = NAME if target == "arithmetic" else f"{NAME}_{target}"
     if numbers > 1:
         name += f"_{numbers}"
@@ -76,7 +79,7 @@ def generate(seed: int, count: int, difficulty: int | None = None,
         target_part = _pick(target_pools, target_levels, wanted, rng)
         # one number: the draw the first composites were made with (they stay the same)
         at = ([rng.randrange(len(values))] if numbers == 1
-              else sorted(rng.sample(range(len(values)), min(numbers, len(values)))))
+              else sorted(rng.sample(range(len(values)), numbers)))
         number_parts = [_pick(pools, NUMBER_LEVELS, values[i], rng) for i in at]
         if target_part is None or None in number_parts:
             continue
@@ -91,11 +94,10 @@ def generate(seed: int, count: int, difficulty: int | None = None,
     return found
 
 
-def _by_answer(family, seed: int, level: int) -> dict[int, list[Problem]]:
-    """The family's problems of `level` by their whole-number answer (a physics answer's
-    number: `245 kg*m/s` is 245; others are left out)."""
+def _by_answer(family, seed: int, level: int, size: int) -> dict[int, list[Problem]]:
+    """`size` of the family's problems of `level` by their whole-number answer (a physics
+    answer's number: `245 kg*m/s` is 245; others are left out)."""
     pool: dict[int, list[Problem]] = {}
-    size = _PHYSICS_POOL_SIZE if family is physics else _POOL_SIZE
     for p in family.generate(seed, size, level):
         value = p.answer.split()[0]
         if value.lstrip("-").isdigit():
