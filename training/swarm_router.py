@@ -67,8 +67,8 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 for p in selector_problems(sel, problem_seed("swarm_router", seed), count)]
     llm = make_llm(args.model, max_model_len=512, seed=0, enable_lora=True, max_lora_rank=16,
                    max_loras=1)
-    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
-    scoring = SamplingParams(max_tokens=1, prompt_logprobs=0)  # the prompt's own tokens' logprobs
+    # the answer, and the prompt's own tokens' logprobs (likelihood routing), in one pass
+    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens, prompt_logprobs=0)
     prompts = [completion_prompt(p) for _, p in problems]
     rows = [{"split": s, "question": p.prompt, "task": p.task, "level": p.difficulty,
              "solved": {}, "loglik": {}} for s, p in problems]
@@ -79,7 +79,6 @@ def measure(args: argparse.Namespace) -> list[dict]:
         outputs = llm.generate(prompts, params, lora_request=lora)
         for row, (_, problem), out in zip(rows, problems, outputs):
             row["solved"][name] = get_task(problem.task).check(problem, out.outputs[0].text)
-        for row, out in zip(rows, llm.generate(prompts, scoring, lora_request=lora)):
             row["loglik"][name] = mean_logprob(out.prompt_token_ids, out.prompt_logprobs)
         print(f"{name}: {len(prompts)} answers in {time.time() - start:.0f} s")
     return rows
