@@ -21,7 +21,7 @@ import dataclasses
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,6 +168,12 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
     # ended while the specialist's other parts still ran, and they would choose anew
     scopes: dict[str, RequestScope] = {}
 
+    def scope_for(who: str) -> RequestScope | None:
+        if parent is None:
+            return None
+        return scopes.setdefault(who, RequestScope(f"{parent.key}/swarm/{who}",
+                                                   parent.cache_salt))
+
     async def solve(part: Part, question: str, tokens: int | None,
                     seconds: float | None) -> Solved:
         model, why, scores = swarm_.choose(question, options, models)
@@ -176,7 +182,7 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
         limits = {"budget_tokens": tokens, "timeout_s": seconds}
         try:
             result = await _answer(service, decision, request, params, options, scorer, sub,
-                                   model, limits, parent, scopes)
+                                   model, limits, scope_for)
         except Exception as exc:  # the specialist failed: its part degrades, on the base
             if model == base:
                 raise
@@ -185,7 +191,7 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
             why = f"{why}; {model} failed ({type(exc).__name__}): the base answered"
             model = base
             result = await _answer(service, decision, request, params, options, scorer, sub,
-                                   model, limits, parent, scopes)
+                                   model, limits, scope_for)
         if scores:
             why = f"{why} (of {json.dumps(scores)})"
         return Solved(part, question, model, options.strategy if options.mode == "route"
@@ -200,9 +206,9 @@ async def swarm_search(service: ReasoningService, decision: Decision, problem: S
 async def _answer(service: ReasoningService, decision: Decision, request: SamplingRequest,
                   params: SearchParams, options: SwarmOptions, scorer: Scorer,
                   problem: SearchProblem, model: str, limits: dict,
-                  parent: RequestScope | None, scopes: dict[str, RequestScope]) -> SearchResult:
+                  scope_for: Callable[[str], RequestScope | None]) -> SearchResult:
     """One part answered by `model` (Self-MoA: by each of its models), within its limits, in
-    the specialist's own request scope (`scopes`: the request's, one per specialist)."""
+    the specialist's own request scope (`scope_for`: the request's, one per specialist)."""
     def own(strategy: str, **changes) -> SearchParams:
         mine = service.params(decision, request, params.max_tokens, strategy=strategy)
         limited = {k: v if getattr(mine, k) is None else min(getattr(mine, k), v)
@@ -210,8 +216,7 @@ async def _answer(service: ReasoningService, decision: Decision, request: Sampli
         return dataclasses.replace(mine, **{"n_answers": 1, **limited, **changes})
 
     async def run(strategy: str, who: str, p: SearchParams) -> SearchResult:
-        scope = None if parent is None else scopes.setdefault(
-            who, RequestScope(f"{parent.key}/swarm/{who}", parent.cache_salt))
+        scope = scope_for(who)
         if scope is None:
             return await service.run(strategy, scorer, problem, who, p)
         with request_scope(scope):
